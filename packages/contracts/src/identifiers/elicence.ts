@@ -8,7 +8,13 @@
 // dots have to go — they are not in the 0-9A-Z alphabet — so the check guards
 // the characters, not the segment boundaries (those are checked structurally).
 import type { IdentifierError, IdentifierResult } from "./result.js";
-import { InvalidIdentifierError, finish, normalise, quote, unwrap } from "./result.js";
+import {
+  InvalidIdentifierError,
+  finish,
+  normalise,
+  quote,
+  unwrap,
+} from "./result.js";
 import { mod37_36CheckChar } from "./iso7064.js";
 import type { UsccValidator } from "./uscc.js";
 import { defaultUsccValidator } from "./uscc.js";
@@ -54,23 +60,48 @@ export function computeElicenceCheck(withoutCheck: string): string {
 
 /** Rules for the four body segments; `at` holds each segment's index in the full id. */
 function segmentErrors(
-  segments: readonly [typeCode: string, issuer: string, serial: string, version: string],
+  segments: readonly [
+    typeCode: string,
+    issuer: string,
+    serial: string,
+    version: string,
+  ],
   at: readonly number[],
   uscc: UsccValidator,
 ): IdentifierError<ElicenceRule>[] {
   const [typeCode, issuer, serial, version] = segments;
   const errors: IdentifierError<ElicenceRule>[] = [];
-  const shape = (rule: ElicenceRule, value: string, pattern: RegExp, index: number, expected: string): void => {
+  const shape = (
+    rule: ElicenceRule,
+    value: string,
+    pattern: RegExp,
+    index: number,
+    expected: string,
+  ): void => {
     if (!pattern.test(value)) {
-      errors.push({ rule, message: `${expected}, found '${value}'`, position: at[index] ?? 0 });
+      errors.push({
+        rule,
+        message: `${expected}, found '${value}'`,
+        position: at[index] ?? 0,
+      });
     }
   };
-  shape("elicence.type", typeCode, /^[0-9A-Z]{1,30}$/, 0, "licence type code must be 1-30 characters of 0-9/A-Z");
+  shape(
+    "elicence.type",
+    typeCode,
+    /^[0-9A-Z]{1,30}$/,
+    0,
+    "licence type code must be 1-30 characters of 0-9/A-Z",
+  );
   const issuerAt = at[1] ?? 0;
   // The USCC validator trims input; inside an identifier no whitespace is allowed.
-  const issuerResult = uscc.validate(issuer);
-  if (/\s/.test(issuer)) {
-    errors.push({ rule: "elicence.issuer", message: `issuer USCC must not contain whitespace, found '${issuer}'`, position: issuerAt });
+  const issuerResult = /\s/.test(issuer) ? undefined : uscc.validate(issuer);
+  if (issuerResult === undefined) {
+    errors.push({
+      rule: "elicence.issuer",
+      message: `issuer USCC must not contain whitespace, found '${issuer}'`,
+      position: issuerAt,
+    });
   } else if (!issuerResult.ok) {
     for (const inner of issuerResult.errors) {
       errors.push({
@@ -80,8 +111,20 @@ function segmentErrors(
       });
     }
   }
-  shape("elicence.serial", serial, /^[0-9A-Z]{1,40}$/, 2, "serial must be 1-40 characters of 0-9/A-Z");
-  shape("elicence.version", version, /^[0-9]{3}$/, 3, "version must be exactly 3 digits");
+  shape(
+    "elicence.serial",
+    serial,
+    /^[0-9A-Z]{1,40}$/,
+    2,
+    "serial must be 1-40 characters of 0-9/A-Z",
+  );
+  shape(
+    "elicence.version",
+    version,
+    /^[0-9]{3}$/,
+    3,
+    "version must be exactly 3 digits",
+  );
   return errors;
 }
 
@@ -96,13 +139,22 @@ function segmentStarts(segments: readonly string[], from: number): number[] {
   return starts;
 }
 
-export function parseElicenceId(input: string, options: Options = {}): IdentifierResult<ElicenceId, ElicenceRule> {
+export function parseElicenceId(
+  input: string,
+  options: Options = {},
+): IdentifierResult<ElicenceId, ElicenceRule> {
   const id = normalise(input);
   if (!id.startsWith(`${ELICENCE_PREFIX}.`)) {
     const found = id.slice(0, ELICENCE_PREFIX.length + 1);
     return {
       ok: false,
-      errors: [{ rule: "elicence.prefix", message: `e-licence identifier must start with '${ELICENCE_PREFIX}.', found '${found}'`, position: 0 }],
+      errors: [
+        {
+          rule: "elicence.prefix",
+          message: `e-licence identifier must start with '${ELICENCE_PREFIX}.', found '${found}'`,
+          position: 0,
+        },
+      ],
     };
   }
   const segments = id.slice(ELICENCE_PREFIX.length + 1).split(".");
@@ -119,36 +171,66 @@ export function parseElicenceId(input: string, options: Options = {}): Identifie
     return { ok: false, errors: [{ rule: "elicence.segments", message }] };
   }
   const at = segmentStarts(segments, ELICENCE_PREFIX.length + 1);
-  const errors = segmentErrors([typeCode, issuerUscc, serial, version], at, options.uscc ?? defaultUsccValidator);
+  const errors = segmentErrors(
+    [typeCode, issuerUscc, serial, version],
+    at,
+    options.uscc ?? defaultUsccValidator,
+  );
 
   const body = id.slice(0, id.length - check.length - 1);
   const checkAt = at[4] ?? 0;
   if (!/^[0-9A-Z]$/.test(check)) {
-    errors.push({ rule: "elicence.check", message: `check must be one character of 0-9/A-Z, found '${check}'`, position: checkAt });
+    errors.push({
+      rule: "elicence.check",
+      message: `check must be one character of 0-9/A-Z, found '${check}'`,
+      position: checkAt,
+    });
   } else if (/^[0-9A-Z]+$/.test(body.replaceAll(".", ""))) {
     // Computable whenever the body is in the alphabet, so a typo is reported
     // here as well as by the segment rule it breaks.
     const expected = computeElicenceCheck(body);
     if (check !== expected) {
-      errors.push({ rule: "elicence.check", message: `check character must be '${expected}' (ISO 7064 MOD 37,36), found ${quote(check)}`, position: checkAt });
+      errors.push({
+        rule: "elicence.check",
+        message: `check character must be '${expected}' (ISO 7064 MOD 37,36), found ${quote(check)}`,
+        position: checkAt,
+      });
     }
   }
   return finish(errors, { id, typeCode, issuerUscc, serial, version, check });
 }
 
-export function assertElicenceId(input: string, field: string, options: Options = {}): ElicenceId {
+export function assertElicenceId(
+  input: string,
+  field: string,
+  options: Options = {},
+): ElicenceId {
   return unwrap(parseElicenceId(input, options), field);
 }
 
 /** Assemble an identifier and its check; throws InvalidIdentifierError (field 'elicenceId' unless given). */
-export function buildElicenceId(parts: ElicenceParts, options: Options & { readonly field?: string } = {}): string {
+export function buildElicenceId(
+  parts: ElicenceParts,
+  options: Options & { readonly field?: string } = {},
+): string {
   const typeCode = normalise(parts.typeCode);
   const issuer = normalise(parts.issuerUscc);
   const serial = normalise(parts.serial);
-  const version = typeof parts.version === "number" ? String(parts.version).padStart(3, "0") : normalise(parts.version);
+  const version =
+    typeof parts.version === "number"
+      ? String(parts.version).padStart(3, "0")
+      : normalise(parts.version);
   const segments = [typeCode, issuer, serial, version] as const;
-  const [first, ...rest] = segmentErrors(segments, segmentStarts(segments, ELICENCE_PREFIX.length + 1), options.uscc ?? defaultUsccValidator);
-  if (first) throw new InvalidIdentifierError(options.field ?? "elicenceId", [first, ...rest]);
+  const [first, ...rest] = segmentErrors(
+    segments,
+    segmentStarts(segments, ELICENCE_PREFIX.length + 1),
+    options.uscc ?? defaultUsccValidator,
+  );
+  if (first)
+    throw new InvalidIdentifierError(options.field ?? "elicenceId", [
+      first,
+      ...rest,
+    ]);
   const body = [ELICENCE_PREFIX, ...segments].join(".");
   return `${body}.${computeElicenceCheck(body)}`;
 }

@@ -11,7 +11,10 @@ export function mod37_36CheckChar(input: string): string {
   let p = M;
   for (const ch of input) {
     const value = ALPHABET.indexOf(ch);
-    if (value === -1) throw new RangeError(`'${ch}' is not in the ISO 7064 MOD 37,36 alphabet 0-9A-Z`);
+    if (value === -1)
+      throw new RangeError(
+        `'${ch}' is not in the ISO 7064 MOD 37,36 alphabet 0-9A-Z`,
+      );
     p = ((p % (M + 1)) + value) % M || M;
     p *= 2;
   }

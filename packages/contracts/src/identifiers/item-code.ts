@@ -20,7 +20,8 @@ import type { UsccValidator } from "./uscc.js";
 import { defaultUsccValidator } from "./uscc.js";
 
 export type ItemCodeRule = "item.length" | "item.alphabet";
-export type ImplementationCodeRule = "implementation.length" | "implementation.alphabet" | "implementation.agency";
+export type ImplementationCodeRule =
+  "implementation.length" | "implementation.alphabet" | "implementation.agency";
 
 export interface ImplementationCode {
   readonly code: string;
@@ -34,7 +35,9 @@ const USCC_LENGTH = 18;
 const isCodeChar = (ch: string): boolean => /^[0-9A-Z]$/.test(ch);
 
 /** Base item code: /^[0-9A-Z]{8,20}$/ after trimming and upper-casing. */
-export function parseItemCode(input: string): IdentifierResult<string, ItemCodeRule> {
+export function parseItemCode(
+  input: string,
+): IdentifierResult<string, ItemCodeRule> {
   const code = normalise(input);
   const errors: IdentifierError<ItemCodeRule>[] = [];
   if (code.length < BASE_MIN || code.length > BASE_MAX) {
@@ -83,7 +86,9 @@ export function parseImplementationCode(
     })),
   );
   if (code.length >= USCC_LENGTH) {
-    const agency = (options.uscc ?? defaultUsccValidator).validate(code.slice(0, USCC_LENGTH));
+    const agency = (options.uscc ?? defaultUsccValidator).validate(
+      code.slice(0, USCC_LENGTH),
+    );
     if (!agency.ok) {
       for (const inner of agency.errors) {
         errors.push({
@@ -94,7 +99,11 @@ export function parseImplementationCode(
       }
     }
   }
-  return finish(errors, { code, agencyUscc: code.slice(0, USCC_LENGTH), baseCode: code.slice(USCC_LENGTH) });
+  return finish(errors, {
+    code,
+    agencyUscc: code.slice(0, USCC_LENGTH),
+    baseCode: code.slice(USCC_LENGTH),
+  });
 }
 
 export function assertImplementationCode(

@@ -12,18 +12,30 @@ import {
 const AGENCY = "91350100M000100Y43";
 
 describe("parseItemCode", () => {
-  it.each(["000105001000", "XK0010100Y", "4442011001000"])("accepts %s", (code) => {
-    expect(parseItemCode(code)).toEqual({ ok: true, value: code });
-  });
+  it.each(["000105001000", "XK0010100Y", "4442011001000"])(
+    "accepts %s",
+    (code) => {
+      expect(parseItemCode(code)).toEqual({ ok: true, value: code });
+    },
+  );
 
   it("trims and upper-cases", () => {
-    expect(parseItemCode(" xk0010100y ")).toEqual({ ok: true, value: "XK0010100Y" });
+    expect(parseItemCode(" xk0010100y ")).toEqual({
+      ok: true,
+      value: "XK0010100Y",
+    });
   });
 
   it("item.length outside 8-20 characters", () => {
     const r = parseItemCode("0001050");
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.errors).toEqual([{ rule: "item.length", message: "item base code must be 8-20 characters, found 7" }]);
+    if (!r.ok)
+      expect(r.errors).toEqual([
+        {
+          rule: "item.length",
+          message: "item base code must be 8-20 characters, found 7",
+        },
+      ]);
     expect(parseItemCode("1".repeat(21)).ok).toBe(false);
   });
 
@@ -32,7 +44,12 @@ describe("parseItemCode", () => {
     expect(r.ok).toBe(false);
     if (!r.ok) {
       expect(r.errors).toEqual([
-        { rule: "item.alphabet", message: "item base code character at index 4 must be 0-9 or A-Z, found '-'", position: 4 },
+        {
+          rule: "item.alphabet",
+          message:
+            "item base code character at index 4 must be 0-9 or A-Z, found '-'",
+          position: 4,
+        },
       ]);
     }
   });
@@ -48,7 +65,11 @@ describe("parseImplementationCode", () => {
   it("splits agency USCC and base code", () => {
     expect(parseImplementationCode(`${AGENCY}000105001000`)).toEqual({
       ok: true,
-      value: { code: `${AGENCY}000105001000`, agencyUscc: AGENCY, baseCode: "000105001000" },
+      value: {
+        code: `${AGENCY}000105001000`,
+        agencyUscc: AGENCY,
+        baseCode: "000105001000",
+      },
     });
   });
 
@@ -59,7 +80,8 @@ describe("parseImplementationCode", () => {
       expect(r.errors).toEqual([
         {
           rule: "implementation.length",
-          message: "implementation code must be 26-38 characters (18-char agency USCC + 8-20-char base code), found 25",
+          message:
+            "implementation code must be 26-38 characters (18-char agency USCC + 8-20-char base code), found 25",
         },
       ]);
     }
@@ -74,19 +96,30 @@ describe("parseImplementationCode", () => {
   });
 
   it("implementation.agency carries the USCC rule that failed", () => {
-    // Example from a design note: its USCC prefix fails both checks.
+    // Example from the design brief: its USCC prefix fails both checks.
     const r = parseImplementationCode("11440300007542664J4442011001000");
     expect(r.ok).toBe(false);
     if (!r.ok) {
-      expect(r.errors.map((e) => e.rule)).toEqual(["implementation.agency", "implementation.agency"]);
-      expect(r.errors[0].message).toMatch(/^implementing agency USCC \(index 0-17\) is invalid \[uscc.org-code-check\]/);
-      expect(r.errors[1].message).toContain("[uscc.check-char]");
+      expect(r.errors.map((e) => e.rule)).toEqual([
+        "implementation.agency",
+        "implementation.agency",
+      ]);
+      expect(r.errors[0].message).toMatch(
+        /^implementing agency USCC \(index 0-17\) is invalid \[uscc.org-code-check\]/,
+      );
+      expect(r.errors[1]?.message).toContain("[uscc.check-char]");
     }
   });
 
   it("applies an exception-listed agency USCC", () => {
     const uscc = createUsccValidator({ exceptions: ["11440300007542664J"] });
-    expect(assertImplementationCode("11440300007542664J4442011001000", "implementationCode", { uscc })).toEqual({
+    expect(
+      assertImplementationCode(
+        "11440300007542664J4442011001000",
+        "implementationCode",
+        { uscc },
+      ),
+    ).toEqual({
       code: "11440300007542664J4442011001000",
       agencyUscc: "11440300007542664J",
       baseCode: "4442011001000",
@@ -94,6 +127,8 @@ describe("parseImplementationCode", () => {
   });
 
   it("assertImplementationCode throws InvalidIdentifierError", () => {
-    expect(() => assertImplementationCode("short", "implementationCode")).toThrow(InvalidIdentifierError);
+    expect(() =>
+      assertImplementationCode("short", "implementationCode"),
+    ).toThrow(InvalidIdentifierError);
   });
 });

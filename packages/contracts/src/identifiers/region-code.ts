@@ -3,7 +3,8 @@
 import type { IdentifierResult } from "./result.js";
 import { charErrors, finish, normalise, quote, unwrap } from "./result.js";
 
-export type RegionCodeRule = "region.length" | "region.digits" | "region.province";
+export type RegionCodeRule =
+  "region.length" | "region.digits" | "region.province";
 
 function range(from: number, to: number): string[] {
   return Array.from({ length: to - from + 1 }, (_, i) => String(from + i));
@@ -22,7 +23,9 @@ export const PROVINCE_PREFIXES: ReadonlySet<string> = new Set([
   "82",
 ]);
 
-export function validateRegionCode(input: string): IdentifierResult<string, RegionCodeRule> {
+export function validateRegionCode(
+  input: string,
+): IdentifierResult<string, RegionCodeRule> {
   const code = normalise(input);
   const errors = charErrors<RegionCodeRule>(
     code,

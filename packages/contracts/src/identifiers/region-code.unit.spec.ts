@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { InvalidIdentifierError, assertRegionCode, provinceOf, toSixDigit, validateRegionCode } from "./index.js";
+import {
+  InvalidIdentifierError,
+  assertRegionCode,
+  provinceOf,
+  toSixDigit,
+  validateRegionCode,
+} from "./index.js";
 
 const rules = (input: string): string[] => {
   const r = validateRegionCode(input);
@@ -20,7 +26,10 @@ describe("validateRegionCode", () => {
   });
 
   it("trims surrounding whitespace", () => {
-    expect(validateRegionCode(" 440305\n")).toEqual({ ok: true, value: "440305" });
+    expect(validateRegionCode(" 440305\n")).toEqual({
+      ok: true,
+      value: "440305",
+    });
   });
 
   it("region.length for anything but 6 or 12 digits", () => {
@@ -28,7 +37,11 @@ describe("validateRegionCode", () => {
     expect(r.ok).toBe(false);
     if (!r.ok) {
       expect(r.errors).toEqual([
-        { rule: "region.length", message: "region code must be 6 or 12 digits (GB/T 2260), found 4 characters" },
+        {
+          rule: "region.length",
+          message:
+            "region code must be 6 or 12 digits (GB/T 2260), found 4 characters",
+        },
       ]);
     }
     expect(rules("4403050010")).toEqual(["region.length"]);
@@ -39,14 +52,22 @@ describe("validateRegionCode", () => {
     expect(r.ok).toBe(false);
     if (!r.ok) {
       expect(r.errors).toEqual([
-        { rule: "region.digits", message: "region code must contain digits only (GB/T 2260), found 'A' at index 5", position: 5 },
+        {
+          rule: "region.digits",
+          message:
+            "region code must contain digits only (GB/T 2260), found 'A' at index 5",
+          position: 5,
+        },
       ]);
     }
   });
 
-  it.each(["000000", "100000", "160000", "990000", "700000"])("region.province rejects %s", (code) => {
-    expect(rules(code)).toEqual(["region.province"]);
-  });
+  it.each(["000000", "100000", "160000", "990000", "700000"])(
+    "region.province rejects %s",
+    (code) => {
+      expect(rules(code)).toEqual(["region.province"]);
+    },
+  );
 
   it("region.province message names the expected set and what was found", () => {
     const r = validateRegionCode("990000");
@@ -69,8 +90,13 @@ describe("helpers", () => {
   it("helpers and assertRegionCode throw InvalidIdentifierError with the field name", () => {
     expect(() => provinceOf("99")).toThrow(InvalidIdentifierError);
     expect(() => toSixDigit("990000", "site.region")).toThrow(
-      expect.objectContaining({ field: "site.region", rule: "region.province" }),
+      expect.objectContaining({
+        field: "site.region",
+        rule: "region.province",
+      }),
     );
-    expect(() => assertRegionCode("4403", "regionCode")).toThrow(expect.objectContaining({ rule: "region.length" }));
+    expect(() => assertRegionCode("4403", "regionCode")).toThrow(
+      expect.objectContaining({ rule: "region.length" }),
+    );
   });
 });

@@ -4,6 +4,8 @@
 // variants throw InvalidIdentifierError, which services map to HTTP problem
 // details — hence the caller-supplied field name.
 
+import { ShenguanError } from "../errors.js";
+
 export interface IdentifierError<R extends string = string> {
   /** Stable machine-readable code, e.g. 'uscc.check-char'. Never reworded. */
   readonly rule: R;
@@ -25,10 +27,12 @@ export interface IdentifierFailure<R extends string = string> {
   readonly errors: NonEmpty<IdentifierError<R>>;
 }
 
-export type IdentifierResult<T, R extends string = string> = IdentifierOk<T> | IdentifierFailure<R>;
+export type IdentifierResult<T, R extends string = string> =
+  IdentifierOk<T> | IdentifierFailure<R>;
 
-export class InvalidIdentifierError extends Error {
-  override readonly name = "InvalidIdentifierError";
+/** Part of the project's one error hierarchy: services map it to a 400 problem naming `field` and `rule`. */
+export class InvalidIdentifierError extends ShenguanError {
+  readonly code = "identifier.invalid";
   /** Rule of the first failure; all failures are in `errors`. */
   readonly rule: string;
   /** Caller's name for the offending input, e.g. 'applicant.uscc'. */
@@ -44,9 +48,14 @@ export class InvalidIdentifierError extends Error {
 }
 
 /** Ok when no errors were collected, otherwise a failure carrying them all. */
-export function finish<T, R extends string>(errors: readonly IdentifierError<R>[], value: T): IdentifierResult<T, R> {
+export function finish<T, R extends string>(
+  errors: readonly IdentifierError<R>[],
+  value: T,
+): IdentifierResult<T, R> {
   const [first, ...rest] = errors;
-  return first === undefined ? { ok: true, value } : { ok: false, errors: [first, ...rest] };
+  return first === undefined
+    ? { ok: true, value }
+    : { ok: false, errors: [first, ...rest] };
 }
 
 export function unwrap<T>(result: IdentifierResult<T>, field: string): T {
@@ -61,7 +70,9 @@ export function normalise(input: string): string {
 
 /** Quote a character for a message; invisible ones are shown as U+XXXX. */
 export function quote(ch: string): string {
-  return /^[\x21-\x7e]$/.test(ch) ? `'${ch}'` : `U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`;
+  return /^[\x21-\x7e]$/.test(ch)
+    ? `'${ch}'`
+    : `U+${(ch.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`;
 }
 
 // Garbage input (a pasted paragraph) must not yield thousands of errors.

@@ -4,13 +4,26 @@
 // 2-7 region code (GB/T 2260), 8-16 organisation code (GB 11714: 8 body
 // chars + its own check at 16), 17 check character (mod 31).
 import { readFile } from "node:fs/promises";
-import type { IdentifierError, IdentifierFailure, IdentifierOk } from "./result.js";
-import { InvalidIdentifierError, charErrors, finish, normalise, quote, unwrap } from "./result.js";
+import type {
+  IdentifierError,
+  IdentifierFailure,
+  IdentifierOk,
+} from "./result.js";
+import {
+  InvalidIdentifierError,
+  charErrors,
+  finish,
+  normalise,
+  quote,
+  unwrap,
+} from "./result.js";
 
 /** Code alphabet; a character's value is its index. No I, O, S, V, Z. */
 export const USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY";
 const USCC_VALUE = new Map([...USCC_ALPHABET].map((ch, i) => [ch, i] as const));
-const USCC_WEIGHTS = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28] as const;
+const USCC_WEIGHTS = [
+  1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+] as const;
 const ORG_CODE_WEIGHTS = [3, 7, 9, 10, 5, 8, 4, 2] as const;
 
 export type UsccRule =
@@ -22,7 +35,9 @@ export type UsccRule =
   | "uscc.check-char";
 
 /** `exception: true` marks a code that fails the algorithm but is on the operator's exception list. */
-export type UsccResult = (IdentifierOk<string> & { readonly exception?: true }) | IdentifierFailure<UsccRule>;
+export type UsccResult =
+  | (IdentifierOk<string> & { readonly exception?: true })
+  | IdentifierFailure<UsccRule>;
 
 export interface UsccValidator {
   validate(input: string): UsccResult;
@@ -33,11 +48,15 @@ export interface UsccValidator {
 
 /** Check character (index 17) for the first 17 characters. */
 export function computeUsccCheckChar(first17: string): string {
-  if (first17.length !== 17) throw new RangeError(`expected 17 characters, got ${first17.length}`);
+  if (first17.length !== 17)
+    throw new RangeError(`expected 17 characters, got ${first17.length}`);
   let sum = 0;
   USCC_WEIGHTS.forEach((weight, i) => {
     const value = USCC_VALUE.get(first17.charAt(i));
-    if (value === undefined) throw new RangeError(`${quote(first17.charAt(i))} is not in the USCC alphabet`);
+    if (value === undefined)
+      throw new RangeError(
+        `${quote(first17.charAt(i))} is not in the USCC alphabet`,
+      );
     sum += value * weight;
   });
   return USCC_ALPHABET.charAt((31 - (sum % 31)) % 31);
@@ -55,11 +74,15 @@ function orgCodeValue(ch: string): number | undefined {
 
 /** GB 11714 organisation-code check character for its 8 body characters. */
 export function computeOrgCodeCheckChar(body8: string): string {
-  if (body8.length !== 8) throw new RangeError(`expected 8 characters, got ${body8.length}`);
+  if (body8.length !== 8)
+    throw new RangeError(`expected 8 characters, got ${body8.length}`);
   let sum = 0;
   ORG_CODE_WEIGHTS.forEach((weight, i) => {
     const value = orgCodeValue(body8.charAt(i));
-    if (value === undefined) throw new RangeError(`${quote(body8.charAt(i))} is not an organisation-code character`);
+    if (value === undefined)
+      throw new RangeError(
+        `${quote(body8.charAt(i))} is not an organisation-code character`,
+      );
     sum += value * weight;
   });
   const check = 11 - (sum % 11);
@@ -70,7 +93,10 @@ export function computeOrgCodeCheckChar(body8: string): string {
 function shapeErrors(code: string): IdentifierError<UsccRule>[] {
   const errors: IdentifierError<UsccRule>[] = [];
   if (code.length !== 18) {
-    errors.push({ rule: "uscc.length", message: `USCC must be 18 characters (GB 32100-2015), found ${code.length}` });
+    errors.push({
+      rule: "uscc.length",
+      message: `USCC must be 18 characters (GB 32100-2015), found ${code.length}`,
+    });
   }
   errors.push(
     ...charErrors<UsccRule>(
@@ -141,20 +167,28 @@ function exceptionEntry(raw: string, field: string): string {
  * fail the check algorithms yet are legally issued. Listed codes must still be
  * 18 characters from the USCC alphabet.
  */
-export function createUsccValidator(options: { exceptions?: Iterable<string> } = {}): UsccValidator {
+export function createUsccValidator(
+  options: { exceptions?: Iterable<string> } = {},
+): UsccValidator {
   const exceptions = new Set<string>();
   let i = 0;
-  for (const raw of options.exceptions ?? []) exceptions.add(exceptionEntry(raw, `exceptions[${i++}]`));
+  for (const raw of options.exceptions ?? [])
+    exceptions.add(exceptionEntry(raw, `exceptions[${i++}]`));
 
   const validate = (input: string): UsccResult => {
     const code = normalise(input);
     const shape = shapeErrors(code);
     if (shape.length > 0) return finish(shape, code);
     const errors = algorithmErrors(code);
-    if (errors.length > 0 && exceptions.has(code)) return { ok: true, value: code, exception: true };
+    if (errors.length > 0 && exceptions.has(code))
+      return { ok: true, value: code, exception: true };
     return finish(errors, code);
   };
-  return { validate, assert: (input, field) => unwrap(validate(input), field), exceptions };
+  return {
+    validate,
+    assert: (input, field) => unwrap(validate(input), field),
+    exceptions,
+  };
 }
 
 /**
@@ -165,13 +199,18 @@ export function createUsccValidator(options: { exceptions?: Iterable<string> } =
 export function parseUsccExceptionList(content: string): string[] {
   return content
     .split(/\r?\n/)
-    .map((line, i) => ({ text: line.replace(/#.*/, ""), field: `USCC exception list line ${i + 1}` }))
+    .map((line, i) => ({
+      text: line.replace(/#.*/, ""),
+      field: `USCC exception list line ${i + 1}`,
+    }))
     .filter(({ text }) => text.trim() !== "")
     .map(({ text, field }) => exceptionEntry(text, field));
 }
 
 /** Thin node:fs wrapper around parseUsccExceptionList. */
-export async function readUsccExceptionListFile(path: string | URL): Promise<string[]> {
+export async function readUsccExceptionListFile(
+  path: string | URL,
+): Promise<string[]> {
   return parseUsccExceptionList(await readFile(path, "utf8"));
 }
 

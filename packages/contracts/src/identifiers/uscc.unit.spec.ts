@@ -24,7 +24,10 @@ const REAL_CODES = {
 
 /** Replace one character and recompute the mod-31 check so only the intended rule breaks. */
 function mutate(code: string, index: number, ch: string): string {
-  const first17 = (code.slice(0, index) + ch + code.slice(index + 1)).slice(0, 17);
+  const first17 = (code.slice(0, index) + ch + code.slice(index + 1)).slice(
+    0,
+    17,
+  );
   return first17 + computeUsccCheckChar(first17);
 }
 
@@ -39,14 +42,22 @@ describe("validateUscc", () => {
   });
 
   it("trims and upper-cases", () => {
-    expect(validateUscc("  9144030071526726xg\t")).toEqual({ ok: true, value: "9144030071526726XG" });
+    expect(validateUscc("  9144030071526726xg\t")).toEqual({
+      ok: true,
+      value: "9144030071526726XG",
+    });
   });
 
   it("uscc.length", () => {
     const r = validateUscc("91350100M000100Y4");
     expect(r.ok).toBe(false);
     if (!r.ok) {
-      expect(r.errors).toEqual([{ rule: "uscc.length", message: "USCC must be 18 characters (GB 32100-2015), found 17" }]);
+      expect(r.errors).toEqual([
+        {
+          rule: "uscc.length",
+          message: "USCC must be 18 characters (GB 32100-2015), found 17",
+        },
+      ]);
     }
   });
 
@@ -54,8 +65,14 @@ describe("validateUscc", () => {
     const r = validateUscc("9135 0100M000100Y43");
     expect(r.ok).toBe(false);
     if (!r.ok) {
-      expect(r.errors.map((e) => e.rule)).toEqual(["uscc.length", "uscc.whitespace"]);
-      expect(r.errors[1]).toMatchObject({ position: 4, message: expect.stringContaining("U+0020 at index 4") });
+      expect(r.errors.map((e) => e.rule)).toEqual([
+        "uscc.length",
+        "uscc.whitespace",
+      ]);
+      expect(r.errors[1]).toMatchObject({
+        position: 4,
+        message: expect.stringContaining("U+0020 at index 4"),
+      });
     }
   });
 
@@ -79,7 +96,8 @@ describe("validateUscc", () => {
       expect(r.errors).toEqual([
         {
           rule: "uscc.region",
-          message: "region code (index 2-7) must be 6 digits (GB/T 2260), found '44A300'",
+          message:
+            "region code (index 2-7) must be 6 digits (GB/T 2260), found '44A300'",
           position: 4,
         },
       ]);
@@ -94,7 +112,8 @@ describe("validateUscc", () => {
       expect(r.errors).toEqual([
         {
           rule: "uscc.org-code-check",
-          message: "organisation code check character (index 16) must be 'X' (GB 11714 mod-11), found '1'",
+          message:
+            "organisation code check character (index 16) must be 'X' (GB 11714 mod-11), found '1'",
           position: 16,
         },
       ]);
@@ -108,7 +127,8 @@ describe("validateUscc", () => {
       expect(r.errors).toEqual([
         {
           rule: "uscc.check-char",
-          message: "check character must be 'G' (GB 32100-2015 mod-31), found 'H'",
+          message:
+            "check character must be 'G' (GB 32100-2015 mod-31), found 'H'",
           position: 17,
         },
       ]);
@@ -116,7 +136,10 @@ describe("validateUscc", () => {
   });
 
   it("reports both checks when an organisation-code body character is mistyped", () => {
-    expect(rules("91330100716105862F")).toEqual(["uscc.org-code-check", "uscc.check-char"]);
+    expect(rules("91330100716105862F")).toEqual([
+      "uscc.org-code-check",
+      "uscc.check-char",
+    ]);
   });
 
   it("rejects a transposition of adjacent characters", () => {
@@ -126,7 +149,9 @@ describe("validateUscc", () => {
 
 describe("assertUscc", () => {
   it("returns the normalised value", () => {
-    expect(assertUscc("91520000214434146r", "applicant.uscc")).toBe("91520000214434146R");
+    expect(assertUscc("91520000214434146r", "applicant.uscc")).toBe(
+      "91520000214434146R",
+    );
   });
 
   it("throws InvalidIdentifierError carrying rule and field", () => {
@@ -142,7 +167,8 @@ describe("assertUscc", () => {
       name: "InvalidIdentifierError",
       rule: "uscc.check-char",
       field: "applicant.uscc",
-      message: "applicant.uscc: check character must be 'G' (GB 32100-2015 mod-31), found 'H'",
+      message:
+        "applicant.uscc: check character must be 'G' (GB 32100-2015 mod-31), found 'H'",
     });
   });
 });
@@ -152,20 +178,33 @@ describe("exception list", () => {
   const pilot = "9144030071526726XH";
 
   it("accepts listed codes and flags them; the default validator does not", () => {
-    const validator = createUsccValidator({ exceptions: [` ${pilot.toLowerCase()} `] });
-    expect(validator.validate(pilot)).toEqual({ ok: true, value: pilot, exception: true });
+    const validator = createUsccValidator({
+      exceptions: [` ${pilot.toLowerCase()} `],
+    });
+    expect(validator.validate(pilot)).toEqual({
+      ok: true,
+      value: pilot,
+      exception: true,
+    });
     expect(validator.assert(pilot, "f")).toBe(pilot);
     expect(validateUscc(pilot).ok).toBe(false);
   });
 
   it("does not flag a listed code that passes the algorithm anyway", () => {
     const validator = createUsccValidator({ exceptions: [REAL_CODES.Tencent] });
-    expect(validator.validate(REAL_CODES.Tencent)).toEqual({ ok: true, value: REAL_CODES.Tencent });
+    expect(validator.validate(REAL_CODES.Tencent)).toEqual({
+      ok: true,
+      value: REAL_CODES.Tencent,
+    });
   });
 
   it("still enforces length and alphabet on listed codes", () => {
-    expect(() => createUsccValidator({ exceptions: ["91350100M000100Y4"] })).toThrow(/exceptions\[0\].*18 characters/);
-    expect(() => createUsccValidator({ exceptions: ["9135O100M000100Y43"] })).toThrow(InvalidIdentifierError);
+    expect(() =>
+      createUsccValidator({ exceptions: ["91350100M000100Y4"] }),
+    ).toThrow(/exceptions\[0\].*18 characters/);
+    expect(() =>
+      createUsccValidator({ exceptions: ["9135O100M000100Y43"] }),
+    ).toThrow(InvalidIdentifierError);
   });
 
   it("parses a file with comments, blank lines and CRLF", () => {
@@ -176,13 +215,16 @@ describe("exception list", () => {
       "  91350100m000100y43\r",
       "#9144030071526726XG",
     ].join("\n");
-    expect(parseUsccExceptionList(content)).toEqual([pilot, "91350100M000100Y43"]);
+    expect(parseUsccExceptionList(content)).toEqual([
+      pilot,
+      "91350100M000100Y43",
+    ]);
   });
 
   it("names the line of a malformed entry", () => {
-    expect(() => parseUsccExceptionList(`# header\n${pilot}\n9135010\n`)).toThrow(
-      /USCC exception list line 3: USCC must be 18 characters/,
-    );
+    expect(() =>
+      parseUsccExceptionList(`# header\n${pilot}\n9135010\n`),
+    ).toThrow(/USCC exception list line 3: USCC must be 18 characters/);
   });
 
   it("reads the file from disk", async () => {
@@ -190,8 +232,13 @@ describe("exception list", () => {
     const file = join(dir, "exceptions.txt");
     await writeFile(file, `# test\n${pilot}\n`);
     try {
-      const validator = createUsccValidator({ exceptions: await readUsccExceptionListFile(file) });
-      expect(validator.validate(pilot)).toMatchObject({ ok: true, exception: true });
+      const validator = createUsccValidator({
+        exceptions: await readUsccExceptionListFile(file),
+      });
+      expect(validator.validate(pilot)).toMatchObject({
+        ok: true,
+        exception: true,
+      });
     } finally {
       await rm(dir, { recursive: true });
     }
