@@ -38,10 +38,17 @@ fi
 
 mkdir -p "$KAFKA_DATA" "$KAFKA_LOG_DIRS" "$KAFKA_LOGS"
 
+# Fast path, no lock needed: a Kafka already answers locally.
+if kafka_answers "$KAFKA_LOCAL_BOOTSTRAP"; then
+  pid="$(kafka_pid || true)"
+  echo "kafka already running on $KAFKA_LOCAL_BOOTSTRAP${pid:+ (pid $pid)}; log: $KAFKA_LOGS/server.log"
+  exit 0
+fi
+
 # Serialise concurrent start.sh runs (several test runners may call it at once).
 exec 9>"$KAFKA_DATA/start.lock"
-if ! flock -w 180 9; then
-  echo "start.sh: another start.sh holds $KAFKA_DATA/start.lock for >180s" >&2
+if ! flock -w 120 9; then
+  echo "start.sh: another start.sh holds $KAFKA_DATA/start.lock for >120s" >&2
   exit 1
 fi
 
@@ -107,7 +114,7 @@ launched=$SECONDS
 { echo "==== $(date -u +%FT%TZ) start.sh"; } >>"$KAFKA_LOGS/kafka.out"
 setsid nohup bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$KAFKA_PID_FILE" \
   java "${jvm_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_PROPS" \
-  >>"$KAFKA_LOGS/kafka.out" 2>&1 </dev/null &
+  >>"$KAFKA_LOGS/kafka.out" 2>&1 </dev/null 9>&- &
 
 for _ in $(seq 50); do [[ -s "$KAFKA_PID_FILE" ]] && break; sleep 0.1; done
 echo "kafka pid $(cat "$KAFKA_PID_FILE" 2>/dev/null || echo '?')"

@@ -13,6 +13,7 @@ limit="${KAFKA_WAIT_SECONDS:-90}"
 deadline=$((SECONDS + limit))
 
 show_log_tail() {
+  [[ "$bootstrap" == "$KAFKA_LOCAL_BOOTSTRAP" ]] || return 0 # not our broker: its log isn't here
   local f
   for f in "$KAFKA_LOGS/kafka.out" "$KAFKA_LOGS/server.log"; do
     if [[ -s "$f" ]]; then

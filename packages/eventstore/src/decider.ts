@@ -1,3 +1,5 @@
+import { ShenguanError } from "@shenguan/contracts";
+
 /**
  * An aggregate is a decider: pure functions, no I/O, no clock, no id
  * generation. `now` and ids come in with the command.
@@ -13,4 +15,20 @@ export interface Decider<Command, Event, State> {
 export interface DomainEvent<Type extends string = string, Data = unknown> {
   readonly type: Type;
   readonly data: Data;
+}
+
+/**
+ * A decider's refusal: the command is not allowed in the current state
+ * (already granted, not the case's regulator, barred by credit …). `code` is
+ * stable (`licence.already-granted`) and reaches clients in problem details.
+ */
+export class DomainRefusal extends ShenguanError {
+  constructor(
+    readonly code: string,
+    message: string,
+    /** The command field the refusal is about, when there is one. */
+    readonly field?: string,
+  ) {
+    super(message);
+  }
 }
