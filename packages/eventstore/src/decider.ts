@@ -32,3 +32,6 @@ export class DomainRefusal extends ShenguanError {
     super(message);
   }
 }
+
+/** A refusal because the acting department is not a party to the case (the wrong regulator, another bureau): 403, not 409. */
+export class NotPartyRefusal extends DomainRefusal {}

@@ -1,5 +1,5 @@
 import { ContractViolationError, InvalidIdentifierError, ShenguanError, type ValidationIssue } from "@shenguan/contracts";
-import { ConcurrencyError, DomainRefusal, StoreUnavailableError } from "@shenguan/eventstore";
+import { ConcurrencyError, DomainRefusal, NotPartyRefusal, StoreUnavailableError } from "@shenguan/eventstore";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import {
@@ -29,6 +29,7 @@ const statusOf: Array<[abstract new (...args: never[]) => ShenguanError, number,
   [InvalidIdentifierError, 400, "Invalid identifier"],
   [UnauthenticatedError, 401, "Unauthenticated"],
   [ForbiddenError, 403, "Forbidden"],
+  [NotPartyRefusal, 403, "Not a party to this case"],
   [NotFoundError, 404, "Not found"],
   [DomainRefusal, 409, "Refused"],
   [ConcurrencyError, 409, "Concurrent change"],

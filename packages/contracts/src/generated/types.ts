@@ -153,6 +153,29 @@ export interface LicenceRevoked {
   readonly answersRequestId: string | null;
 }
 
+/** The approval bureau extended its decision on a revocation request by 20 calendar days (once; 市场监管总局令第16号). */
+export interface RevocationDecisionExtended {
+  readonly caseId: string;
+  readonly licenceId: string;
+  readonly requestId: string;
+  readonly reason: string;
+  /** The new last day for the decision. — format: date */
+  readonly decisionDue: string;
+  /** epoch milliseconds */
+  readonly extendedAt: number;
+}
+
+/** The approval bureau decided not to revoke after a regulator's request; the licence stands. */
+export interface RevocationRequestDeclined {
+  readonly caseId: string;
+  readonly licenceId: string;
+  readonly requestId: string;
+  readonly decisionNumber: string;
+  readonly reason: string;
+  /** format: date */
+  readonly decisionDate: string;
+}
+
 export type CreditRecordKind = "LICENCE" | "PENALTY" | "COMMITMENT_BREACH" | "SERIOUS_DISHONESTY";
 
 export type CreditSeverity = "MINOR" | "GENERAL" | "SERIOUS";
@@ -433,6 +456,8 @@ export interface EventPayloads {
   LicenceGranted: LicenceGranted;
   LicenceRenewed: LicenceRenewed;
   LicenceRevoked: LicenceRevoked;
+  RevocationDecisionExtended: RevocationDecisionExtended;
+  RevocationRequestDeclined: RevocationRequestDeclined;
   CreditRecordPublished: CreditRecordPublished;
   CreditRepaired: CreditRepaired;
   EnforcementConcluded: EnforcementConcluded;

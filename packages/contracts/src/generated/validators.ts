@@ -108,6 +108,24 @@ export const LicenceRevokedSchema = z.strictObject({
   answersRequestId: z.string().nullable(),
 });
 
+export const RevocationDecisionExtendedSchema = z.strictObject({
+  caseId: z.string(),
+  licenceId: z.string(),
+  requestId: z.string(),
+  reason: z.string(),
+  decisionDue: formats["date"],
+  extendedAt: avroLong,
+});
+
+export const RevocationRequestDeclinedSchema = z.strictObject({
+  caseId: z.string(),
+  licenceId: z.string(),
+  requestId: z.string(),
+  decisionNumber: z.string(),
+  reason: z.string(),
+  decisionDate: formats["date"],
+});
+
 export const CreditRecordKindSchema = z.enum(["LICENCE", "PENALTY", "COMMITMENT_BREACH", "SERIOUS_DISHONESTY"]);
 
 export const CreditSeveritySchema = z.enum(["MINOR", "GENERAL", "SERIOUS"]);
@@ -323,6 +341,8 @@ export const payloadValidators = {
   LicenceGranted: LicenceGrantedSchema,
   LicenceRenewed: LicenceRenewedSchema,
   LicenceRevoked: LicenceRevokedSchema,
+  RevocationDecisionExtended: RevocationDecisionExtendedSchema,
+  RevocationRequestDeclined: RevocationRequestDeclinedSchema,
   CreditRecordPublished: CreditRecordPublishedSchema,
   CreditRepaired: CreditRepairedSchema,
   EnforcementConcluded: EnforcementConcludedSchema,

@@ -1,0 +1,250 @@
+import {
+  cloudEventTypeOf,
+  ContractCodec,
+  ContractViolationError,
+  deadLetterTopicOf,
+  families,
+  fromKafkaHeaders,
+  topicOf,
+  type CloudEventAttributes,
+  type EventName,
+  type EventPayloads,
+} from "@shenguan/contracts";
+import type { Batch, ConsumerConfig, EachBatchPayload, IHeaders, Kafka, KafkaMessage } from "kafkajs";
+import type { Logger } from "pino";
+import type { SqlExecutor, SqlQueryable } from "../postgres/executor.js";
+import { backoffDelay, sleep, type BackoffOptions } from "../relay/backoff.js";
+import { createProducer } from "../relay/kafka.js";
+import { claimInbox, migrateConsumerTables, storedOffset, storeOffset } from "./tables.js";
+
+/** A decoded contract event as a projection sees it; switch on `name` to narrow `payload`. */
+export type ConsumedEvent = {
+  [N in EventName]: {
+    readonly name: N;
+    readonly payload: EventPayloads[N];
+    readonly ce: CloudEventAttributes;
+    readonly topic: string;
+    readonly partition: number;
+    readonly offset: string;
+  };
+}[EventName];
+
+export interface ProjectionConsumerOptions {
+  readonly kafka: Kafka;
+  readonly groupId: string;
+  readonly topics: readonly string[];
+  /** The projection's name in consumer_offsets and consumer_inbox; what rebuildProjection() resets. */
+  readonly name: string;
+  /** The database of the read model. */
+  readonly db: SqlExecutor;
+  /** Applies one event to the read model through `tx`, the transaction that also records the offset. */
+  readonly handle: (event: ConsumedEvent, tx: SqlQueryable) => Promise<void>;
+  readonly logger: Logger;
+  /** Attempts at an event whose handler throws before it is dead-lettered. */
+  readonly maxAttempts?: number;
+  /** Between those attempts; keep the total well under the group's session timeout. */
+  readonly retryBackoff?: BackoffOptions;
+  readonly codec?: ContractCodec;
+  /** Further kafkajs consumer settings (session timeout, fetch sizes …). */
+  readonly consumerConfig?: Omit<ConsumerConfig, "groupId">;
+}
+
+export interface ProjectionConsumerMetrics {
+  readonly applied: number;
+  /** Events skipped because this consumer had already applied their ce_id. */
+  readonly duplicates: number;
+  readonly deadLettered: number;
+  /** Handler failures that were retried. */
+  readonly handlerRetries: number;
+}
+
+export interface ProjectionConsumer {
+  metrics(): ProjectionConsumerMetrics;
+  /** Finishes the event in hand, leaves the group and disconnects. */
+  stop(): Promise<void>;
+}
+
+/** Dead-letter headers, added to the original message's own. */
+export const DLQ_HEADER = {
+  reason: "x-dlq-reason",
+  sourceTopic: "x-dlq-source-topic",
+  sourcePartition: "x-dlq-source-partition",
+  sourceOffset: "x-dlq-source-offset",
+  consumer: "x-dlq-consumer",
+} as const;
+
+/** A family topic's dead-letter topic; other topics follow the same `<topic>.dlq` rule. */
+export function deadLetterTopicFor(topic: string): string {
+  const family = families.find((f) => topicOf(f) === topic);
+  return family ? deadLetterTopicOf(family) : `${topic}.dlq`;
+}
+
+/** Thrown by the user's handler, as opposed to by our own bookkeeping or the database connection. */
+class HandlerError extends Error {}
+
+/**
+ * Feeds a read model from Kafka with exactly-once effects: each event is
+ * applied in one database transaction that also records its ce_id (inbox)
+ * and the partition's next offset, and the consumer resumes from the offsets
+ * in the database, never from Kafka's. Undecodable messages and events whose
+ * handler keeps failing go to the dead-letter topic with the reason, and the
+ * consumer carries on; nothing is skipped silently.
+ */
+export async function runProjectionConsumer(options: ProjectionConsumerOptions): Promise<ProjectionConsumer> {
+  const { kafka, groupId, name, db, handle } = options;
+  const maxAttempts = options.maxAttempts ?? 5;
+  const retryBackoff = options.retryBackoff ?? { initialMs: 100, maxMs: 5_000 };
+  const codec = options.codec ?? new ContractCodec();
+  const logger = options.logger.child({ consumer: name, groupId });
+  const counters = { applied: 0, duplicates: 0, deadLettered: 0, handlerRetries: 0 };
+
+  await migrateConsumerTables(db);
+  const deadLetters = createProducer(kafka);
+  const consumer = kafka.consumer({ ...options.consumerConfig, groupId });
+
+  // Next offset per partition of the current assignment, once the partition
+  // has been positioned at the database's offset. Cleared on every
+  // (re)assignment: a partition may come back after another member moved it.
+  let positions = new Map<string, bigint>();
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    positions = new Map();
+  });
+
+  function decode(batch: Batch, message: KafkaMessage): ConsumedEvent {
+    const ce = fromKafkaHeaders(message.headers);
+    if (!message.value) throw new ContractViolationError("message", [{ path: "value", rule: "required", message: "has no value" }]);
+    const { name: eventName, payload } = codec.decode(message.value);
+    if (ce.type !== cloudEventTypeOf(eventName)) {
+      throw new ContractViolationError("CloudEvents headers", [
+        { path: "ce_type", rule: "cloudevents.type", message: `says ${ce.type} but the value is a ${cloudEventTypeOf(eventName)}` },
+      ]);
+    }
+    return { name: eventName, payload, ce, topic: batch.topic, partition: batch.partition, offset: message.offset } as ConsumedEvent;
+  }
+
+  async function deadLetter(batch: Batch, message: KafkaMessage, reason: string): Promise<void> {
+    const headers: IHeaders = {
+      ...message.headers,
+      [DLQ_HEADER.reason]: reason,
+      [DLQ_HEADER.sourceTopic]: batch.topic,
+      [DLQ_HEADER.sourcePartition]: String(batch.partition),
+      [DLQ_HEADER.sourceOffset]: message.offset,
+      [DLQ_HEADER.consumer]: name,
+    };
+    const topic = deadLetterTopicFor(batch.topic);
+    await deadLetters.send({ topic, acks: -1, messages: [{ key: message.key, value: message.value, headers }] });
+    // Only once the DLQ has it may the offset pass it; a crash in between
+    // dead-letters it twice, never zero times.
+    await storeOffset(db, name, batch.topic, batch.partition, message.offset);
+    counters.deadLettered++;
+    logger.warn({ topic: batch.topic, partition: batch.partition, offset: message.offset, deadLetterTopic: topic, reason }, "consumer: message dead-lettered");
+  }
+
+  async function apply(batch: Batch, message: KafkaMessage, event: ConsumedEvent, heartbeat: () => Promise<void>): Promise<void> {
+    const { topic, partition } = batch;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const fresh = await db.transaction(async (tx) => {
+          const claimed = await claimInbox(tx, name, event.ce.id, topic, partition, message.offset);
+          if (claimed) {
+            try {
+              await handle(event, tx);
+            } catch (err) {
+              throw new HandlerError(err instanceof Error ? err.message : String(err), { cause: err });
+            }
+          }
+          await storeOffset(tx, name, topic, partition, message.offset);
+          return claimed;
+        });
+        if (fresh) counters.applied++;
+        else counters.duplicates++;
+        return;
+      } catch (err) {
+        // Bookkeeping failures (the database is down, say) are not the event's
+        // fault: let kafkajs re-deliver from the last stored offset later.
+        if (!(err instanceof HandlerError)) throw err;
+        if (attempt >= maxAttempts) {
+          // A handler that failed because the database went away is not a
+          // bad event either: dead-letter only while the database answers.
+          await db.query("select 1");
+          await deadLetter(batch, message, `handler failed ${attempt} times: ${err.message}`);
+          return;
+        }
+        counters.handlerRetries++;
+        const delay = backoffDelay(attempt - 1, retryBackoff);
+        logger.warn(
+          { err: err.cause, eventId: event.ce.id, type: event.name, offset: message.offset, attempt, retryInMs: delay },
+          "consumer: handler failed; retrying",
+        );
+        await heartbeat();
+        await sleep(delay);
+      }
+    }
+  }
+
+  async function eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const { topic, partition } = batch;
+    const key = `${topic}\u0000${partition}`;
+    // This assignment's map: should a rebalance happen mid-batch, what this
+    // batch learns must not leak into the next assignment's positions.
+    const assignment = positions;
+    let next = assignment.get(key);
+    if (next === undefined) {
+      // First batch since this partition was assigned: Kafka fetched from its
+      // own idea of the position; the database's is the one that counts.
+      next = BigInt((await storedOffset(db, name, topic, partition)) ?? "0");
+      assignment.set(key, next);
+      if (BigInt(batch.firstOffset() ?? "0") !== next) {
+        // Out of range (e.g. below the retention horizon) falls back to the earliest offset, as subscribed.
+        consumer.seek({ topic, partition, offset: String(next) });
+        logger.info({ topic, partition, offset: String(next) }, "consumer: positioned partition at the stored offset");
+        return;
+      }
+    }
+    for (const message of batch.messages) {
+      if (!isRunning() || isStale()) return;
+      const offset = BigInt(message.offset);
+      if (offset >= next) {
+        await processMessage(batch, message, heartbeat);
+        next = offset + 1n;
+        assignment.set(key, next);
+      } // else it was fetched before a seek took effect and is already applied
+      resolveOffset(message.offset);
+      await heartbeat();
+    }
+  }
+
+  async function processMessage(batch: Batch, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void> {
+    let event: ConsumedEvent;
+    try {
+      event = decode(batch, message);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      await deadLetter(batch, message, `${typeof code === "string" ? code : "decode"}: ${(err as Error).message}`);
+      return;
+    }
+    await apply(batch, message, event, heartbeat);
+  }
+
+  await deadLetters.connect();
+  try {
+    await consumer.connect();
+    // fromBeginning only decides where a partition without any stored offset starts.
+    await consumer.subscribe({ topics: [...options.topics], fromBeginning: true });
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch });
+  } catch (err) {
+    await consumer.disconnect().catch(() => undefined);
+    await deadLetters.disconnect().catch(() => undefined);
+    throw err;
+  }
+  logger.info({ topics: options.topics }, "consumer: running");
+
+  return {
+    metrics: () => ({ ...counters }),
+    async stop() {
+      await consumer.disconnect();
+      await deadLetters.disconnect();
+      logger.info(counters, "consumer: stopped");
+    },
+  };
+}

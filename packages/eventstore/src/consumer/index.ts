@@ -1,0 +1,10 @@
+export {
+  deadLetterTopicFor,
+  DLQ_HEADER,
+  runProjectionConsumer,
+  type ConsumedEvent,
+  type ProjectionConsumer,
+  type ProjectionConsumerMetrics,
+  type ProjectionConsumerOptions,
+} from "./consumer.js";
+export { migrateConsumerTables, rebuildProjection } from "./tables.js";

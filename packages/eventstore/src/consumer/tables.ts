@@ -1,0 +1,82 @@
+import type { SqlExecutor, SqlQueryable } from "../postgres/executor.js";
+
+/**
+ * The consumer's bookkeeping, next to the read models it guards:
+ * - consumer_offsets: per partition, the next offset to apply. The DB, not
+ *   Kafka's committed offsets, is where a consumer resumes, and it moves in
+ *   the same transaction as the read model, hence exactly-once effects.
+ * - consumer_inbox: the ce_ids a consumer applied, so an event published
+ *   twice (the relay is at-least-once) is applied once.
+ * Run before first use; idempotent and safe from several processes at once.
+ */
+export async function migrateConsumerTables(db: SqlExecutor): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.query(`select pg_advisory_xact_lock(hashtext('shenguan_consumer_tables'))`);
+    await tx.query(
+      `create table if not exists consumer_offsets (
+         consumer text not null,
+         topic text not null,
+         partition int not null,
+         next_offset bigint not null,
+         updated_at timestamptz not null default now(),
+         primary key (consumer, topic, partition)
+       )`,
+    );
+    await tx.query(
+      `create table if not exists consumer_inbox (
+         consumer text not null,
+         ce_id text not null,
+         topic text not null,
+         partition int not null,
+         "offset" bigint not null,
+         applied_at timestamptz not null default now(),
+         primary key (consumer, ce_id)
+       )`,
+    );
+  });
+}
+
+/** The next offset `consumer` has to apply on the partition; undefined when it never applied one. */
+export async function storedOffset(db: SqlQueryable, consumer: string, topic: string, partition: number): Promise<string | undefined> {
+  const { rows } = await db.query<{ next_offset: string }>(
+    `select next_offset::text as next_offset from consumer_offsets where consumer = $1 and topic = $2 and partition = $3`,
+    [consumer, topic, partition],
+  );
+  return rows[0]?.next_offset;
+}
+
+/**
+ * Moves the partition's position past `offset`. Never backwards: a consumer
+ * that lost its partition in a rebalance but still finishes its batch cannot
+ * undo the new owner's progress.
+ */
+export async function storeOffset(db: SqlQueryable, consumer: string, topic: string, partition: number, offset: string): Promise<void> {
+  await db.query(
+    `insert into consumer_offsets (consumer, topic, partition, next_offset) values ($1, $2, $3, $4::bigint + 1)
+     on conflict (consumer, topic, partition) do update
+       set next_offset = greatest(consumer_offsets.next_offset, excluded.next_offset), updated_at = now()`,
+    [consumer, topic, partition, offset],
+  );
+}
+
+/** Records that `consumer` applies `ceId`; false if it already had (then the event must not be applied again). */
+export async function claimInbox(db: SqlQueryable, consumer: string, ceId: string, topic: string, partition: number, offset: string): Promise<boolean> {
+  // Concurrent claims of one ce_id queue on the primary key: the second
+  // waits for the first transaction and then sees the conflict.
+  const { rowCount } = await db.query(
+    `insert into consumer_inbox (consumer, ce_id, topic, partition, "offset") values ($1, $2, $3, $4, $5)
+     on conflict (consumer, ce_id) do nothing`,
+    [consumer, ceId, topic, partition, offset],
+  );
+  return rowCount > 0;
+}
+
+/**
+ * Forgets everything `consumer` applied, so that it replays its topics from
+ * the beginning on its next start. Call it with the consumer stopped, in the
+ * transaction that truncates the consumer's read model.
+ */
+export async function rebuildProjection(tx: SqlQueryable, consumer: string): Promise<void> {
+  await tx.query(`delete from consumer_offsets where consumer = $1`, [consumer]);
+  await tx.query(`delete from consumer_inbox where consumer = $1`, [consumer]);
+}

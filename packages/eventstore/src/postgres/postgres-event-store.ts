@@ -1,0 +1,179 @@
+import { v7 as uuidv7 } from "uuid";
+import { ConcurrencyError } from "../errors.js";
+import {
+  START,
+  type AppendResult,
+  type EventMetadata,
+  type EventStore,
+  type ExpectedRevision,
+  type NewEvent,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type StoredEvent,
+  type SubscribeOptions,
+  type Subscription,
+} from "../port.js";
+import { toBigInt, type SqlExecutor, type SqlQueryable } from "./executor.js";
+import { CONCURRENCY_SQLSTATE, EVENTS_CHANNEL, migrate } from "./schema.js";
+import { pollingSubscription } from "./subscription.js";
+
+export interface PostgresEventStoreOptions {
+  /** How long a caught-up subscription sleeps when no notification wakes it. */
+  readonly pollIntervalMs?: number;
+}
+
+interface EventRow {
+  id: string;
+  type: string;
+  stream_name: string;
+  revision: string | bigint;
+  commit_id: string;
+  prepare_id: string | bigint;
+  created_at: Date;
+  data: unknown;
+  metadata: EventMetadata;
+}
+
+const COLUMNS = `event_id as id, type, stream_name, revision, transaction_id::text as commit_id,
+  global_position as prepare_id, created_at, data, metadata`;
+
+/**
+ * Only transactions older than every transaction still running are read: a
+ * writer that started earlier but commits later would otherwise land behind
+ * a reader's checkpoint and be skipped. pg_current_snapshot() is the
+ * statement's own snapshot, so everything below its xmin is settled and
+ * visible (committed) or never will be (aborted).
+ */
+const READ_ALL = `select ${COLUMNS} from events
+  where (transaction_id, global_position) > ($1::xid8, $2::bigint)
+    and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+  order by transaction_id, global_position
+  limit $3`;
+
+const READ_STREAM_FORWARDS = `select ${COLUMNS} from events
+  where stream_name = $1 and revision >= $2::bigint
+  order by revision limit $3`;
+
+const READ_STREAM_BACKWARDS = `select ${COLUMNS} from events
+  where stream_name = $1 and ($2::bigint is null or revision <= $2::bigint)
+  order by revision desc limit $3`;
+
+// Committed events, in the same order readAll gives them; not held back by
+// open transactions, like readStream, because nothing checkpoints on it.
+const READ_BY_KEY = `select ${COLUMNS} from events
+  where case_key = $1 or subject_key = $1
+  order by transaction_id, global_position`;
+
+const APPEND_SQL = `select next_revision, commit_id, prepare_id from shenguan_append($1, $2, $3::jsonb)`;
+
+function toStoredEvent(row: EventRow): StoredEvent {
+  return {
+    id: row.id,
+    type: row.type,
+    stream: row.stream_name,
+    revision: toBigInt(row.revision),
+    position: { commit: toBigInt(row.commit_id), prepare: toBigInt(row.prepare_id) },
+    time: row.created_at,
+    data: row.data,
+    metadata: row.metadata,
+  };
+}
+
+function appendParams(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): unknown[] {
+  const payload = events.map((e) => ({ id: e.id ?? uuidv7(), type: e.type, data: e.data, metadata: e.metadata }));
+  return [stream, typeof expected === "bigint" ? expected.toString() : expected, JSON.stringify(payload)];
+}
+
+/**
+ * The event store on PostgreSQL or PGlite (same SQL, through SqlExecutor).
+ * The executor belongs to whoever created it: close() ends this store's
+ * subscriptions but leaves the executor open for read models sharing it.
+ */
+export class PostgresEventStore implements EventStore {
+  readonly #sql: SqlExecutor;
+  readonly #pollIntervalMs: number;
+  readonly #subscriptions = new Set<Subscription>();
+
+  constructor(sql: SqlExecutor, options: PostgresEventStoreOptions = {}) {
+    this.#sql = sql;
+    this.#pollIntervalMs = options.pollIntervalMs ?? 100;
+  }
+
+  /** Creates or upgrades the schema; idempotent and safe to run from several processes. */
+  migrate(): Promise<void> {
+    return migrate(this.#sql);
+  }
+
+  append(stream: string, events: readonly NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
+    return this.appendWith(this.#sql, stream, events, expectedRevision);
+  }
+
+  /**
+   * Appends through `db`, which may be a transaction of the caller's (to
+   * change a read model and append in one commit). Keep such transactions
+   * short: while one is open, readers of the global log wait at it.
+   */
+  async appendWith(db: SqlQueryable, stream: string, events: readonly NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
+    try {
+      const { rows } = await db.query<{ next_revision: string | bigint; commit_id: string; prepare_id: string | bigint }>(
+        APPEND_SQL,
+        appendParams(stream, events, expectedRevision),
+      );
+      const row = rows[0]!;
+      return {
+        nextExpectedRevision: toBigInt(row.next_revision),
+        position: { commit: toBigInt(row.commit_id), prepare: toBigInt(row.prepare_id) },
+      };
+    } catch (err) {
+      const { code, detail } = err as { code?: unknown; detail?: unknown };
+      if (code === CONCURRENCY_SQLSTATE) {
+        throw new ConcurrencyError(stream, expectedRevision, detail === "no_stream" ? "no_stream" : toBigInt(detail), { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  async readStream(stream: string, options: ReadStreamOptions = {}): Promise<StoredEvent[]> {
+    const backwards = options.direction === "backwards";
+    const from = options.fromRevision ?? (backwards ? null : 0n);
+    const { rows } = await this.#sql.query<EventRow>(backwards ? READ_STREAM_BACKWARDS : READ_STREAM_FORWARDS, [
+      stream,
+      from?.toString() ?? null,
+      options.maxCount ?? null,
+    ]);
+    return rows.map(toStoredEvent);
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<StoredEvent[]> {
+    const after = options.after ?? START;
+    const { rows } = await this.#sql.query<EventRow>(READ_ALL, [after.commit.toString(), after.prepare.toString(), options.maxCount ?? null]);
+    return rows.map(toStoredEvent);
+  }
+
+  async readByCorrelationKey(key: string): Promise<StoredEvent[]> {
+    const { rows } = await this.#sql.query<EventRow>(READ_BY_KEY, [key]);
+    return rows.map(toStoredEvent);
+  }
+
+  subscribeToAll(onEvents: (events: readonly StoredEvent[]) => Promise<void>, options?: SubscribeOptions): Subscription {
+    const subscription = pollingSubscription(
+      {
+        readAll: (o) => this.readAll(o),
+        listen: (wake) => this.#sql.listen(EVENTS_CHANNEL, wake),
+        pollIntervalMs: this.#pollIntervalMs,
+      },
+      onEvents,
+      options,
+    );
+    this.#subscriptions.add(subscription);
+    void subscription.done.then(
+      () => this.#subscriptions.delete(subscription),
+      () => this.#subscriptions.delete(subscription),
+    );
+    return subscription;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#subscriptions].map((s) => s.close()));
+  }
+}

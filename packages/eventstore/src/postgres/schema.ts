@@ -1,0 +1,147 @@
+import type { SqlExecutor } from "./executor.js";
+
+/** Raised by shenguan_append when the stream is not at the expected revision; DETAIL holds the actual revision or "no_stream". */
+export const CONCURRENCY_SQLSTATE = "SG001";
+
+/** Appends NOTIFY this channel so subscribers wake up without waiting for their next poll. */
+export const EVENTS_CHANNEL = "shenguan_events";
+
+interface Migration {
+  readonly version: number;
+  readonly name: string;
+  /** Statements run in order in one transaction (one each, so PGlite's extended protocol accepts them). */
+  readonly statements: readonly string[];
+}
+
+/**
+ * Append-only list: never edit a released migration, add the next version.
+ * Tables are created unqualified, in the first schema of the search_path.
+ */
+const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "streams and events",
+    statements: [
+      `create table streams (
+         stream_name text primary key,
+         revision bigint not null
+       )`,
+      // Global order is (transaction_id, global_position): global_position
+      // alone is assigned before commit, so a later-committing transaction
+      // can hold a smaller one. Readers only read transactions below the
+      // oldest one still running (see readAll in postgres-event-store.ts).
+      `create table events (
+         global_position bigserial primary key,
+         transaction_id xid8 not null default pg_current_xact_id(),
+         event_id uuid not null unique,
+         stream_name text not null,
+         revision bigint not null,
+         type text not null,
+         data jsonb not null,
+         metadata jsonb not null,
+         created_at timestamptz not null default now(),
+         case_key text generated always as (metadata->>'caseId') stored,
+         subject_key text generated always as (metadata->>'subject') stored,
+         unique (stream_name, revision)
+       )`,
+      `create index events_log_order on events (transaction_id, global_position)`,
+      `create index events_case_key on events (case_key) where case_key is not null`,
+      `create index events_subject_key on events (subject_key) where subject_key is not null`,
+      // One round trip per append: check the expectation and bump the stream
+      // row (which also serialises concurrent appends to one stream), insert
+      // the events, notify. p_expected is 'no_stream' | 'any' |
+      // 'stream_exists' | the exact last revision as text.
+      `create function shenguan_append(p_stream text, p_expected text, p_events jsonb)
+       returns table (next_revision bigint, commit_id text, prepare_id bigint)
+       language plpgsql as $fn$
+       declare
+         v_count bigint := jsonb_array_length(p_events);
+         v_current bigint;
+         v_next bigint;
+       begin
+         if v_count = 0 then
+           select s.revision into v_current from streams s where s.stream_name = p_stream;
+           -- Parenthesised: PL/pgSQL would otherwise end the IF condition at the CASE's first THEN.
+           if (case p_expected
+                 when 'no_stream' then v_current is not null
+                 when 'any' then false
+                 when 'stream_exists' then v_current is null
+                 else v_current is distinct from p_expected::bigint
+               end) then
+             raise exception using errcode = '${CONCURRENCY_SQLSTATE}',
+               message = format('stream %s is not at the expected revision %s', p_stream, p_expected),
+               detail = coalesce(v_current::text, 'no_stream');
+           end if;
+           return query
+             select coalesce(v_current, -1), coalesce(e.transaction_id::text, '0'), coalesce(e.global_position, 0)
+             from (select 1) one
+             left join events e on e.stream_name = p_stream and e.revision = v_current;
+           return;
+         end if;
+
+         if p_expected = 'no_stream' then
+           insert into streams (stream_name, revision) values (p_stream, v_count - 1)
+             on conflict do nothing
+             returning revision into v_next;
+         elsif p_expected = 'any' then
+           insert into streams as s (stream_name, revision) values (p_stream, v_count - 1)
+             on conflict (stream_name) do update set revision = s.revision + v_count
+             returning s.revision into v_next;
+         elsif p_expected = 'stream_exists' then
+           update streams s set revision = s.revision + v_count
+             where s.stream_name = p_stream
+             returning s.revision into v_next;
+         else
+           update streams s set revision = s.revision + v_count
+             where s.stream_name = p_stream and s.revision = p_expected::bigint
+             returning s.revision into v_next;
+         end if;
+
+         if v_next is null then
+           select s.revision into v_current from streams s where s.stream_name = p_stream;
+           raise exception using errcode = '${CONCURRENCY_SQLSTATE}',
+             message = format('stream %s is not at the expected revision %s', p_stream, p_expected),
+             detail = coalesce(v_current::text, 'no_stream');
+         end if;
+
+         return query
+           with inserted as (
+             insert into events (event_id, stream_name, revision, type, data, metadata)
+             select (e.value->>'id')::uuid, p_stream, v_next - v_count + e.ordinality, e.value->>'type',
+                    coalesce(e.value->'data', 'null'::jsonb), e.value->'metadata'
+             from jsonb_array_elements(p_events) with ordinality e
+             order by e.ordinality
+             returning global_position
+           )
+           select v_next, pg_current_xact_id()::text, max(global_position) from inserted;
+         perform pg_notify('${EVENTS_CHANNEL}', '');
+       end
+       $fn$`,
+    ],
+  },
+];
+
+/**
+ * Brings the schema up to date; safe to call from several processes at once
+ * (they queue on an advisory lock, and each applies only what is missing).
+ */
+export async function migrate(sql: SqlExecutor): Promise<void> {
+  await sql.transaction(async (tx) => {
+    // Keyed by schema, so stores in different schemas of one database do not wait for each other.
+    await tx.query(`select pg_advisory_xact_lock(hashtext('shenguan_migrations:' || coalesce(current_schema(), '')))`);
+    await tx.query(
+      `create table if not exists shenguan_migrations (
+         version int primary key,
+         name text not null,
+         applied_at timestamptz not null default now()
+       )`,
+    );
+    const { rows } = await tx.query<{ version: number }>(`select version from shenguan_migrations`);
+    const applied = new Set(rows.map((r) => r.version));
+    for (const migration of MIGRATIONS) {
+      if (applied.has(migration.version)) continue;
+      for (const statement of migration.statements) await tx.query(statement);
+      await tx.query(`insert into shenguan_migrations (version, name) values ($1, $2)`, [migration.version, migration.name]);
+    }
+  });
+}

@@ -1,0 +1,81 @@
+import { START, type ReadAllOptions, type StoredEvent, type SubscribeOptions, type Subscription } from "../port.js";
+
+export interface PollingSource {
+  /** Must never return an event at or before `after`, and never skip one that a later call could return before it. */
+  readAll(options: ReadAllOptions): Promise<StoredEvent[]>;
+  /** Registers a wake-up for "something may have been appended"; rejecting is fine (the loop then only polls). */
+  listen(wake: () => void): Promise<() => Promise<void>>;
+  readonly pollIntervalMs: number;
+}
+
+const DEFAULT_BATCH_SIZE = 500;
+
+/**
+ * Catch-up and live are one loop: read after the last delivered position
+ * until a short batch says we are caught up, then sleep until a notification
+ * or the poll interval, and read again. Because every read starts strictly
+ * after the last delivered position of a gap-free log, there is no seam
+ * between catch-up and live where an event could be lost or repeated.
+ * Notifications only cut latency; the poll is what guarantees progress (a
+ * notification can be lost, and an event may be held back by an older open
+ * transaction that commits without notifying).
+ */
+export function pollingSubscription(
+  source: PollingSource,
+  onEvents: (events: readonly StoredEvent[]) => Promise<void>,
+  options: SubscribeOptions = {},
+): Subscription {
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  const stopped = new AbortController();
+  const stop = () => stopped.abort();
+  options.signal?.addEventListener("abort", stop, { once: true });
+  if (options.signal?.aborted) stop();
+
+  // Set by every wake-up; cleared just before each read, so a notification
+  // that lands while reading is not lost to the sleep that follows.
+  let woken = false;
+  let interruptSleep: (() => void) | undefined;
+  const wake = () => {
+    woken = true;
+    interruptSleep?.();
+  };
+  stopped.signal.addEventListener("abort", wake);
+
+  const sleep = () =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, source.pollIntervalMs);
+      interruptSleep = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    }).finally(() => (interruptSleep = undefined));
+
+  const done = (async () => {
+    const unlisten = await source.listen(wake).catch(() => undefined);
+    try {
+      let after = options.after ?? START;
+      while (!stopped.signal.aborted) {
+        woken = false;
+        const batch = await source.readAll({ after, maxCount: batchSize });
+        const last = batch.at(-1);
+        if (last) {
+          await onEvents(batch);
+          after = last.position;
+        }
+        if (batch.length < batchSize && !woken && !stopped.signal.aborted) await sleep();
+      }
+    } finally {
+      options.signal?.removeEventListener("abort", stop);
+      await unlisten?.();
+    }
+  })();
+
+  return {
+    done,
+    /** Stops after the handler call in flight, if any; do not await it from inside the handler (that call is what it waits for). */
+    async close() {
+      stop();
+      await done.catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,240 @@
+import {
+  catalog,
+  cloudEventTypeOf,
+  ContractCodec,
+  fromKafkaHeaders,
+  sourceOf,
+  toKafkaHeaders,
+  topicOfEvent,
+  validatePayload,
+  type EventName,
+} from "@shenguan/contracts";
+import type { Kafka, Message, Producer, TopicMessages } from "kafkajs";
+import type { Logger } from "pino";
+import { formatPosition, type EventStore, type LogPosition, type StoredEvent } from "../port.js";
+import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffOptions } from "./backoff.js";
+import type { CheckpointStore, ParkedEvent } from "./checkpoints.js";
+import { createProducer } from "./kafka.js";
+
+export interface RelayOptions {
+  readonly store: EventStore;
+  readonly kafka: Kafka;
+  readonly checkpoints: CheckpointStore;
+  readonly logger: Logger;
+  /** Checkpoint key: one per relay deployment reading one store. */
+  readonly name?: string;
+  /**
+   * Events read, produced and checkpointed together. It bounds the duplicates
+   * a crash can cause (the unacknowledged batch is produced again) and must
+   * keep a batch's share of one partition under the broker's message.max.bytes.
+   */
+  readonly batchSize?: number;
+  readonly backoff?: BackoffOptions;
+  readonly codec?: ContractCodec;
+}
+
+export interface RelayMetrics {
+  /** Messages Kafka acknowledged. */
+  readonly published: number;
+  /** Events whose type is not a contract: internal to their service, never published. */
+  readonly skippedInternal: number;
+  /** Contract events that failed validation or encoding: recorded, never published. */
+  readonly parked: number;
+  /** Failed attempts (Kafka, checkpoint store or subscription) that were retried. */
+  readonly retries: number;
+  /** The durable checkpoint, `commit/prepare`; undefined before the first one. */
+  readonly checkpoint: string | undefined;
+}
+
+export const DEFAULT_RELAY_NAME = "kafka";
+export const DEFAULT_RELAY_BATCH_SIZE = 256;
+
+/**
+ * Publishes the store's contract events to Kafka (transactional outbox: the
+ * store's global log is the outbox). At-least-once: the checkpoint moves only
+ * after Kafka acknowledged a batch (acks=all), so a crash re-publishes at
+ * most the batch in flight, and consumers deduplicate on ce_id. Every event
+ * of a stream keeps its key (metadata.subject ?? stream) and goes through the
+ * one producer in log order, so per-key order holds on Kafka.
+ */
+export class Relay {
+  private readonly name: string;
+  private readonly batchSize: number;
+  private readonly backoff: BackoffOptions;
+  private readonly codec: ContractCodec;
+  private readonly logger: Logger;
+  private readonly abort = new AbortController();
+  private producer: Producer | undefined;
+  /** Consecutive failed subscriptions, for the backoff; reset by every batch that gets through. */
+  private subscriptionFailures = 0;
+  private running: Promise<void> | undefined;
+  private counters = { published: 0, skippedInternal: 0, parked: 0, retries: 0 };
+  private checkpoint: LogPosition | undefined;
+
+  constructor(private readonly options: RelayOptions) {
+    this.name = options.name ?? DEFAULT_RELAY_NAME;
+    this.batchSize = options.batchSize ?? DEFAULT_RELAY_BATCH_SIZE;
+    this.backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.codec = options.codec ?? new ContractCodec();
+    this.logger = options.logger.child({ relay: this.name });
+  }
+
+  /** Starts relaying in the background; `done` settles when it stops. */
+  start(): void {
+    this.running ??= this.run();
+  }
+
+  /** Resolves when the relay has stopped after stop(); rejects only on a bug (every outage is retried). */
+  get done(): Promise<void> {
+    if (!this.running) throw new Error("relay not started");
+    return this.running;
+  }
+
+  /** Finishes (or abandons, when Kafka is down) the batch in flight, then disconnects. Nothing acknowledged is lost either way. */
+  async stop(): Promise<void> {
+    this.abort.abort(new Error("relay stopping"));
+    await this.running;
+  }
+
+  metrics(): RelayMetrics {
+    return { ...this.counters, checkpoint: this.checkpoint && formatPosition(this.checkpoint) };
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.abort.signal;
+    try {
+      // A subscription ends only when the store fails or we stop; after a
+      // failure resume from the durable checkpoint, which is exactly where
+      // the last acknowledged batch ended.
+      while (!signal.aborted) {
+        try {
+          this.checkpoint = await this.retrying("load the checkpoint", () => this.options.checkpoints.load(this.name));
+          this.logger.info({ checkpoint: this.checkpoint && formatPosition(this.checkpoint) }, "relay: subscribing to the store");
+          const subscription = this.options.store.subscribeToAll((events) => this.relayBatch(events), {
+            ...(this.checkpoint ? { after: this.checkpoint } : {}),
+            batchSize: this.batchSize,
+            signal,
+          });
+          await subscription.done;
+        } catch (err) {
+          if (signal.aborted) break;
+          this.counters.retries++;
+          const delay = backoffDelay(this.subscriptionFailures++, this.backoff);
+          this.logger.error({ err, retryInMs: delay }, "relay: store subscription failed; resuming from the checkpoint");
+          await sleep(delay, signal).catch(() => undefined);
+        }
+      }
+    } finally {
+      await this.dropProducer();
+      this.logger.info(this.metrics(), "relay: stopped");
+    }
+  }
+
+  private async relayBatch(events: readonly StoredEvent[]): Promise<void> {
+    const last = events.at(-1);
+    if (!last) return;
+    const byTopic = new Map<string, Message[]>();
+    const parked: ParkedEvent[] = [];
+    let skippedInternal = 0;
+    let messages = 0;
+    for (const event of events) {
+      if (!isContract(event.type)) {
+        skippedInternal++;
+        continue;
+      }
+      try {
+        const { topic, message } = this.toMessage(event, event.type);
+        let list = byTopic.get(topic);
+        if (!list) byTopic.set(topic, (list = []));
+        list.push(message);
+        messages++;
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : String(err);
+        parked.push({ eventId: event.id, position: event.position, type: event.type, reason });
+        this.logger.error(
+          { eventId: event.id, type: event.type, stream: event.stream, position: formatPosition(event.position), reason },
+          "relay: event breaks its contract; parked, not published",
+        );
+      }
+    }
+
+    if (messages > 0) {
+      const topicMessages: TopicMessages[] = [...byTopic].map(([topic, list]) => ({ topic, messages: list }));
+      await this.retrying(
+        "publish a batch to Kafka",
+        async () => {
+          this.producer ??= await this.connectProducer();
+          await this.producer.sendBatch({ topicMessages, acks: -1 });
+        },
+        // After a failure start a fresh producer session: kafkajs may hold
+        // sequence numbers the broker no longer agrees with, and a new
+        // producer id can only cost a re-send of this very batch.
+        () => this.dropProducer(),
+      );
+    }
+    // Only now, with the batch acknowledged, may the checkpoint pass it.
+    await this.retrying("store the checkpoint", () => this.options.checkpoints.commit(this.name, last.position, parked));
+    this.checkpoint = last.position;
+    this.counters.published += messages;
+    this.counters.skippedInternal += skippedInternal;
+    this.counters.parked += parked.length;
+    this.subscriptionFailures = 0;
+  }
+
+  private toMessage(event: StoredEvent, name: EventName): { topic: string; message: Message } {
+    // Validate before encoding: Avro alone would accept a malformed USCC or date.
+    const value = this.codec.encode(name, validatePayload(name, event.data));
+    const subject = event.metadata.subject ?? event.stream;
+    const headers = toKafkaHeaders({
+      id: event.id,
+      source: sourceOf(event.metadata.department),
+      type: cloudEventTypeOf(name),
+      specversion: "1.0",
+      time: event.time.toISOString(),
+      subject,
+      ...(event.metadata.traceparent ? { traceparent: event.metadata.traceparent } : {}),
+    });
+    // The consumer-side check, applied here so that nothing a consumer would
+    // dead-letter for its headers (say a missing department) is ever published.
+    fromKafkaHeaders(headers);
+    return { topic: topicOfEvent(name), message: { key: subject, value, headers, timestamp: String(event.time.getTime()) } };
+  }
+
+  /** Runs `attempt` until it succeeds or the relay stops, backing off (capped) and logging each failure. */
+  private async retrying<T>(what: string, attempt: () => Promise<T>, afterFailure?: () => Promise<void>): Promise<T> {
+    const signal = this.abort.signal;
+    for (let failures = 0; ; failures++) {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (signal.aborted) throw err;
+        this.counters.retries++;
+        await afterFailure?.();
+        const delay = backoffDelay(failures, this.backoff);
+        this.logger.warn({ err, failures: failures + 1, retryInMs: delay }, `relay: failed to ${what}; retrying`);
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  private async connectProducer(): Promise<Producer> {
+    const producer = createProducer(this.options.kafka);
+    try {
+      await producer.connect();
+      return producer;
+    } catch (err) {
+      await producer.disconnect().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async dropProducer(): Promise<void> {
+    const producer = this.producer;
+    this.producer = undefined;
+    await producer?.disconnect().catch((err: unknown) => this.logger.debug({ err }, "relay: producer disconnect failed"));
+  }
+}
+
+function isContract(type: string): type is EventName {
+  return Object.hasOwn(catalog, type);
+}

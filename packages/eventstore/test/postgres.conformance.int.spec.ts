@@ -1,0 +1,26 @@
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { PostgresEventStore } from "../src/postgres/index.js";
+import { describeEventStoreConformance } from "./conformance.js";
+import { createTestSchema, postgresReachable, unavailableMessage, type TestSchema } from "./support/postgres.js";
+
+if (await postgresReachable()) {
+  let schema: TestSchema;
+  beforeAll(async () => {
+    schema = await createTestSchema();
+    await new PostgresEventStore(schema.sql).migrate();
+  });
+  afterAll(() => schema.drop());
+
+  describeEventStoreConformance("PostgreSQL (node-postgres)", async () => new PostgresEventStore(schema.sql, { pollIntervalMs: 50 }));
+
+  it("migrate() is idempotent and safe to run concurrently", async () => {
+    await Promise.all([1, 2, 3].map(() => new PostgresEventStore(schema.sql).migrate()));
+    const { rows } = await schema.sql.query<{ version: number }>("select version from shenguan_migrations");
+    expect(rows.map((r) => r.version)).toEqual([1]);
+  });
+} else {
+  // Never a skip: in CI the database is part of the environment and its absence is a failure.
+  it(`PostgreSQL conformance not run: ${unavailableMessage}`, () => {
+    expect(process.env.CI, unavailableMessage).not.toBe("true");
+  });
+}

@@ -1,0 +1,75 @@
+import swagger from "@fastify/swagger";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawServerDefault } from "fastify";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
+import { Registry, collectDefaultMetrics } from "prom-client";
+import { departmentOf } from "./identity.js";
+import { idempotencyKeyOf, type IdempotencyKeys, type StoredResponse } from "./idempotency.js";
+import { PROBLEM_CONTENT_TYPE, sendProblem } from "./problems.js";
+import { NotFoundError } from "./errors.js";
+
+export type ServiceApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, ZodTypeProvider>;
+
+export interface ServiceAppOptions {
+  readonly name: string;
+  readonly description: string;
+  readonly version?: string;
+  /** pino options, `false` for silence in tests, or a logger instance shared across services. */
+  readonly logger?: boolean | object;
+  readonly loggerInstance?: FastifyBaseLogger;
+}
+
+/**
+ * The fastify instance every service's app.ts starts from: zod validation and
+ * serialisation, OpenAPI from the same schemas, one problem-details error
+ * handler, health and Prometheus metrics. No listening here: server.ts does that.
+ */
+export async function createServiceApp(options: ServiceAppOptions): Promise<ServiceApp> {
+  const app = Fastify({
+    ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? true }),
+    genReqId: () => crypto.randomUUID(),
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler((err, request, reply) => sendProblem(err, request, reply));
+  app.setNotFoundHandler((request, reply) => sendProblem(new NotFoundError(`no route ${request.method} ${request.url}`), request, reply));
+
+  await app.register(swagger, {
+    openapi: { info: { title: options.name, description: options.description, version: options.version ?? "0.1.0" } },
+    transform: jsonSchemaTransform,
+  });
+
+  const metrics = new Registry();
+  metrics.setDefaultLabels({ service: options.name });
+  collectDefaultMetrics({ register: metrics });
+  app.decorate("metrics", metrics);
+
+  app.get("/health", { schema: { hide: true } }, async () => ({ status: "ok", service: options.name }));
+  app.get("/metrics", { schema: { hide: true } }, async (_request, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    metrics: Registry;
+  }
+}
+
+/**
+ * Runs a command request: the calling department, the idempotency key, and the
+ * first response replayed on a retry. `execute` returns status and body.
+ */
+export async function runCommand(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  keys: IdempotencyKeys,
+  execute: (department: string) => Promise<StoredResponse>,
+): Promise<FastifyReply> {
+  const department = departmentOf(request);
+  const key = idempotencyKeyOf(request);
+  const result = await keys.run(department, key, { url: request.url, body: request.body }, () => execute(department));
+  if (result.replayed) reply.header("idempotent-replayed", "true");
+  if (result.status >= 400) reply.type(PROBLEM_CONTENT_TYPE);
+  return reply.code(result.status).send(result.body);
+}
