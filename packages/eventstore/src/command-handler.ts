@@ -2,8 +2,9 @@ import { ConcurrencyError } from "./errors.js";
 import type { AppendResult, EventMetadata, EventStore, StoredEvent } from "./port.js";
 import type { Decider, DomainEvent } from "./decider.js";
 
-export interface HandleOptions {
-  readonly metadata: EventMetadata;
+export interface HandleOptions<State> {
+  /** Metadata for the new events; a function when it depends on the state (e.g. the Kafka subject). */
+  readonly metadata: EventMetadata | ((state: State) => EventMetadata);
   /** Retries after a concurrency conflict: each retry reads the stream again and re-decides. */
   readonly maxRetries?: number;
 }
@@ -23,7 +24,7 @@ export interface HandleResult<Event, State> {
  * a bounded number of times. Every service's routes call this.
  */
 export function commandHandler<Command, Event extends DomainEvent, State>(store: EventStore, decider: Decider<Command, Event, State>) {
-  return async function handle(stream: string, command: Command, options: HandleOptions): Promise<HandleResult<Event, State>> {
+  return async function handle(stream: string, command: Command, options: HandleOptions<State>): Promise<HandleResult<Event, State>> {
     const maxRetries = options.maxRetries ?? 3;
     for (let attempt = 0; ; attempt++) {
       const history = await store.readStream(stream);
@@ -31,10 +32,11 @@ export function commandHandler<Command, Event extends DomainEvent, State>(store:
       const revision = history.length === 0 ? -1n : history[history.length - 1]!.revision;
       const newEvents = decider.decide(command, state);
       if (newEvents.length === 0) return { newEvents, newState: state, appended: undefined, revision };
+      const metadata = typeof options.metadata === "function" ? options.metadata(state) : options.metadata;
       try {
         const appended = await store.append(
           stream,
-          newEvents.map((e) => ({ type: e.type, data: e.data, metadata: options.metadata })),
+          newEvents.map((e) => ({ type: e.type, data: e.data, metadata })),
           revision === -1n ? "no_stream" : revision,
         );
         const newState = newEvents.reduce(decider.evolve, state);

@@ -2,6 +2,7 @@ import { PGlite } from "@electric-sql/pglite";
 import { afterAll, beforeAll } from "vitest";
 import { PostgresEventStore, pgliteExecutor, type SqlExecutor } from "../src/postgres/index.js";
 import { describeEventStoreConformance } from "./conformance.js";
+import { itWakesSubscribersOnNotify } from "./support/wake-up.js";
 
 let sql: SqlExecutor;
 beforeAll(async () => {
@@ -11,3 +12,4 @@ beforeAll(async () => {
 afterAll(() => sql.close());
 
 describeEventStoreConformance("PGlite (in memory)", async () => new PostgresEventStore(sql, { pollIntervalMs: 50 }));
+itWakesSubscribersOnNotify(() => sql);

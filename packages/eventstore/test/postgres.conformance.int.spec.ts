@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { PostgresEventStore } from "../src/postgres/index.js";
 import { describeEventStoreConformance } from "./conformance.js";
+import { itWakesSubscribersOnNotify } from "./support/wake-up.js";
 import { createTestSchema, postgresReachable, unavailableMessage, type TestSchema } from "./support/postgres.js";
 
 if (await postgresReachable()) {
@@ -12,6 +13,8 @@ if (await postgresReachable()) {
   afterAll(() => schema.drop());
 
   describeEventStoreConformance("PostgreSQL (node-postgres)", async () => new PostgresEventStore(schema.sql, { pollIntervalMs: 50 }));
+
+  itWakesSubscribersOnNotify(() => schema.sql);
 
   it("migrate() is idempotent and safe to run concurrently", async () => {
     await Promise.all([1, 2, 3].map(() => new PostgresEventStore(schema.sql).migrate()));

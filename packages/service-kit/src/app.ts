@@ -65,11 +65,11 @@ export async function runCommand(
   reply: FastifyReply,
   keys: IdempotencyKeys,
   execute: (department: string) => Promise<StoredResponse>,
-): Promise<FastifyReply> {
+): Promise<void> {
   const department = departmentOf(request);
   const key = idempotencyKeyOf(request);
   const result = await keys.run(department, key, { url: request.url, body: request.body }, () => execute(department));
   if (result.replayed) reply.header("idempotent-replayed", "true");
   if (result.status >= 400) reply.type(PROBLEM_CONTENT_TYPE);
-  return reply.code(result.status).send(result.body);
+  await reply.code(result.status).send(result.body);
 }

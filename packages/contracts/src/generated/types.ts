@@ -334,6 +334,8 @@ export interface HandoffPushed {
   readonly underCommitment: boolean;
   /** 告知承诺核查 due date when granted under commitment. — format: date */
   readonly verificationDue: string | null;
+  /** Department code of the approval bureau that granted the licence: where feedback and revocation requests go. Null only in events written before version 2. */
+  readonly approvalAuthority: string | null;
 }
 
 /** A granted licence whose item and region have no route: it waits in the supervisor's queue until an operator adds one; nothing is dropped. */

@@ -244,6 +244,7 @@ export const HandoffPushedSchema = z.strictObject({
   autoClaimed: z.boolean(),
   underCommitment: z.boolean(),
   verificationDue: formats["date"].nullable(),
+  approvalAuthority: z.string().nullable(),
 });
 
 export const HandoffUnroutedSchema = z.strictObject({

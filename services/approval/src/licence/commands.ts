@@ -68,12 +68,10 @@ export type ReceiveRevocationRequest = Base<
     readonly regulator: string;
     readonly grounds: string;
     readonly requestedAt: number;
-    readonly statementPeriodEnds: string;
-    readonly decisionDue: string;
   }
 >;
 
-export type ExtendRevocationDecision = Base<"ExtendRevocationDecision", { readonly requestId: string; readonly reason: string; readonly decisionDue: string }>;
+export type ExtendRevocationDecision = Base<"ExtendRevocationDecision", { readonly requestId: string; readonly reason: string }>;
 
 export type RevokeLicence = Base<
   "RevokeLicence",

@@ -1,5 +1,5 @@
 import type { ApplicationAccepted, LicenceGranted } from "@shenguan/contracts";
-import { localDateOf } from "@shenguan/deadlines";
+import { addDays, localDateOf, type LocalDate } from "@shenguan/deadlines";
 import { DomainRefusal, NotPartyRefusal, type Decider } from "@shenguan/eventstore";
 import type { LicenceCommand } from "./commands.js";
 import type { LicenceEvent, RevocationRequestReceived } from "./events.js";
@@ -20,6 +20,13 @@ export type LicenceCase =
       readonly requests: Readonly<Record<string, OpenRequest>>;
     }
   | { readonly status: "cancelled" | "revoked"; readonly application: ApplicationAccepted; readonly licence: LicenceGranted };
+
+/**
+ * Statutory periods of a revocation request, in calendar days counted from the
+ * day after the request (市场监管总局令第16号; 行政许可法 §69): a 5-day
+ * statement period for the holder, a decision within 60 days, +20 once.
+ */
+export const REVOCATION = { statementDays: 5, decisionDays: 60, extensionDays: 20 } as const;
 
 export const initialState = (): LicenceCase => ({ status: "none" });
 
@@ -185,7 +192,18 @@ export function decide(command: LicenceCommand, state: LicenceCase): LicenceEven
       const d = command.data;
       if (state.status === "granted" && state.requests[d.requestId]) return []; // redelivered request
       const s = inForceFor(state, "licence.not-in-force");
-      return [{ type: "RevocationRequestReceived", data: { caseId: s.application.caseId, ...d } }];
+      const start = localDateOf(new Date(d.requestedAt));
+      return [
+        {
+          type: "RevocationRequestReceived",
+          data: {
+            caseId: s.application.caseId,
+            ...d,
+            statementPeriodEnds: addDays(start, REVOCATION.statementDays),
+            decisionDue: addDays(start, REVOCATION.decisionDays),
+          },
+        },
+      ];
     }
     case "ExtendRevocationDecision": {
       const s = inForce(state, command.department);
@@ -194,7 +212,7 @@ export function decide(command: LicenceCommand, state: LicenceCase): LicenceEven
       return [
         {
           type: "RevocationDecisionExtended",
-          data: { caseId: s.application.caseId, licenceId: s.licence.licenceId, requestId: r.requestId, reason: command.data.reason, decisionDue: command.data.decisionDue, extendedAt: command.now.getTime() },
+          data: { caseId: s.application.caseId, licenceId: s.licence.licenceId, requestId: r.requestId, reason: command.data.reason, decisionDue: addDays(r.decisionDue as LocalDate, REVOCATION.extensionDays), extendedAt: command.now.getTime() },
         },
       ];
     }

@@ -55,15 +55,9 @@ const licence: LicenceGranted = {
   supplementDeadline: null,
 };
 const granted: LicenceEvent = { type: "LicenceGranted", data: licence };
-const request = {
-  requestId: "R1",
-  regulator: "SCJG-350100",
-  grounds: "承诺不实",
-  requestedAt: now.getTime(),
-  statementPeriodEnds: "2026-10-04",
-  decisionDue: "2026-11-28",
-};
-const requested: LicenceEvent = { type: "RevocationRequestReceived", data: { caseId: "C1", ...request } };
+const request = { requestId: "R1", regulator: "SCJG-350100", grounds: "承诺不实", requestedAt: now.getTime() };
+// Requested on 2026-09-29: statement period runs 5 calendar days (to 10-04), decision within 60 (to 11-28).
+const requested: LicenceEvent = { type: "RevocationRequestReceived", data: { caseId: "C1", ...request, statementPeriodEnds: "2026-10-04", decisionDue: "2026-11-28" } };
 
 const acceptCmd = (over: Partial<Extract<LicenceCommand, { type: "AcceptApplication" }>["data"]> = {}): LicenceCommand => ({
   type: "AcceptApplication",
@@ -208,8 +202,9 @@ describe("licence case: revocation (撤销) and regulators' requests", () => {
     spec.given([accepted]).when({ type: "ReceiveRevocationRequest", ...at, data: request }).thenThrows(refusedWith("licence.not-in-force")));
 
   it("extends the decision once by the given date, not twice", () => {
-    const ext = { requestId: "R1", reason: "需进一步调查", decisionDue: "2026-12-18" };
-    const extended: LicenceEvent = { type: "RevocationDecisionExtended", data: { caseId: "C1", licenceId: licence.licenceId, ...ext, extendedAt: now.getTime() } };
+    const ext = { requestId: "R1", reason: "需进一步调查" };
+    // +20 calendar days on the 60-day limit: 11-28 → 12-18.
+    const extended: LicenceEvent = { type: "RevocationDecisionExtended", data: { caseId: "C1", licenceId: licence.licenceId, ...ext, decisionDue: "2026-12-18", extendedAt: now.getTime() } };
     spec.given([accepted, granted, requested]).when({ type: "ExtendRevocationDecision", ...at, data: ext }).then([extended]);
     spec.given([accepted, granted, requested, extended]).when({ type: "ExtendRevocationDecision", ...at, data: ext }).thenThrows(refusedWith("revocation.already-extended"));
     spec.given([accepted, granted]).when({ type: "ExtendRevocationDecision", ...at, data: ext }).thenThrows(refusedWith("revocation.no-such-request"));

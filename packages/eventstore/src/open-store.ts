@@ -1,0 +1,100 @@
+import { existsSync, mkdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+import { PGlite } from "@electric-sql/pglite";
+import type { EventStore } from "./port.js";
+import { PostgresEventStore, pgExecutor, pgliteExecutor, type SqlExecutor } from "./postgres/index.js";
+import { KurrentEventStore } from "./kurrentdb/index.js";
+
+export interface OpenEventStoreConfig {
+  /** PostgreSQL connection string; defaults to DATABASE_URL. */
+  readonly url?: string;
+  /** KurrentDB connection string (esdb://…), used when there is no PostgreSQL URL; defaults to KURRENTDB_URL. */
+  readonly kurrentdbUrl?: string;
+  /** PGlite data directory when neither URL is set; defaults to <repo>/.data/pglite. `memory://` keeps it in memory. */
+  readonly dataDir?: string;
+  /** PostgreSQL/PGlite schema for the store's tables (created if missing); defaults to the connection's search_path. */
+  readonly schema?: string;
+  /** node-postgres pool size: concurrent appends each hold a connection for one round trip. */
+  readonly poolSize?: number;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+export type OpenedEventStore =
+  | {
+      readonly kind: "postgres" | "pglite";
+      readonly store: PostgresEventStore;
+      /** The same database, for read models and checkpoints committed beside the events. */
+      readonly executor: SqlExecutor;
+      close(): Promise<void>;
+    }
+  | {
+      readonly kind: "kurrentdb";
+      readonly store: EventStore;
+      readonly executor: undefined;
+      close(): Promise<void>;
+    };
+
+/** The workspace root (where pnpm-workspace.yaml is), so the default data dir does not depend on the cwd. */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "pnpm-workspace.yaml"))) {
+    const parent = dirname(dir);
+    if (parent === dir) return process.cwd();
+    dir = parent;
+  }
+  return dir;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/;
+
+/**
+ * The store the environment asks for: PostgreSQL if DATABASE_URL (or
+ * config.url) is set, else KurrentDB if KURRENTDB_URL is, else embedded
+ * PGlite on local disk, so a fresh checkout runs with no database server.
+ * PostgreSQL and PGlite stores are migrated before they are returned.
+ */
+export async function openEventStore(config: OpenEventStoreConfig = {}): Promise<OpenedEventStore> {
+  const env = config.env ?? process.env;
+  const url = config.url ?? env.DATABASE_URL;
+  const kurrentdbUrl = config.kurrentdbUrl ?? env.KURRENTDB_URL;
+  if (config.schema !== undefined && !SCHEMA_NAME.test(config.schema)) throw new TypeError(`not a plain schema name: ${config.schema}`);
+
+  if (!url && kurrentdbUrl) {
+    const store = KurrentEventStore.connect(kurrentdbUrl);
+    return { kind: "kurrentdb", store, executor: undefined, close: () => store.close() };
+  }
+
+  let executor: SqlExecutor;
+  if (url) {
+    const options = config.schema ? `-c search_path=${config.schema}` : undefined;
+    executor = pgExecutor(new pg.Pool({ connectionString: url, max: config.poolSize ?? 20, options }));
+  } else {
+    const dataDir = config.dataDir ?? join(repoRoot(), ".data", "pglite");
+    if (!dataDir.includes("://")) mkdirSync(resolve(dataDir), { recursive: true });
+    executor = pgliteExecutor(await PGlite.create(dataDir));
+  }
+
+  try {
+    if (config.schema) {
+      await executor.query(`create schema if not exists ${config.schema}`);
+      // PGlite is one connection, so setting it once covers every later query.
+      if (executor.kind === "pglite") await executor.query(`set search_path to ${config.schema}`);
+    }
+    const store = new PostgresEventStore(executor);
+    await store.migrate();
+    return {
+      kind: executor.kind,
+      store,
+      executor,
+      async close() {
+        await store.close();
+        await executor.close();
+      },
+    };
+  } catch (err) {
+    await executor.close().catch(() => {});
+    throw err;
+  }
+}
