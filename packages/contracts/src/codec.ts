@@ -1,4 +1,4 @@
-import avro from "avsc";
+import type avro from "avsc";
 import { ContractViolationError, UnknownSchemaError, WireFormatError, type ValidationIssue } from "./errors.js";
 import { catalog } from "./generated/catalog.js";
 import type { EventName, EventPayloads } from "./generated/types.js";

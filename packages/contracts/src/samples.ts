@@ -13,7 +13,6 @@ export function sampleOf<N extends EventName>(name: N, options: { nulls?: boolea
 }
 
 const SAMPLE_USCC = "91350100M000100Y43"; // GB 32100-2015's own example code
-const SAMPLE_ISSUER_USCC = "11350100003548327X";
 
 export const sampleFormats: Record<string, (seed: number) => string> = {
   date: (seed) => `2026-09-${String(1 + (seed % 28)).padStart(2, "0")}`,

@@ -78,9 +78,14 @@ export async function openEventStore(config: OpenEventStoreConfig = {}): Promise
 
   try {
     if (config.schema) {
-      await executor.query(`create schema if not exists ${config.schema}`);
+      const schema = config.schema;
+      // Locked, because two processes creating the same schema at once can both fail the existence check.
+      await executor.transaction(async (tx) => {
+        await tx.query(`select pg_advisory_xact_lock(hashtext($1))`, [`shenguan_schema:${schema}`]);
+        await tx.query(`create schema if not exists ${schema}`);
+      });
       // PGlite is one connection, so setting it once covers every later query.
-      if (executor.kind === "pglite") await executor.query(`set search_path to ${config.schema}`);
+      if (executor.kind === "pglite") await executor.query(`set search_path to ${schema}`);
     }
     const store = new PostgresEventStore(executor);
     await store.migrate();

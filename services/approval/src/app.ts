@@ -1,7 +1,7 @@
 import type { EventStore } from "@shenguan/eventstore";
 import { createServiceApp, departmentOf, IdempotencyKeys, NotFoundError, runCommand, type Clock, type Queryable, type ServiceApp } from "@shenguan/service-kit";
 import { v7 as uuidv7 } from "uuid";
-import { z } from "zod";
+import type { z } from "zod";
 import { LicenceService, type EligibilityLookup } from "./licence/service.js";
 import { licenceCaseStream } from "./licence/events.js";
 import * as s from "./routes/schemas.js";

@@ -170,7 +170,9 @@ export class KurrentEventStore implements EventStore {
 
   async readByCorrelationKey(key: string): Promise<StoredEvent[]> {
     const all = await this.readAll();
-    return all.filter((e) => e.metadata?.caseId === key || e.metadata?.subject === key);
+    // Events written by other tools may carry no metadata at all.
+    const keyOf = (e: StoredEvent) => e.metadata as Partial<EventMetadata> | null | undefined;
+    return all.filter((e) => keyOf(e)?.caseId === key || keyOf(e)?.subject === key);
   }
 
   subscribeToAll(onEvents: (events: readonly StoredEvent[]) => Promise<void>, options: SubscribeOptions = {}): Subscription {

@@ -93,6 +93,8 @@ export class PostgresEventStore implements EventStore {
   readonly #sql: SqlExecutor;
   readonly #pollIntervalMs: number;
   readonly #subscriptions = new Set<Subscription>();
+  #announcing: Promise<void> | undefined;
+  #announceAgain = false;
 
   constructor(sql: SqlExecutor, options: PostgresEventStoreOptions = {}) {
     this.#sql = sql;
@@ -104,14 +106,39 @@ export class PostgresEventStore implements EventStore {
     return migrate(this.#sql);
   }
 
-  append(stream: string, events: readonly NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
-    return this.appendWith(this.#sql, stream, events, expectedRevision);
+  async append(stream: string, events: readonly NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
+    const result = await this.appendWith(this.#sql, stream, events, expectedRevision);
+    if (events.length > 0) this.#announce();
+    return result;
+  }
+
+  /**
+   * Tells subscribers in every process that the log has grown, in its own
+   * statement after the append committed (see the migration's note on
+   * NOTIFY). While one notification is in flight, further appends only ask
+   * for one more after it, so a burst of appends costs a few NOTIFYs.
+   * Best-effort: a lost one delays subscribers until their next poll.
+   */
+  #announce(): void {
+    if (this.#announcing) {
+      this.#announceAgain = true;
+      return;
+    }
+    this.#announcing = (async () => {
+      do {
+        this.#announceAgain = false;
+        await this.#sql.query(`select pg_notify($1, '')`, [EVENTS_CHANNEL]).catch(() => {});
+      } while (this.#announceAgain);
+      this.#announcing = undefined;
+    })();
   }
 
   /**
    * Appends through `db`, which may be a transaction of the caller's (to
    * change a read model and append in one commit). Keep such transactions
    * short: while one is open, readers of the global log wait at it.
+   * Subscribers learn of these events at their next poll, since a
+   * notification sent from here would precede the caller's commit.
    */
   async appendWith(db: SqlQueryable, stream: string, events: readonly NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
     try {
@@ -175,5 +202,6 @@ export class PostgresEventStore implements EventStore {
 
   async close(): Promise<void> {
     await Promise.all([...this.#subscriptions].map((s) => s.close()));
+    await this.#announcing;
   }
 }

@@ -3,7 +3,7 @@ import type { SqlExecutor } from "./executor.js";
 /** Raised by shenguan_append when the stream is not at the expected revision; DETAIL holds the actual revision or "no_stream". */
 export const CONCURRENCY_SQLSTATE = "SG001";
 
-/** Appends NOTIFY this channel so subscribers wake up without waiting for their next poll. */
+/** Stores NOTIFY this channel after appending, so subscribers wake up without waiting for their next poll. */
 export const EVENTS_CHANNEL = "shenguan_events";
 
 interface Migration {
@@ -48,9 +48,13 @@ const MIGRATIONS: readonly Migration[] = [
       `create index events_case_key on events (case_key) where case_key is not null`,
       `create index events_subject_key on events (subject_key) where subject_key is not null`,
       // One round trip per append: check the expectation and bump the stream
-      // row (which also serialises concurrent appends to one stream), insert
-      // the events, notify. p_expected is 'no_stream' | 'any' |
-      // 'stream_exists' | the exact last revision as text.
+      // row (which also serialises concurrent appends to one stream), then
+      // insert the events. p_expected is 'no_stream' | 'any' |
+      // 'stream_exists' | the exact last revision as text. It does not
+      // NOTIFY: a notifying transaction holds a database-wide lock through
+      // its commit's WAL flush, which serialised concurrent appends and
+      // halved their throughput (bench/eventstore.ts); the store notifies
+      // after the commit instead, coalesced.
       `create function shenguan_append(p_stream text, p_expected text, p_events jsonb)
        returns table (next_revision bigint, commit_id text, prepare_id bigint)
        language plpgsql as $fn$
@@ -114,7 +118,6 @@ const MIGRATIONS: readonly Migration[] = [
              returning global_position
            )
            select v_next, pg_current_xact_id()::text, max(global_position) from inserted;
-         perform pg_notify('${EVENTS_CHANNEL}', '');
        end
        $fn$`,
     ],

@@ -1,0 +1,148 @@
+/**
+ * Event store throughput on PostgreSQL, beside a raw baseline measured in the
+ * same run on the same server: a plain INSERT of the same JSON payload into
+ * a table with no constraints, through the same driver and pool, so the
+ * adapter's own cost (stream check, revision, indexes, notify) is visible.
+ *
+ *   pnpm --filter @shenguan/bench run eventstore
+ *   DATABASE_URL=postgres://… EVENTS=40000 pnpm --filter @shenguan/bench run eventstore
+ *
+ * Runs in a fresh schema that it drops afterwards. Writes results/eventstore.json.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { performance } from "node:perf_hooks";
+// Relative until @shenguan/eventstore has an index exporting openEventStore.
+import { openEventStore } from "../packages/eventstore/src/open-store.js";
+import type { LogPosition, NewEvent } from "../packages/eventstore/src/port.js";
+
+const url = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/shenguan_test";
+const CONCURRENCY = 16;
+const EVENTS = Number(process.env.EVENTS ?? 40_000);
+const SINGLE_WRITER_EVENTS = Math.min(EVENTS, 5_000);
+const READ_BATCH = 1_000;
+
+// The size and shape of a real integration event: a licence grant.
+const event: NewEvent = {
+  type: "LicenceGranted",
+  data: {
+    caseId: "LIC-2024-330100-000123",
+    licenceNo: "JY33010020240001234",
+    holder: { uscc: "91330100MA2GXXXX1X", name: "杭州示例食品有限公司" },
+    items: ["食品销售", "餐饮服务"],
+    validFrom: "2024-05-01",
+    validTo: "2029-04-30",
+    decidedBy: "330100-SAMR",
+  },
+  metadata: {
+    correlationId: "018f3c2a-7b1e-7c4d-9a51-3e0f6b2d8c11",
+    causationId: "018f3c2a-7b1e-7c4d-9a51-3e0f6b2d8c10",
+    department: "330100-SAMR",
+    traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    subject: "91330100MA2GXXXX1X",
+    caseId: "LIC-2024-330100-000123",
+  },
+};
+
+interface Measurement {
+  readonly operations: number;
+  readonly seconds: number;
+  readonly perSecond: number;
+  readonly latencyMs?: { readonly p50: number; readonly p99: number };
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return Number((sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0).toFixed(3));
+}
+
+/** `total` operations shared by `workers` loops, each awaiting its previous operation. */
+async function measure(total: number, workers: number, operation: (i: number) => Promise<unknown>): Promise<Measurement> {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      for (let i = next++; i < total; i = next++) {
+        const t = performance.now();
+        await operation(i);
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    operations: total,
+    seconds: Number(seconds.toFixed(3)),
+    perSecond: Math.round(total / seconds),
+    latencyMs: { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) },
+  };
+}
+
+const schema = `bench_${Date.now()}`;
+const opened = await openEventStore({ url, schema, poolSize: CONCURRENCY });
+if (opened.kind === "kurrentdb") throw new Error("unreachable: a PostgreSQL URL was given");
+const { store, executor: sql } = opened;
+
+try {
+  const [server] = (
+    await sql.query<{ version: string; synchronous_commit: string; fsync: string; wal_sync_method: string }>(
+      `select version(), current_setting('synchronous_commit') as synchronous_commit,
+              current_setting('fsync') as fsync, current_setting('wal_sync_method') as wal_sync_method`,
+    )
+  ).rows;
+  await sql.query(`create table raw_events (id bigserial primary key, data jsonb not null, metadata jsonb not null)`);
+  const rawInsert = () => sql.query(`insert into raw_events (data, metadata) values ($1::jsonb, $2::jsonb)`, [JSON.stringify(event.data), JSON.stringify(event.metadata)]);
+  const append = (prefix: string) => (i: number) => store.append(`${prefix}-${i}`, [event], "no_stream");
+
+  console.log(`warming up (${schema})…`);
+  await measure(2_000, CONCURRENCY, append("warmup"));
+  await measure(2_000, CONCURRENCY, rawInsert);
+
+  console.log("single writer…");
+  const rawSingle = await measure(SINGLE_WRITER_EVENTS, 1, rawInsert);
+  const appendSingle = await measure(SINGLE_WRITER_EVENTS, 1, append("single"));
+  console.log(`${CONCURRENCY} writers…`);
+  const rawConcurrent = await measure(EVENTS, CONCURRENCY, rawInsert);
+  const appendConcurrent = await measure(EVENTS, CONCURRENCY, append("concurrent"));
+
+  console.log("readAll…");
+  let read = 0;
+  const readStarted = performance.now();
+  let after: LogPosition | undefined;
+  for (;;) {
+    const page = await store.readAll({ after, maxCount: READ_BATCH });
+    if (page.length === 0) break;
+    read += page.length;
+    after = page.at(-1)!.position;
+  }
+  const readSeconds = (performance.now() - readStarted) / 1000;
+  const readAll: Measurement = { operations: read, seconds: Number(readSeconds.toFixed(3)), perSecond: Math.round(read / readSeconds) };
+
+  const results = {
+    benchmark: "eventstore",
+    at: new Date().toISOString(),
+    machine: {
+      os: `${os.type()} ${os.release()}`,
+      cpu: os.cpus()[0]?.model ?? "unknown",
+      cpus: os.cpus().length,
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      postgres: server?.version,
+      settings: { synchronous_commit: server?.synchronous_commit, fsync: server?.fsync, wal_sync_method: server?.wal_sync_method },
+    },
+    payloadBytes: JSON.stringify(event.data).length + JSON.stringify(event.metadata).length,
+    appendsPerSecond: {
+      singleWriter: { adapter: appendSingle, rawInsertBaseline: rawSingle },
+      [`writers${CONCURRENCY}`]: { adapter: appendConcurrent, rawInsertBaseline: rawConcurrent },
+    },
+    readAll: { batch: READ_BATCH, ...readAll },
+    target: { appendsPerSecondWith16Writers: 10_000, met: appendConcurrent.perSecond >= 10_000 },
+  };
+  mkdirSync(new URL("results/", import.meta.url), { recursive: true });
+  writeFileSync(new URL("results/eventstore.json", import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
+  console.log(JSON.stringify(results, null, 2));
+} finally {
+  await sql.query(`drop schema ${schema} cascade`);
+  await opened.close();
+}

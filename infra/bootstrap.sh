@@ -1,0 +1,23 @@
+# Sourced by infra/up.sh and infra/test.sh: everything a fresh machine with
+# only Node, Java 17 and Maven needs before the bus or its tests can run.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
+PNPM_VERSION="10.34.9"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain"
+node --version
+if ! command -v pnpm >/dev/null 2>&1 || [[ "$(pnpm --version)" != "$PNPM_VERSION" ]]; then
+  npm i -g "pnpm@$PNPM_VERSION"
+fi
+echo "pnpm $(pnpm --version)"
+
+step "dependencies"
+pnpm install --frozen-lockfile
+
+step "kafka"
+bash infra/kafka/start.sh
+export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"

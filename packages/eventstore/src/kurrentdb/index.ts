@@ -1,0 +1,1 @@
+export { KurrentEventStore } from "./kurrent-event-store.js";

@@ -1,0 +1,303 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import type { Admin, Kafka, Producer } from "kafkajs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DLQ_HEADER, rebuildProjection, runProjectionConsumer, type ConsumedEvent, type ProjectionConsumer } from "../src/consumer/index.js";
+import type { SqlQueryable } from "../src/postgres/index.js";
+import { contractMessage, createReadModel, projection } from "./consumer.support.js";
+import {
+  collectFrom,
+  ensureTopics,
+  KAFKA_BROKERS,
+  kafkaReachable,
+  kafkaUnavailableMessage,
+  testKafka,
+  testLogger,
+  waitFor,
+} from "./relay.support.js";
+import { createTestSchema, DATABASE_URL, postgresReachable, unavailableMessage, type TestSchema } from "./support/postgres.js";
+
+const reachable = (await postgresReachable()) && (await kafkaReachable());
+
+// Fast group membership, so a restarted or killed member is replaced in seconds.
+const consumerConfig = { sessionTimeout: 6_000, heartbeatInterval: 500, maxWaitTimeInMs: 100 };
+
+describe.runIf(reachable)("projection consumer (real Kafka and PostgreSQL)", () => {
+  let schema: TestSchema;
+  let kafka: Kafka;
+  let admin: Admin;
+  let producer: Producer;
+
+  beforeAll(async () => {
+    schema = await createTestSchema();
+    kafka = testKafka("consumer-spec");
+    admin = kafka.admin();
+    await admin.connect();
+    producer = kafka.producer();
+    await producer.connect();
+  });
+  afterAll(async () => {
+    await producer?.disconnect();
+    await admin?.disconnect();
+    await schema?.drop();
+  });
+
+  /** A topic (and its DLQ) of this test alone, and names for its consumer and read model. */
+  async function fixture() {
+    const id = crypto.randomUUID().replaceAll("-", "").slice(0, 12);
+    const topic = `test.consumer.${id}`;
+    await ensureTopics(kafka, [topic, `${topic}.dlq`]);
+    const readModel = `rm_${id}`;
+    await createReadModel(schema.sql, readModel);
+    return { id, topic, readModel, name: `projection-${id}`, groupId: `group-${id}` };
+  }
+
+  function start(f: { topic: string; name: string; groupId: string }, handle: (e: ConsumedEvent, tx: SqlQueryable) => Promise<void>, extra = {}) {
+    return runProjectionConsumer({ kafka, topics: [f.topic], name: f.name, groupId: f.groupId, db: schema.sql, handle, logger: testLogger, consumerConfig, ...extra });
+  }
+
+  /** Resolves once the consumer's stored offsets reach the end of every partition of `topic`. */
+  async function caughtUp(name: string, topic: string, timeoutMs = 30_000): Promise<void> {
+    const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, p.high]));
+    await waitFor(`${name} to reach the end of ${topic}`, async () => {
+      const { rows } = await schema.sql.query<{ partition: number; next_offset: string }>(
+        `select partition, next_offset::text as next_offset from consumer_offsets where consumer = $1 and topic = $2`,
+        [name, topic],
+      );
+      const stored = new Map(rows.map((r) => [r.partition, r.next_offset]));
+      return [...ends].every(([p, high]) => high === "0" || stored.get(p) === high);
+    }, timeoutMs);
+  }
+
+  async function count(sql: string, params: unknown[] = []): Promise<number> {
+    const { rows } = await schema.sql.query<{ n: string }>(sql, params);
+    return Number(rows[0]!.n);
+  }
+
+  it("applies every message once and stores each partition's offset in the transaction that applied it", async () => {
+    const f = await fixture();
+    const subjects = Array.from({ length: 10 }, (_, i) => `91350100M0001${String(i).padStart(4, "0")}X`);
+    await producer.send({ topic: f.topic, messages: Array.from({ length: 200 }, (_, i) => contractMessage("LicenceGranted", subjects[i % 10]!, undefined, i)) });
+    const consumer = await start(f, projection(f.readModel));
+    try {
+      await caughtUp(f.name, f.topic);
+      expect(await count(`select count(*) as n from ${f.readModel}_applied`)).toBe(200);
+      expect(await count(`select count(distinct ce_id) as n from ${f.readModel}_applied`)).toBe(200);
+      expect(await count(`select count(*) as n from consumer_inbox where consumer = $1`, [f.name])).toBe(200);
+      // Same transaction: each inbox row and the applied row it guards have
+      // one writer, and each partition's offset row was last written by the
+      // transaction that applied the partition's last message.
+      expect(await count(`select count(*) as n from consumer_inbox i join ${f.readModel}_applied a using (ce_id) where i.consumer = $1 and i.xmin::text = a.txid`, [f.name])).toBe(200);
+      const { rows } = await schema.sql.query<{ same: boolean }>(
+        `select o.xmin::text = a.txid as same from consumer_offsets o
+         join ${f.readModel}_applied a on a.topic = o.topic and a.partition = o.partition and a."offset" = o.next_offset - 1
+         where o.consumer = $1`,
+        [f.name],
+      );
+      expect(rows.length).toBeGreaterThan(0);
+      expect(rows.every((r) => r.same)).toBe(true);
+      expect(consumer.metrics()).toMatchObject({ applied: 200, duplicates: 0, deadLettered: 0 });
+    } finally {
+      await consumer.stop();
+    }
+  });
+
+  it("skips an event whose ce_id it already applied, and still moves its offset", async () => {
+    const f = await fixture();
+    const id = crypto.randomUUID();
+    const subject = "91350100M000100Y43";
+    await producer.send({ topic: f.topic, messages: [contractMessage("PenaltyImposed", subject, id), contractMessage("PenaltyImposed", subject, id)] });
+    const consumer = await start(f, projection(f.readModel));
+    try {
+      await caughtUp(f.name, f.topic);
+      // Published again later (a relay re-sending its unacknowledged batch).
+      await producer.send({ topic: f.topic, messages: [contractMessage("PenaltyImposed", subject, id), contractMessage("PenaltyImposed", subject)] });
+      await caughtUp(f.name, f.topic);
+      expect(await count(`select count(*) as n from ${f.readModel}_applied where ce_id = $1`, [id])).toBe(1);
+      expect(await count(`select count(*) as n from ${f.readModel}_applied`)).toBe(2);
+      expect(consumer.metrics()).toMatchObject({ applied: 2, duplicates: 2 });
+    } finally {
+      await consumer.stop();
+    }
+  });
+
+  it("dead-letters undecodable messages with the reason and the source, unchanged, and carries on", async () => {
+    const f = await fixture();
+    const dlq = await collectFrom(kafka, [`${f.topic}.dlq`]);
+    const good = contractMessage("LicenceGranted", "k");
+    const bad = [
+      { key: "k", value: Buffer.from("not avro at all"), headers: good.headers },
+      { key: "k", value: good.value, headers: {} },
+      { key: "k", value: good.value, headers: contractMessage("PenaltyImposed", "k").headers },
+      { key: "k", value: null, headers: good.headers },
+    ];
+    const [sent] = await producer.send({ topic: f.topic, messages: [...bad, good] });
+    const consumer = await start(f, projection(f.readModel));
+    try {
+      await caughtUp(f.name, f.topic);
+      await waitFor("4 dead letters", () => dlq.messages.length === 4);
+      expect(await count(`select count(*) as n from ${f.readModel}_applied`)).toBe(1);
+      const base = BigInt(sent!.baseOffset!);
+      const reasons = dlq.messages.map((m) => m.headers[DLQ_HEADER.reason]);
+      expect(reasons[0]).toMatch(/^contract\.wire-format: /);
+      expect(reasons[1]).toMatch(/^contract\.violation: .*ce_id/);
+      expect(reasons[2]).toMatch(/^contract\.violation: .*ce_type/);
+      expect(reasons[3]).toMatch(/value/);
+      dlq.messages.forEach((m, i) => {
+        expect(m.key).toBe("k");
+        expect(m.value).toEqual(bad[i]!.value);
+        expect(m.headers).toMatchObject({
+          ...Object.fromEntries(Object.entries(bad[i]!.headers ?? {}).map(([k, v]) => [k, String(v)])),
+          [DLQ_HEADER.sourceTopic]: f.topic,
+          [DLQ_HEADER.sourcePartition]: String(sent!.partition),
+          [DLQ_HEADER.sourceOffset]: String(base + BigInt(i)),
+          [DLQ_HEADER.consumer]: f.name,
+        });
+      });
+      expect(consumer.metrics()).toMatchObject({ applied: 1, deadLettered: 4 });
+    } finally {
+      await consumer.stop();
+      await dlq.stop();
+    }
+  });
+
+  it("retries a failing handler with backoff, dead-letters the event when it keeps failing, and rolls back its partial writes", async () => {
+    const f = await fixture();
+    const dlq = await collectFrom(kafka, [`${f.topic}.dlq`]);
+    const apply = projection(f.readModel);
+    let flakyFailures = 0;
+    const handle = async (event: ConsumedEvent, tx: SqlQueryable) => {
+      await apply(event, tx);
+      if (event.ce.subject === "poison") throw new Error("boom");
+      if (event.ce.subject === "flaky" && flakyFailures++ < 2) throw new Error("not yet");
+    };
+    const poison = contractMessage("LicenceGranted", "poison");
+    await producer.send({ topic: f.topic, messages: [poison, contractMessage("LicenceGranted", "flaky"), contractMessage("LicenceGranted", "fine")] });
+    const consumer = await start(f, handle, { maxAttempts: 3, retryBackoff: { initialMs: 20, maxMs: 100 } });
+    try {
+      await caughtUp(f.name, f.topic);
+      await waitFor("the poison event in the DLQ", () => dlq.messages.length === 1);
+      expect(dlq.messages[0]!.headers[DLQ_HEADER.reason]).toBe("handler failed 3 times: boom");
+      expect(dlq.messages[0]!.headers.ce_id).toBe(poison.headers!.ce_id);
+      const { rows } = await schema.sql.query<{ subject: string; n: string }>(
+        `select subject, count(*)::text as n from ${f.readModel}_applied group by subject order by subject`,
+      );
+      expect(rows).toEqual([
+        { subject: "fine", n: "1" },
+        { subject: "flaky", n: "1" },
+      ]);
+      expect(consumer.metrics()).toMatchObject({ applied: 2, deadLettered: 1, handlerRetries: 4 });
+    } finally {
+      await consumer.stop();
+      await dlq.stop();
+    }
+  });
+
+  it("resumes from the offsets in the database, not Kafka's: a new group under the same name neither re-applies nor skips", async () => {
+    const f = await fixture();
+    const subjects = ["a", "b", "c", "d", "e", "f"];
+    await producer.send({ topic: f.topic, messages: Array.from({ length: 300 }, (_, i) => contractMessage("HandoffPushed", subjects[i % 6]!, undefined, i)) });
+    const first = await start(f, projection(f.readModel, { slowMs: 2 }));
+    await waitFor("some progress", async () => (await count(`select count(*) as n from ${f.readModel}_applied`)) >= 50);
+    await first.stop();
+    const applied = await count(`select count(*) as n from ${f.readModel}_applied`);
+    expect(applied).toBeLessThan(300);
+    const second = await start({ ...f, groupId: `${f.groupId}-new` }, projection(f.readModel));
+    try {
+      await caughtUp(f.name, f.topic);
+      expect(await count(`select count(*) as n from ${f.readModel}_applied`)).toBe(300);
+      expect(await count(`select count(distinct ce_id) as n from ${f.readModel}_applied`)).toBe(300);
+      expect(second.metrics()).toMatchObject({ applied: 300 - applied, duplicates: 0 });
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it("killed with SIGKILL mid-batch and restarted, leaves the read model a never-stopped consumer builds", { timeout: 180_000 }, async () => {
+    const f = await fixture();
+    const reference = { ...f, name: `${f.name}-ref`, groupId: `${f.groupId}-ref`, readModel: `${f.readModel}_ref` };
+    await createReadModel(schema.sql, reference.readModel);
+    const total = 2_000;
+    const subjects = Array.from({ length: 25 }, (_, i) => `subject-${i}`);
+    for (let i = 0; i < total; i += 500) {
+      await producer.send({ topic: f.topic, messages: Array.from({ length: 500 }, (_, j) => contractMessage("InspectionRecorded", subjects[(i + j) % 25]!, undefined, i + j)) });
+    }
+
+    const spawnChild = async (): Promise<ChildProcess> => {
+      const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./consumer.child.ts", import.meta.url))], {
+        env: {
+          ...process.env,
+          DATABASE_URL,
+          DATABASE_SCHEMA: schema.name,
+          KAFKA_BROKERS: KAFKA_BROKERS.join(","),
+          TOPIC: f.topic,
+          GROUP_ID: f.groupId,
+          CONSUMER_NAME: f.name,
+          READ_MODEL: f.readModel,
+          SLOW_MS: "1",
+        },
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      // The child may log to stdout as well (LOG_LEVEL): wait for its "ready" line.
+      for await (const line of createInterface({ input: child.stdout! })) if (line === "ready") break;
+      return child;
+    };
+
+    const reference_ = await start(reference, projection(reference.readModel));
+    let child = await spawnChild();
+    try {
+      await waitFor("the child to be mid-stream", async () => (await count(`select count(*) as n from ${f.readModel}_applied`)) >= 300, 60_000, 5);
+      child.kill("SIGKILL");
+      await once(child, "exit");
+      expect(await count(`select count(*) as n from ${f.readModel}_applied`)).toBeLessThan(total);
+
+      child = await spawnChild();
+      await caughtUp(f.name, f.topic, 120_000);
+      await caughtUp(reference.name, reference.topic, 120_000);
+
+      expect(await count(`select count(*) as n from ${f.readModel}_applied`)).toBe(total);
+      expect(await count(`select count(distinct ce_id) as n from ${f.readModel}_applied`)).toBe(total);
+      const perSubject = async (prefix: string) =>
+        (await schema.sql.query<{ subject: string; n: number }>(`select subject, n from ${prefix}_per_subject order by subject`)).rows;
+      expect(await perSubject(f.readModel)).toEqual(await perSubject(reference.readModel));
+      const applied = async (prefix: string) =>
+        (await schema.sql.query<{ ce_id: string }>(`select ce_id from ${prefix}_applied order by partition, "offset"`)).rows.map((r) => r.ce_id);
+      expect(await applied(f.readModel)).toEqual(await applied(reference.readModel));
+    } finally {
+      child.kill("SIGTERM");
+      if (child.exitCode === null) await once(child, "exit");
+      await reference_.stop();
+    }
+  });
+
+  it("rebuildProjection, with the read model truncated in the same transaction, replays the topic from the beginning", async () => {
+    const f = await fixture();
+    await producer.send({ topic: f.topic, messages: Array.from({ length: 50 }, (_, i) => contractMessage("CreditRepaired", `s${i % 5}`, undefined, i)) });
+    let consumer: ProjectionConsumer = await start(f, projection(f.readModel));
+    await caughtUp(f.name, f.topic);
+    await consumer.stop();
+    const before = (await schema.sql.query(`select subject, n from ${f.readModel}_per_subject order by subject`)).rows;
+
+    await schema.sql.transaction(async (tx) => {
+      await tx.query(`truncate ${f.readModel}_applied, ${f.readModel}_per_subject`);
+      await rebuildProjection(tx, f.name);
+    });
+    consumer = await start(f, projection(f.readModel));
+    try {
+      await caughtUp(f.name, f.topic);
+      expect((await schema.sql.query(`select subject, n from ${f.readModel}_per_subject order by subject`)).rows).toEqual(before);
+      expect(consumer.metrics()).toMatchObject({ applied: 50, duplicates: 0 });
+    } finally {
+      await consumer.stop();
+    }
+  });
+});
+
+if (!reachable) {
+  // Never a skip in CI: the broker and the database are part of that environment.
+  it(`projection consumer not run: ${kafkaUnavailableMessage} or ${unavailableMessage}`, () => {
+    expect(process.env.CI, `${kafkaUnavailableMessage}; ${unavailableMessage}`).not.toBe("true");
+  });
+}
