@@ -31,4 +31,4 @@ const consumer = await runProjectionConsumer({
 process.on("SIGTERM", () => {
   void consumer.stop().then(() => db.close()).then(() => process.exit(0));
 });
-process.stdout.write("ready\n");
+process.send?.("ready");

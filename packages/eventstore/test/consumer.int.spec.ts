@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type { Admin, Kafka, Producer } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -238,10 +237,9 @@ describe.runIf(reachable)("projection consumer (real Kafka and PostgreSQL)", () 
           READ_MODEL: f.readModel,
           SLOW_MS: "1",
         },
-        stdio: ["ignore", "pipe", "inherit"],
+        stdio: ["ignore", "inherit", "inherit", "ipc"],
       });
-      // The child may log to stdout as well (LOG_LEVEL): wait for its "ready" line.
-      for await (const line of createInterface({ input: child.stdout! })) if (line === "ready") break;
+      await once(child, "message"); // "ready": it has joined the group
       return child;
     };
 
