@@ -78,7 +78,7 @@ describe("contracts on the real broker", () => {
       expect(r!.name).toBe(s.name);
       expect(r!.key).toBe(s.ce.subject);
       expect(r!.ce).toEqual(s.ce);
-      for (const [field, value] of Object.entries(s.payload as Record<string, unknown>)) {
+      for (const [field, value] of Object.entries(s.payload as unknown as Record<string, unknown>)) {
         expect((r!.payload as Record<string, unknown>)[field], `${s.name}.${field}`).toEqual(value);
       }
     }
