@@ -1,6 +1,7 @@
 import avro from "avsc";
 import manifestJson from "../registry/manifest.json" with { type: "json" };
 import { IncompatibleSchemaError, UnknownSchemaError } from "./errors.js";
+import { fastStringHook } from "./fast-string.js";
 
 /**
  * The committed schema registry manifest: subject (Avro full name, i.e.
@@ -64,7 +65,7 @@ export class SchemaRegistry {
   typeOf(id: number): avro.Type {
     let t = this.types.get(id);
     if (!t) {
-      t = avro.Type.forSchema(this.get(id).schema as avro.Schema);
+      t = avro.Type.forSchema(this.get(id).schema as avro.Schema, { typeHook: fastStringHook });
       this.types.set(id, t);
     }
     return t;

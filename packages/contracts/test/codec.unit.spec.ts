@@ -72,3 +72,19 @@ describe("ContractCodec", () => {
     expect(() => codec.decode(unknownId)).toThrow(UnknownSchemaError);
   });
 });
+
+describe("fast string writer", () => {
+  it("writes exactly avsc's bytes for ASCII, Chinese, emoji, empty and boundary lengths", async () => {
+    const avro = (await import("avsc")).default;
+    const { fastStringHook } = await import("../src/fast-string.js");
+    const schema = { type: "record", name: "S", fields: [{ name: "s", type: "string" }] } as const;
+    const plain = avro.Type.forSchema(schema as never);
+    const fast = avro.Type.forSchema(schema as never, { typeHook: fastStringHook } as never);
+    const values = ["", "a", "福州市行政审批局", "𠮷野家🍜", "x".repeat(21), "许".repeat(21), "许".repeat(22), "y".repeat(64), "é".repeat(40)];
+    for (const s of values) {
+      expect(fast.toBuffer({ s }).equals(plain.toBuffer({ s })), JSON.stringify(s)).toBe(true);
+      expect(plain.fromBuffer(fast.toBuffer({ s }))).toEqual({ s });
+    }
+    expect(() => fast.toBuffer({ s: 42 })).toThrow();
+  });
+});

@@ -43,6 +43,6 @@ export type ImposePenalty = Base<
   }
 >;
 
-export type ConcludeCase = Base<"ConcludeCase", { readonly outcome: EnforcementOutcome; readonly summary: string }>;
+export type Conclude = Base<"Conclude", { readonly outcome: EnforcementOutcome; readonly summary: string }>;
 
-export type EnforcementCommand = OpenFromTransfer | OpenCase | ImposePenalty | ConcludeCase;
+export type EnforcementCommand = OpenFromTransfer | OpenCase | ImposePenalty | Conclude;
