@@ -94,7 +94,9 @@ async function compare(label: string, run: (round: number) => Promise<Comparison
   const rounds: Comparison[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     rounds.push(await run(round));
-    console.log(`${label} round ${round + 1}: adapter ${rounds.at(-1)!.adapter.perSecond}/s, raw ${rounds.at(-1)!.rawInsertBaseline.perSecond}/s`);
+    console.log(
+      `${label} round ${round + 1}: adapter ${rounds.at(-1)!.adapter.perSecond}/s, raw ${rounds.at(-1)!.rawInsertBaseline.perSecond}/s`,
+    );
   }
   const median = [...rounds].sort((a, b) => a.adapter.perSecond - b.adapter.perSecond)[Math.floor(rounds.length / 2)]!;
   return { ...median, rounds: rounds.map((r) => ({ adapter: r.adapter.perSecond, rawInsertBaseline: r.rawInsertBaseline.perSecond })) };
@@ -114,7 +116,11 @@ try {
     )
   ).rows;
   await sql.query(`create table raw_events (id bigserial primary key, data jsonb not null, metadata jsonb not null)`);
-  const rawInsert = () => sql.query(`insert into raw_events (data, metadata) values ($1::jsonb, $2::jsonb)`, [JSON.stringify(event.data), JSON.stringify(event.metadata)]);
+  const rawInsert = () =>
+    sql.query(`insert into raw_events (data, metadata) values ($1::jsonb, $2::jsonb)`, [
+      JSON.stringify(event.data),
+      JSON.stringify(event.metadata),
+    ]);
   const append = (prefix: string) => (i: number) => store.append(`${prefix}-${i}`, [event], "no_stream");
 
   console.log(`warming up (${schema})…`);

@@ -185,7 +185,14 @@ export function describeEventStoreConformance(name: string, makeStore: () => Pro
         const data = { licence: { no: "许可-001", items: [1, 2, 3] }, approved: true, note: null };
         const given = uuidv7();
         const before = Date.now();
-        const result = await store.append(s, [{ type: "LicenceGranted", data, metadata: meta }, { id: given, ...event("Noted") }], "no_stream");
+        const result = await store.append(
+          s,
+          [
+            { type: "LicenceGranted", data, metadata: meta },
+            { id: given, ...event("Noted") },
+          ],
+          "no_stream",
+        );
         const [first, second] = await store.readStream(s);
         expect(first!.id).toMatch(UUID_V7);
         expect(second!.id).toBe(given);

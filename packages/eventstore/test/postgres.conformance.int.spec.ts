@@ -1,5 +1,7 @@
+import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { PostgresEventStore } from "../src/postgres/index.js";
+import { StoreUnavailableError } from "../src/errors.js";
+import { pgExecutor, PostgresEventStore } from "../src/postgres/index.js";
 import { describeEventStoreConformance } from "./conformance.js";
 import { itWakesSubscribersOnNotify } from "./support/wake-up.js";
 import { createTestSchema, postgresReachable, unavailableMessage, type TestSchema } from "./support/postgres.js";
@@ -27,3 +29,12 @@ if (await postgresReachable()) {
     expect(process.env.CI, unavailableMessage).not.toBe("true");
   });
 }
+
+it("reports an unreachable server as StoreUnavailableError", async () => {
+  const sql = pgExecutor(new pg.Pool({ connectionString: "postgres://postgres@127.0.0.1:1/none", connectionTimeoutMillis: 2_000 }));
+  const store = new PostgresEventStore(sql);
+  const metadata = { correlationId: "c", causationId: null, department: "TEST" };
+  await expect(store.append("s", [{ type: "T", data: {}, metadata }], "any")).rejects.toBeInstanceOf(StoreUnavailableError);
+  await expect(store.readAll()).rejects.toBeInstanceOf(StoreUnavailableError);
+  await sql.close();
+});

@@ -20,6 +20,7 @@ import {
   BrokerProxy,
   collectFrom,
   contractTopics,
+  deleteTopics,
   ensureTopics,
   KAFKA_BROKERS,
   kafkaReachable,
@@ -56,7 +57,7 @@ describe.runIf(reachable)("relay (real Kafka and PostgreSQL)", () => {
 
   beforeAll(async () => {
     kafka = testKafka("relay-spec");
-    await ensureTopics(kafka, contractTopics);
+    await ensureTopics(kafka, contractTopics());
   });
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -82,7 +83,7 @@ describe.runIf(reachable)("relay (real Kafka and PostgreSQL)", () => {
     return relay;
   }
 
-  async function collect(tag: string, topics: readonly string[] = contractTopics) {
+  async function collect(tag: string, topics: readonly string[] = contractTopics()) {
     const collector = await collectFrom(kafka, topics, (m) => m.headers.ce_subject?.includes(tag) ?? false);
     cleanups.push(() => collector.stop());
     return collector;
@@ -230,12 +231,16 @@ describe.runIf(reachable)("relay (real Kafka and PostgreSQL)", () => {
   it("started against a dead broker retries without checkpointing, stops promptly, and a relay on the real broker then delivers everything", async () => {
     const { store, checkpoints } = await freshStore();
     const tag = `r4-${crypto.randomUUID().slice(0, 8)}`;
-    const collector = await collect(tag, [topicOf("credit")]);
+    // A topic namespace of this test's own, as a deployment sharing the cluster would have.
+    const topicPrefix = `test-${tag}`;
+    await ensureTopics(kafka, contractTopics(topicPrefix));
+    cleanups.push(() => deleteTopics(kafka, contractTopics(topicPrefix)));
+    const collector = await collect(tag, [topicOf("credit", topicPrefix)]);
     const name = `relay-${tag}`;
     const appended = await store.append(`credit-${tag}`, Array.from({ length: 20 }, (_, i) => contractEvent("CreditRepaired", i, metadata(`${tag}-uscc`))), "no_stream");
 
     const dead = testKafka("relay-dead", { brokers: ["127.0.0.1:1"], ...impatient });
-    const stranded = new Relay({ store, kafka: dead, checkpoints, name, logger: testLogger, backoff: fastBackoff });
+    const stranded = new Relay({ store, kafka: dead, checkpoints, name, topicPrefix, logger: testLogger, backoff: fastBackoff });
     stranded.start();
     await waitFor("a few failed attempts", () => stranded.metrics().retries >= 3);
     expect(stranded.metrics()).toMatchObject({ published: 0, checkpoint: undefined });
@@ -244,10 +249,11 @@ describe.runIf(reachable)("relay (real Kafka and PostgreSQL)", () => {
     expect(Date.now() - stopping).toBeLessThan(5_000);
     expect(await checkpoints.load(name)).toBeUndefined();
 
-    const relay = startRelay({ store, kafka, checkpoints, name });
+    const relay = startRelay({ store, kafka, checkpoints, name, topicPrefix });
     await waitFor("all 20 on Kafka", () => collector.messages.length >= 20);
     await waitFor("the checkpoint at the end", () => relay.metrics().checkpoint === formatPosition(appended.position));
     expect(collector.messages.map((m) => m.headers.ce_id)).toEqual((await store.readAll()).map((e) => e.id));
+    expect(new Set(collector.messages.map((m) => m.topic))).toEqual(new Set([`${topicPrefix}.credit.v1`]));
   });
 
   it("killed with SIGKILL while thousands of events flow and restarted, gets every event to Kafka in per-stream order, repeating at most one batch", { timeout: 240_000 }, async () => {

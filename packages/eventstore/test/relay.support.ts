@@ -2,7 +2,7 @@
  * What the relay and consumer integration tests share: the real broker, a
  * collector that reads what actually landed on a topic, bounded polling.
  */
-import { allTopics, deadLetterTopicOf, families } from "@shenguan/contracts";
+import { deadLetterTopicOf, families, topicOf } from "@shenguan/contracts";
 import type { IHeaders, ISocketFactory, Kafka } from "kafkajs";
 import net from "node:net";
 import { pino } from "pino";
@@ -107,7 +107,20 @@ export async function ensureTopics(kafka: Kafka, topics: readonly string[]): Pro
   }
 }
 
-export const contractTopics = [...allTopics, ...families.map(deadLetterTopicOf)];
+export async function deleteTopics(kafka: Kafka, topics: readonly string[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics: [...topics] });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** The family topics and their DLQs under `prefix`. */
+export function contractTopics(prefix?: string): string[] {
+  return families.flatMap((f) => [topicOf(f, prefix), deadLetterTopicOf(f, prefix)]);
+}
 
 export interface Received {
   readonly topic: string;

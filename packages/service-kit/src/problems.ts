@@ -55,7 +55,7 @@ export function problemOf(err: unknown, instance?: string): ProblemDetails {
   if (hasZodFastifySchemaValidationErrors(fe)) {
     const errors = fe.validation.map((v) => ({
       path: [fe.validationContext, ...String(v.instancePath).split("/").filter(Boolean)].filter(Boolean).join("."),
-      rule: String(v.keyword),
+      rule: ruleOf(v),
       message: v.message ?? "is invalid",
     }));
     return problem(400, "request.invalid", "Invalid request", errors.map((e) => `${e.path}: ${e.message}`).join("; "), instance, errors);
@@ -64,6 +64,12 @@ export function problemOf(err: unknown, instance?: string): ProblemDetails {
     return problem(fe.statusCode, `http.${fe.code ?? fe.statusCode}`, fe.name, fe.message, instance);
   }
   return problem(500, "internal", "Internal error", "the service failed; the error is logged with this request's id", instance);
+}
+
+/** Identifier checks (formats.uscc …) put their stable rule code in the zod issue's params; other issues keep zod's code. */
+function ruleOf(v: { keyword: string; params?: Record<string, unknown> }): string {
+  const nested = v.params?.["params"] as { rule?: unknown } | undefined;
+  return v.keyword === "custom" && typeof nested?.rule === "string" ? nested.rule : String(v.keyword);
 }
 
 function problem(status: number, code: string, title: string, detail: string, instance?: string, errors?: ValidationIssue[]): ProblemDetails {

@@ -2,10 +2,7 @@ import {
   cloudEventTypeOf,
   ContractCodec,
   ContractViolationError,
-  deadLetterTopicOf,
-  families,
   fromKafkaHeaders,
-  topicOf,
   type CloudEventAttributes,
   type EventName,
   type EventPayloads,
@@ -73,10 +70,9 @@ export const DLQ_HEADER = {
   consumer: "x-dlq-consumer",
 } as const;
 
-/** A family topic's dead-letter topic; other topics follow the same `<topic>.dlq` rule. */
+/** `<topic>.dlq`: for a family topic that is deadLetterTopicOf(family), whatever the prefix; other topics follow the same rule. */
 export function deadLetterTopicFor(topic: string): string {
-  const family = families.find((f) => topicOf(f) === topic);
-  return family ? deadLetterTopicOf(family) : `${topic}.dlq`;
+  return `${topic}.dlq`;
 }
 
 /** Thrown by the user's handler, as opposed to by our own bookkeeping or the database connection. */

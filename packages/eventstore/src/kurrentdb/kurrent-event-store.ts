@@ -46,7 +46,8 @@ function isSystemEvent(e: RecordedEvent): boolean {
 }
 
 function toStoredEvent(e: RecordedEvent): StoredEvent {
-  if (!e.position) throw new Error(`KurrentDB returned event ${e.id} without its log position (server older than 20.x?)`);
+  if (!e.position)
+    throw new Error(`KurrentDB returned event ${e.id} without its log position (servers before 22.x omit it on stream reads)`);
   return {
     id: e.id,
     type: e.type,

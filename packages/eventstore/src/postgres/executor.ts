@@ -53,7 +53,9 @@ function isUnavailable(err: unknown): boolean {
     return code.startsWith("08") || UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_ERRNOS.has(code);
   }
   // node-postgres and PGlite report a lost or closed connection without a code.
-  return /Connection terminated|connection timeout|Client was closed|Cannot use a pool after calling end|PGlite is closed/i.test(err.message);
+  return /Connection terminated|connection timeout|Client was closed|Cannot use a pool after calling end|PGlite is closed/i.test(
+    err.message,
+  );
 }
 
 export function translateError(err: unknown): unknown {
@@ -95,25 +97,29 @@ export function pgExecutor(pool: pg.Pool): SqlExecutor {
   const handlers = new Map<string, Set<(payload: string) => void>>();
 
   function listenerClient(): Promise<pg.Client> {
-    listener ??= (async () => {
-      const client = new pg.Client(pool.options);
-      const drop = () => {
-        listener = undefined;
-        void client.end().catch(() => {});
-      };
-      client.on("error", drop);
-      client.on("end", () => (listener = undefined));
-      client.on("notification", (n) => handlers.get(n.channel)?.forEach((h) => h(n.payload ?? "")));
-      try {
-        await client.connect();
-        for (const channel of handlers.keys()) await client.query(`listen ${pg.escapeIdentifier(channel)}`);
-        return client;
-      } catch (err) {
-        drop();
-        throw translateError(err);
-      }
+    if (listener) return listener;
+    const client = new pg.Client(pool.options);
+    const connecting = (async () => {
+      await client.connect();
+      for (const channel of handlers.keys()) await client.query(`listen ${pg.escapeIdentifier(channel)}`);
+      return client;
     })();
-    return listener;
+    // Forget only this client: a replacement may already be connecting.
+    const forget = () => {
+      if (listener === connecting) listener = undefined;
+    };
+    client.on("error", () => {
+      forget();
+      void client.end().catch(() => {});
+    });
+    client.on("end", forget);
+    client.on("notification", (n) => handlers.get(n.channel)?.forEach((h) => h(n.payload ?? "")));
+    connecting.catch(() => {
+      forget();
+      void client.end().catch(() => {});
+    });
+    listener = connecting;
+    return connecting;
   }
 
   return {
@@ -121,11 +127,12 @@ export function pgExecutor(pool: pg.Pool): SqlExecutor {
     ...pgQueryable(pool),
     async transaction(fn) {
       const client = await translated(pool.connect());
+      const tx = pgQueryable(client);
       let broken = false;
       try {
-        await pgQueryable(client).query("begin");
-        const result = await fn(pgQueryable(client));
-        await pgQueryable(client).query("commit");
+        await tx.query("begin");
+        const result = await fn(tx);
+        await tx.query("commit");
         return result;
       } catch (err) {
         // A failed rollback means the connection is gone: do not return it to the pool.

@@ -138,9 +138,15 @@ export class PostgresEventStore implements EventStore {
    * change a read model and append in one commit). Keep such transactions
    * short: while one is open, readers of the global log wait at it.
    * Subscribers learn of these events at their next poll, since a
-   * notification sent from here would precede the caller's commit.
+   * notification sent from here would precede the caller's commit. A
+   * ConcurrencyError leaves the caller's transaction aborted: roll it back.
    */
-  async appendWith(db: SqlQueryable, stream: string, events: readonly NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
+  async appendWith(
+    db: SqlQueryable,
+    stream: string,
+    events: readonly NewEvent[],
+    expectedRevision: ExpectedRevision,
+  ): Promise<AppendResult> {
     try {
       const { rows } = await db.query<{ next_revision: string | bigint; commit_id: string; prepare_id: string | bigint }>(
         APPEND_SQL,
@@ -173,7 +179,11 @@ export class PostgresEventStore implements EventStore {
 
   async readAll(options: ReadAllOptions = {}): Promise<StoredEvent[]> {
     const after = options.after ?? START;
-    const { rows } = await this.#sql.query<EventRow>(READ_ALL, [after.commit.toString(), after.prepare.toString(), options.maxCount ?? null]);
+    const { rows } = await this.#sql.query<EventRow>(READ_ALL, [
+      after.commit.toString(),
+      after.prepare.toString(),
+      options.maxCount ?? null,
+    ]);
     return rows.map(toStoredEvent);
   }
 

@@ -1,4 +1,12 @@
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
 export { migrateRelayTables, SqlCheckpointStore, type CheckpointStore, type ParkedEvent } from "./checkpoints.js";
-export { createKafka, createProducer, parseBrokers } from "./kafka.js";
-export { DEFAULT_RELAY_BATCH_SIZE, DEFAULT_RELAY_NAME, Relay, type RelayMetrics, type RelayOptions } from "./relay.js";
+export { createKafka, createProducer, parseBrokers, type KafkaLogger } from "./kafka.js";
+export {
+  DEFAULT_RELAY_BATCH_SIZE,
+  DEFAULT_RELAY_NAME,
+  isContract,
+  Relay,
+  toKafkaMessage,
+  type RelayMetrics,
+  type RelayOptions,
+} from "./relay.js";

@@ -1,20 +1,32 @@
 import { Kafka, logLevel, Partitioners, type KafkaConfig, type logCreator, type Producer, type ProducerConfig } from "kafkajs";
-import type { Logger } from "pino";
+
+type LogFn = (fields: object, message: string) => void;
+/** What kafkajs' logs are handed to: a pino logger fits. */
+export interface KafkaLogger {
+  readonly error: LogFn;
+  readonly warn: LogFn;
+  readonly info: LogFn;
+  readonly debug: LogFn;
+}
 
 /**
  * A kafkajs client whose own logs go to the service's pino logger, so broker
  * trouble shows up in the same structured stream as everything else.
  */
-export function createKafka(config: Omit<KafkaConfig, "logCreator" | "logLevel">, logger: Logger): Kafka {
+export function createKafka(config: Omit<KafkaConfig, "logCreator" | "logLevel">, logger: KafkaLogger): Kafka {
   return new Kafka({ ...config, logLevel: logLevel.INFO, logCreator: pinoLogCreator(logger) });
 }
 
-function pinoLogCreator(logger: Logger): logCreator {
+/** kafkajs' warning about the bounded retries createProducer chooses on purpose (see there): not news at every connect. */
+const EXPECTED_WARNING = "Limiting retries for the idempotent producer may invalidate EoS guarantees";
+
+function pinoLogCreator(logger: KafkaLogger): logCreator {
   return () =>
     ({ namespace, level, log }) => {
       const { message, timestamp: _timestamp, ...extra } = log;
       const fields = { kafkajs: namespace, ...extra };
       if (level === logLevel.ERROR) logger.error(fields, message);
+      else if (message === EXPECTED_WARNING) logger.debug(fields, message);
       else if (level === logLevel.WARN) logger.warn(fields, message);
       else if (level === logLevel.INFO) logger.info(fields, message);
       else logger.debug(fields, message);

@@ -4,6 +4,7 @@
  *   DATABASE_URL       the event store's PostgreSQL (unset: embedded PGlite, see openEventStore)
  *   DATABASE_SCHEMA    schema of the store's tables (default: the connection's search_path)
  *   KAFKA_BROKERS      comma-separated bootstrap brokers (default 127.0.0.1:9092)
+ *   KAFKA_TOPIC_PREFIX topic namespace, `<prefix>.<family>.v1` (default shenguan)
  *   RELAY_NAME         checkpoint key (default "kafka")
  *   RELAY_BATCH_SIZE   events per produced batch (default 256)
  *   LOG_LEVEL          pino level (default info)
@@ -35,6 +36,7 @@ const relay = new Relay({
   logger,
   name: process.env.RELAY_NAME ?? DEFAULT_RELAY_NAME,
   batchSize: Number(process.env.RELAY_BATCH_SIZE ?? DEFAULT_RELAY_BATCH_SIZE),
+  ...(process.env.KAFKA_TOPIC_PREFIX ? { topicPrefix: process.env.KAFKA_TOPIC_PREFIX } : {}),
 });
 
 let stopping = false;

@@ -2,6 +2,7 @@ import {
   catalog,
   cloudEventTypeOf,
   ContractCodec,
+  DEFAULT_TOPIC_PREFIX,
   fromKafkaHeaders,
   sourceOf,
   toKafkaHeaders,
@@ -30,6 +31,8 @@ export interface RelayOptions {
    */
   readonly batchSize?: number;
   readonly backoff?: BackoffOptions;
+  /** Topic namespace (`<prefix>.<family>.v1`), for deployments sharing a cluster. */
+  readonly topicPrefix?: string;
   readonly codec?: ContractCodec;
 }
 
@@ -44,6 +47,15 @@ export interface RelayMetrics {
   readonly retries: number;
   /** The durable checkpoint, `commit/prepare`; undefined before the first one. */
   readonly checkpoint: string | undefined;
+}
+
+interface PreparedBatch {
+  /** Where the checkpoint goes once the batch is acknowledged: its last event, published or not. */
+  readonly last: LogPosition;
+  readonly topicMessages: TopicMessages[];
+  readonly messages: number;
+  readonly parked: readonly ParkedEvent[];
+  readonly skippedInternal: number;
 }
 
 export const DEFAULT_RELAY_NAME = "kafka";
@@ -61,10 +73,13 @@ export class Relay {
   private readonly name: string;
   private readonly batchSize: number;
   private readonly backoff: BackoffOptions;
+  private readonly topicPrefix: string;
   private readonly codec: ContractCodec;
   private readonly logger: Logger;
   private readonly abort = new AbortController();
   private producer: Producer | undefined;
+  /** The batch being published and checkpointed, if any. */
+  private inFlight: Promise<void> = Promise.resolve();
   /** Consecutive failed subscriptions, for the backoff; reset by every batch that gets through. */
   private subscriptionFailures = 0;
   private running: Promise<void> | undefined;
@@ -75,6 +90,7 @@ export class Relay {
     this.name = options.name ?? DEFAULT_RELAY_NAME;
     this.batchSize = options.batchSize ?? DEFAULT_RELAY_BATCH_SIZE;
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.topicPrefix = options.topicPrefix ?? DEFAULT_TOPIC_PREFIX;
     this.codec = options.codec ?? new ContractCodec();
     this.logger = options.logger.child({ relay: this.name });
   }
@@ -117,6 +133,8 @@ export class Relay {
           });
           await subscription.done;
         } catch (err) {
+          // The checkpoint must include the batch in flight before anything resumes from it.
+          await this.inFlight.catch(() => undefined);
           if (signal.aborted) break;
           this.counters.retries++;
           const delay = backoffDelay(this.subscriptionFailures++, this.backoff);
@@ -125,14 +143,29 @@ export class Relay {
         }
       }
     } finally {
+      await this.inFlight.catch(() => undefined);
       await this.dropProducer();
       this.logger.info(this.metrics(), "relay: stopped");
     }
   }
 
+  /**
+   * Called by the subscription for each batch. It returns as soon as the
+   * batch is prepared and handed to Kafka, so that the store is read and the
+   * next batch encoded while this one travels; but a batch is only sent once
+   * the previous one is acknowledged and checkpointed, so Kafka never holds
+   * more than one batch the checkpoint has not passed.
+   */
   private async relayBatch(events: readonly StoredEvent[]): Promise<void> {
-    const last = events.at(-1);
-    if (!last) return;
+    const prepared = this.prepare(events);
+    await this.inFlight;
+    this.inFlight = this.publish(prepared);
+    // Awaited by the next batch or by run(); marked handled so that an abort
+    // in between is not reported as an unhandled rejection.
+    this.inFlight.catch(() => undefined);
+  }
+
+  private prepare(events: readonly StoredEvent[]): PreparedBatch {
     const byTopic = new Map<string, Message[]>();
     const parked: ParkedEvent[] = [];
     let skippedInternal = 0;
@@ -143,7 +176,7 @@ export class Relay {
         continue;
       }
       try {
-        const { topic, message } = this.toMessage(event, event.type);
+        const { topic, message } = toKafkaMessage(event, event.type, this.codec, this.topicPrefix);
         let list = byTopic.get(topic);
         if (!list) byTopic.set(topic, (list = []));
         list.push(message);
@@ -157,9 +190,12 @@ export class Relay {
         );
       }
     }
+    const topicMessages: TopicMessages[] = [...byTopic].map(([topic, list]) => ({ topic, messages: list }));
+    return { last: events.at(-1)!.position, topicMessages, messages, parked, skippedInternal };
+  }
 
+  private async publish({ last, topicMessages, messages, parked, skippedInternal }: PreparedBatch): Promise<void> {
     if (messages > 0) {
-      const topicMessages: TopicMessages[] = [...byTopic].map(([topic, list]) => ({ topic, messages: list }));
       await this.retrying(
         "publish a batch to Kafka",
         async () => {
@@ -173,31 +209,12 @@ export class Relay {
       );
     }
     // Only now, with the batch acknowledged, may the checkpoint pass it.
-    await this.retrying("store the checkpoint", () => this.options.checkpoints.commit(this.name, last.position, parked));
-    this.checkpoint = last.position;
+    await this.retrying("store the checkpoint", () => this.options.checkpoints.commit(this.name, last, parked));
+    this.checkpoint = last;
     this.counters.published += messages;
     this.counters.skippedInternal += skippedInternal;
     this.counters.parked += parked.length;
     this.subscriptionFailures = 0;
-  }
-
-  private toMessage(event: StoredEvent, name: EventName): { topic: string; message: Message } {
-    // Validate before encoding: Avro alone would accept a malformed USCC or date.
-    const value = this.codec.encode(name, validatePayload(name, event.data));
-    const subject = event.metadata.subject ?? event.stream;
-    const headers = toKafkaHeaders({
-      id: event.id,
-      source: sourceOf(event.metadata.department),
-      type: cloudEventTypeOf(name),
-      specversion: "1.0",
-      time: event.time.toISOString(),
-      subject,
-      ...(event.metadata.traceparent ? { traceparent: event.metadata.traceparent } : {}),
-    });
-    // The consumer-side check, applied here so that nothing a consumer would
-    // dead-letter for its headers (say a missing department) is ever published.
-    fromKafkaHeaders(headers);
-    return { topic: topicOfEvent(name), message: { key: subject, value, headers, timestamp: String(event.time.getTime()) } };
   }
 
   /** Runs `attempt` until it succeeds or the relay stops, backing off (capped) and logging each failure. */
@@ -235,6 +252,35 @@ export class Relay {
   }
 }
 
-function isContract(type: string): type is EventName {
+/**
+ * The Kafka message of a contract event: validated, then Avro-encoded;
+ * CloudEvents binary-mode headers; keyed by subject. Throws for an event that
+ * breaks its contract (the relay parks it).
+ */
+export function toKafkaMessage(
+  event: StoredEvent,
+  name: EventName,
+  codec: ContractCodec,
+  topicPrefix: string = DEFAULT_TOPIC_PREFIX,
+): { topic: string; message: Message } {
+  // Validate before encoding: Avro alone would accept a malformed USCC or date.
+  const value = codec.encode(name, validatePayload(name, event.data));
+  const subject = event.metadata.subject ?? event.stream;
+  const headers = toKafkaHeaders({
+    id: event.id,
+    source: sourceOf(event.metadata.department),
+    type: cloudEventTypeOf(name),
+    specversion: "1.0",
+    time: event.time.toISOString(),
+    subject,
+    ...(event.metadata.traceparent ? { traceparent: event.metadata.traceparent } : {}),
+  });
+  // The consumer-side check, applied here so that nothing a consumer would
+  // dead-letter for its headers (say an empty subject) is ever published.
+  fromKafkaHeaders(headers);
+  return { topic: topicOfEvent(name, topicPrefix), message: { key: subject, value, headers, timestamp: String(event.time.getTime()) } };
+}
+
+export function isContract(type: string): type is EventName {
   return Object.hasOwn(catalog, type);
 }

@@ -76,7 +76,8 @@ export class CreditService {
   /**
    * Policy: a false commitment (告知承诺核查 truthful=false) becomes a barring
    * COMMITMENT_BREACH record. Returns null when there is nothing to publish
-   * (truthful, or a holder without a USCC has no credit stream).
+   * (truthful, a holder without a USCC has no credit stream, or the
+   * record's public period would already be over).
    */
   async recordCommitmentBreach(v: CommitmentVerified, ctx: { eventId: string; traceparent?: string }): Promise<CreditOutcome | null> {
     if (v.truthful || v.holderUscc === null) return null;
@@ -118,12 +119,14 @@ export class CreditService {
     return events.reduce((s, e) => creditDecider.evolve(s, toDomain<CreditEvent>(e)), creditDecider.initialState());
   }
 
-  private automatic(
+  private async automatic(
     uscc: string,
     ctx: { eventId: string; traceparent?: string },
     caseId: string | null,
     data: Omit<PublishCreditRecord["data"], "recordId" | "holderUscc"> & { kind: CreditRecordKind },
-  ): Promise<CreditOutcome> {
+  ): Promise<CreditOutcome | null> {
+    // A source so old that its public period is over publishes nothing (rather than a refusal that would dead-letter the event).
+    if (data.publicUntil !== null && data.publicUntil <= localDateOf(this.deps.clock.now())) return null;
     return this.publish(uscc, { recordId: uuidv7(), ...data }, {
       department: this.deps.creditDepartment,
       correlationId: ctx.eventId,

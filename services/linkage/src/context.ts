@@ -1,0 +1,85 @@
+import { validatePayload, type EventName, type EventPayloads } from "@shenguan/contracts";
+import { ConcurrencyError, type EventMetadata, type EventStore, type ExpectedRevision } from "@shenguan/eventstore";
+import type { Clock } from "@shenguan/service-kit";
+import { Calendars } from "./calendar/calendars.js";
+import { appendWithin, PostgresEventStore, type SqlQueryable } from "./eventstore.js";
+
+/** What the linkage code logs through: pino's (and fastify's) signature. */
+export interface LinkageLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export const silentLogger: LinkageLogger = { info() {}, warn() {}, error() {} };
+
+/** A contract event the process manager or the timer emits: its data is exactly the contract payload. */
+export type ContractEvent = { [N in EventName]: { readonly id?: string; readonly type: N; readonly data: EventPayloads[N] } }[EventName];
+
+export type EmitOutcome = { readonly appended: true } | { readonly appended: false; readonly conflict: ConcurrencyError };
+
+/**
+ * Appends the service's own events. On the PostgreSQL/PGlite store (the
+ * same database as the read models) the append runs inside `tx`, so the
+ * events, the read-model change and the consumer's offset commit together.
+ * On another store (KurrentDB) it cannot: the append happens at once and the
+ * deterministic stream names with their expected revisions make a redelivery
+ * find the stream written and do nothing.
+ * A stream that is not where `expected` says is reported, not thrown: it
+ * means the step was done before (a redelivery, a replay).
+ */
+export type Emit = (tx: SqlQueryable, stream: string, events: readonly ContractEvent[], expected: ExpectedRevision, metadata: EventMetadata) => Promise<EmitOutcome>;
+
+export function emitterFor(store: EventStore): Emit {
+  return async (tx, stream, events, expected, metadata) => {
+    // Fail here, not at the relay (which would park the event unpublished).
+    const checked = events.map((e) => ({ ...(e.id ? { id: e.id } : {}), type: e.type, data: validatePayload(e.type, e.data), metadata }));
+    try {
+      if (store instanceof PostgresEventStore) await appendWithin(tx, stream, checked, expected);
+      else await store.append(stream, checked, expected);
+      return { appended: true };
+    } catch (err) {
+      if (err instanceof ConcurrencyError) return { appended: false, conflict: err };
+      throw err;
+    }
+  };
+}
+
+/** Everything the projection, the timer and the routes share. */
+export interface LinkageContext {
+  readonly store: EventStore;
+  readonly clock: Clock;
+  readonly calendars: Calendars;
+  /** Share of a limit after which the card turns yellow (0 < share ≤ 1). */
+  readonly yellowShare: number;
+  /** The department code the service's own events are published under. */
+  readonly department: string;
+  readonly logger: LinkageLogger;
+  readonly emit: Emit;
+}
+
+export const DEFAULT_YELLOW_SHARE = 0.8;
+export const DEFAULT_LINKAGE_DEPARTMENT = "SHENGUAN-LINKAGE";
+
+export interface LinkageOptions {
+  readonly store: EventStore;
+  readonly clock: Clock;
+  readonly calendars?: Calendars;
+  readonly yellowShare?: number;
+  readonly department?: string;
+  readonly logger?: LinkageLogger;
+}
+
+export function linkageContext(options: LinkageOptions): LinkageContext {
+  const yellowShare = options.yellowShare ?? DEFAULT_YELLOW_SHARE;
+  if (!(yellowShare > 0 && yellowShare <= 1)) throw new RangeError(`yellowShare: must be > 0 and <= 1, got ${yellowShare}`);
+  return {
+    store: options.store,
+    clock: options.clock,
+    calendars: options.calendars ?? new Calendars(),
+    yellowShare,
+    department: options.department ?? DEFAULT_LINKAGE_DEPARTMENT,
+    logger: options.logger ?? silentLogger,
+    emit: emitterFor(options.store),
+  };
+}

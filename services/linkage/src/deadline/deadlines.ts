@@ -1,0 +1,331 @@
+import type { DeadlineKind, Limit } from "@shenguan/contracts";
+import { localDateOf } from "@shenguan/deadlines";
+import { v7 as uuidv7 } from "uuid";
+import { isCalendarMissing } from "../calendar/calendars.js";
+import type { LinkageContext } from "../context.js";
+import type { SqlExecutor, SqlQueryable } from "../eventstore.js";
+import { calendarDaysUntil, deadlineCards } from "./limits.js";
+
+export type DeadlineStatus = "open" | "warned" | "breached" | "met" | "cancelled";
+
+const SLUG: Record<DeadlineKind, string> = {
+  CLAIM: "claim",
+  COMMITMENT_VERIFICATION: "verification",
+  REVOCATION_DECISION: "revocation",
+  SUPPLEMENT: "supplement",
+  RECTIFICATION: "rectification",
+};
+
+/** Deterministic, so an event and its redelivery open, meet or move the same deadline. */
+export function deadlineIdOf(kind: DeadlineKind, subjectRef: string): string {
+  return `${SLUG[kind]}-${subjectRef}`;
+}
+
+export const deadlineStream = (deadlineId: string) => `deadline-${deadlineId}`;
+
+/** The 60-calendar-day limit for deciding a revocation request (市场监管总局令第16号). */
+export const REVOCATION_DECISION_LIMIT: Limit = { amount: 60, unit: "CALENDAR_DAYS" };
+
+export interface DeadlineSpec {
+  readonly kind: DeadlineKind;
+  /** What it watches: a handoff id, licence id, request id or rectification id. */
+  readonly subjectRef: string;
+  readonly caseId: string;
+  readonly licenceId: string;
+  /** Kafka key of its cards: the licensee's, like the rest of the case. */
+  readonly subject: string;
+  readonly responsibleDepartment: string;
+  readonly start: string;
+  readonly limit: Limit;
+  /** The due date an event fixed (a push's claimDue, a rectification's dueDate); computed from the limit when absent. */
+  readonly fixedDue?: string | null;
+  readonly openedAt: Date;
+}
+
+/** Opens a deadline (idempotent) and folds in whatever is already known about it. */
+export async function openDeadline(ctx: LinkageContext, tx: SqlQueryable, spec: DeadlineSpec): Promise<string> {
+  const id = deadlineIdOf(spec.kind, spec.subjectRef);
+  await tx.query(
+    `insert into linkage_deadlines (deadline_id, kind, subject_ref, case_id, licence_id, subject, responsible_department, start_date,
+       limit_amount, limit_unit, fixed_due, opened_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+     on conflict (deadline_id) do nothing`,
+    [id, spec.kind, spec.subjectRef, spec.caseId, spec.licenceId, spec.subject, spec.responsibleDepartment, spec.start, spec.limit.amount, spec.limit.unit, spec.fixedDue ?? null, spec.openedAt],
+  );
+  await settleDeadline(ctx, tx, id);
+  return id;
+}
+
+/** Something that happened to a deadline: met (the step was done) or moved (a new due date). Kept even before the deadline is opened. */
+export async function deadlineFact(
+  ctx: LinkageContext,
+  tx: SqlQueryable,
+  fact: { eventId: string; deadlineId: string; fact: "met" | "moved"; at: Date; due?: string; by: string },
+): Promise<void> {
+  await tx.query(`insert into linkage_deadline_facts (event_id, deadline_id, fact, at, due, by) values ($1, $2, $3, $4, $5, $6) on conflict do nothing`, [
+    fact.eventId,
+    fact.deadlineId,
+    fact.fact,
+    fact.at,
+    fact.due ?? null,
+    fact.by,
+  ]);
+  await settleDeadline(ctx, tx, fact.deadlineId);
+}
+
+/** A card in the deadline's stream: the timer's own append, or its echo from Kafka (same event id, so once). */
+export async function recordCard(ctx: LinkageContext, tx: SqlQueryable, card: { eventId: string; deadlineId: string; card: "WARNED" | "BREACHED"; at: Date }): Promise<void> {
+  await tx.query(`insert into linkage_deadline_cards (event_id, deadline_id, card, at) values ($1, $2, $3, $4) on conflict do nothing`, [
+    card.eventId,
+    card.deadlineId,
+    card.card,
+    card.at,
+  ]);
+  await settleDeadline(ctx, tx, card.deadlineId);
+}
+
+interface DeadlineRow {
+  deadline_id: string;
+  kind: DeadlineKind;
+  subject_ref: string;
+  case_id: string;
+  licence_id: string | null;
+  subject: string;
+  responsible_department: string;
+  start_date: string;
+  limit_amount: number;
+  limit_unit: Limit["unit"];
+  fixed_due: string | null;
+  due_date: string | null;
+  yellow_from: string | null;
+  red_from: string | null;
+  cards_error: string | null;
+  status: DeadlineStatus;
+  opened_at: Date;
+  met_at: Date | null;
+  met_by: string | null;
+  warned_at: Date | null;
+  breached_at: Date | null;
+}
+
+/**
+ * Re-derives a deadline from its facts: the latest move sets the due date
+ * (and the limit becomes the calendar days to it), card dates are computed
+ * from the loaded calendar, and the status is met > cancelled (the licence
+ * ended) > breached > warned > open. Idempotent, and the same whatever order
+ * the facts came in.
+ */
+export async function settleDeadline(ctx: LinkageContext, tx: SqlQueryable, deadlineId: string): Promise<void> {
+  const { rows } = await tx.query<DeadlineRow>(`select * from linkage_deadlines where deadline_id = $1 for update`, [deadlineId]);
+  const row = rows[0];
+  if (!row) return;
+  const facts = await tx.query<{ fact: "met" | "moved"; at: Date; due: string | null; by: string }>(
+    `select fact, at, due, by from linkage_deadline_facts where deadline_id = $1 order by at, event_id`,
+    [deadlineId],
+  );
+  const moved = facts.rows.filter((f) => f.fact === "moved").at(-1);
+  const met = facts.rows.find((f) => f.fact === "met");
+  const cards = await tx.query<{ card: "WARNED" | "BREACHED"; at: Date }>(
+    `select card, min(at) as at from linkage_deadline_cards where deadline_id = $1 group by card`,
+    [deadlineId],
+  );
+  const warned = cards.rows.find((c) => c.card === "WARNED")?.at ?? null;
+  const breached = cards.rows.find((c) => c.card === "BREACHED")?.at ?? null;
+  const closed = row.licence_id
+    ? (await tx.query(`select 1 from linkage_handoffs where licence_id = $1 and closed_at is not null`, [row.licence_id])).rows.length > 0
+    : false;
+
+  let limit: Limit = { amount: Number(row.limit_amount), unit: row.limit_unit };
+  let fixedDue = row.fixed_due;
+  if (moved?.due && moved.due !== fixedDue) {
+    fixedDue = moved.due;
+    limit = calendarDaysUntil(row.start_date, moved.due);
+  }
+  let { due_date: due, yellow_from: yellow, red_from: red, cards_error: cardsError } = row;
+  const changed = fixedDue !== row.fixed_due || limit.amount !== Number(row.limit_amount) || limit.unit !== row.limit_unit;
+  if (changed || due === null) {
+    try {
+      const calendar = await ctx.calendars.current(tx);
+      const dates = deadlineCards(calendar, { start: row.start_date, limit, fixedDue }, ctx.yellowShare);
+      [due, yellow, red, cardsError] = [dates.due, dates.yellowFrom, dates.redFrom, null];
+    } catch (err) {
+      if (!isCalendarMissing(err)) throw err;
+      // Never a guess: no dates, no cards, until the year is loaded (the timer retries).
+      [due, yellow, red, cardsError] = [fixedDue, null, null, (err as Error).message];
+      ctx.logger.error({ deadlineId, err: (err as Error).message }, "deadline: card dates need a calendar year that is not loaded");
+    }
+  }
+  const status: DeadlineStatus = met ? "met" : closed ? "cancelled" : breached ? "breached" : warned ? "warned" : "open";
+  await tx.query(
+    `update linkage_deadlines set limit_amount = $2, limit_unit = $3, fixed_due = $4, due_date = $5, yellow_from = $6, red_from = $7,
+       cards_error = $8, status = $9, met_at = $10, met_by = $11, warned_at = $12, breached_at = $13
+     where deadline_id = $1`,
+    [deadlineId, limit.amount, limit.unit, fixedDue, due, yellow, red, cardsError, status, met?.at ?? null, met?.by ?? null, warned, breached],
+  );
+}
+
+/** All deadlines of a licence (after it was revoked or cancelled, say). */
+export async function settleDeadlinesOfLicence(ctx: LinkageContext, tx: SqlQueryable, licenceId: string): Promise<void> {
+  const { rows } = await tx.query<{ deadline_id: string }>(`select deadline_id from linkage_deadlines where licence_id = $1 order by deadline_id`, [licenceId]);
+  for (const r of rows) await settleDeadline(ctx, tx, r.deadline_id);
+}
+
+export interface TickOutcome {
+  readonly today: string;
+  readonly warned: string[];
+  readonly breached: string[];
+  /** Deadlines whose card was already in their stream (another timer, or a replay not caught up yet). */
+  readonly skipped: string[];
+  /** Deadlines left open because a calendar year is not loaded (logged). */
+  readonly calendarMissing: string[];
+}
+
+/**
+ * The durable timer: every open deadline whose yellow date has come gets a
+ * DeadlineWarned, every one whose red date has come a DeadlineBreached (a
+ * deadline found already red gets only the red card). Each deadline is one
+ * transaction: the card is appended to `deadline-<id>` with the expected
+ * revision its recorded cards imply, and recorded, together, so a crash
+ * mid-tick neither loses nor doubles a card and two ticks give one card.
+ */
+export async function tickDeadlines(ctx: LinkageContext & { readonly sql: SqlExecutor }, now: Date): Promise<TickOutcome> {
+  const today = localDateOf(now);
+  const outcome: TickOutcome = { today, warned: [], breached: [], skipped: [], calendarMissing: [] };
+
+  // Deadlines whose dates could not be computed: try again, the year may be loaded now.
+  const pending = await ctx.sql.query<{ deadline_id: string }>(
+    `select deadline_id from linkage_deadlines where (due_date is null or yellow_from is null) and status in ('open', 'warned') order by deadline_id`,
+  );
+  for (const { deadline_id: id } of pending.rows) {
+    const ok = await ctx.sql.transaction(async (tx) => {
+      await settleDeadline(ctx, tx, id);
+      const { rows } = await tx.query(`select 1 from linkage_deadlines where deadline_id = $1 and yellow_from is not null`, [id]);
+      return rows.length > 0;
+    });
+    if (!ok) outcome.calendarMissing.push(id);
+  }
+
+  const due = await ctx.sql.query<{ deadline_id: string }>(
+    `select deadline_id from linkage_deadlines
+     where (status = 'open' and yellow_from <= $1) or (status in ('open', 'warned') and red_from <= $1)
+     order by red_from, deadline_id`,
+    [today],
+  );
+  for (const { deadline_id: id } of due.rows) {
+    try {
+      const result = await ctx.sql.transaction((tx) => issueCard(ctx, tx, id, today, now));
+      if (result) outcome[result].push(id);
+    } catch (err) {
+      ctx.logger.error({ deadlineId: id, err }, "deadline timer: card failed; retried on the next tick");
+    }
+  }
+  if (outcome.warned.length + outcome.breached.length > 0 || outcome.calendarMissing.length > 0) {
+    ctx.logger.info({ ...outcome }, "deadline timer: tick");
+  }
+  return outcome;
+}
+
+async function issueCard(ctx: LinkageContext, tx: SqlQueryable, id: string, today: string, now: Date): Promise<"warned" | "breached" | "skipped" | undefined> {
+  const { rows } = await tx.query<DeadlineRow>(`select * from linkage_deadlines where deadline_id = $1 for update`, [id]);
+  const row = rows[0];
+  if (!row || row.yellow_from === null || row.red_from === null || row.due_date === null) return undefined;
+  const card =
+    (row.status === "open" || row.status === "warned") && row.red_from <= today
+      ? ("BREACHED" as const)
+      : row.status === "open" && row.yellow_from <= today
+        ? ("WARNED" as const)
+        : undefined;
+  if (!card) return undefined; // another tick got here first
+
+  const { rows: counted } = await tx.query<{ n: number }>(`select count(*)::int as n from linkage_deadline_cards where deadline_id = $1`, [id]);
+  const recorded = Number(counted[0]?.n ?? 0);
+  const common = {
+    deadlineId: id,
+    kind: row.kind,
+    subjectRef: row.subject_ref,
+    caseId: row.case_id,
+    responsibleDepartment: row.responsible_department,
+    startDate: row.start_date,
+    dueDate: row.due_date,
+    limit: { amount: Number(row.limit_amount), unit: row.limit_unit },
+  };
+  const eventId = uuidv7();
+  const event =
+    card === "WARNED"
+      ? ({ id: eventId, type: "DeadlineWarned", data: { ...common, warnedAt: now.getTime() } } as const)
+      : ({ id: eventId, type: "DeadlineBreached", data: { ...common, breachedAt: now.getTime() } } as const);
+  const emitted = await ctx.emit(tx, deadlineStream(id), [event], recorded === 0 ? "no_stream" : BigInt(recorded - 1), {
+    correlationId: `deadline-timer-${today}`,
+    causationId: null,
+    department: ctx.department,
+    caseId: row.case_id,
+    subject: row.subject,
+  });
+  if (!emitted.appended) {
+    // The stream holds cards this read model has not seen yet: they arrive through Kafka.
+    ctx.logger.warn({ deadlineId: id, err: emitted.conflict.message }, "deadline timer: the card stream is ahead of the read model; waiting for its events");
+    return "skipped";
+  }
+  await recordCard(ctx, tx, { eventId, deadlineId: id, card, at: now });
+  return card === "WARNED" ? "warned" : "breached";
+}
+
+export interface DeadlineView {
+  readonly deadlineId: string;
+  readonly kind: DeadlineKind;
+  readonly subjectRef: string;
+  readonly caseId: string;
+  readonly licenceId: string | null;
+  readonly responsibleDepartment: string;
+  readonly startDate: string;
+  readonly limit: Limit;
+  readonly dueDate: string | null;
+  readonly yellowFrom: string | null;
+  readonly redFrom: string | null;
+  readonly calendarError: string | null;
+  readonly status: DeadlineStatus;
+  readonly openedAt: string;
+  readonly metAt: string | null;
+  readonly metBy: string | null;
+  readonly warnedAt: string | null;
+  readonly breachedAt: string | null;
+}
+
+const iso = (d: Date | null) => (d === null ? null : new Date(d).toISOString());
+
+export function toDeadlineView(r: DeadlineRow): DeadlineView {
+  return {
+    deadlineId: r.deadline_id,
+    kind: r.kind,
+    subjectRef: r.subject_ref,
+    caseId: r.case_id,
+    licenceId: r.licence_id,
+    responsibleDepartment: r.responsible_department,
+    startDate: r.start_date,
+    limit: { amount: Number(r.limit_amount), unit: r.limit_unit },
+    dueDate: r.due_date,
+    yellowFrom: r.yellow_from,
+    redFrom: r.red_from,
+    calendarError: r.cards_error,
+    status: r.status,
+    openedAt: iso(r.opened_at)!,
+    metAt: iso(r.met_at),
+    metBy: r.met_by,
+    warnedAt: iso(r.warned_at),
+    breachedAt: iso(r.breached_at),
+  };
+}
+
+export async function listDeadlines(
+  db: SqlQueryable,
+  filter: { status?: string | undefined; kind?: string | undefined; department?: string | undefined; subjectRef?: string | undefined; licenceId?: string | undefined; limit: number; offset: number },
+): Promise<DeadlineView[]> {
+  const { rows } = await db.query<DeadlineRow>(
+    `select * from linkage_deadlines
+     where ($1::text is null or status = $1) and ($2::text is null or kind = $2) and ($3::text is null or responsible_department = $3)
+       and ($4::text is null or subject_ref = $4) and ($5::text is null or licence_id = $5)
+     order by due_date nulls first, deadline_id limit $6 offset $7`,
+    [filter.status ?? null, filter.kind ?? null, filter.department ?? null, filter.subjectRef ?? null, filter.licenceId ?? null, filter.limit, filter.offset],
+  );
+  return rows.map(toDeadlineView);
+}

@@ -1,0 +1,31 @@
+/** @shenguan/supervision — the regulators' service (行业主管部门): supervision of a licence after its push. */
+export { buildSupervisionApp, type SupervisionDeps } from "./app.js";
+export { SupervisionService, type CommandContext, type Outcome } from "./handoff/service.js";
+export {
+  handoffDecider,
+  type HandoffState,
+  type SupervisionRecord,
+  type RectificationRound,
+  type RevocationRequest,
+  type Claim,
+} from "./handoff/decider.js";
+export type { HandoffCommand } from "./handoff/commands.js";
+export {
+  handoffStream,
+  licenceEndStream,
+  type HandoffEvent,
+  type HandoffClosed,
+  type RevocationAnswered,
+  type LicenceEnd,
+} from "./handoff/events.js";
+export { onHandoffPushed, onLicenceCancelled, onLicenceRevoked, onRevocationDeclined, type IncomingEvent } from "./handoff/incoming.js";
+export {
+  migrateInbox,
+  projectInbox,
+  queryInbox,
+  inboxStatuses,
+  type InboxEvent,
+  type InboxFilter,
+  type InboxItem,
+  type InboxStatus,
+} from "./inbox/projection.js";

@@ -1,0 +1,310 @@
+import type { EventName, HandoffPushed } from "@shenguan/contracts";
+import { ManualClock } from "@shenguan/service-kit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  buildSupervisionApp,
+  onHandoffPushed,
+  onLicenceCancelled,
+  onLicenceRevoked,
+  onRevocationDeclined,
+  projectInbox,
+  type InboxEvent,
+} from "../src/index.js";
+import { openTestStore } from "./support/store.js";
+
+const REGULATOR = "SCJG-350100";
+const OTHER_REGULATOR = "ZJJ-350100";
+const BUREAU = "SPJ-350100";
+const clock = new ManualClock("2026-09-29T02:00:00Z"); // 10:00 in Fuzhou
+
+const pushed = (handoffId: string, over: Partial<HandoffPushed> = {}): HandoffPushed => ({
+  handoffId,
+  caseId: `C-${handoffId}`,
+  licenceId: `L-${handoffId}`,
+  holderName: "福州示范餐饮有限公司",
+  holderUscc: "91350100M000100Y43",
+  itemCode: "000105001000",
+  regionCode: "350102",
+  regulator: REGULATOR,
+  pushedAt: new Date("2026-09-28T02:00:00Z").getTime(),
+  claimLimit: { amount: 5, unit: "WORKING_DAYS" },
+  claimDue: "2026-10-12",
+  autoClaimed: false,
+  underCommitment: true,
+  verificationDue: "2026-12-28",
+  approvalAuthority: BUREAU,
+  ...over,
+});
+const ce = (id: string, department = "LINKAGE") => ({ id, source: `/departments/${department}` });
+
+let opened: Awaited<ReturnType<typeof openTestStore>>;
+let app: Awaited<ReturnType<typeof buildSupervisionApp>>;
+let key = 0;
+
+const post = (url: string, payload: object | undefined, department = REGULATOR, idempotencyKey = `k-${++key}`) =>
+  app.inject({
+    method: "POST",
+    url,
+    headers: { "x-shenguan-department": department, "idempotency-key": idempotencyKey },
+    ...(payload ? { payload } : {}),
+  });
+const get = (url: string, department = REGULATOR) => app.inject({ method: "GET", url, headers: { "x-shenguan-department": department } });
+const eventCount = async (handoffId: string) => (await app.handoffs.events(handoffId)).length;
+const inspection = {
+  inspectionDate: "2026-09-28",
+  method: "RANDOM",
+  result: "NON_COMPLIANT",
+  findings: "后厨未做生熟分区",
+  handling: "责令限期整改",
+  rectificationDue: "2026-10-15",
+};
+
+beforeAll(async () => {
+  opened = await openTestStore();
+  app = await buildSupervisionApp({ store: opened.store, sql: opened.executor, clock, logger: false });
+  for (const id of ["H1", "H2", "H3", "H4", "H5"]) await onHandoffPushed(app.handoffs, pushed(id), ce(`push-${id}`));
+  await onHandoffPushed(app.handoffs, pushed("H6", { regulator: OTHER_REGULATOR }), ce("push-H6"));
+  await onHandoffPushed(app.handoffs, pushed("H7", { autoClaimed: true, claimDue: "2026-10-01" }), ce("push-H7"));
+});
+
+afterAll(async () => {
+  await app?.close();
+  await opened?.close();
+});
+
+describe("supervision app: claim (认领)", () => {
+  it("lets the routed regulator claim, publishing HandoffClaimed", async () => {
+    const res = await post("/handoffs/H1/claim", undefined);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ handoffId: "H1", status: "claimed", events: ["HandoffClaimed"], recordId: null });
+    const [, claimed] = await app.handoffs.events("H1");
+    expect(claimed).toMatchObject({
+      type: "HandoffClaimed",
+      data: {
+        handoffId: "H1",
+        licenceId: "L-H1",
+        regulator: REGULATOR,
+        claimedAt: clock.now().getTime(),
+        claimDue: "2026-10-12",
+        onTime: true,
+        automatic: false,
+      },
+      metadata: { department: REGULATOR, caseId: "C-H1", subject: "91350100M000100Y43" },
+    });
+  });
+
+  it("answers the wrong regulator with 403 problem details naming the rule", async () => {
+    const res = await post("/handoffs/H2/claim", undefined, OTHER_REGULATOR);
+    expect(res.statusCode).toBe(403);
+    expect(res.headers["content-type"]).toContain("application/problem+json");
+    expect(res.json()).toMatchObject({ status: 403, code: "handoff.not-regulator", type: "urn:shenguan:problem:handoff.not-regulator" });
+    expect(res.json().detail).toContain(REGULATOR);
+    expect(await eventCount("H2")).toBe(1);
+  });
+
+  it("refuses a second claim with 409, and a claim of an unknown handoff", async () => {
+    expect((await post("/handoffs/H1/claim", undefined)).json()).toMatchObject({ status: 409, code: "handoff.already-claimed" });
+    expect((await post("/handoffs/NOPE/claim", undefined)).json()).toMatchObject({ status: 409, code: "handoff.unknown" });
+  });
+});
+
+describe("supervision app: commands", () => {
+  it("replays the first response to a retried POST with the same Idempotency-Key and appends nothing", async () => {
+    const first = await post("/handoffs/H1/inspections", inspection, REGULATOR, "retry-1");
+    expect(first.statusCode).toBe(201);
+    const before = await eventCount("H1");
+    const retry = await post("/handoffs/H1/inspections", inspection, REGULATOR, "retry-1");
+    expect(retry.statusCode).toBe(201);
+    expect(retry.headers["idempotent-replayed"]).toBe("true");
+    expect(retry.json()).toEqual(first.json());
+    expect(await eventCount("H1")).toBe(before);
+  });
+
+  it("refuses a bad body with 400 naming the field", async () => {
+    const res = await post("/handoffs/H1/inspections", { ...inspection, inspectionDate: "2026-02-30", method: "GUESS" });
+    expect(res.statusCode).toBe(400);
+    const paths = (res.json().errors as { path: string }[]).map((e) => e.path);
+    expect(paths).toEqual(expect.arrayContaining(["body.inspectionDate", "body.method"]));
+  });
+
+  it("requires the Idempotency-Key header on commands", async () => {
+    const res = await app.inject({ method: "POST", url: "/handoffs/H1/claim", headers: { "x-shenguan-department": REGULATOR } });
+    expect(res.json()).toMatchObject({ status: 400, errors: [{ path: "idempotency-key" }] });
+  });
+
+  it("runs a rectification round, a verification, a transfer and a revocation request", async () => {
+    const ordered = await post("/handoffs/H1/rectifications", { requirements: "生熟分区", dueDate: "2026-10-15" });
+    expect(ordered.json()).toMatchObject({ events: ["RectificationOrdered"], recordId: expect.any(String) });
+    expect((await post("/handoffs/H1/rectifications", { requirements: "again", dueDate: "2026-10-20" })).json()).toMatchObject({
+      status: 409,
+      code: "rectification.round-open",
+    });
+    expect((await post("/handoffs/H1/rectifications/2/complete", { passed: true, findings: "x" })).json()).toMatchObject({
+      status: 409,
+      code: "rectification.not-open-round",
+    });
+    expect((await post("/handoffs/H1/rectifications/1/complete", { passed: true, findings: "已整改" })).json()).toMatchObject({
+      events: ["RectificationCompleted"],
+    });
+    expect((await post("/handoffs/H1/commitment-verification", { truthful: false, findings: "面积不实" })).statusCode).toBe(201);
+    expect((await post("/handoffs/H1/transfers", { enforcementDepartment: "ZHZF-350100", reason: "承诺不实" })).json()).toMatchObject({
+      events: ["TransferredToEnforcement"],
+    });
+    const requested = await post("/handoffs/H1/revocation-requests", { grounds: "以欺骗手段取得许可" });
+    expect(requested.json()).toMatchObject({ events: ["RevocationRequested"] });
+    const events = await app.handoffs.events("H1");
+    expect(events.at(-1)).toMatchObject({
+      type: "RevocationRequested",
+      data: { requestId: requested.json().recordId, approvalAuthority: BUREAU, regulator: REGULATOR },
+    });
+  });
+
+  it("refuses a domain rule with 409 naming the field", async () => {
+    await post("/handoffs/H3/claim", undefined);
+    const res = await post("/handoffs/H3/rectifications", { requirements: "x", dueDate: "2026-09-29" });
+    expect(res.json()).toMatchObject({ status: 409, code: "rectification.due-not-future", errors: [{ path: "dueDate" }] });
+  });
+});
+
+describe("supervision app: answers and the licence's end, from Kafka", () => {
+  it("records a declined revocation request once, and closes the handoff when the licence is revoked", async () => {
+    const requestId = lastRequestId(await app.handoffs.events("H1"));
+    const declined = {
+      caseId: "C-H1",
+      licenceId: "L-H1",
+      requestId,
+      decisionNumber: "不撤-1",
+      reason: "证据不足",
+      decisionDate: "2026-09-29",
+    };
+    await onRevocationDeclined(app.handoffs, declined, ce("declined-1", BUREAU));
+    await onRevocationDeclined(app.handoffs, declined, ce("declined-1", BUREAU));
+    const state = await app.handoffs.state("H1");
+    expect(state).toMatchObject({ status: "claimed", revocationRequests: [{ requestId, answer: { outcome: "declined" } }] });
+
+    const revoked = {
+      caseId: "C-H1",
+      licenceId: "L-H1",
+      decisionNumber: "撤-1",
+      reason: "承诺不实",
+      decisionDate: "2026-09-29",
+      answersRequestId: null,
+    };
+    await onLicenceRevoked(app.handoffs, revoked, ce("revoked-1", BUREAU));
+    const count = await eventCount("H1");
+    await onLicenceRevoked(app.handoffs, revoked, ce("revoked-1", BUREAU));
+    expect(await eventCount("H1")).toBe(count);
+
+    const res = await post("/handoffs/H1/inspections", inspection);
+    expect(res.json()).toMatchObject({ status: 409, code: "handoff.closed" });
+    expect(res.json().detail).toContain("revoked on 2026-09-29");
+  });
+
+  it("closes a handoff whose push arrives after the licence was cancelled", async () => {
+    await onLicenceCancelled(
+      app.handoffs,
+      { caseId: "C-H8", licenceId: "L-H8", decisionNumber: "注-1", reason: "申请注销", decisionDate: "2026-09-29" },
+      ce("cancel-8", BUREAU),
+    );
+    await onHandoffPushed(app.handoffs, pushed("H8"), ce("push-H8"));
+    expect(await app.handoffs.state("H8")).toMatchObject({ status: "closed", closure: { ended: "cancelled", decisionNumber: "注-1" } });
+    expect((await post("/handoffs/H8/claim", undefined)).json()).toMatchObject({ status: 409, code: "handoff.closed" });
+  });
+
+  it("serves the folded state and the event history", async () => {
+    const state = await get("/handoffs/H7");
+    expect(state.json()).toMatchObject({ handoffId: "H7", status: "claimed", claim: { automatic: true } });
+    const events = await get("/handoffs/H1/events");
+    expect(events.json()[0]).toMatchObject({ type: "HandoffReceived", revision: "0", metadata: { causationId: "push-H1" } });
+    expect((await get("/handoffs/NOPE")).statusCode).toBe(404);
+  });
+});
+
+describe("supervision app: the inbox (read model)", () => {
+  const contracts = new Set<string>([
+    "HandoffClaimed",
+    "InspectionRecorded",
+    "RectificationOrdered",
+    "RectificationCompleted",
+    "CommitmentVerified",
+    "TransferredToEnforcement",
+    "RevocationRequested",
+  ]);
+
+  beforeAll(async () => {
+    // H2 pushed only; H3 claimed; H4 claimed with an inspection that calls for rectification; H5 claimed and verified.
+    await post("/handoffs/H4/claim", undefined);
+    await post("/handoffs/H4/inspections", inspection);
+    await post("/handoffs/H5/claim", undefined);
+    await post("/handoffs/H5/commitment-verification", { truthful: true, findings: "属实" });
+    // What the consumer would hand over from the linkage, supervision and approval topics: the
+    // pushes as linkage published them, this service's own contract events, and the licences' ends.
+    const consumed: InboxEvent[] = [];
+    for (const e of await opened.store.readAll()) {
+      if (e.type === "HandoffReceived") consumed.push({ name: "HandoffPushed", payload: e.data } as InboxEvent);
+      else if (contracts.has(e.type)) consumed.push({ name: e.type as EventName, payload: e.data } as InboxEvent);
+    }
+    consumed.push({
+      name: "LicenceRevoked",
+      payload: {
+        caseId: "C-H1",
+        licenceId: "L-H1",
+        decisionNumber: "撤-1",
+        reason: "承诺不实",
+        decisionDate: "2026-09-29",
+        answersRequestId: null,
+      },
+    });
+    consumed.push({
+      name: "LicenceCancelled",
+      payload: { caseId: "C-H8", licenceId: "L-H8", decisionNumber: "注-1", reason: "申请注销", decisionDate: "2026-09-29" },
+    });
+    // Topics are consumed independently: apply the approval and supervision events before the pushes.
+    consumed.sort((a, b) => Number(a.name === "HandoffPushed") - Number(b.name === "HandoffPushed"));
+    await opened.executor.transaction(async (tx) => {
+      for (const event of consumed) await projectInbox(event, tx);
+    });
+  });
+
+  it("gives each handoff the status of the furthest step reached", async () => {
+    const res = await get("/handoffs");
+    expect(res.statusCode).toBe(200);
+    const statuses = Object.fromEntries((res.json().items as { handoffId: string; status: string }[]).map((i) => [i.handoffId, i.status]));
+    expect(statuses).toEqual({ H1: "closed", H2: "pushed", H3: "claimed", H4: "supervising", H5: "fed_back", H7: "claimed", H8: "closed" });
+    const h1 = (res.json().items as Record<string, unknown>[]).find((i) => i.handoffId === "H1");
+    expect(h1).toMatchObject({
+      inspections: 1,
+      rectificationRounds: 1,
+      openRound: null,
+      commitmentTruthful: false,
+      transfers: 1,
+      revocationRequests: 1,
+      ended: "revoked",
+      claimedOnTime: true,
+      claimDue: "2026-10-12",
+      holderName: "福州示范餐饮有限公司",
+    });
+  });
+
+  it("filters by status and claim due date, and pages", async () => {
+    expect((await get("/handoffs?status=closed")).json().items.map((i: { handoffId: string }) => i.handoffId)).toEqual(["H1", "H8"]);
+    expect((await get("/handoffs?claimDueBefore=2026-10-12")).json().items.map((i: { handoffId: string }) => i.handoffId)).toEqual(["H7"]);
+    const page2 = (await get("/handoffs?pageSize=3&page=2")).json();
+    expect(page2).toMatchObject({ total: 7, page: 2, pageSize: 3 });
+    expect(page2.items.map((i: { handoffId: string }) => i.handoffId)).toEqual(["H3", "H4", "H5"]);
+  });
+
+  it("shows a department its own inbox only", async () => {
+    expect((await get("/handoffs", OTHER_REGULATOR)).json().items.map((i: { handoffId: string }) => i.handoffId)).toEqual(["H6"]);
+    expect((await get(`/handoffs?regulator=${REGULATOR}`, OTHER_REGULATOR)).json()).toMatchObject({
+      status: 403,
+      code: "access.forbidden",
+    });
+    expect((await get("/handoffs?status=lost")).json()).toMatchObject({ status: 400, errors: [{ path: "querystring.status" }] });
+  });
+});
+
+function lastRequestId(events: readonly { type: string; data: unknown }[]): string {
+  const e = events.findLast((x) => x.type === "RevocationRequested");
+  return (e?.data as { requestId: string }).requestId;
+}

@@ -1,0 +1,13 @@
+// @shenguan/eventstore's public index does not export openEventStore yet, so
+// the tests reach it through the referenced project (see the report: it
+// should be exported, with SqlExecutor and ConsumedEvent).
+import { openEventStore, type OpenedEventStore } from "../../../../packages/eventstore/src/open-store.js";
+
+export type TestStore = Extract<OpenedEventStore, { kind: "postgres" | "pglite" }>;
+
+/** A real event store on embedded PostgreSQL (PGlite) in memory, with its SQL executor for read models and idempotency keys. */
+export async function openTestStore(): Promise<TestStore> {
+  const opened = await openEventStore({ dataDir: "memory://", env: {} });
+  if (opened.kind === "kurrentdb") throw new Error("expected an embedded PostgreSQL store");
+  return opened;
+}
