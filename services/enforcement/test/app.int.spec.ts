@@ -1,8 +1,7 @@
 import type { CommitmentVerified, TransferredToEnforcement } from "@shenguan/contracts";
+import { openEventStore, type OpenedEventStore } from "@shenguan/eventstore";
 import { ManualClock } from "@shenguan/service-kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-// The eventstore package does not export its adapters yet; its own opener gives a real PGlite store in memory.
-import { openEventStore, type OpenedEventStore } from "../../../packages/eventstore/src/open-store.js";
 import { buildEnforcementApp, onCommitmentVerified, onPenaltyImposed, onTransferredToEnforcement, type EnforcementApp } from "../src/index.js";
 import { creditStream } from "../src/credit/events.js";
 import { enforcementCaseStream } from "../src/enforcement/events.js";
@@ -18,6 +17,7 @@ const clock = new ManualClock("2026-10-12T02:00:00Z");
 let keyCounter = 0;
 
 beforeAll(async () => {
+  // A real store: embedded PostgreSQL (PGlite) in memory; env {} so DATABASE_URL does not redirect it.
   opened = await openEventStore({ dataDir: "memory://", env: {} });
   app = await buildEnforcementApp({ store: opened.store, sql: opened.executor!, clock, creditDepartment: XYB, logger: false });
 });

@@ -37,3 +37,17 @@ export function deadlineCards(
   const due = localDate(input.fixedDue);
   return { due, yellowFrom: cards.yellowFrom < due ? cards.yellowFrom : due, redFrom: addDays(due, 1) };
 }
+
+/** The whole number of months (1–120) from start to due by month arithmetic, if there is one. */
+export function monthsBetween(start: string, due: string): number | undefined {
+  const [y, mo, d] = localDate(start).split("-").map(Number) as [number, number, number];
+  for (let m = 1; m <= 120; m++) {
+    const index = y * 12 + (mo - 1) + m;
+    const [ty, tm] = [Math.floor(index / 12), (index % 12) + 1];
+    const td = Math.min(d, new Date(Date.UTC(ty, tm, 0)).getUTCDate()); // clamped like the deadlines package: no 31 February
+    const end = `${ty}-${String(tm).padStart(2, "0")}-${String(td).padStart(2, "0")}`;
+    if (end === due) return m;
+    if (end > due) return undefined;
+  }
+  return undefined;
+}

@@ -1,0 +1,32 @@
+import { DEFAULT_TOPIC_PREFIX } from "@shenguan/contracts";
+import { z } from "zod";
+
+/** Everything the bus reads from the environment, checked once at start with errors naming the variable. */
+const schema = z.object({
+  KAFKA_BROKERS: z.string().default("127.0.0.1:9092"),
+  KAFKA_TOPIC_PREFIX: z.string().regex(/^[a-zA-Z0-9._-]+$/).default(DEFAULT_TOPIC_PREFIX),
+  DATABASE_URL: z.string().optional(),
+  KURRENTDB_URL: z.string().optional(),
+  SHENGUAN_HOST: z.string().default("127.0.0.1"),
+  /** approval = base+1, supervision = base+2, enforcement = base+3, linkage = base+4 */
+  SHENGUAN_PORT_BASE: z.coerce.number().int().min(1).max(65530).default(4100),
+  /** How often the deadline timer looks for yellow and red cards. */
+  SHENGUAN_TICK_MS: z.coerce.number().int().min(100).default(5_000),
+  /** Share of a limit after which a yellow card is shown. */
+  SHENGUAN_YELLOW_SHARE: z.coerce.number().gt(0).max(1).default(0.8),
+  /** Department code of the credit platform that publishes credit records. */
+  SHENGUAN_CREDIT_DEPARTMENT: z.string().default("XYB-350100"),
+  SHENGUAN_SEED_DEMO: z.enum(["true", "false"]).default("true"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export type BusConfig = z.infer<typeof schema>;
+
+export function readConfig(env: NodeJS.ProcessEnv = process.env): BusConfig {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new Error(`invalid configuration: ${problems}`);
+  }
+  return parsed.data;
+}
