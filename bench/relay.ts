@@ -8,7 +8,7 @@
  * and encoding, checkpointing. Target: relay ≥ 0.8 × baseline, relay RSS < 200 MB.
  *
  *   pnpm --filter @shenguan/bench run relay
- *   DATABASE_URL=… KAFKA_BROKERS=… EVENTS=20000 ROUNDS=3 pnpm --filter @shenguan/bench run relay
+ *   DATABASE_URL=… KAFKA_BROKERS=… EVENTS=20000 ROUNDS=3 BATCH=256 pnpm --filter @shenguan/bench run relay
  *
  * Uses a fresh schema and topics of its own (prefix bench-…), dropped and
  * deleted afterwards. Writes results/relay.json.
@@ -32,7 +32,7 @@ const url = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/shen
 const brokers = process.env.KAFKA_BROKERS ?? "127.0.0.1:9092";
 const EVENTS = Number(process.env.EVENTS ?? 20_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
-const BATCH = DEFAULT_RELAY_BATCH_SIZE;
+const BATCH = Number(process.env.BATCH ?? DEFAULT_RELAY_BATCH_SIZE);
 const STREAMS = 200;
 const RSS_LIMIT_MB = 200;
 

@@ -224,6 +224,7 @@ describe.runIf(reachable)("projection consumer (real Kafka and PostgreSQL)", () 
       await producer.send({ topic: f.topic, messages: Array.from({ length: 500 }, (_, j) => contractMessage("InspectionRecorded", subjects[(i + j) % 25]!, undefined, i + j)) });
     }
 
+    const children: ChildProcess[] = [];
     const spawnChild = async (): Promise<ChildProcess> => {
       const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./consumer.child.ts", import.meta.url))], {
         env: {
@@ -239,13 +240,14 @@ describe.runIf(reachable)("projection consumer (real Kafka and PostgreSQL)", () 
         },
         stdio: ["ignore", "inherit", "inherit", "ipc"],
       });
+      children.push(child);
       await once(child, "message"); // "ready": it has joined the group
       return child;
     };
 
     const reference_ = await start(reference, projection(reference.readModel));
-    let child = await spawnChild();
     try {
+      let child = await spawnChild();
       await waitFor("the child to be mid-stream", async () => (await count(`select count(*) as n from ${f.readModel}_applied`)) >= 300, 60_000, 5);
       child.kill("SIGKILL");
       await once(child, "exit");
@@ -264,8 +266,11 @@ describe.runIf(reachable)("projection consumer (real Kafka and PostgreSQL)", () 
         (await schema.sql.query<{ ce_id: string }>(`select ce_id from ${prefix}_applied order by partition, "offset"`)).rows.map((r) => r.ce_id);
       expect(await applied(f.readModel)).toEqual(await applied(reference.readModel));
     } finally {
-      child.kill("SIGTERM");
-      if (child.exitCode === null) await once(child, "exit");
+      for (const c of children) {
+        if (c.exitCode !== null || c.signalCode !== null) continue;
+        c.kill("SIGTERM");
+        await once(c, "exit");
+      }
       await reference_.stop();
     }
   });

@@ -120,6 +120,7 @@ describe("incoming handlers", () => {
     verifiedAt: new Date("2026-10-12T01:00:00Z").getTime(),
     truthful: false,
     findings: "承诺的经营场所不存在",
+    holderName: "福州示例贸易有限公司",
   };
 
   it("publishes one barring COMMITMENT_BREACH record for a false commitment, even when called twice", async () => {
@@ -187,6 +188,7 @@ describe("incoming handlers", () => {
       enforcementDepartment: ZFJ,
       reason: "整改逾期",
       transferredAt: clock.now().getTime(),
+      holderName: null,
     };
     expect((await onTransferredToEnforcement(app.enforcement, transfer, { eventId: "ce-4" })).events).toEqual(["EnforcementCaseOpened"]);
     expect((await onTransferredToEnforcement(app.enforcement, transfer, { eventId: "ce-4" })).events).toEqual([]);

@@ -366,6 +366,8 @@ export interface CommitmentVerified {
   readonly verifiedAt: number;
   readonly truthful: boolean;
   readonly findings: string;
+  /** 相对人名称, for the credit record and the enforcement case; null only in events written before version 2. */
+  readonly holderName: string | null;
 }
 
 export type InspectionMethod = "RANDOM" | "TARGETED" | "COMPLAINT" | "COMMITMENT_CHECK";
@@ -447,6 +449,8 @@ export interface TransferredToEnforcement {
   readonly reason: string;
   /** epoch milliseconds */
   readonly transferredAt: number;
+  /** 相对人名称, for the credit record and the enforcement case; null only in events written before version 2. */
+  readonly holderName: string | null;
 }
 
 /** Event name → payload type, for every contract. */

@@ -267,6 +267,7 @@ export const CommitmentVerifiedSchema = z.strictObject({
   verifiedAt: avroLong,
   truthful: z.boolean(),
   findings: z.string(),
+  holderName: z.string().nullable(),
 });
 
 export const InspectionMethodSchema = z.enum(["RANDOM", "TARGETED", "COMPLAINT", "COMMITMENT_CHECK"]);
@@ -331,6 +332,7 @@ export const TransferredToEnforcementSchema = z.strictObject({
   enforcementDepartment: z.string(),
   reason: z.string(),
   transferredAt: avroLong,
+  holderName: z.string().nullable(),
 });
 
 /** Event name → zod validator of its payload. */

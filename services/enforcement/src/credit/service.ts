@@ -84,7 +84,7 @@ export class CreditService {
     const subject = await this.subject(v.holderUscc);
     const verifiedOn = localDateOf(new Date(v.verifiedAt));
     return this.automatic(v.holderUscc, ctx, v.caseId, {
-      holderName: subject.status === "recorded" ? subject.holderName : v.holderUscc,
+      holderName: v.holderName ?? (subject.status === "recorded" ? subject.holderName : v.holderUscc),
       kind: "COMMITMENT_BREACH",
       severity: "SERIOUS",
       barsCommitment: true,

@@ -45,7 +45,7 @@ export function decide(command: EnforcementCommand, state: EnforcementCase): Enf
             regulator: t.regulator,
             licenceId: t.licenceId,
             caseId: t.caseId,
-            holderName: null,
+            holderName: t.holderName,
             holderUscc: t.holderUscc,
             enforcementDepartment: t.enforcementDepartment,
             facts: t.reason,

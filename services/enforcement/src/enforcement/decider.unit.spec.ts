@@ -22,6 +22,7 @@ const transfer: TransferredToEnforcement = {
   enforcementDepartment: ZFJ,
   reason: "整改逾期未完成,移交执法",
   transferredAt: new Date("2026-10-09T02:00:00Z").getTime(),
+  holderName: null,
 };
 const openedFromTransfer: EnforcementCaseOpened = {
   enforcementCaseId: "T1",

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { HandoffClaimed, HandoffPushed, HandoffUnrouted, LicenceGranted, Limit } from "@shenguan/contracts";
 import { localDateOf } from "@shenguan/deadlines";
 import type { EventMetadata, ExpectedRevision } from "@shenguan/eventstore";
+import { v7 as uuidv7 } from "uuid";
 import { isCalendarMissing } from "../calendar/calendars.js";
 import type { ContractEvent, LinkageContext } from "../context.js";
 import { deadlineFact, deadlineIdOf, openDeadline, settleDeadlinesOfLicence } from "../deadline/deadlines.js";
@@ -157,16 +158,17 @@ export async function routeHandoff(ctx: LinkageContext, tx: SqlQueryable, handof
     verificationDue,
     approvalAuthority: h.approval_authority,
   };
-  const events: ContractEvent[] = [{ type: "HandoffPushed", data: pushed }];
+  const events: ContractEvent[] = [{ id: uuidv7(), type: "HandoffPushed", data: pushed }];
   const claimed: HandoffClaimed | undefined = route.pushIsClaim
     ? { handoffId, licenceId: h.licence_id, regulator: route.regulator, claimedAt: pushed.pushedAt, claimDue, onTime: true, automatic: true }
     : undefined;
-  if (claimed) events.push({ type: "HandoffClaimed", data: claimed });
+  const claimedId = uuidv7();
+  if (claimed) events.push({ id: claimedId, type: "HandoffClaimed", data: claimed });
   const emitted = await ctx.emit(tx, handoffStream(handoffId), events, expected, metadata);
   if (!emitted.appended) return "done-before";
   await tx.query(`update linkage_handoffs set held_reason = null where handoff_id = $1`, [handoffId]);
   await applyPushed(ctx, tx, pushed, { decisionDate: h.decision_date, subject: h.subject, verificationMonths: route.verificationMonths });
-  if (claimed) await applyClaimed(ctx, tx, claimed, `auto-${handoffId}`);
+  if (claimed) await applyClaimed(ctx, tx, claimed, claimedId);
   return "pushed";
 }
 
@@ -254,7 +256,7 @@ export async function applyPushed(ctx: LinkageContext, tx: SqlQueryable, p: Hand
   }
 }
 
-/** HandoffClaimed (automatic, or the regulator's from the supervision service): the claim facts, and the claim deadline met. */
+/** HandoffClaimed (automatic, or the regulator's from the supervision service): the claim facts, and the claim deadline met (`eventId`: the claim event's id, so its echo is the same fact). */
 export async function applyClaimed(ctx: LinkageContext, tx: SqlQueryable, c: HandoffClaimed, eventId: string): Promise<void> {
   const claimedAt = new Date(c.claimedAt);
   await tx.query(

@@ -258,6 +258,7 @@ export function decide(command: HandoffCommand, state: HandoffState): HandoffEve
             verifiedAt: command.now.getTime(),
             truthful: d.truthful,
             findings: d.findings,
+            holderName: s.handoff.holderName,
           },
         },
       ];
@@ -275,6 +276,7 @@ export function decide(command: HandoffCommand, state: HandoffState): HandoffEve
             enforcementDepartment: d.enforcementDepartment,
             reason: d.reason,
             transferredAt: command.now.getTime(),
+            holderName: s.handoff.holderName,
           },
         },
       ];

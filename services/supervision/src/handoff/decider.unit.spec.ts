@@ -173,6 +173,7 @@ describe("handoff: receive the push (推送)", () => {
             enforcementDepartment: "ZHZF-350100",
             reason: "逾期未整改",
             transferredAt: now.getTime(),
+            holderName: handoff.holderName,
           },
         },
       ]);
@@ -312,6 +313,7 @@ describe("handoff: commitment verification (告知承诺核查)", () => {
       verifiedAt: now.getTime(),
       truthful: false,
       findings: "承诺的场所面积不实",
+      holderName: handoff.holderName,
     },
   };
 
@@ -341,6 +343,7 @@ describe("handoff: transfer to enforcement (移交执法)", () => {
             enforcementDepartment: "ZHZF-350100",
             reason: "逾期未整改",
             transferredAt: now.getTime(),
+            holderName: handoff.holderName,
           },
         },
       ]));

@@ -1,0 +1,161 @@
+import { families, topicOf } from "@shenguan/contracts";
+import { localDateOf } from "@shenguan/deadlines";
+import type { LinkageContext } from "./context.js";
+import { recordCommitmentBreach, recordCreditRecord, recordCreditRepair } from "./credit/credit.js";
+import { deadlineFact, deadlineIdOf, openDeadline, recordCard, REVOCATION_DECISION_LIMIT } from "./deadline/deadlines.js";
+import { calendarDaysUntil } from "./deadline/limits.js";
+import type { ConsumedEvent, SqlQueryable } from "./eventstore.js";
+import { feedbackOf, recordFeedback } from "./feedback/feedback.js";
+import { applyClaimed, applyPushed, applyUnrouted, closeLicence, recordGrant, routeHandoff } from "./handoff/handoffs.js";
+
+/** The consumer's name in consumer_offsets / consumer_inbox: what a rebuild resets. */
+export const LINKAGE_PROJECTION = "linkage";
+
+/** The topics the linkage consumer subscribes to: every family's, its own included (the echoes of its events and the regulators' claims). */
+export const linkageTopics: readonly string[] = families.map((f) => topicOf(f));
+
+export type LinkageHandler = (event: ConsumedEvent, tx: SqlQueryable) => Promise<void>;
+
+/**
+ * The linkage projection and process manager: what runProjectionConsumer
+ * calls for each event, inside the transaction that also stores the offset.
+ * Every branch is idempotent (a redelivery or a replay changes nothing
+ * twice), and the events it emits go into the same transaction.
+ */
+export function createLinkageProjection(ctx: LinkageContext): LinkageHandler {
+  return async function handle(event, tx) {
+    const id = event.ce.id;
+    const time = new Date(event.ce.time);
+    switch (event.name) {
+      // ---- approval: the loop starts and ends here
+      case "LicenceGranted": {
+        const handoffId = await recordGrant(tx, event.payload);
+        await routeHandoff(ctx, tx, handoffId, { correlationId: id, causationId: id, now: ctx.clock.now() });
+        return;
+      }
+      case "LicenceRevoked": {
+        const p = event.payload;
+        if (p.answersRequestId) {
+          await deadlineFact(ctx, tx, { eventId: id, deadlineId: deadlineIdOf("REVOCATION_DECISION", p.answersRequestId), fact: "met", at: time, by: "LicenceRevoked" });
+        }
+        await closeLicence(ctx, tx, p.licenceId, time, "LicenceRevoked");
+        return;
+      }
+      case "LicenceCancelled":
+        await closeLicence(ctx, tx, event.payload.licenceId, time, "LicenceCancelled");
+        return;
+      case "RevocationDecisionExtended": {
+        const p = event.payload;
+        await deadlineFact(ctx, tx, {
+          eventId: id,
+          deadlineId: deadlineIdOf("REVOCATION_DECISION", p.requestId),
+          fact: "moved",
+          at: new Date(p.extendedAt),
+          due: p.decisionDue,
+          by: "RevocationDecisionExtended",
+        });
+        return;
+      }
+      case "RevocationRequestDeclined":
+        await deadlineFact(ctx, tx, { eventId: id, deadlineId: deadlineIdOf("REVOCATION_DECISION", event.payload.requestId), fact: "met", at: time, by: "RevocationRequestDeclined" });
+        return;
+      case "ApplicationAccepted":
+      case "LicenceDenied":
+      case "LicenceChanged":
+      case "LicenceRenewed":
+        return; // nothing to route or watch
+
+      // ---- linkage: the echoes of this service's events, and the regulators' claims
+      case "HandoffPushed":
+        await applyPushed(ctx, tx, event.payload);
+        return;
+      case "HandoffClaimed":
+        await applyClaimed(ctx, tx, event.payload, id);
+        return;
+      case "HandoffUnrouted":
+        await applyUnrouted(tx, event.payload);
+        return;
+      case "DeadlineWarned":
+        await recordCard(ctx, tx, { eventId: id, deadlineId: event.payload.deadlineId, card: "WARNED", at: new Date(event.payload.warnedAt) });
+        return;
+      case "DeadlineBreached":
+        await recordCard(ctx, tx, { eventId: id, deadlineId: event.payload.deadlineId, card: "BREACHED", at: new Date(event.payload.breachedAt) });
+        return;
+
+      // ---- supervision: results flow back to approval, some open or meet deadlines
+      case "InspectionRecorded":
+        await recordFeedback(tx, feedbackOf.inspection(event.payload, id, time));
+        return;
+      case "RectificationOrdered": {
+        const p = event.payload;
+        await recordFeedback(tx, feedbackOf.rectificationOrdered(p, id));
+        const start = localDateOf(new Date(p.orderedAt));
+        await openDeadline(ctx, tx, {
+          kind: "RECTIFICATION",
+          subjectRef: p.rectificationId,
+          caseId: p.caseId,
+          licenceId: p.licenceId,
+          subject: event.ce.subject,
+          responsibleDepartment: p.regulator,
+          start,
+          limit: calendarDaysUntil(start, p.dueDate),
+          fixedDue: p.dueDate,
+          openedAt: new Date(p.orderedAt),
+        });
+        return;
+      }
+      case "RectificationCompleted": {
+        const p = event.payload;
+        await recordFeedback(tx, feedbackOf.rectificationCompleted(p, id));
+        await deadlineFact(ctx, tx, { eventId: id, deadlineId: deadlineIdOf("RECTIFICATION", p.rectificationId), fact: "met", at: new Date(p.completedAt), by: "RectificationCompleted" });
+        return;
+      }
+      case "CommitmentVerified": {
+        const p = event.payload;
+        await recordFeedback(tx, feedbackOf.commitmentVerified(p, id));
+        await recordCommitmentBreach(tx, p);
+        await deadlineFact(ctx, tx, { eventId: id, deadlineId: deadlineIdOf("COMMITMENT_VERIFICATION", p.licenceId), fact: "met", at: new Date(p.verifiedAt), by: "CommitmentVerified" });
+        return;
+      }
+      case "TransferredToEnforcement":
+        await recordFeedback(tx, feedbackOf.transferred(event.payload, id));
+        return;
+      case "RevocationRequested": {
+        const p = event.payload;
+        await recordFeedback(tx, feedbackOf.revocationRequested(p, id));
+        await openDeadline(ctx, tx, {
+          kind: "REVOCATION_DECISION",
+          subjectRef: p.requestId,
+          caseId: p.caseId,
+          licenceId: p.licenceId,
+          subject: event.ce.subject,
+          responsibleDepartment: p.approvalAuthority,
+          start: localDateOf(new Date(p.requestedAt)),
+          limit: REVOCATION_DECISION_LIMIT,
+          openedAt: new Date(p.requestedAt),
+        });
+        return;
+      }
+
+      // ---- enforcement and credit
+      case "PenaltyImposed":
+        await recordFeedback(tx, feedbackOf.penalty(event.payload, id, time));
+        return;
+      case "EnforcementConcluded":
+        await recordFeedback(tx, feedbackOf.enforcementConcluded(event.payload, id));
+        return;
+      case "CreditRecordPublished":
+        await recordCreditRecord(tx, event.payload);
+        await recordFeedback(tx, feedbackOf.creditRecord(event.payload, id));
+        return;
+      case "CreditRepaired":
+        await recordCreditRepair(tx, event.payload);
+        await recordFeedback(tx, feedbackOf.creditRepaired(event.payload, id));
+        return;
+      default: {
+        const unhandled: never = event;
+        throw new Error(`linkage projection: no branch for ${(unhandled as ConsumedEvent).name}`);
+      }
+    }
+  };
+}
