@@ -142,20 +142,25 @@ export class WorkingCalendar {
     return d;
   }
 
-  /** `start` + n calendar days (start day not counted), optionally rolled to a working day. */
+  /**
+   * `start` + n calendar days (start day not counted), optionally rolled to a
+   * working day. Without the roll this is plain date arithmetic that no
+   * holiday notice can change, so it needs no loaded year (a 3-month limit
+   * started in November must not wait for next year's notice).
+   */
   addCalendarDays(
     start: LocalDate,
     n: number,
     options: RollOptions = {},
   ): LocalDate {
-    this.#year(checkDate("start", start));
+    checkDate("start", start);
     checkCount("n", n);
     return this.#finish(addDays(start, n), options);
   }
 
   /** Same day-of-month n months after `start`, clamped to the month's last day, optionally rolled. */
   addMonths(start: LocalDate, n: number, options: RollOptions = {}): LocalDate {
-    this.#year(checkDate("start", start));
+    checkDate("start", start);
     checkCount("n", n);
     return this.#finish(addMonthsClamped(start, n), options);
   }
@@ -168,9 +173,7 @@ export class WorkingCalendar {
   }
 
   #finish(end: LocalDate, options: RollOptions): LocalDate {
-    if (options.rollToWorkingDay === true) return this.onOrNextWorkingDay(end);
-    this.#year(end);
-    return end;
+    return options.rollToWorkingDay === true ? this.onOrNextWorkingDay(end) : end;
   }
 
   /**

@@ -201,11 +201,11 @@ describe("unloaded years", () => {
     expect(() => cal2026().addWorkingDays(d("2026-12-28"), 5)).toThrow(/2027/);
   });
 
-  it("given only 2026 loaded, when 60 calendar days or 3 months end in 2027, then it throws naming 2027", () => {
-    expect(() => cal2026().addCalendarDays(d("2026-12-01"), 60)).toThrow(
-      CalendarYearNotLoadedError,
-    );
-    expect(() => cal2026().addMonths(d("2026-11-30"), 3)).toThrow(/2027/);
+  it("given only 2026 loaded, when 60 calendar days or 3 months end in 2027, then plain date arithmetic answers, and only rolling to a working day needs 2027", () => {
+    expect(cal2026().addCalendarDays(d("2026-12-01"), 60)).toBe("2027-01-30");
+    expect(cal2026().addMonths(d("2026-11-30"), 3)).toBe("2027-02-28");
+    expect(() => cal2026().addCalendarDays(d("2026-12-01"), 60, { rollToWorkingDay: true })).toThrow(CalendarYearNotLoadedError);
+    expect(() => cal2026().addMonths(d("2026-11-30"), 3, { rollToWorkingDay: true })).toThrow(/2027/);
   });
 
   it("given 2027 loaded too, when 5 working days from 2026-12-28, then 12-29, 12-30, 12-31, Mon 2027-01-04, 2027-01-05", () => {

@@ -1,0 +1,153 @@
+import { buildApprovalApp } from "@shenguan/approval";
+import { families, topicOf, type Family } from "@shenguan/contracts";
+import { buildEnforcementApp, onCommitmentVerified, onPenaltyImposed, onTransferredToEnforcement } from "@shenguan/enforcement";
+import {
+  createKafka,
+  migrateRelayTables,
+  openEventStore,
+  parseBrokers,
+  Relay,
+  runProjectionConsumer,
+  SqlCheckpointStore,
+  type ConsumedEvent,
+  type ProjectionConsumer,
+  type SqlExecutor,
+  type SqlQueryable,
+} from "@shenguan/eventstore";
+import { buildLinkageApp, commitmentEligibility, createLinkageProjection, tick } from "@shenguan/linkage";
+import type { Clock, ServiceApp } from "@shenguan/service-kit";
+import { buildSupervisionApp, onHandoffPushed, onLicenceCancelled, onLicenceRevoked, onRevocationDeclined, projectInbox } from "@shenguan/supervision";
+import type { Kafka } from "kafkajs";
+import type { Logger } from "pino";
+import type { BusConfig } from "./config.js";
+
+export interface BusOptions {
+  readonly config: BusConfig;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Where the store lives when DATABASE_URL is not set; `memory://` in tests. */
+  readonly dataDir?: string;
+  /** PostgreSQL schema for this bus's tables (tests use a fresh one each). */
+  readonly schema?: string;
+  /** Listen on TCP ports (the runner) or only serve `inject` (tests). */
+  readonly listen: boolean;
+  /** Run the deadline timer on an interval (the runner); tests call tick() with their own clock. */
+  readonly timer: boolean;
+}
+
+export interface Bus {
+  readonly apps: { approval: Awaited<ReturnType<typeof buildApprovalApp>>; supervision: Awaited<ReturnType<typeof buildSupervisionApp>>; enforcement: Awaited<ReturnType<typeof buildEnforcementApp>>; linkage: Awaited<ReturnType<typeof buildLinkageApp>> };
+  readonly urls: Readonly<Record<"approval" | "supervision" | "enforcement" | "linkage", string>>;
+  readonly sql: SqlExecutor;
+  readonly relay: Relay;
+  readonly consumers: readonly ProjectionConsumer[];
+  /** Looks for due yellow and red cards now (the timer calls it on an interval). */
+  tick(): Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the whole loop in one process: the four services over one event
+ * store, the relay from the store to Kafka, and one exactly-once consumer per
+ * service that reacts to other departments' events. Services still only talk
+ * through Kafka; sharing a process is a deployment choice for development.
+ */
+export async function startBus(options: BusOptions): Promise<Bus> {
+  const { config, clock, logger } = options;
+  const opened = await openEventStore({
+    ...(options.dataDir ? { dataDir: options.dataDir } : {}),
+    ...(options.schema ? { schema: options.schema } : {}),
+    env: { DATABASE_URL: config.DATABASE_URL, KURRENTDB_URL: config.KURRENTDB_URL },
+  });
+  // Read models, checkpoints and idempotency keys live beside the events on
+  // PostgreSQL/PGlite; with KurrentDB they need a PostgreSQL of their own.
+  if (!opened.executor) throw new Error("KURRENTDB_URL as the only database is not supported by the bus yet: set DATABASE_URL for read models too");
+  const sql = opened.executor;
+  const store = opened.store;
+  const quiet = { logger: logger.child({}) as never };
+
+  const linkage = await buildLinkageApp({ store, sql, clock, yellowShare: config.SHENGUAN_YELLOW_SHARE, ...quiet });
+  const approval = await buildApprovalApp({ store, sql, clock, eligibility: (applicant) => commitmentEligibility(sql, applicant), ...quiet });
+  const supervision = await buildSupervisionApp({ store, sql, clock, ...quiet });
+  const enforcement = await buildEnforcementApp({ store, sql, clock, creditDepartment: config.SHENGUAN_CREDIT_DEPARTMENT, ...quiet });
+
+  const kafka = createKafka({ clientId: "shenguan-bus", brokers: parseBrokers(config.KAFKA_BROKERS) }, logger);
+  const topic = (f: Family) => topicOf(f, config.KAFKA_TOPIC_PREFIX);
+  await ensureTopics(kafka, families.map(topic));
+
+  await migrateRelayTables(sql);
+  const relay = new Relay({ store, kafka, checkpoints: new SqlCheckpointStore(sql), logger, topicPrefix: config.KAFKA_TOPIC_PREFIX });
+  await relay.start();
+
+  const group = (name: string) => `${config.KAFKA_TOPIC_PREFIX}.${name}`;
+  const consume = (name: string, fams: readonly Family[], handle: (event: ConsumedEvent, tx: SqlQueryable) => Promise<unknown>) =>
+    runProjectionConsumer({ kafka, groupId: group(name), name, topics: fams.map(topic), db: sql, logger, handle: async (e, tx) => void (await handle(e, tx)) });
+
+  const linkageProjection = createLinkageProjection({ store, clock, yellowShare: config.SHENGUAN_YELLOW_SHARE });
+  const consumers = await Promise.all([
+    consume("linkage", families, linkageProjection),
+    consume("supervision-inbox", ["linkage", "supervision", "approval"], (e, tx) => projectInbox(e, tx)),
+    consume("supervision-incoming", ["linkage", "approval"], async (e) => {
+      const s = supervision.handoffs;
+      if (e.name === "HandoffPushed") return onHandoffPushed(s, e.payload, e.ce);
+      if (e.name === "LicenceCancelled") return onLicenceCancelled(s, e.payload, e.ce);
+      if (e.name === "LicenceRevoked") return onLicenceRevoked(s, e.payload, e.ce);
+      if (e.name === "RevocationRequestDeclined") return onRevocationDeclined(s, e.payload, e.ce);
+    }),
+    consume("enforcement-incoming", ["supervision", "enforcement"], async (e) => {
+      const ctx = { eventId: e.ce.id, ...(e.ce.traceparent ? { traceparent: e.ce.traceparent } : {}) };
+      if (e.name === "TransferredToEnforcement") return onTransferredToEnforcement(enforcement.enforcement, e.payload, ctx);
+      if (e.name === "CommitmentVerified") return onCommitmentVerified(enforcement.credit, e.payload, ctx);
+      if (e.name === "PenaltyImposed") return onPenaltyImposed(enforcement.credit, e.payload, ctx);
+    }),
+    consume("approval-incoming", ["supervision"], async (e) => {
+      if (e.name === "RevocationRequested") {
+        return approval.licences.receiveRevocationRequest(e.payload, { eventId: e.ce.id, department: e.payload.approvalAuthority });
+      }
+    }),
+  ]);
+
+  const apps = { approval, supervision, enforcement, linkage };
+  const urls = { approval: "", supervision: "", enforcement: "", linkage: "" };
+  if (options.listen) {
+    const order = ["approval", "supervision", "enforcement", "linkage"] as const;
+    for (const [i, name] of order.entries()) {
+      const app: ServiceApp = apps[name];
+      urls[name] = await app.listen({ host: config.SHENGUAN_HOST, port: config.SHENGUAN_PORT_BASE + i + 1 });
+    }
+  }
+
+  const runTick = () => tick({ sql, store, clock, logger, yellowShare: config.SHENGUAN_YELLOW_SHARE });
+  const timer = options.timer
+    ? setInterval(() => void runTick().catch((err: unknown) => logger.error({ err }, "deadline tick failed")), config.SHENGUAN_TICK_MS)
+    : undefined;
+
+  return {
+    apps,
+    urls,
+    sql,
+    relay,
+    consumers,
+    tick: runTick,
+    async stop() {
+      if (timer) clearInterval(timer);
+      await Promise.all(consumers.map((c) => c.stop()));
+      await relay.stop();
+      await Promise.all(Object.values(apps).map((a) => a.close()));
+      await opened.close();
+    },
+  };
+}
+
+/** Creates the family topics and their dead-letter topics up front, so consumers never race auto-creation. */
+async function ensureTopics(kafka: Kafka, topics: readonly string[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const wanted = topics.flatMap((t) => [t, `${t}.dlq`]).filter((t) => !existing.has(t));
+    if (wanted.length > 0) await admin.createTopics({ topics: wanted.map((t) => ({ topic: t, numPartitions: 3 })), waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+}
