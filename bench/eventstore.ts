@@ -12,8 +12,7 @@
 import os from "node:os";
 import { performance } from "node:perf_hooks";
 // Relative until @shenguan/eventstore's index exports openEventStore.
-import { openEventStore } from "../packages/eventstore/src/open-store.js";
-import type { LogPosition, NewEvent } from "../packages/eventstore/src/port.js";
+import { openEventStore, type LogPosition, type NewEvent } from "@shenguan/eventstore";
 import { writeResult } from "./machine.js";
 
 const url = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/shenguan_test";

@@ -10,7 +10,7 @@
  * KurrentDB's own positions. On PostgreSQL `commit` is the writing
  * transaction's id (xid8) and `prepare` the row's sequence number: readers
  * order by both and never pass a transaction that is still open, so a slow
- * writer can delay readers but never be skipped (see postgres/schema.sql).
+ * writer can delay readers but never be skipped (see postgres/schema.ts).
  */
 export interface LogPosition {
   readonly commit: bigint;
