@@ -8,7 +8,7 @@
  * and encoding, checkpointing. Target: relay ≥ 0.8 × baseline, relay RSS < 200 MB.
  *
  *   pnpm --filter @shenguan/bench run relay
- *   DATABASE_URL=… KAFKA_BROKERS=… EVENTS=20000 ROUNDS=3 BATCH=256 pnpm --filter @shenguan/bench run relay
+ *   DATABASE_URL=… KAFKA_BROKERS=… EVENTS=40000 ROUNDS=3 BATCH=256 pnpm --filter @shenguan/bench run relay
  *
  * Uses a fresh schema and topics of its own (prefix bench-…), dropped and
  * deleted afterwards. Writes results/relay.json.
@@ -20,17 +20,25 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { catalog, ContractCodec, deadLetterTopicOf, families, sampleOf, topicOf, type EventName } from "@shenguan/contracts";
-// Relative until @shenguan/eventstore's index exports these.
-import { openEventStore } from "../packages/eventstore/src/open-store.js";
-import { comparePositions, parsePosition, type LogPosition, type NewEvent } from "../packages/eventstore/src/port.js";
-import { migrateRelayTables } from "../packages/eventstore/src/relay/checkpoints.js";
-import { createKafka, createProducer, parseBrokers, type KafkaLogger } from "../packages/eventstore/src/relay/kafka.js";
-import { DEFAULT_RELAY_BATCH_SIZE, toKafkaMessage } from "../packages/eventstore/src/relay/relay.js";
+import {
+  comparePositions,
+  createKafka,
+  createProducer,
+  DEFAULT_RELAY_BATCH_SIZE,
+  migrateRelayTables,
+  openEventStore,
+  parseBrokers,
+  parsePosition,
+  toKafkaMessage,
+  type KafkaLogger,
+  type LogPosition,
+  type NewEvent,
+} from "@shenguan/eventstore";
 import { writeResult } from "./machine.js";
 
 const url = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/shenguan_test";
 const brokers = process.env.KAFKA_BROKERS ?? "127.0.0.1:9092";
-const EVENTS = Number(process.env.EVENTS ?? 20_000);
+const EVENTS = Number(process.env.EVENTS ?? 40_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const BATCH = Number(process.env.BATCH ?? DEFAULT_RELAY_BATCH_SIZE);
 const STREAMS = 200;
@@ -175,6 +183,8 @@ try {
     contracts: names.length,
     meanValueBytes: Math.round(valueBytes / EVENTS),
     producer: { idempotent: true, acks: -1, maxInFlightRequests: 1, compression: "none" },
+    // What the RSS figure includes: the deployed entry point under tsx, with everything openEventStore imports.
+    relayProcess: "node --import tsx packages/eventstore/src/relay/main.ts",
     loadAverageAtStart,
     relayEventsPerSecond: median.relay.perSecond,
     rawKafkajsEventsPerSecond: median.baseline.perSecond,

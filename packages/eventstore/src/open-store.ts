@@ -2,10 +2,8 @@ import { existsSync, mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { PGlite } from "@electric-sql/pglite";
 import type { EventStore } from "./port.js";
 import { PostgresEventStore, pgExecutor, pgliteExecutor, type SqlExecutor } from "./postgres/index.js";
-import { KurrentEventStore } from "./kurrentdb/index.js";
 
 export interface OpenEventStoreConfig {
   /** PostgreSQL connection string; defaults to DATABASE_URL. */
@@ -62,6 +60,8 @@ export async function openEventStore(config: OpenEventStoreConfig = {}): Promise
   if (config.schema !== undefined && !SCHEMA_NAME.test(config.schema)) throw new TypeError(`not a plain schema name: ${config.schema}`);
 
   if (!url && kurrentdbUrl) {
+    // Loaded only when used: the gRPC client and PGlite cost ~45 MB each in a process that never touches them.
+    const { KurrentEventStore } = await import("./kurrentdb/index.js");
     const store = KurrentEventStore.connect(kurrentdbUrl);
     return { kind: "kurrentdb", store, executor: undefined, close: () => store.close() };
   }
@@ -73,6 +73,7 @@ export async function openEventStore(config: OpenEventStoreConfig = {}): Promise
   } else {
     const dataDir = config.dataDir ?? join(repoRoot(), ".data", "pglite");
     if (!dataDir.includes("://")) mkdirSync(resolve(dataDir), { recursive: true });
+    const { PGlite } = await import("@electric-sql/pglite");
     executor = pgliteExecutor(await PGlite.create(dataDir));
   }
 

@@ -128,7 +128,7 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
       [DLQ_HEADER.consumer]: name,
     };
     const topic = deadLetterTopicFor(batch.topic);
-    await deadLetters.send({ topic, acks: -1, messages: [{ key: message.key, value: message.value, headers }] });
+    await deadLetters.send({ topic, acks: -1, messages: [{ key: message.key, value: message.value, headers, timestamp: message.timestamp }] });
     // Only once the DLQ has it may the offset pass it; a crash in between
     // dead-letters it twice, never zero times.
     await storeOffset(db, name, batch.topic, batch.partition, message.offset);

@@ -121,9 +121,10 @@ export class Relay {
     try {
       // A subscription ends only when the store fails or we stop; after a
       // failure resume from the durable checkpoint, which is exactly where
-      // the last acknowledged batch ended.
+      // the last acknowledged batch ended once the batch in flight is done.
       while (!signal.aborted) {
         try {
+          await this.inFlight;
           this.checkpoint = await this.retrying("load the checkpoint", () => this.options.checkpoints.load(this.name));
           this.logger.info({ checkpoint: this.checkpoint && formatPosition(this.checkpoint) }, "relay: subscribing to the store");
           const subscription = this.options.store.subscribeToAll((events) => this.relayBatch(events), {
@@ -133,8 +134,6 @@ export class Relay {
           });
           await subscription.done;
         } catch (err) {
-          // The checkpoint must include the batch in flight before anything resumes from it.
-          await this.inFlight.catch(() => undefined);
           if (signal.aborted) break;
           this.counters.retries++;
           const delay = backoffDelay(this.subscriptionFailures++, this.backoff);
