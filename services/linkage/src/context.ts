@@ -2,7 +2,7 @@ import { validatePayload, type EventName, type EventPayloads } from "@shenguan/c
 import { ConcurrencyError, type EventMetadata, type EventStore, type ExpectedRevision } from "@shenguan/eventstore";
 import type { Clock } from "@shenguan/service-kit";
 import { Calendars } from "./calendar/calendars.js";
-import { appendWithin, PostgresEventStore, type SqlQueryable } from "./eventstore.js";
+import { appendWithin, PostgresEventStore, type SqlQueryable } from "@shenguan/eventstore";
 
 /** What the linkage code logs through: pino's (and fastify's) signature. */
 export interface LinkageLogger {
@@ -28,7 +28,13 @@ export type EmitOutcome = { readonly appended: true } | { readonly appended: fal
  * A stream that is not where `expected` says is reported, not thrown: it
  * means the step was done before (a redelivery, a replay).
  */
-export type Emit = (tx: SqlQueryable, stream: string, events: readonly ContractEvent[], expected: ExpectedRevision, metadata: EventMetadata) => Promise<EmitOutcome>;
+export type Emit = (
+  tx: SqlQueryable,
+  stream: string,
+  events: readonly ContractEvent[],
+  expected: ExpectedRevision,
+  metadata: EventMetadata,
+) => Promise<EmitOutcome>;
 
 export function emitterFor(store: EventStore): Emit {
   return async (tx, stream, events, expected, metadata) => {
@@ -82,4 +88,11 @@ export function linkageContext(options: LinkageOptions): LinkageContext {
     logger: options.logger ?? silentLogger,
     emit: emitterFor(options.store),
   };
+}
+
+/** What the runner may pass: the options (a context is made from them) or a context already made (shared by the app). */
+export type LinkageSetup = LinkageOptions | LinkageContext;
+
+export function contextOf(setup: LinkageSetup): LinkageContext {
+  return "emit" in setup ? setup : linkageContext(setup);
 }

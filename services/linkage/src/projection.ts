@@ -1,18 +1,26 @@
 import { families, topicOf } from "@shenguan/contracts";
 import { localDateOf } from "@shenguan/deadlines";
-import type { LinkageContext } from "./context.js";
+import { contextOf, type LinkageSetup } from "./context.js";
 import { recordCommitmentBreach, recordCreditRecord, recordCreditRepair } from "./credit/credit.js";
 import { deadlineFact, deadlineIdOf, openDeadline, recordCard, REVOCATION_DECISION_LIMIT } from "./deadline/deadlines.js";
 import { calendarDaysUntil } from "./deadline/limits.js";
-import type { ConsumedEvent, SqlQueryable } from "./eventstore.js";
+import type { ConsumedEvent, SqlQueryable } from "@shenguan/eventstore";
 import { feedbackOf, recordFeedback } from "./feedback/feedback.js";
 import { applyClaimed, applyPushed, applyUnrouted, closeLicence, recordGrant, routeHandoff } from "./handoff/handoffs.js";
 
 /** The consumer's name in consumer_offsets / consumer_inbox: what a rebuild resets. */
 export const LINKAGE_PROJECTION = "linkage";
 
-/** The topics the linkage consumer subscribes to: every family's, its own included (the echoes of its events and the regulators' claims). */
-export const linkageTopics: readonly string[] = families.map((f) => topicOf(f));
+/**
+ * The topics the linkage consumer subscribes to: every family's (approval,
+ * linkage, supervision, enforcement, credit), its own included: the echoes
+ * of its events and the regulators' HandoffClaimed arrive there.
+ */
+export function linkageTopicsOf(prefix?: string): string[] {
+  return families.map((f) => (prefix ? topicOf(f, prefix) : topicOf(f)));
+}
+
+export const linkageTopics: readonly string[] = linkageTopicsOf();
 
 export type LinkageHandler = (event: ConsumedEvent, tx: SqlQueryable) => Promise<void>;
 
@@ -22,21 +30,28 @@ export type LinkageHandler = (event: ConsumedEvent, tx: SqlQueryable) => Promise
  * Every branch is idempotent (a redelivery or a replay changes nothing
  * twice), and the events it emits go into the same transaction.
  */
-export function createLinkageProjection(ctx: LinkageContext): LinkageHandler {
+export function createLinkageProjection(setup: LinkageSetup): LinkageHandler {
+  const ctx = contextOf(setup);
   return async function handle(event, tx) {
     const id = event.ce.id;
     const time = new Date(event.ce.time);
     switch (event.name) {
       // ---- approval: the loop starts and ends here
       case "LicenceGranted": {
-        const handoffId = await recordGrant(tx, event.payload);
+        const handoffId = await recordGrant(ctx, tx, event.payload);
         await routeHandoff(ctx, tx, handoffId, { correlationId: id, causationId: id, now: ctx.clock.now() });
         return;
       }
       case "LicenceRevoked": {
         const p = event.payload;
         if (p.answersRequestId) {
-          await deadlineFact(ctx, tx, { eventId: id, deadlineId: deadlineIdOf("REVOCATION_DECISION", p.answersRequestId), fact: "met", at: time, by: "LicenceRevoked" });
+          await deadlineFact(ctx, tx, {
+            eventId: id,
+            deadlineId: deadlineIdOf("REVOCATION_DECISION", p.answersRequestId),
+            fact: "met",
+            at: time,
+            by: "LicenceRevoked",
+          });
         }
         await closeLicence(ctx, tx, p.licenceId, time, "LicenceRevoked");
         return;
@@ -57,7 +72,13 @@ export function createLinkageProjection(ctx: LinkageContext): LinkageHandler {
         return;
       }
       case "RevocationRequestDeclined":
-        await deadlineFact(ctx, tx, { eventId: id, deadlineId: deadlineIdOf("REVOCATION_DECISION", event.payload.requestId), fact: "met", at: time, by: "RevocationRequestDeclined" });
+        await deadlineFact(ctx, tx, {
+          eventId: id,
+          deadlineId: deadlineIdOf("REVOCATION_DECISION", event.payload.requestId),
+          fact: "met",
+          at: time,
+          by: "RevocationRequestDeclined",
+        });
         return;
       case "ApplicationAccepted":
       case "LicenceDenied":
@@ -76,10 +97,20 @@ export function createLinkageProjection(ctx: LinkageContext): LinkageHandler {
         await applyUnrouted(tx, event.payload);
         return;
       case "DeadlineWarned":
-        await recordCard(ctx, tx, { eventId: id, deadlineId: event.payload.deadlineId, card: "WARNED", at: new Date(event.payload.warnedAt) });
+        await recordCard(ctx, tx, {
+          eventId: id,
+          deadlineId: event.payload.deadlineId,
+          card: "WARNED",
+          at: new Date(event.payload.warnedAt),
+        });
         return;
       case "DeadlineBreached":
-        await recordCard(ctx, tx, { eventId: id, deadlineId: event.payload.deadlineId, card: "BREACHED", at: new Date(event.payload.breachedAt) });
+        await recordCard(ctx, tx, {
+          eventId: id,
+          deadlineId: event.payload.deadlineId,
+          card: "BREACHED",
+          at: new Date(event.payload.breachedAt),
+        });
         return;
 
       // ---- supervision: results flow back to approval, some open or meet deadlines
@@ -107,14 +138,26 @@ export function createLinkageProjection(ctx: LinkageContext): LinkageHandler {
       case "RectificationCompleted": {
         const p = event.payload;
         await recordFeedback(tx, feedbackOf.rectificationCompleted(p, id));
-        await deadlineFact(ctx, tx, { eventId: id, deadlineId: deadlineIdOf("RECTIFICATION", p.rectificationId), fact: "met", at: new Date(p.completedAt), by: "RectificationCompleted" });
+        await deadlineFact(ctx, tx, {
+          eventId: id,
+          deadlineId: deadlineIdOf("RECTIFICATION", p.rectificationId),
+          fact: "met",
+          at: new Date(p.completedAt),
+          by: "RectificationCompleted",
+        });
         return;
       }
       case "CommitmentVerified": {
         const p = event.payload;
         await recordFeedback(tx, feedbackOf.commitmentVerified(p, id));
         await recordCommitmentBreach(tx, p);
-        await deadlineFact(ctx, tx, { eventId: id, deadlineId: deadlineIdOf("COMMITMENT_VERIFICATION", p.licenceId), fact: "met", at: new Date(p.verifiedAt), by: "CommitmentVerified" });
+        await deadlineFact(ctx, tx, {
+          eventId: id,
+          deadlineId: deadlineIdOf("COMMITMENT_VERIFICATION", p.licenceId),
+          fact: "met",
+          at: new Date(p.verifiedAt),
+          by: "CommitmentVerified",
+        });
         return;
       }
       case "TransferredToEnforcement":

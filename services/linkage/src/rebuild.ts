@@ -1,5 +1,5 @@
 import { pathToFileURL } from "node:url";
-import { openEventStore, rebuildProjection, type SqlExecutor } from "./eventstore.js";
+import { openEventStore, rebuildProjection, type SqlExecutor } from "@shenguan/eventstore";
 import { LINKAGE_PROJECTION } from "./projection.js";
 import { migrateLinkage, READ_MODEL_TABLES } from "./schema.js";
 
@@ -19,19 +19,24 @@ export async function rebuildLinkage(sql: SqlExecutor, projection = LINKAGE_PROJ
   await sql.transaction(async (tx) => {
     await tx.query(`truncate ${READ_MODEL_TABLES.join(", ")}`);
     // The consumer's tables exist once it ran; before that there is nothing to reset.
-    const { rows } = await tx.query<{ n: number }>(`select count(*)::int as n from information_schema.tables where table_schema = current_schema() and table_name = 'consumer_offsets'`);
+    const { rows } = await tx.query<{ n: number }>(
+      `select count(*)::int as n from information_schema.tables where table_schema = current_schema() and table_name = 'consumer_offsets'`,
+    );
     if (Number(rows[0]?.n ?? 0) > 0) await rebuildProjection(tx, projection);
   });
   return { truncated: READ_MODEL_TABLES };
 }
 
-/** CLI: `DATABASE_URL=… [PGSCHEMA=…] pnpm --filter @shenguan/linkage rebuild` (PGlite in .data/pglite when no URL is set). */
+/** CLI: `DATABASE_URL=… [DATABASE_SCHEMA=…] pnpm --filter @shenguan/linkage rebuild` (PGlite in .data/pglite when no URL is set). */
 async function main(): Promise<void> {
-  const opened = await openEventStore(process.env["PGSCHEMA"] ? { schema: process.env["PGSCHEMA"] } : {});
+  const opened = await openEventStore(process.env["DATABASE_SCHEMA"] ? { schema: process.env["DATABASE_SCHEMA"] } : {});
   try {
-    if (!opened.executor) throw new Error("the linkage read models live in PostgreSQL or PGlite; set DATABASE_URL (KurrentDB holds events only)");
+    if (!opened.executor)
+      throw new Error("the linkage read models live in PostgreSQL or PGlite; set DATABASE_URL (KurrentDB holds events only)");
     const { truncated } = await rebuildLinkage(opened.executor);
-    process.stdout.write(`linkage: truncated ${truncated.join(", ")} and reset the offsets of consumer "${LINKAGE_PROJECTION}"; start the consumer to replay.\n`);
+    process.stdout.write(
+      `linkage: truncated ${truncated.join(", ")} and reset the offsets of consumer "${LINKAGE_PROJECTION}"; start the consumer to replay.\n`,
+    );
   } finally {
     await opened.close();
   }

@@ -1,5 +1,5 @@
 import { calendar2026 } from "@shenguan/deadlines";
-import type { SqlExecutor } from "./eventstore.js";
+import type { SqlExecutor } from "@shenguan/eventstore";
 
 /**
  * The linkage service's tables, beside the event store in the same database.

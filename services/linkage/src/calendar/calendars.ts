@@ -1,12 +1,18 @@
 import { ContractViolationError, type ValidationIssue } from "@shenguan/contracts";
 import { CalendarYearNotLoadedError, validateYearCalendar, WorkingCalendar, type YearCalendar } from "@shenguan/deadlines";
 import { DomainRefusal } from "@shenguan/eventstore";
-import type { SqlQueryable } from "../eventstore.js";
+import type { SqlQueryable } from "@shenguan/eventstore";
 
 /** A date outside every loaded year: an operator must load that year's notice; the deadline is never guessed. */
 export class CalendarNotLoadedRefusal extends DomainRefusal {
-  constructor(readonly year: number, date: string) {
-    super("calendar.year-not-loaded", `the working calendar for ${year} is not loaded (needed for ${date}): POST that year's 国务院办公厅 holiday notice to /calendar/years`);
+  constructor(
+    readonly year: number,
+    date: string,
+  ) {
+    super(
+      "calendar.year-not-loaded",
+      `the working calendar for ${year} is not loaded (needed for ${date}): POST that year's 国务院办公厅 holiday notice to /calendar/years`,
+    );
   }
 }
 
@@ -23,7 +29,11 @@ export function isCalendarMissing(err: unknown): err is CalendarYearNotLoadedErr
 export function calendarIssues(input: unknown): ValidationIssue[] {
   return validateYearCalendar(input).map((message) => {
     const colon = message.indexOf(":");
-    return { path: colon > 0 ? message.slice(0, colon) : "", rule: "calendar", message: colon > 0 ? message.slice(colon + 1).trim() : message };
+    return {
+      path: colon > 0 ? message.slice(0, colon) : "",
+      rule: "calendar",
+      message: colon > 0 ? message.slice(colon + 1).trim() : message,
+    };
   });
 }
 
@@ -46,7 +56,9 @@ export class Calendars {
 
   /** The current calendar, read through `db` (pass the open transaction when inside one). */
   async current(db: SqlQueryable): Promise<WorkingCalendar> {
-    const { rows } = await db.query<{ key: string | null }>(`select string_agg(year || ':' || revision, ',' order by year) as key from calendar_years`);
+    const { rows } = await db.query<{ key: string | null }>(
+      `select string_agg(year || ':' || revision, ',' order by year) as key from calendar_years`,
+    );
     const key = rows[0]?.key ?? "";
     if (this.#cached?.key === key) return this.#cached.calendar;
     const years = await db.query<{ calendar: unknown }>(`select calendar from calendar_years order by year`);
@@ -59,7 +71,13 @@ export class Calendars {
     const { rows } = await db.query<{ year: number; revision: number; loaded_by: string; loaded_at: Date; calendar: YearCalendar }>(
       `select year, revision, loaded_by, loaded_at, calendar from calendar_years order by year`,
     );
-    return rows.map((r) => ({ year: Number(r.year), revision: Number(r.revision), loadedBy: r.loaded_by, loadedAt: new Date(r.loaded_at).toISOString(), calendar: r.calendar }));
+    return rows.map((r) => ({
+      year: Number(r.year),
+      revision: Number(r.revision),
+      loadedBy: r.loaded_by,
+      loadedAt: new Date(r.loaded_at).toISOString(),
+      calendar: r.calendar,
+    }));
   }
 
   /**
@@ -80,7 +98,12 @@ export class Calendars {
       [calendar.year, JSON.stringify(calendar), by.department, by.at, by.replace],
     );
     const row = rows[0];
-    if (!row) throw new DomainRefusal("calendar.year-already-loaded", `the working calendar for ${calendar.year} is already loaded; send replace=true to replace it`, "year");
+    if (!row)
+      throw new DomainRefusal(
+        "calendar.year-already-loaded",
+        `the working calendar for ${calendar.year} is already loaded; send replace=true to replace it`,
+        "year",
+      );
     return { year: Number(row.year), revision: Number(row.revision), loadedBy: by.department, loadedAt: by.at.toISOString(), calendar };
   }
 }

@@ -1,6 +1,6 @@
 import type { CommitmentVerified, CreditRecordPublished, CreditRepaired } from "@shenguan/contracts";
 import { localDateOf } from "@shenguan/deadlines";
-import type { SqlQueryable } from "../eventstore.js";
+import type { SqlQueryable } from "@shenguan/eventstore";
 import { idNumberHash } from "../handoff/handoffs.js";
 
 export async function recordCreditRecord(tx: SqlQueryable, r: CreditRecordPublished): Promise<void> {
@@ -8,7 +8,19 @@ export async function recordCreditRecord(tx: SqlQueryable, r: CreditRecordPublis
     `insert into linkage_credit_records (record_id, holder_uscc, holder_name, kind, severity, bars_commitment, source_ref, publishing_department,
        summary, published_at, public_until)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) on conflict (record_id) do nothing`,
-    [r.recordId, r.holderUscc, r.holderName, r.kind, r.severity, r.barsCommitment, r.sourceRef, r.publishingDepartment, r.summary, new Date(r.publishedAt), r.publicUntil],
+    [
+      r.recordId,
+      r.holderUscc,
+      r.holderName,
+      r.kind,
+      r.severity,
+      r.barsCommitment,
+      r.sourceRef,
+      r.publishingDepartment,
+      r.summary,
+      new Date(r.publishedAt),
+      r.publicUntil,
+    ],
   );
 }
 
@@ -61,11 +73,21 @@ export interface CommitmentEligibilityResult {
  * @example
  *   const { eligible, reasons } = await commitmentEligibility(sql, { uscc: "91350100M000100Y43", idNumber: null });
  */
-export async function commitmentEligibility(sql: SqlQueryable, subject: { uscc?: string | null; idNumber?: string | null }): Promise<CommitmentEligibilityResult> {
+export async function commitmentEligibility(
+  sql: SqlQueryable,
+  subject: { uscc?: string | null; idNumber?: string | null },
+): Promise<CommitmentEligibilityResult> {
   const uscc = subject.uscc ?? null;
   const idHash = subject.idNumber ? idNumberHash(subject.idNumber) : null;
   if (uscc === null && idHash === null) return { eligible: true, reasons: [], records: [] };
-  const { rows } = await sql.query<{ source: BarringRecord["source"]; kind: string; id: string; at: Date; summary: string; department: string }>(
+  const { rows } = await sql.query<{
+    source: BarringRecord["source"];
+    kind: string;
+    id: string;
+    at: Date;
+    summary: string;
+    department: string;
+  }>(
     `select 'CREDIT_RECORD' as source, r.kind, r.record_id as id, r.published_at as at, r.summary, r.publishing_department as department
        from linkage_credit_records r
       where r.bars_commitment and r.holder_uscc = $1
@@ -79,7 +101,14 @@ export async function commitmentEligibility(sql: SqlQueryable, subject: { uscc?:
      order by at, id`,
     [uscc, idHash],
   );
-  const records = rows.map((r) => ({ source: r.source, kind: r.kind, id: r.id, date: localDateOf(new Date(r.at)), summary: r.summary, department: r.department }));
+  const records = rows.map((r) => ({
+    source: r.source,
+    kind: r.kind,
+    id: r.id,
+    date: localDateOf(new Date(r.at)),
+    summary: r.summary,
+    department: r.department,
+  }));
   return {
     eligible: records.length === 0,
     reasons: records.map((r) =>

@@ -3,7 +3,7 @@ import { localDateOf } from "@shenguan/deadlines";
 import { v7 as uuidv7 } from "uuid";
 import { isCalendarMissing } from "../calendar/calendars.js";
 import type { LinkageContext } from "../context.js";
-import type { SqlExecutor, SqlQueryable } from "../eventstore.js";
+import type { SqlExecutor, SqlQueryable } from "@shenguan/eventstore";
 import { calendarDaysUntil, deadlineCards } from "./limits.js";
 
 export type DeadlineStatus = "open" | "warned" | "breached" | "met" | "cancelled";
@@ -50,7 +50,20 @@ export async function openDeadline(ctx: LinkageContext, tx: SqlQueryable, spec: 
        limit_amount, limit_unit, fixed_due, opened_at)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
      on conflict (deadline_id) do nothing`,
-    [id, spec.kind, spec.subjectRef, spec.caseId, spec.licenceId, spec.subject, spec.responsibleDepartment, spec.start, spec.limit.amount, spec.limit.unit, spec.fixedDue ?? null, spec.openedAt],
+    [
+      id,
+      spec.kind,
+      spec.subjectRef,
+      spec.caseId,
+      spec.licenceId,
+      spec.subject,
+      spec.responsibleDepartment,
+      spec.start,
+      spec.limit.amount,
+      spec.limit.unit,
+      spec.fixedDue ?? null,
+      spec.openedAt,
+    ],
   );
   await settleDeadline(ctx, tx, id);
   return id;
@@ -62,19 +75,19 @@ export async function deadlineFact(
   tx: SqlQueryable,
   fact: { eventId: string; deadlineId: string; fact: "met" | "moved"; at: Date; due?: string; by: string },
 ): Promise<void> {
-  await tx.query(`insert into linkage_deadline_facts (event_id, deadline_id, fact, at, due, by) values ($1, $2, $3, $4, $5, $6) on conflict do nothing`, [
-    fact.eventId,
-    fact.deadlineId,
-    fact.fact,
-    fact.at,
-    fact.due ?? null,
-    fact.by,
-  ]);
+  await tx.query(
+    `insert into linkage_deadline_facts (event_id, deadline_id, fact, at, due, by) values ($1, $2, $3, $4, $5, $6) on conflict do nothing`,
+    [fact.eventId, fact.deadlineId, fact.fact, fact.at, fact.due ?? null, fact.by],
+  );
   await settleDeadline(ctx, tx, fact.deadlineId);
 }
 
 /** A card in the deadline's stream: the timer's own append, or its echo from Kafka (same event id, so once). */
-export async function recordCard(ctx: LinkageContext, tx: SqlQueryable, card: { eventId: string; deadlineId: string; card: "WARNED" | "BREACHED"; at: Date }): Promise<void> {
+export async function recordCard(
+  ctx: LinkageContext,
+  tx: SqlQueryable,
+  card: { eventId: string; deadlineId: string; card: "WARNED" | "BREACHED"; at: Date },
+): Promise<void> {
   await tx.query(`insert into linkage_deadline_cards (event_id, deadline_id, card, at) values ($1, $2, $3, $4) on conflict do nothing`, [
     card.eventId,
     card.deadlineId,
@@ -160,13 +173,30 @@ export async function settleDeadline(ctx: LinkageContext, tx: SqlQueryable, dead
     `update linkage_deadlines set limit_amount = $2, limit_unit = $3, fixed_due = $4, due_date = $5, yellow_from = $6, red_from = $7,
        cards_error = $8, status = $9, met_at = $10, met_by = $11, warned_at = $12, breached_at = $13
      where deadline_id = $1`,
-    [deadlineId, limit.amount, limit.unit, fixedDue, due, yellow, red, cardsError, status, met?.at ?? null, met?.by ?? null, warned, breached],
+    [
+      deadlineId,
+      limit.amount,
+      limit.unit,
+      fixedDue,
+      due,
+      yellow,
+      red,
+      cardsError,
+      status,
+      met?.at ?? null,
+      met?.by ?? null,
+      warned,
+      breached,
+    ],
   );
 }
 
 /** All deadlines of a licence (after it was revoked or cancelled, say). */
 export async function settleDeadlinesOfLicence(ctx: LinkageContext, tx: SqlQueryable, licenceId: string): Promise<void> {
-  const { rows } = await tx.query<{ deadline_id: string }>(`select deadline_id from linkage_deadlines where licence_id = $1 order by deadline_id`, [licenceId]);
+  const { rows } = await tx.query<{ deadline_id: string }>(
+    `select deadline_id from linkage_deadlines where licence_id = $1 order by deadline_id`,
+    [licenceId],
+  );
   for (const r of rows) await settleDeadline(ctx, tx, r.deadline_id);
 }
 
@@ -225,7 +255,13 @@ export async function tickDeadlines(ctx: LinkageContext & { readonly sql: SqlExe
   return outcome;
 }
 
-async function issueCard(ctx: LinkageContext, tx: SqlQueryable, id: string, today: string, now: Date): Promise<"warned" | "breached" | "skipped" | undefined> {
+async function issueCard(
+  ctx: LinkageContext,
+  tx: SqlQueryable,
+  id: string,
+  today: string,
+  now: Date,
+): Promise<"warned" | "breached" | "skipped" | undefined> {
   const { rows } = await tx.query<DeadlineRow>(`select * from linkage_deadlines where deadline_id = $1 for update`, [id]);
   const row = rows[0];
   if (!row || row.yellow_from === null || row.red_from === null || row.due_date === null) return undefined;
@@ -237,7 +273,9 @@ async function issueCard(ctx: LinkageContext, tx: SqlQueryable, id: string, toda
         : undefined;
   if (!card) return undefined; // another tick got here first
 
-  const { rows: counted } = await tx.query<{ n: number }>(`select count(*)::int as n from linkage_deadline_cards where deadline_id = $1`, [id]);
+  const { rows: counted } = await tx.query<{ n: number }>(`select count(*)::int as n from linkage_deadline_cards where deadline_id = $1`, [
+    id,
+  ]);
   const recorded = Number(counted[0]?.n ?? 0);
   const common = {
     deadlineId: id,
@@ -263,7 +301,10 @@ async function issueCard(ctx: LinkageContext, tx: SqlQueryable, id: string, toda
   });
   if (!emitted.appended) {
     // The stream holds cards this read model has not seen yet: they arrive through Kafka.
-    ctx.logger.warn({ deadlineId: id, err: emitted.conflict.message }, "deadline timer: the card stream is ahead of the read model; waiting for its events");
+    ctx.logger.warn(
+      { deadlineId: id, err: emitted.conflict.message },
+      "deadline timer: the card stream is ahead of the read model; waiting for its events",
+    );
     return "skipped";
   }
   await recordCard(ctx, tx, { eventId, deadlineId: id, card, at: now });
@@ -318,14 +359,30 @@ export function toDeadlineView(r: DeadlineRow): DeadlineView {
 
 export async function listDeadlines(
   db: SqlQueryable,
-  filter: { status?: string | undefined; kind?: string | undefined; department?: string | undefined; subjectRef?: string | undefined; licenceId?: string | undefined; limit: number; offset: number },
+  filter: {
+    status?: string | undefined;
+    kind?: string | undefined;
+    department?: string | undefined;
+    subjectRef?: string | undefined;
+    licenceId?: string | undefined;
+    limit: number;
+    offset: number;
+  },
 ): Promise<DeadlineView[]> {
   const { rows } = await db.query<DeadlineRow>(
     `select * from linkage_deadlines
      where ($1::text is null or status = $1) and ($2::text is null or kind = $2) and ($3::text is null or responsible_department = $3)
        and ($4::text is null or subject_ref = $4) and ($5::text is null or licence_id = $5)
      order by due_date nulls first, deadline_id limit $6 offset $7`,
-    [filter.status ?? null, filter.kind ?? null, filter.department ?? null, filter.subjectRef ?? null, filter.licenceId ?? null, filter.limit, filter.offset],
+    [
+      filter.status ?? null,
+      filter.kind ?? null,
+      filter.department ?? null,
+      filter.subjectRef ?? null,
+      filter.licenceId ?? null,
+      filter.limit,
+      filter.offset,
+    ],
   );
   return rows.map(toDeadlineView);
 }

@@ -1,5 +1,16 @@
 import type { Limit as ContractLimit, LimitUnit as ContractLimitUnit } from "@shenguan/contracts";
-import { addDays, cardDates, daysBetween, dueDate, localDate, type CardDates, type Limit, type LimitUnit, type LocalDate, type WorkingCalendar } from "@shenguan/deadlines";
+import {
+  addDays,
+  cardDates,
+  daysBetween,
+  dueDate,
+  localDate,
+  type CardDates,
+  type Limit,
+  type LimitUnit,
+  type LocalDate,
+  type WorkingCalendar,
+} from "@shenguan/deadlines";
 
 const toDeadlinesUnit: Record<ContractLimitUnit, LimitUnit> = {
   WORKING_DAYS: "working-days",

@@ -10,7 +10,7 @@ import type {
   RevocationRequested,
   TransferredToEnforcement,
 } from "@shenguan/contracts";
-import type { SqlQueryable } from "../eventstore.js";
+import type { SqlQueryable } from "@shenguan/eventstore";
 import { refreshFromFeedback } from "../handoff/handoffs.js";
 
 /** One outcome flowing back to the approval bureau (反馈), shown on the licence. */
@@ -35,9 +35,23 @@ export interface FeedbackEntry {
   readonly at: Date;
 }
 
-const INSPECTION_RESULT = { COMPLIANT: "合格 compliant", NON_COMPLIANT: "不合格 non-compliant", NOT_FOUND: "未发现经营 not found at the address" } as const;
-const INSPECTION_METHOD = { RANDOM: "双随机 random", TARGETED: "重点 targeted", COMPLAINT: "投诉 complaint", COMMITMENT_CHECK: "承诺核查 commitment check" } as const;
-const OUTCOME = { PENALISED: "已处罚 penalised", NO_VIOLATION: "无违法 no violation", DISMISSED: "不予立案 dismissed", REFERRED: "移送 referred" } as const;
+const INSPECTION_RESULT = {
+  COMPLIANT: "合格 compliant",
+  NON_COMPLIANT: "不合格 non-compliant",
+  NOT_FOUND: "未发现经营 not found at the address",
+} as const;
+const INSPECTION_METHOD = {
+  RANDOM: "双随机 random",
+  TARGETED: "重点 targeted",
+  COMPLAINT: "投诉 complaint",
+  COMMITMENT_CHECK: "承诺核查 commitment check",
+} as const;
+const OUTCOME = {
+  PENALISED: "已处罚 penalised",
+  NO_VIOLATION: "无违法 no violation",
+  DISMISSED: "不予立案 dismissed",
+  REFERRED: "移送 referred",
+} as const;
 const PENALTY = {
   WARNING: "警告 warning",
   FINE: "罚款 fine",
@@ -70,7 +84,17 @@ export const feedbackOf = {
   },
   rectificationCompleted(e: RectificationCompleted, eventId: string): FeedbackEntry {
     return {
-      ...base(eventId, "RectificationCompleted", e.licenceId, e.caseId, null, `${e.rectificationId}#${e.round}`, e.rectificationId, e.regulator, new Date(e.completedAt)),
+      ...base(
+        eventId,
+        "RectificationCompleted",
+        e.licenceId,
+        e.caseId,
+        null,
+        `${e.rectificationId}#${e.round}`,
+        e.rectificationId,
+        e.regulator,
+        new Date(e.completedAt),
+      ),
       kind: "RECTIFICATION_COMPLETED",
       result: true,
       summary: `整改复查 rectification check, 第${e.round}轮 round ${e.round}: ${e.passed ? "通过 passed" : "未通过 failed"}. ${e.findings}`,
@@ -111,7 +135,17 @@ export const feedbackOf = {
   },
   enforcementConcluded(e: EnforcementConcluded, eventId: string): FeedbackEntry {
     return {
-      ...base(eventId, "EnforcementConcluded", e.licenceId, e.caseId, null, e.enforcementCaseId, e.penaltyId ?? e.transferId, e.enforcementDepartment, new Date(e.concludedAt)),
+      ...base(
+        eventId,
+        "EnforcementConcluded",
+        e.licenceId,
+        e.caseId,
+        null,
+        e.enforcementCaseId,
+        e.penaltyId ?? e.transferId,
+        e.enforcementDepartment,
+        new Date(e.concludedAt),
+      ),
       kind: "ENFORCEMENT_RESULT",
       result: true,
       summary: `执法结果 enforcement concluded: ${OUTCOME[e.outcome]}. ${e.summary}`,
@@ -127,7 +161,17 @@ export const feedbackOf = {
   },
   creditRepaired(e: CreditRepaired, eventId: string): FeedbackEntry {
     return {
-      ...base(eventId, "CreditRepaired", null, null, null, `repair-${e.recordId}`, e.recordId, e.repairingDepartment, new Date(e.repairedAt)),
+      ...base(
+        eventId,
+        "CreditRepaired",
+        null,
+        null,
+        null,
+        `repair-${e.recordId}`,
+        e.recordId,
+        e.repairingDepartment,
+        new Date(e.repairedAt),
+      ),
       kind: "CREDIT_REPAIR",
       result: false,
       summary: `信用修复 credit repaired (record ${e.recordId}): ${e.basis}`,
@@ -178,7 +222,17 @@ export interface FeedbackView {
  * repair …).
  */
 export async function feedbackOfLicence(db: SqlQueryable, licenceId: string): Promise<FeedbackView[]> {
-  const { rows } = await db.query<{ event_id: string; event_type: string; kind: string; result: boolean; summary: string; department: string; at: Date; ref: string; case_id: string | null }>(
+  const { rows } = await db.query<{
+    event_id: string;
+    event_type: string;
+    kind: string;
+    result: boolean;
+    summary: string;
+    department: string;
+    at: Date;
+    ref: string;
+    case_id: string | null;
+  }>(
     `with recursive about(ref) as (
        select ref from linkage_feedback where licence_id = $1
        union select $1::text

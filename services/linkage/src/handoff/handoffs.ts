@@ -5,9 +5,9 @@ import type { EventMetadata, ExpectedRevision } from "@shenguan/eventstore";
 import { v7 as uuidv7 } from "uuid";
 import { isCalendarMissing } from "../calendar/calendars.js";
 import type { ContractEvent, LinkageContext } from "../context.js";
-import { deadlineFact, deadlineIdOf, openDeadline, settleDeadlinesOfLicence } from "../deadline/deadlines.js";
+import { deadlineFact, deadlineIdOf, openDeadline, settleDeadline, settleDeadlinesOfLicence } from "../deadline/deadlines.js";
 import { calendarDaysUntil, dueOf, monthsBetween } from "../deadline/limits.js";
-import type { SqlQueryable } from "../eventstore.js";
+import type { SqlQueryable } from "@shenguan/eventstore";
 import { lookupRoute } from "../routing/routes.js";
 
 export type HandoffStatus = "granted" | "unrouted" | "held" | "pushed" | "claimed" | "supervising" | "fed_back" | "closed";
@@ -29,7 +29,7 @@ export interface Trigger {
 }
 
 /** The grant's facts on the handoff row (creating it); what a push needs later, whenever a route appears. */
-export async function recordGrant(tx: SqlQueryable, grant: LicenceGranted): Promise<string> {
+export async function recordGrant(ctx: LinkageContext, tx: SqlQueryable, grant: LicenceGranted): Promise<string> {
   const handoffId = handoffIdOf(grant.licenceId);
   await tx.query(
     `insert into linkage_handoffs (handoff_id, licence_id, case_id, holder_name, holder_uscc, holder_id_hash, item_code, item_name, region_code,
@@ -56,7 +56,31 @@ export async function recordGrant(tx: SqlQueryable, grant: LicenceGranted): Prom
     ],
   );
   await refreshFromFeedback(tx, grant.licenceId);
+  if (grant.underCommitment) await restartVerification(ctx, tx, grant.licenceId, grant.decisionDate);
   return handoffId;
+}
+
+/**
+ * A verification deadline opened from a push's echo replayed before its
+ * grant had to start at the push date; the grant's decision date is the real
+ * start (and the limit whole months again).
+ */
+async function restartVerification(ctx: LinkageContext, tx: SqlQueryable, licenceId: string, decisionDate: string): Promise<void> {
+  const id = deadlineIdOf("COMMITMENT_VERIFICATION", licenceId);
+  const { rows } = await tx.query<{ start_date: string; fixed_due: string | null; limit_amount: number; limit_unit: string }>(
+    `select start_date, fixed_due, limit_amount, limit_unit from linkage_deadlines where deadline_id = $1`,
+    [id],
+  );
+  const row = rows[0];
+  if (!row?.fixed_due) return;
+  const months = monthsBetween(decisionDate, row.fixed_due);
+  const limit: Limit = months ? { amount: months, unit: "MONTHS" } : calendarDaysUntil(decisionDate, row.fixed_due);
+  if (row.start_date === decisionDate && Number(row.limit_amount) === limit.amount && row.limit_unit === limit.unit) return;
+  await tx.query(
+    `update linkage_deadlines set start_date = $2, limit_amount = $3, limit_unit = $4, due_date = null where deadline_id = $1`,
+    [id, decisionDate, limit.amount, limit.unit],
+  );
+  await settleDeadline(ctx, tx, id);
 }
 
 interface PendingRow {
@@ -137,7 +161,7 @@ export async function routeHandoff(ctx: LinkageContext, tx: SqlQueryable, handof
     // Never a guessed deadline: the push waits (listed with the unrouted) until the year is loaded.
     const reason = (err as Error).message;
     await tx.query(`update linkage_handoffs set held_reason = $2 where handoff_id = $1`, [handoffId, reason]);
-    ctx.logger.error({ handoffId, reason }, "handoff: held until the calendar year is loaded");
+    if (h.held_reason !== reason) ctx.logger.error({ handoffId, reason }, "handoff: held until the calendar year is loaded");
     return "held";
   }
 
@@ -160,7 +184,15 @@ export async function routeHandoff(ctx: LinkageContext, tx: SqlQueryable, handof
   };
   const events: ContractEvent[] = [{ id: uuidv7(), type: "HandoffPushed", data: pushed }];
   const claimed: HandoffClaimed | undefined = route.pushIsClaim
-    ? { handoffId, licenceId: h.licence_id, regulator: route.regulator, claimedAt: pushed.pushedAt, claimDue, onTime: true, automatic: true }
+    ? {
+        handoffId,
+        licenceId: h.licence_id,
+        regulator: route.regulator,
+        claimedAt: pushed.pushedAt,
+        claimDue,
+        onTime: true,
+        automatic: true,
+      }
     : undefined;
   const claimedId = uuidv7();
   if (claimed) events.push({ id: claimedId, type: "HandoffClaimed", data: claimed });
@@ -173,7 +205,12 @@ export async function routeHandoff(ctx: LinkageContext, tx: SqlQueryable, handof
 }
 
 /** Pushes what waits for a route or a calendar year (optionally only one item's), each as routeHandoff does. */
-export async function routeWaiting(ctx: LinkageContext, tx: SqlQueryable, trigger: Trigger, filter: { itemCode?: string } = {}): Promise<Record<PushResult, string[]>> {
+export async function routeWaiting(
+  ctx: LinkageContext,
+  tx: SqlQueryable,
+  trigger: Trigger,
+  filter: { itemCode?: string } = {},
+): Promise<Record<PushResult, string[]>> {
   const { rows } = await tx.query<{ handoff_id: string }>(
     `select handoff_id from linkage_handoffs where status in ('unrouted', 'held') and ($1::text is null or item_code = $1) order by unrouted_at nulls last, handoff_id`,
     [filter.itemCode ?? null],
@@ -184,7 +221,12 @@ export async function routeWaiting(ctx: LinkageContext, tx: SqlQueryable, trigge
 }
 
 /** HandoffPushed on the read model (the process manager's own append, or its echo from Kafka): the facts and the deadlines it opens. */
-export async function applyPushed(ctx: LinkageContext, tx: SqlQueryable, p: HandoffPushed, known: { decisionDate?: string; subject?: string; verificationMonths?: number } = {}): Promise<void> {
+export async function applyPushed(
+  ctx: LinkageContext,
+  tx: SqlQueryable,
+  p: HandoffPushed,
+  known: { decisionDate?: string; subject?: string; verificationMonths?: number } = {},
+): Promise<void> {
   const pushedOn = localDateOf(new Date(p.pushedAt));
   const { rows } = await tx.query<{ decision_date: string | null; subject: string | null }>(
     `insert into linkage_handoffs (handoff_id, licence_id, case_id, holder_name, holder_uscc, item_code, region_code, approval_authority, under_commitment,
@@ -273,7 +315,13 @@ export async function applyClaimed(ctx: LinkageContext, tx: SqlQueryable, c: Han
        claim_due = coalesce(linkage_handoffs.claim_due, excluded.claim_due)`,
     [c.handoffId, c.licenceId, c.regulator, c.claimDue, claimedAt, c.onTime, c.automatic],
   );
-  await deadlineFact(ctx, tx, { eventId, deadlineId: deadlineIdOf("CLAIM", c.handoffId), fact: "met", at: claimedAt, by: c.automatic ? "HandoffClaimed (推送即认领)" : "HandoffClaimed" });
+  await deadlineFact(ctx, tx, {
+    eventId,
+    deadlineId: deadlineIdOf("CLAIM", c.handoffId),
+    fact: "met",
+    at: claimedAt,
+    by: c.automatic ? "HandoffClaimed (推送即认领)" : "HandoffClaimed",
+  });
 }
 
 export async function applyUnrouted(tx: SqlQueryable, u: HandoffUnrouted): Promise<void> {
@@ -285,13 +333,26 @@ export async function applyUnrouted(tx: SqlQueryable, u: HandoffUnrouted): Promi
        licence_id = coalesce(linkage_handoffs.licence_id, excluded.licence_id), case_id = coalesce(linkage_handoffs.case_id, excluded.case_id),
        holder_uscc = coalesce(linkage_handoffs.holder_uscc, excluded.holder_uscc), item_code = coalesce(linkage_handoffs.item_code, excluded.item_code),
        region_code = coalesce(linkage_handoffs.region_code, excluded.region_code), subject = coalesce(linkage_handoffs.subject, excluded.subject)`,
-    [u.handoffId, u.licenceId, u.caseId, u.holderUscc, u.itemCode, u.regionCode, u.holderUscc ?? u.caseId, new Date(u.detectedAt), u.reason],
+    [
+      u.handoffId,
+      u.licenceId,
+      u.caseId,
+      u.holderUscc,
+      u.itemCode,
+      u.regionCode,
+      u.holderUscc ?? u.caseId,
+      new Date(u.detectedAt),
+      u.reason,
+    ],
   );
 }
 
 /** 撤销 / 注销: the handoff closes, a waiting push is abandoned, the licence's running deadlines become moot. */
 export async function closeLicence(ctx: LinkageContext, tx: SqlQueryable, licenceId: string, at: Date, by: string): Promise<void> {
-  await tx.query(`update linkage_handoffs set closed_at = coalesce(closed_at, $2), closed_by = coalesce(closed_by, $3) where licence_id = $1`, [licenceId, at, by]);
+  await tx.query(
+    `update linkage_handoffs set closed_at = coalesce(closed_at, $2), closed_by = coalesce(closed_by, $3) where licence_id = $1`,
+    [licenceId, at, by],
+  );
   await settleDeadlinesOfLicence(ctx, tx, licenceId);
 }
 
@@ -389,7 +450,10 @@ function toView(r: HandoffRow): HandoffView {
     underCommitment: r.under_commitment,
     regulator: r.regulator,
     pushedAt: iso(r.pushed_at),
-    claimLimit: r.claim_limit_amount === null || r.claim_limit_unit === null ? null : { amount: Number(r.claim_limit_amount), unit: r.claim_limit_unit },
+    claimLimit:
+      r.claim_limit_amount === null || r.claim_limit_unit === null
+        ? null
+        : { amount: Number(r.claim_limit_amount), unit: r.claim_limit_unit },
     claimDue: r.claim_due,
     autoClaimed: r.auto_claimed,
     claimedAt: iso(r.claimed_at),
@@ -427,7 +491,15 @@ export async function listHandoffs(
      where ($1::text is null or regulator = $1) and ($2::text[] is null or status = any($2::text[])) and ($3::text is null or item_code = $3)
        and ($4::text is null or region_code = $4) and ($5::text is null or licence_id = $5)
      order by coalesce(pushed_at, unrouted_at) desc nulls last, handoff_id limit $6 offset $7`,
-    [filter.regulator ?? null, filter.status ?? null, filter.itemCode ?? null, filter.regionCode ?? null, filter.licenceId ?? null, filter.limit, filter.offset],
+    [
+      filter.regulator ?? null,
+      filter.status ?? null,
+      filter.itemCode ?? null,
+      filter.regionCode ?? null,
+      filter.licenceId ?? null,
+      filter.limit,
+      filter.offset,
+    ],
   );
   return rows.map(toView);
 }

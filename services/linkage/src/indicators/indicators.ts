@@ -1,4 +1,4 @@
-import type { SqlQueryable } from "../eventstore.js";
+import type { SqlQueryable } from "@shenguan/eventstore";
 
 export type IndicatorGrouping = "department" | "item" | "region" | "all";
 
@@ -30,18 +30,31 @@ export interface Indicators {
 }
 
 // Whitelisted group expressions: the only SQL that depends on the request.
-const HANDOFF_GROUP: Record<IndicatorGrouping, string> = { department: "h.regulator", item: "h.item_code", region: "h.region_code", all: "''" };
-const DEADLINE_GROUP: Record<IndicatorGrouping, string> = { department: "d.responsible_department", item: "h.item_code", region: "h.region_code", all: "''" };
+const HANDOFF_GROUP: Record<IndicatorGrouping, string> = {
+  department: "h.regulator",
+  item: "h.item_code",
+  region: "h.region_code",
+  all: "''",
+};
+const DEADLINE_GROUP: Record<IndicatorGrouping, string> = {
+  department: "d.responsible_department",
+  item: "h.item_code",
+  region: "h.region_code",
+  all: "''",
+};
 
 /**
  * Computed in SQL from the read models: pushes in [from, to] (local push
  * dates) with what became of them, and the cards of deadlines started in
- * that period. `asOf` (today) decides which verifications are due.
+ * that period (a cohort), with what became of them as of `asOf` (today),
+ * which also decides which verifications are due.
  */
-export async function indicators(db: SqlQueryable, query: { groupBy: IndicatorGrouping; from?: string | undefined; to?: string | undefined; asOf: string }): Promise<Indicators[]> {
+export async function indicators(
+  db: SqlQueryable,
+  query: { groupBy: IndicatorGrouping; from?: string | undefined; to?: string | undefined; asOf: string },
+): Promise<Indicators[]> {
   const from = query.from ?? "0001-01-01";
   const to = query.to ?? "9999-12-31";
-  const reference = to < query.asOf ? to : query.asOf;
   const { rows } = await db.query<Record<string, unknown>>(
     `with pushes as (
        select coalesce(${HANDOFF_GROUP[query.groupBy]}, '') as grp,
@@ -80,7 +93,7 @@ export async function indicators(db: SqlQueryable, query: { groupBy: IndicatorGr
             coalesce(c.red, 0)::int as open_red_cards
        from pushes p full join cards c on p.grp = c.grp
       order by 1`,
-    [from, to, reference],
+    [from, to, query.asOf],
   );
   const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
   return rows.map((r) => ({

@@ -34,8 +34,15 @@ export const routeChangeResult = z.object({
 });
 
 export const routeParams = z.strictObject({ routeId: z.string().min(1).max(64) });
-export const routeQuery = z.strictObject({ itemCode: z.string().max(64).optional(), regionCode: z.string().max(12).optional(), regulator: z.string().max(40).optional() });
-export const historyQuery = z.strictObject({ routeId: z.string().max(64).optional(), limit: z.coerce.number().int().min(1).max(1000).default(200) });
+export const routeQuery = z.strictObject({
+  itemCode: z.string().max(64).optional(),
+  regionCode: z.string().max(12).optional(),
+  regulator: z.string().max(40).optional(),
+});
+export const historyQuery = z.strictObject({
+  routeId: z.string().max(64).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(200),
+});
 
 const page = { limit: z.coerce.number().int().min(1).max(1000).default(100), offset: z.coerce.number().int().min(0).default(0) };
 
@@ -75,8 +82,15 @@ export const indicatorQuery = z
   })
   .refine((q) => !q.from || !q.to || q.from <= q.to, { message: "from must not be after to", path: ["from"] });
 
-export const calendarQuery = z.strictObject({ replace: z.enum(["true", "false"]).default("false").transform((v) => v === "true") });
-export const calendarBody = z.looseObject({}).describe("one year's holiday notice: { year, source, holidays: [{ name, from, to }], makeUpWorkdays: [{ date, for }] }");
+export const calendarQuery = z.strictObject({
+  replace: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((v) => v === "true"),
+});
+export const calendarBody = z
+  .looseObject({})
+  .describe("one year's holiday notice: { year, source, holidays: [{ name, from, to }], makeUpWorkdays: [{ date, for }] }");
 
 export const dueDateQuery = z.strictObject({
   start: formats.date,

@@ -1,7 +1,7 @@
 import type { Limit } from "@shenguan/contracts";
 import { DomainRefusal } from "@shenguan/eventstore";
 import { NotFoundError } from "@shenguan/service-kit";
-import type { SqlQueryable } from "../eventstore.js";
+import type { SqlQueryable } from "@shenguan/eventstore";
 
 /** One line of the 审管职责清单: who supervises this item in this region, and on what terms. */
 export interface Route {
@@ -82,14 +82,17 @@ function toRoute(r: RouteRow): Route {
 /** The route for an item in a region, searching from the most specific region to the province. */
 export async function lookupRoute(db: SqlQueryable, itemCode: string, regionCode: string): Promise<Route | undefined> {
   const candidates = regionCandidates(regionCode);
-  const { rows } = await db.query<RouteRow>(`select ${ROUTE_COLUMNS} from linkage_routes where item_code = $1 and region_code = any($2::text[])`, [
-    itemCode,
-    candidates,
-  ]);
+  const { rows } = await db.query<RouteRow>(
+    `select ${ROUTE_COLUMNS} from linkage_routes where item_code = $1 and region_code = any($2::text[])`,
+    [itemCode, candidates],
+  );
   return pickRoute(rows.map(toRoute), regionCode);
 }
 
-export async function listRoutes(db: SqlQueryable, filter: { itemCode?: string | undefined; regionCode?: string | undefined; regulator?: string | undefined }): Promise<Route[]> {
+export async function listRoutes(
+  db: SqlQueryable,
+  filter: { itemCode?: string | undefined; regionCode?: string | undefined; regulator?: string | undefined },
+): Promise<Route[]> {
   const { rows } = await db.query<RouteRow>(
     `select ${ROUTE_COLUMNS} from linkage_routes
      where ($1::text is null or item_code = $1) and ($2::text is null or region_code = $2) and ($3::text is null or regulator = $3)
@@ -100,21 +103,26 @@ export async function listRoutes(db: SqlQueryable, filter: { itemCode?: string |
 }
 
 async function routeById(db: SqlQueryable, routeId: string, lock = false): Promise<Route> {
-  const { rows } = await db.query<RouteRow>(`select ${ROUTE_COLUMNS} from linkage_routes where route_id = $1${lock ? " for update" : ""}`, [routeId]);
+  const { rows } = await db.query<RouteRow>(`select ${ROUTE_COLUMNS} from linkage_routes where route_id = $1${lock ? " for update" : ""}`, [
+    routeId,
+  ]);
   const row = rows[0];
   if (!row) throw new NotFoundError(`no route ${routeId}`);
   return toRoute(row);
 }
 
-async function record(db: SqlQueryable, routeId: string, action: "create" | "update" | "delete", by: ChangeBy, before: Route | null, after: Route | null) {
-  await db.query(`insert into linkage_route_history (route_id, action, department, at, before, after) values ($1, $2, $3, $4, $5::jsonb, $6::jsonb)`, [
-    routeId,
-    action,
-    by.department,
-    by.at,
-    before && JSON.stringify(before),
-    after && JSON.stringify(after),
-  ]);
+async function record(
+  db: SqlQueryable,
+  routeId: string,
+  action: "create" | "update" | "delete",
+  by: ChangeBy,
+  before: Route | null,
+  after: Route | null,
+) {
+  await db.query(
+    `insert into linkage_route_history (route_id, action, department, at, before, after) values ($1, $2, $3, $4, $5::jsonb, $6::jsonb)`,
+    [routeId, action, by.department, by.at, before && JSON.stringify(before), after && JSON.stringify(after)],
+  );
 }
 
 export interface ChangeBy {
@@ -123,7 +131,11 @@ export interface ChangeBy {
 }
 
 function duplicate(fields: RouteFields): DomainRefusal {
-  return new DomainRefusal("route.duplicate", `a route for item ${fields.itemCode} in region ${fields.regionCode} exists already: change it (PUT /routes/:id)`, "regionCode");
+  return new DomainRefusal(
+    "route.duplicate",
+    `a route for item ${fields.itemCode} in region ${fields.regionCode} exists already: change it (PUT /routes/:id)`,
+    "regionCode",
+  );
 }
 
 /** Adds a route and records the change; run it in a transaction. */
@@ -132,7 +144,17 @@ export async function createRoute(db: SqlQueryable, routeId: string, fields: Rou
   const { rows } = await db.query(
     `insert into linkage_routes (${ROUTE_COLUMNS}, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
      on conflict do nothing returning route_id`,
-    [route.routeId, route.itemCode, route.regionCode, route.regulator, route.claimLimit.amount, route.claimLimit.unit, route.pushIsClaim, route.verificationMonths, by.at],
+    [
+      route.routeId,
+      route.itemCode,
+      route.regionCode,
+      route.regulator,
+      route.claimLimit.amount,
+      route.claimLimit.unit,
+      route.pushIsClaim,
+      route.verificationMonths,
+      by.at,
+    ],
   );
   if (rows.length === 0) throw duplicate(route);
   await record(db, routeId, "create", by, null, route);
@@ -140,15 +162,34 @@ export async function createRoute(db: SqlQueryable, routeId: string, fields: Rou
 }
 
 /** Replaces a route's fields and records before/after; run it in a transaction. */
-export async function updateRoute(db: SqlQueryable, routeId: string, fields: RouteFields, by: ChangeBy): Promise<{ before: Route; after: Route }> {
+export async function updateRoute(
+  db: SqlQueryable,
+  routeId: string,
+  fields: RouteFields,
+  by: ChangeBy,
+): Promise<{ before: Route; after: Route }> {
   const before = await routeById(db, routeId, true);
   const after: Route = { routeId, ...fields, regionCode: normaliseRegion(fields.regionCode) };
-  const clash = await db.query(`select 1 from linkage_routes where item_code = $1 and region_code = $2 and route_id <> $3`, [after.itemCode, after.regionCode, routeId]);
+  const clash = await db.query(`select 1 from linkage_routes where item_code = $1 and region_code = $2 and route_id <> $3`, [
+    after.itemCode,
+    after.regionCode,
+    routeId,
+  ]);
   if (clash.rows.length > 0) throw duplicate(after);
   await db.query(
     `update linkage_routes set item_code = $2, region_code = $3, regulator = $4, claim_limit_amount = $5, claim_limit_unit = $6,
        push_is_claim = $7, verification_months = $8, updated_at = $9 where route_id = $1`,
-    [routeId, after.itemCode, after.regionCode, after.regulator, after.claimLimit.amount, after.claimLimit.unit, after.pushIsClaim, after.verificationMonths, by.at],
+    [
+      routeId,
+      after.itemCode,
+      after.regionCode,
+      after.regulator,
+      after.claimLimit.amount,
+      after.claimLimit.unit,
+      after.pushIsClaim,
+      after.verificationMonths,
+      by.at,
+    ],
   );
   await record(db, routeId, "update", by, before, after);
   return { before, after };
@@ -173,7 +214,15 @@ export interface RouteChange {
 }
 
 export async function routeHistory(db: SqlQueryable, filter: { routeId?: string | undefined; limit: number }): Promise<RouteChange[]> {
-  const { rows } = await db.query<{ change_id: string | number; route_id: string; action: RouteChange["action"]; department: string; at: Date; before: Route | null; after: Route | null }>(
+  const { rows } = await db.query<{
+    change_id: string | number;
+    route_id: string;
+    action: RouteChange["action"];
+    department: string;
+    at: Date;
+    before: Route | null;
+    after: Route | null;
+  }>(
     `select change_id, route_id, action, department, at, before, after from linkage_route_history
      where ($1::text is null or route_id = $1) order by change_id desc limit $2`,
     [filter.routeId ?? null, filter.limit],

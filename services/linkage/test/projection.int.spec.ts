@@ -1,0 +1,591 @@
+import { sampleOf, validatePayload, type EventName, type EventPayloads } from "@shenguan/contracts";
+import { calendar2026, cardDates, localDate, WorkingCalendar } from "@shenguan/deadlines";
+import type { StoredEvent } from "@shenguan/eventstore";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { commitmentEligibility } from "../src/credit/credit.js";
+import { feedbackOfLicence } from "../src/feedback/feedback.js";
+import { getHandoff, routeWaiting } from "../src/handoff/handoffs.js";
+import { rebuildLinkage } from "../src/rebuild.js";
+import { tick } from "../src/timer.js";
+import {
+  addRoute,
+  BUREAU,
+  consumed,
+  grant,
+  harness,
+  ITEM,
+  openTestDb,
+  REGULATOR,
+  rows,
+  USCC,
+  type DbKind,
+  type Harness,
+  type TestDb,
+} from "./support.js";
+
+const kinds: DbKind[] = ["pglite", "postgres"];
+
+describe.each(kinds)("linkage projection on %s", (kind) => {
+  let db: TestDb;
+  let h: Harness;
+  beforeEach(async () => {
+    db = await openTestDb(kind);
+    h = harness(db);
+  });
+  afterEach(async () => {
+    await db?.close();
+  });
+
+  const stream = (name: string) => db.store.readStream(name);
+  const types = (events: StoredEvent[]) => events.map((e) => e.type);
+  const deadline = async (id: string) =>
+    (await rows<Record<string, unknown>>(db, `select * from linkage_deadlines where deadline_id = $1`, [id]))[0];
+
+  it("pushes a routed grant with its claim due counted from the push, events and read model in one transaction", async () => {
+    await addRoute(db, { regionCode: "350100" }); // city-level route serves the county 350102
+    const granted = consumed("LicenceGranted", grant({ licenceId: "L1" }));
+    await h.deliver(granted);
+
+    const events = await stream("handoff-H-L1");
+    expect(types(events)).toEqual(["HandoffPushed"]);
+    const pushed = validatePayload("HandoffPushed", events[0]!.data);
+    expect(pushed).toEqual({
+      handoffId: "H-L1",
+      caseId: "C-L1",
+      licenceId: "L1",
+      holderName: "示例餐饮有限公司",
+      holderUscc: USCC,
+      itemCode: ITEM,
+      regionCode: "350102",
+      regulator: REGULATOR,
+      pushedAt: Date.parse("2026-09-29T02:00:00Z"),
+      claimLimit: { amount: 5, unit: "WORKING_DAYS" },
+      claimDue: "2026-10-12",
+      autoClaimed: false,
+      underCommitment: false,
+      verificationDue: null,
+      approvalAuthority: BUREAU,
+    });
+    expect(events[0]!.metadata).toMatchObject({
+      causationId: granted.ce.id,
+      caseId: "C-L1",
+      subject: USCC,
+      department: "SHENGUAN-LINKAGE",
+    });
+
+    const view = await getHandoff(db.sql, "H-L1");
+    expect(view).toMatchObject({
+      status: "pushed",
+      regulator: REGULATOR,
+      claimDue: "2026-10-12",
+      approvalAuthority: BUREAU,
+      holderUscc: USCC,
+    });
+    expect(await deadline("claim-H-L1")).toMatchObject({
+      kind: "CLAIM",
+      status: "open",
+      start_date: "2026-09-29",
+      due_date: "2026-10-12",
+      yellow_from: "2026-10-10",
+      red_from: "2026-10-13",
+      responsible_department: REGULATOR,
+    });
+
+    // A redelivery (even under a new ce_id, past the consumer's inbox) changes nothing.
+    await h.deliver(granted);
+    await h.deliver(consumed("LicenceGranted", grant({ licenceId: "L1" })));
+    expect(types(await stream("handoff-H-L1"))).toEqual(["HandoffPushed"]);
+    expect(await rows(db, `select handoff_id from linkage_handoffs`)).toHaveLength(1);
+
+    // The push's own echo from Kafka is a no-op too.
+    await h.deliver(consumed("HandoffPushed", pushed, { id: events[0]!.id }));
+    expect((await getHandoff(db.sql, "H-L1"))?.status).toBe("pushed");
+  });
+
+  it("rolls the push back with the transaction: nothing is emitted for a failed delivery", async () => {
+    await addRoute(db, { regionCode: "350102" });
+    await expect(
+      db.sql.transaction(async (tx) => {
+        await h.handle(consumed("LicenceGranted", grant({ licenceId: "L9" })), tx);
+        throw new Error("offset commit failed");
+      }),
+    ).rejects.toThrow("offset commit failed");
+    expect(await stream("handoff-H-L9")).toEqual([]);
+    expect(await rows(db, `select 1 from linkage_deadlines`)).toEqual([]);
+    await h.deliver(consumed("LicenceGranted", grant({ licenceId: "L9" })));
+    expect(types(await stream("handoff-H-L9"))).toEqual(["HandoffPushed"]);
+  });
+
+  it("claims at once where push is claim (推送即认领)", async () => {
+    await addRoute(db, { regionCode: "350102", pushIsClaim: true });
+    await h.deliver(consumed("LicenceGranted", grant({ licenceId: "L2" })));
+    const events = await stream("handoff-H-L2");
+    expect(types(events)).toEqual(["HandoffPushed", "HandoffClaimed"]);
+    expect(events[0]!.data).toMatchObject({ autoClaimed: true });
+    expect(events[1]!.data).toEqual({
+      handoffId: "H-L2",
+      licenceId: "L2",
+      regulator: REGULATOR,
+      claimedAt: Date.parse("2026-09-29T02:00:00Z"),
+      claimDue: "2026-10-12",
+      onTime: true,
+      automatic: true,
+    });
+    expect(await getHandoff(db.sql, "H-L2")).toMatchObject({ status: "claimed", onTime: true, claimedAt: "2026-09-29T02:00:00.000Z" });
+    expect(await deadline("claim-H-L2")).toMatchObject({ status: "met", met_by: "HandoffClaimed (推送即认领)" });
+    // Its echo: the same event id, the same fact.
+    await h.deliver(consumed("HandoffClaimed", events[1]!.data as EventPayloads["HandoffClaimed"], { id: events[1]!.id }));
+    expect(await rows(db, `select * from linkage_deadline_facts`)).toHaveLength(1);
+  });
+
+  it("keeps an unrouted grant waiting and pushes it when a route is added, the claim limit counted from the push", async () => {
+    await h.deliver(consumed("LicenceGranted", grant({ licenceId: "L3", regionCode: "350102001002" })));
+    const unrouted = await stream("handoff-H-L3");
+    expect(types(unrouted)).toEqual(["HandoffUnrouted"]);
+    expect((unrouted[0]!.data as EventPayloads["HandoffUnrouted"]).reason).toContain(`item ${ITEM} in region 350102001002`);
+    expect(await getHandoff(db.sql, "H-L3")).toMatchObject({ status: "unrouted", regulator: null });
+    expect(await rows(db, `select 1 from linkage_deadlines`)).toEqual([]);
+
+    // A route for another item does not release it; one for its province does.
+    h.clock.set("2026-10-09T02:00:00Z");
+    await addRoute(db, { itemCode: "000105002000", regionCode: "350000" });
+    await db.sql.transaction((tx) => routeWaiting(h.ctx, tx, { correlationId: "op-1", causationId: null, now: h.clock.now() }));
+    expect(types(await stream("handoff-H-L3"))).toEqual(["HandoffUnrouted"]);
+
+    await addRoute(db, { regionCode: "350000", regulator: "350000-SCJGJ" });
+    const released = await db.sql.transaction((tx) =>
+      routeWaiting(h.ctx, tx, { correlationId: "op-2", causationId: null, now: h.clock.now() }),
+    );
+    expect(released.pushed).toEqual(["H-L3"]);
+    const events = await stream("handoff-H-L3");
+    expect(types(events)).toEqual(["HandoffUnrouted", "HandoffPushed"]);
+    // Pushed on 10-09: working days 10-10 (make-up Saturday), 10-12, 10-13, 10-14, 10-15.
+    expect(events[1]!.data).toMatchObject({
+      regulator: "350000-SCJGJ",
+      pushedAt: Date.parse("2026-10-09T02:00:00Z"),
+      claimDue: "2026-10-15",
+    });
+    expect(await deadline("claim-H-L3")).toMatchObject({ start_date: "2026-10-09", due_date: "2026-10-15" });
+    expect((await getHandoff(db.sql, "H-L3"))?.status).toBe("pushed");
+  });
+
+  it("lets the timer push an unrouted grant that a route added concurrently did not see", async () => {
+    await h.deliver(consumed("LicenceGranted", grant({ licenceId: "L11", regionCode: "350102001002" })));
+    await addRoute(db, { regionCode: "350200" }); // another city: still no route for it
+    expect((await tick(h.ctx, h.clock.now())).released).toEqual([]);
+    await addRoute(db, { regionCode: "350102001000" }); // its township; as if committed after POST /routes looked for waiting grants
+    h.clock.set("2026-09-30T02:00:00Z");
+    expect((await tick(h.ctx, h.clock.now())).released).toEqual(["H-L11"]);
+    expect(types(await stream("handoff-H-L11"))).toEqual(["HandoffUnrouted", "HandoffPushed"]);
+    expect(await deadline("claim-H-L11")).toMatchObject({ start_date: "2026-09-30", due_date: "2026-10-13" });
+  });
+
+  it("turns an unclaimed handoff yellow then red across the National Day holiday, once each", async () => {
+    await addRoute(db, { regionCode: "350102" });
+    await h.deliver(consumed("LicenceGranted", grant({ licenceId: "L4", decisionDate: "2026-09-29" })));
+    const expected = cardDates(new WorkingCalendar([calendar2026]), {
+      start: localDate("2026-09-29"),
+      limit: { amount: 5, unit: "working-days" },
+      yellowShare: 0.8,
+    });
+    expect(expected).toEqual({ due: "2026-10-12", yellowFrom: "2026-10-10", redFrom: "2026-10-13" });
+
+    const at = async (instant: string) => {
+      h.clock.set(instant);
+      return tick(h.ctx, h.clock.now());
+    };
+    expect((await at("2026-10-08T15:59:59Z")).warned).toEqual([]); // 10-08 23:59 in Beijing: not yet
+    expect((await at("2026-10-09T16:00:00Z")).warned).toEqual(["claim-H-L4"]); // 10-10 00:00 Beijing
+    expect((await at("2026-10-10T08:00:00Z")).warned).toEqual([]); // twice: idempotent
+    expect(await deadline("claim-H-L4")).toMatchObject({ status: "warned" });
+    expect((await at("2026-10-12T15:00:00Z")).breached).toEqual([]); // the due date itself is within the limit
+    expect((await at("2026-10-12T16:00:00Z")).breached).toEqual(["claim-H-L4"]); // 10-13 Beijing
+    const again = await at("2026-10-13T09:00:00Z");
+    expect([...again.warned, ...again.breached]).toEqual([]);
+
+    const cards = await stream("deadline-claim-H-L4");
+    expect(types(cards)).toEqual(["DeadlineWarned", "DeadlineBreached"]);
+    expect(cards[0]!.data).toEqual({
+      deadlineId: "claim-H-L4",
+      kind: "CLAIM",
+      subjectRef: "H-L4",
+      caseId: "C-L4",
+      responsibleDepartment: REGULATOR,
+      startDate: "2026-09-29",
+      dueDate: "2026-10-12",
+      limit: { amount: 5, unit: "WORKING_DAYS" },
+      warnedAt: Date.parse("2026-10-09T16:00:00Z"),
+    });
+    expect(cards[1]!.metadata).toMatchObject({ subject: USCC, caseId: "C-L4" });
+    // Echoes of the cards change nothing.
+    for (const c of cards) await h.deliver(consumed(c.type as EventName, c.data as never, { id: c.id }));
+    expect(await rows(db, `select * from linkage_deadline_cards`)).toHaveLength(2);
+
+    // The regulator claims late: the deadline is met, the claim is not on time.
+    await h.deliver(
+      consumed("HandoffClaimed", {
+        handoffId: "H-L4",
+        licenceId: "L4",
+        regulator: REGULATOR,
+        claimedAt: Date.parse("2026-10-14T02:00:00Z"),
+        claimDue: "2026-10-12",
+        onTime: false,
+        automatic: false,
+      }),
+    );
+    expect(await deadline("claim-H-L4")).toMatchObject({ status: "met", warned_at: expect.any(Date), breached_at: expect.any(Date) });
+    expect(await getHandoff(db.sql, "H-L4")).toMatchObject({ status: "claimed", onTime: false });
+  });
+
+  it("verifies a commitment within months of the decision and bars 告知承诺 after a false one until credit repair", async () => {
+    await addRoute(db, { regionCode: "350102", verificationMonths: 3 });
+    await h.deliver(consumed("LicenceGranted", grant({ licenceId: "L5", underCommitment: true, decisionDate: "2026-09-28" })));
+    const [pushed] = await stream("handoff-H-L5");
+    expect(pushed!.data).toMatchObject({ underCommitment: true, verificationDue: "2026-12-28" });
+    expect(await deadline("verification-L5")).toMatchObject({
+      kind: "COMMITMENT_VERIFICATION",
+      start_date: "2026-09-28",
+      due_date: "2026-12-28",
+      limit_amount: 3,
+      limit_unit: "MONTHS",
+    });
+    expect(await commitmentEligibility(db.sql, { uscc: USCC, idNumber: null })).toEqual({ eligible: true, reasons: [], records: [] });
+
+    const verified = {
+      ...sampleOf("CommitmentVerified"),
+      verificationId: "V1",
+      licenceId: "L5",
+      caseId: "C-L5",
+      holderUscc: USCC,
+      regulator: REGULATOR,
+      truthful: false,
+      findings: "经营场所与承诺不符",
+      verifiedAt: Date.parse("2026-10-20T02:00:00Z"),
+    };
+    await h.deliver(consumed("CommitmentVerified", verified));
+    expect(await deadline("verification-L5")).toMatchObject({ status: "met", met_by: "CommitmentVerified" });
+    expect(await getHandoff(db.sql, "H-L5")).toMatchObject({ status: "fed_back", verifiedAt: "2026-10-20T02:00:00.000Z" });
+    let standing = await commitmentEligibility(db.sql, { uscc: USCC, idNumber: null });
+    expect(standing.eligible).toBe(false);
+    expect(standing.records).toEqual([
+      {
+        source: "COMMITMENT_VERIFICATION",
+        kind: "COMMITMENT_BREACH",
+        id: "V1",
+        date: "2026-10-20",
+        summary: "经营场所与承诺不符",
+        department: REGULATOR,
+      },
+    ]);
+    expect(standing.reasons[0]).toContain("V1");
+
+    // The credit platform's record takes over from the verification…
+    const record = {
+      ...sampleOf("CreditRecordPublished"),
+      recordId: "CR1",
+      holderUscc: USCC,
+      kind: "COMMITMENT_BREACH" as const,
+      barsCommitment: true,
+      sourceRef: "V1",
+      summary: "虚假承诺",
+      publishedAt: Date.parse("2026-10-21T02:00:00Z"),
+    };
+    await h.deliver(consumed("CreditRecordPublished", record));
+    standing = await commitmentEligibility(db.sql, { uscc: USCC, idNumber: null });
+    expect(standing.records.map((r) => [r.source, r.id, r.date])).toEqual([["CREDIT_RECORD", "CR1", "2026-10-21"]]);
+    // …and its repair lifts the bar.
+    await h.deliver(consumed("CreditRepaired", { ...sampleOf("CreditRepaired"), recordId: "CR1", holderUscc: USCC }));
+    expect(await commitmentEligibility(db.sql, { uscc: USCC, idNumber: null })).toEqual({ eligible: true, reasons: [], records: [] });
+  });
+
+  it("finds a natural person's false commitment by ID number", async () => {
+    await addRoute(db, { regionCode: "350102" });
+    await h.deliver(
+      consumed(
+        "LicenceGranted",
+        grant({ licenceId: "L6", underCommitment: true, holder: { name: "张三", uscc: null, idNumber: "350102199001011234" } }),
+      ),
+    );
+    await h.deliver(
+      consumed("CommitmentVerified", {
+        ...sampleOf("CommitmentVerified"),
+        verificationId: "V2",
+        licenceId: "L6",
+        caseId: "C-L6",
+        holderUscc: null,
+        truthful: false,
+      }),
+    );
+    expect((await commitmentEligibility(db.sql, { uscc: null, idNumber: "350102199001011234" })).eligible).toBe(false);
+    expect((await commitmentEligibility(db.sql, { uscc: null, idNumber: "350102199001019999" })).eligible).toBe(true);
+    expect(await rows(db, `select 1 from linkage_handoffs where holder_id_hash like '3501%'`)).toEqual([]); // only a hash is kept
+  });
+
+  it("feeds every outcome back to the licence, also those that reach it through a transfer or a penalty", async () => {
+    await addRoute(db, { regionCode: "350102" });
+    await h.deliver(consumed("LicenceGranted", grant({ licenceId: "L7" })));
+    await h.deliver(
+      consumed("HandoffClaimed", {
+        handoffId: "H-L7",
+        licenceId: "L7",
+        regulator: REGULATOR,
+        claimedAt: Date.parse("2026-09-30T02:00:00Z"),
+        claimDue: "2026-10-12",
+        onTime: true,
+        automatic: false,
+      }),
+    );
+    expect((await getHandoff(db.sql, "H-L7"))?.status).toBe("claimed");
+
+    await h.deliver(
+      consumed("TransferredToEnforcement", {
+        ...sampleOf("TransferredToEnforcement"),
+        transferId: "T1",
+        licenceId: "L7",
+        caseId: "C-L7",
+        regulator: REGULATOR,
+        transferredAt: Date.parse("2026-10-08T02:00:00Z"),
+      }),
+    );
+    expect((await getHandoff(db.sql, "H-L7"))?.status).toBe("supervising");
+    await h.deliver(
+      consumed(
+        "PenaltyImposed",
+        {
+          ...sampleOf("PenaltyImposed"),
+          penaltyId: "P1",
+          transferId: "T1",
+          licenceId: null,
+          caseId: null,
+          kinds: ["FINE"],
+          fineFen: 500_000,
+        },
+        { time: "2026-10-09T02:00:00Z" },
+      ),
+    );
+    await h.deliver(
+      consumed("CreditRecordPublished", {
+        ...sampleOf("CreditRecordPublished"),
+        recordId: "CR2",
+        sourceRef: "P1",
+        kind: "PENALTY",
+        barsCommitment: false,
+        publishedAt: Date.parse("2026-10-10T02:00:00Z"),
+      }),
+    );
+    await h.deliver(
+      consumed(
+        "InspectionRecorded",
+        {
+          ...sampleOf("InspectionRecorded"),
+          inspectionId: "I1",
+          handoffId: "H-L7",
+          licenceId: "L7",
+          caseId: "C-L7",
+          result: "NON_COMPLIANT",
+          method: "RANDOM",
+          inspectionDate: "2026-10-11",
+        },
+        { time: "2026-10-11T02:00:00Z" },
+      ),
+    );
+    await h.deliver(consumed("LicenceGranted", grant({ licenceId: "OTHER" })));
+    await h.deliver(
+      consumed("InspectionRecorded", { ...sampleOf("InspectionRecorded"), inspectionId: "I2", licenceId: "OTHER", caseId: "C-OTHER" }),
+    );
+
+    const feedback = await feedbackOfLicence(db.sql, "L7");
+    expect(feedback.map((f) => [f.kind, f.ref, f.result])).toEqual([
+      ["TRANSFER_TO_ENFORCEMENT", "T1", false],
+      ["PENALTY", "P1", true],
+      ["CREDIT_RECORD", "CR2", false],
+      ["INSPECTION", "I1", true],
+    ]);
+    expect(feedback[1]!.summary).toContain("罚款 fine, 5000.00 元 yuan");
+    expect(feedback[3]!.summary).toMatch(/^检查 inspection 2026-10-11 \(双随机 random\): 不合格 non-compliant/);
+    expect(await getHandoff(db.sql, "H-L7")).toMatchObject({ status: "fed_back", firstResultAt: "2026-10-11T02:00:00.000Z" });
+  });
+
+  it("watches revocation decisions (60 days, +20 on extension) and rectifications, and closes the handoff", async () => {
+    await addRoute(db, { regionCode: "350102" });
+    await h.deliver(consumed("LicenceGranted", grant({ licenceId: "L8" })));
+    const requested = {
+      ...sampleOf("RevocationRequested"),
+      requestId: "R1",
+      licenceId: "L8",
+      caseId: "C-L8",
+      regulator: REGULATOR,
+      approvalAuthority: BUREAU,
+      requestedAt: Date.parse("2026-03-01T02:00:00Z"),
+    };
+    await h.deliver(consumed("RevocationRequested", requested));
+    expect(await deadline("revocation-R1")).toMatchObject({
+      kind: "REVOCATION_DECISION",
+      responsible_department: BUREAU,
+      due_date: "2026-04-30",
+      yellow_from: "2026-04-18",
+      red_from: "2026-05-01",
+    });
+    await h.deliver(
+      consumed("RevocationDecisionExtended", {
+        ...sampleOf("RevocationDecisionExtended"),
+        requestId: "R1",
+        licenceId: "L8",
+        caseId: "C-L8",
+        decisionDue: "2026-05-20",
+        extendedAt: Date.parse("2026-04-10T02:00:00Z"),
+      }),
+    );
+    // 80 calendar days: yellow after 64.
+    expect(await deadline("revocation-R1")).toMatchObject({
+      due_date: "2026-05-20",
+      yellow_from: "2026-05-04",
+      red_from: "2026-05-21",
+      limit_amount: 80,
+      limit_unit: "CALENDAR_DAYS",
+    });
+
+    await h.deliver(
+      consumed("RectificationOrdered", {
+        ...sampleOf("RectificationOrdered"),
+        rectificationId: "RX1",
+        licenceId: "L8",
+        caseId: "C-L8",
+        regulator: REGULATOR,
+        dueDate: "2026-10-20",
+        orderedAt: Date.parse("2026-10-10T02:00:00Z"),
+      }),
+    );
+    expect(await deadline("rectification-RX1")).toMatchObject({
+      kind: "RECTIFICATION",
+      start_date: "2026-10-10",
+      due_date: "2026-10-20",
+      yellow_from: "2026-10-18",
+      red_from: "2026-10-21",
+    });
+    await h.deliver(
+      consumed("RectificationCompleted", {
+        ...sampleOf("RectificationCompleted"),
+        rectificationId: "RX1",
+        licenceId: "L8",
+        caseId: "C-L8",
+        completedAt: Date.parse("2026-10-15T02:00:00Z"),
+      }),
+    );
+    expect(await deadline("rectification-RX1")).toMatchObject({ status: "met", met_by: "RectificationCompleted" });
+
+    await h.deliver(
+      consumed(
+        "LicenceRevoked",
+        { ...sampleOf("LicenceRevoked"), licenceId: "L8", caseId: "C-L8", answersRequestId: "R1" },
+        { time: "2026-10-16T02:00:00Z" },
+      ),
+    );
+    expect(await deadline("revocation-R1")).toMatchObject({ status: "met", met_by: "LicenceRevoked" });
+    expect(await deadline("claim-H-L8")).toMatchObject({ status: "cancelled" }); // never claimed, and now moot
+    expect(await getHandoff(db.sql, "H-L8")).toMatchObject({
+      status: "closed",
+      closedBy: "LicenceRevoked",
+      closedAt: "2026-10-16T02:00:00.000Z",
+    });
+    const ticked = await tick(h.ctx, new Date("2026-12-01T00:00:00Z"));
+    expect([...ticked.warned, ...ticked.breached]).toEqual([]);
+  });
+
+  it("holds a push whose working days fall in a year not loaded, and releases it when the year is loaded", async () => {
+    await addRoute(db, { regionCode: "350102" });
+    h.clock.set("2026-12-28T02:00:00Z"); // 5 working days run into 2027
+    await h.deliver(consumed("LicenceGranted", grant({ licenceId: "L10", decisionDate: "2026-12-28" })));
+    expect(await stream("handoff-H-L10")).toEqual([]);
+    expect(await getHandoff(db.sql, "H-L10")).toMatchObject({ status: "held", waitingReason: expect.stringContaining("2027") });
+    expect((await tick(h.ctx, h.clock.now())).released).toEqual([]);
+
+    h.clock.set("2026-12-30T02:00:00Z");
+    const y2027 = {
+      year: 2027,
+      source: "test notice",
+      holidays: [{ name: "元旦", from: "2027-01-01", to: "2027-01-03" }],
+      makeUpWorkdays: [],
+    };
+    await db.sql.transaction((tx) => h.ctx.calendars.load(tx, y2027, { department: "350100-OPS", at: h.clock.now(), replace: false }));
+    expect((await tick(h.ctx, h.clock.now())).released).toEqual(["H-L10"]);
+    // Pushed 12-30: 12-31, (01-01..03 off) 01-04, 01-05, 01-06, 01-07.
+    expect((await stream("handoff-H-L10"))[0]!.data).toMatchObject({
+      claimDue: "2027-01-07",
+      pushedAt: Date.parse("2026-12-30T02:00:00Z"),
+    });
+  });
+
+  it("rebuilds the read models from the topics without emitting anything again", async () => {
+    // A small history: inputs from other services, and what linkage emitted (its echoes).
+    await addRoute(db, { regionCode: "350102", pushIsClaim: false });
+    const inputs = [
+      consumed("LicenceGranted", grant({ licenceId: "A" })),
+      consumed("LicenceGranted", grant({ licenceId: "B", itemCode: "000105002000" })),
+      consumed("LicenceGranted", grant({ licenceId: "C", underCommitment: true })),
+    ];
+    for (const e of inputs) await h.deliver(e);
+    await addRoute(db, { itemCode: "000105002000", regionCode: "350100" });
+    h.clock.set("2026-10-09T02:00:00Z");
+    await db.sql.transaction((tx) => routeWaiting(h.ctx, tx, { correlationId: "op", causationId: null, now: h.clock.now() }));
+    const later = [
+      consumed("HandoffClaimed", {
+        handoffId: "H-C",
+        licenceId: "C",
+        regulator: REGULATOR,
+        claimedAt: Date.parse("2026-09-30T02:00:00Z"),
+        claimDue: "2026-10-12",
+        onTime: true,
+        automatic: false,
+      }),
+      consumed("CommitmentVerified", {
+        ...sampleOf("CommitmentVerified"),
+        verificationId: "VC",
+        licenceId: "C",
+        caseId: "C-C",
+        truthful: true,
+      }),
+    ];
+    for (const e of later) await h.deliver(e);
+    await tick(h.ctx, new Date("2026-10-13T02:00:00Z"));
+    const emitted = await db.store.readAll();
+    const echoes = emitted.map((e) => consumed(e.type as EventName, e.data as never, { id: e.id, time: e.time.toISOString() }));
+
+    const snapshot = async () => ({
+      handoffs: await rows(
+        db,
+        `select handoff_id, status, regulator, claim_due, pushed_on, claimed_on_time, verification_due, unrouted_reason from linkage_handoffs order by 1`,
+      ),
+      deadlines: await rows(
+        db,
+        `select deadline_id, status, due_date, yellow_from, red_from, limit_amount, limit_unit from linkage_deadlines order by 1`,
+      ),
+      feedback: await rows(db, `select event_id, kind from linkage_feedback order by 1`),
+    });
+    const before = await snapshot();
+    expect(before.handoffs.map((r) => r["status"])).toEqual(["pushed", "pushed", "fed_back"]);
+    expect(before.deadlines.map((r) => [r["deadline_id"], r["status"]])).toEqual([
+      ["claim-H-A", "breached"],
+      ["claim-H-B", "open"],
+      ["claim-H-C", "met"],
+      ["verification-C", "met"],
+    ]);
+
+    // Replay in either order the topics' partitions may interleave: the
+    // process manager finds its streams written and emits nothing again.
+    h.clock.set("2026-11-30T02:00:00Z");
+    for (const order of [
+      [...inputs, ...later, ...echoes],
+      [...echoes, ...later, ...inputs],
+    ]) {
+      await rebuildLinkage(db.sql);
+      expect(await rows(db, `select 1 from linkage_handoffs`)).toEqual([]);
+      expect(await rows(db, `select 1 from linkage_routes`)).toHaveLength(2); // configuration stays
+      for (const e of order) await h.deliver(e);
+      expect(await db.store.readAll()).toHaveLength(emitted.length);
+      expect(await snapshot()).toEqual(before);
+    }
+    const ticked = await tick(h.ctx, new Date("2026-10-13T03:00:00Z"));
+    expect([...ticked.warned, ...ticked.breached]).toEqual([]);
+  });
+});
