@@ -12,7 +12,7 @@ import {
   type Family,
 } from "@shenguan/contracts";
 import type { Kafka } from "kafkajs";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { comparePositions, formatPosition, type EventMetadata, type NewEvent, type StoredEvent } from "../src/port.js";
 import { PostgresEventStore } from "../src/postgres/index.js";
 import { migrateRelayTables, Relay, SqlCheckpointStore, type RelayOptions } from "../src/relay/index.js";
@@ -37,6 +37,8 @@ const reachable = missing.length === 0;
 const codec = new ContractCodec();
 const DEPARTMENT = "350100-XZSPJ";
 const fastBackoff = { initialMs: 50, maxMs: 400 };
+/** This file's own topic namespace: the shared broker's default `shenguan.*` topics never see test events. */
+const PREFIX = `test-relay-${crypto.randomUUID().slice(0, 8)}`;
 /** Fails fast against a dead broker, so the relay's own backoff and counters are what the test sees. */
 const impatient = { retry: { retries: 1, initialRetryTime: 50, maxRetryTime: 200 }, connectionTimeout: 500 };
 
@@ -58,10 +60,13 @@ describe.runIf(reachable)("relay (real Kafka and PostgreSQL)", () => {
 
   beforeAll(async () => {
     kafka = testKafka("relay-spec");
-    await ensureTopics(kafka, contractTopics());
+    await ensureTopics(kafka, contractTopics(PREFIX));
   });
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  afterAll(async () => {
+    await deleteTopics(kafka, contractTopics(PREFIX));
   });
 
   /** A store of this test alone (its own schema), with the relay tables. */
@@ -78,13 +83,13 @@ describe.runIf(reachable)("relay (real Kafka and PostgreSQL)", () => {
   }
 
   function startRelay(options: Omit<RelayOptions, "logger">): Relay {
-    const relay = new Relay({ logger: testLogger, backoff: fastBackoff, ...options });
+    const relay = new Relay({ logger: testLogger, backoff: fastBackoff, topicPrefix: PREFIX, ...options });
     relay.start();
     cleanups.push(() => relay.stop());
     return relay;
   }
 
-  async function collect(tag: string, topics: readonly string[] = contractTopics()) {
+  async function collect(tag: string, topics: readonly string[] = contractTopics(PREFIX)) {
     const collector = await collectFrom(kafka, topics, (m) => m.headers.ce_subject?.includes(tag) ?? false);
     cleanups.push(() => collector.stop());
     return collector;
@@ -146,7 +151,7 @@ describe.runIf(reachable)("relay (real Kafka and PostgreSQL)", () => {
       const event = byId.get(m.headers.ce_id!)!;
       const name = event.type as EventName;
       const subject = event.metadata.subject ?? event.stream;
-      expect(m.topic).toBe(topicOfEvent(name));
+      expect(m.topic).toBe(topicOfEvent(name, PREFIX));
       expect(m.key).toBe(subject);
       expect(codec.decode(m.value!)).toMatchObject({ name, payload: validatePayload(name, event.data) });
       expect(m.headers).toEqual({
@@ -167,7 +172,7 @@ describe.runIf(reachable)("relay (real Kafka and PostgreSQL)", () => {
   it("parks an event that breaks its contract, records why, and goes on", async () => {
     const { schema, store, checkpoints } = await freshStore();
     const tag = `r2-${crypto.randomUUID().slice(0, 8)}`;
-    const collector = await collect(tag, [topicOf("approval")]);
+    const collector = await collect(tag, [topicOf("approval", PREFIX)]);
     const stream = `licence-${tag}`;
     const good = sampleOf("LicenceGranted");
     await store.append(
@@ -200,7 +205,7 @@ describe.runIf(reachable)("relay (real Kafka and PostgreSQL)", () => {
   it("with Kafka cut off mid-stream keeps the checkpoint at the last acknowledged batch, retries with backoff, and delivers everything once it is back", async () => {
     const { store, checkpoints } = await freshStore();
     const tag = `r3-${crypto.randomUUID().slice(0, 8)}`;
-    const collector = await collect(tag, [topicOf("supervision")]);
+    const collector = await collect(tag, [topicOf("supervision", PREFIX)]);
     const proxy = new BrokerProxy();
     await proxy.open();
     cleanups.push(() => proxy.close());
@@ -260,7 +265,7 @@ describe.runIf(reachable)("relay (real Kafka and PostgreSQL)", () => {
   it("killed with SIGKILL while thousands of events flow and restarted, gets every event to Kafka in per-stream order, repeating at most one batch", { timeout: 240_000 }, async () => {
     const { schema, store, checkpoints } = await freshStore();
     const tag = `r5-${crypto.randomUUID().slice(0, 8)}`;
-    const collector = await collect(tag, [topicOf("supervision")]);
+    const collector = await collect(tag, [topicOf("supervision", PREFIX)]);
     const name = `relay-${tag}`;
     const batchSize = 100;
     const streams = Array.from({ length: 40 }, (_, i) => `supervision-${tag}-${i}`);
@@ -288,6 +293,7 @@ describe.runIf(reachable)("relay (real Kafka and PostgreSQL)", () => {
           KAFKA_BROKERS: KAFKA_BROKERS.join(","),
           RELAY_NAME: name,
           RELAY_BATCH_SIZE: String(batchSize),
+          KAFKA_TOPIC_PREFIX: PREFIX,
           LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
         },
         stdio: ["ignore", "inherit", "inherit"],

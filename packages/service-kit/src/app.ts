@@ -14,9 +14,12 @@ export interface ServiceAppOptions {
   readonly name: string;
   readonly description: string;
   readonly version?: string;
-  /** pino options, `false` for silence in tests, or a logger instance shared across services. */
+  /** pino options, `false` for silence in tests, or a pino logger shared across services (the bus runner's). */
   readonly logger?: boolean | object;
-  readonly loggerInstance?: FastifyBaseLogger;
+}
+
+function isLogger(x: unknown): x is FastifyBaseLogger {
+  return typeof x === "object" && x !== null && typeof (x as { child?: unknown }).child === "function";
 }
 
 /**
@@ -26,7 +29,7 @@ export interface ServiceAppOptions {
  */
 export async function createServiceApp(options: ServiceAppOptions): Promise<ServiceApp> {
   const app = Fastify({
-    ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: options.logger ?? true }),
+    ...(isLogger(options.logger) ? { loggerInstance: options.logger.child({ service: options.name }) } : { logger: options.logger ?? true }),
     genReqId: () => crypto.randomUUID(),
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);

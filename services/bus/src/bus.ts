@@ -14,7 +14,7 @@ import {
   type SqlExecutor,
   type SqlQueryable,
 } from "@shenguan/eventstore";
-import { buildLinkageApp, commitmentEligibility, createLinkageProjection, tick } from "@shenguan/linkage";
+import { buildLinkageApp } from "@shenguan/linkage";
 import type { Clock, ServiceApp } from "@shenguan/service-kit";
 import { buildSupervisionApp, onHandoffPushed, onLicenceCancelled, onLicenceRevoked, onRevocationDeclined, projectInbox } from "@shenguan/supervision";
 import type { Kafka } from "kafkajs";
@@ -64,10 +64,12 @@ export async function startBus(options: BusOptions): Promise<Bus> {
   if (!opened.executor) throw new Error("KURRENTDB_URL as the only database is not supported by the bus yet: set DATABASE_URL for read models too");
   const sql = opened.executor;
   const store = opened.store;
-  const quiet = { logger: logger.child({}) as never };
+  const quiet = { logger };
 
   const linkage = await buildLinkageApp({ store, sql, clock, yellowShare: config.SHENGUAN_YELLOW_SHARE, ...quiet });
-  const approval = await buildApprovalApp({ store, sql, clock, eligibility: (applicant) => commitmentEligibility(sql, applicant), ...quiet });
+  // The 告知承诺 gate reads linkage's credit standing. In one process that is a
+  // function call; split across hosts it is linkage's GET /subjects/:uscc/commitment-eligibility.
+  const approval = await buildApprovalApp({ store, sql, clock, eligibility: (applicant) => linkage.linkage.eligibility(applicant), ...quiet });
   const supervision = await buildSupervisionApp({ store, sql, clock, ...quiet });
   const enforcement = await buildEnforcementApp({ store, sql, clock, creditDepartment: config.SHENGUAN_CREDIT_DEPARTMENT, ...quiet });
 
@@ -77,15 +79,14 @@ export async function startBus(options: BusOptions): Promise<Bus> {
 
   await migrateRelayTables(sql);
   const relay = new Relay({ store, kafka, checkpoints: new SqlCheckpointStore(sql), logger, topicPrefix: config.KAFKA_TOPIC_PREFIX });
-  await relay.start();
+  relay.start();
 
   const group = (name: string) => `${config.KAFKA_TOPIC_PREFIX}.${name}`;
   const consume = (name: string, fams: readonly Family[], handle: (event: ConsumedEvent, tx: SqlQueryable) => Promise<unknown>) =>
     runProjectionConsumer({ kafka, groupId: group(name), name, topics: fams.map(topic), db: sql, logger, handle: async (e, tx) => void (await handle(e, tx)) });
 
-  const linkageProjection = createLinkageProjection({ store, clock, yellowShare: config.SHENGUAN_YELLOW_SHARE });
   const consumers = await Promise.all([
-    consume("linkage", families, linkageProjection),
+    consume("linkage", families, linkage.linkage.handle),
     consume("supervision-inbox", ["linkage", "supervision", "approval"], (e, tx) => projectInbox(e, tx)),
     consume("supervision-incoming", ["linkage", "approval"], async (e) => {
       const s = supervision.handoffs;
@@ -117,7 +118,9 @@ export async function startBus(options: BusOptions): Promise<Bus> {
     }
   }
 
-  const runTick = () => tick({ sql, store, clock, logger, yellowShare: config.SHENGUAN_YELLOW_SHARE });
+  // One beat at a time: a slow tick is never overlapped by the next.
+  let beat: Promise<unknown> = Promise.resolve();
+  const runTick = () => (beat = beat.catch(() => undefined).then(() => linkage.linkage.tick()));
   const timer = options.timer
     ? setInterval(() => void runTick().catch((err: unknown) => logger.error({ err }, "deadline tick failed")), config.SHENGUAN_TICK_MS)
     : undefined;
