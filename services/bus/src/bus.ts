@@ -82,8 +82,13 @@ export async function startBus(options: BusOptions): Promise<Bus> {
   relay.start();
 
   const group = (name: string) => `${config.KAFKA_TOPIC_PREFIX}.${name}`;
-  const consume = (name: string, fams: readonly Family[], handle: (event: ConsumedEvent, tx: SqlQueryable) => Promise<unknown>) =>
-    runProjectionConsumer({ kafka, groupId: group(name), name, topics: fams.map(topic), db: sql, logger, handle: async (e, tx) => void (await handle(e, tx)) });
+  const consume = (
+    name: string,
+    fams: readonly Family[],
+    handle: (event: ConsumedEvent, tx: SqlQueryable) => Promise<unknown>,
+    mode: "projection" | "reactor" = "projection",
+  ) =>
+    runProjectionConsumer({ kafka, groupId: group(name), name, mode, topics: fams.map(topic), db: sql, logger, handle: async (e, tx) => void (await handle(e, tx)) });
 
   const consumers = await Promise.all([
     consume("linkage", families, linkage.linkage.handle),
@@ -94,18 +99,18 @@ export async function startBus(options: BusOptions): Promise<Bus> {
       if (e.name === "LicenceCancelled") return onLicenceCancelled(s, e.payload, e.ce);
       if (e.name === "LicenceRevoked") return onLicenceRevoked(s, e.payload, e.ce);
       if (e.name === "RevocationRequestDeclined") return onRevocationDeclined(s, e.payload, e.ce);
-    }),
+    }, "reactor"),
     consume("enforcement-incoming", ["supervision", "enforcement"], async (e) => {
       const ctx = { eventId: e.ce.id, ...(e.ce.traceparent ? { traceparent: e.ce.traceparent } : {}) };
       if (e.name === "TransferredToEnforcement") return onTransferredToEnforcement(enforcement.enforcement, e.payload, ctx);
       if (e.name === "CommitmentVerified") return onCommitmentVerified(enforcement.credit, e.payload, ctx);
       if (e.name === "PenaltyImposed") return onPenaltyImposed(enforcement.credit, e.payload, ctx);
-    }),
+    }, "reactor"),
     consume("approval-incoming", ["supervision"], async (e) => {
       if (e.name === "RevocationRequested") {
         return approval.licences.receiveRevocationRequest(e.payload, { eventId: e.ce.id, department: e.payload.approvalAuthority });
       }
-    }),
+    }, "reactor"),
   ]);
 
   const apps = { approval, supervision, enforcement, linkage };

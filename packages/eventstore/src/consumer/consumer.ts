@@ -12,7 +12,7 @@ import type { Logger } from "pino";
 import type { SqlExecutor, SqlQueryable } from "../postgres/executor.js";
 import { backoffDelay, sleep, type BackoffOptions } from "../relay/backoff.js";
 import { createProducer } from "../relay/kafka.js";
-import { claimInbox, migrateConsumerTables, storedOffset, storeOffset } from "./tables.js";
+import { claimInbox, inInbox, migrateConsumerTables, storedOffset, storeOffset } from "./tables.js";
 
 /** A decoded contract event as a projection sees it; switch on `name` to narrow `payload`. */
 export type ConsumedEvent = {
@@ -36,6 +36,18 @@ export interface ProjectionConsumerOptions {
   readonly db: SqlExecutor;
   /** Applies one event to the read model through `tx`, the transaction that also records the offset. */
   readonly handle: (event: ConsumedEvent, tx: SqlQueryable) => Promise<void>;
+  /**
+   * "projection" (default): `handle` runs inside the transaction that records
+   * the offset, so its writes through `tx` happen exactly once. "reactor": for
+   * handlers whose effect is elsewhere (a command on the event store, through
+   * its own connections): `handle` runs first, outside any transaction, and
+   * the ce_id and offset are recorded after it succeeded. A crash in between
+   * runs it again, so a reactor's handler must be idempotent (deciders that
+   * return no events for a repeat are). On an embedded single-connection
+   * database this is also what keeps a handler from waiting on its own
+   * transaction.
+   */
+  readonly mode?: "projection" | "reactor";
   readonly logger: Logger;
   /** Attempts at an event whose handler throws before it is dead-lettered. */
   readonly maxAttempts?: number;
@@ -136,22 +148,36 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
     logger.warn({ topic: batch.topic, partition: batch.partition, offset: message.offset, deadLetterTopic: topic, reason }, "consumer: message dead-lettered");
   }
 
+  /** One attempt at an event; true if it was new to this consumer. HandlerError when `handle` threw. */
+  async function attemptOnce(event: ConsumedEvent, topic: string, partition: number, offset: string): Promise<boolean> {
+    const run = async (on: SqlQueryable) => {
+      try {
+        await handle(event, on);
+      } catch (err) {
+        throw new HandlerError(err instanceof Error ? err.message : String(err), { cause: err });
+      }
+    };
+    if (options.mode === "reactor") {
+      if (!(await inInbox(db, name, event.ce.id))) await run(db);
+      return db.transaction(async (tx) => {
+        const claimed = await claimInbox(tx, name, event.ce.id, topic, partition, offset);
+        await storeOffset(tx, name, topic, partition, offset);
+        return claimed;
+      });
+    }
+    return db.transaction(async (tx) => {
+      const claimed = await claimInbox(tx, name, event.ce.id, topic, partition, offset);
+      if (claimed) await run(tx);
+      await storeOffset(tx, name, topic, partition, offset);
+      return claimed;
+    });
+  }
+
   async function apply(batch: Batch, message: KafkaMessage, event: ConsumedEvent, heartbeat: () => Promise<void>): Promise<void> {
     const { topic, partition } = batch;
     for (let attempt = 1; ; attempt++) {
       try {
-        const fresh = await db.transaction(async (tx) => {
-          const claimed = await claimInbox(tx, name, event.ce.id, topic, partition, message.offset);
-          if (claimed) {
-            try {
-              await handle(event, tx);
-            } catch (err) {
-              throw new HandlerError(err instanceof Error ? err.message : String(err), { cause: err });
-            }
-          }
-          await storeOffset(tx, name, topic, partition, message.offset);
-          return claimed;
-        });
+        const fresh = await attemptOnce(event, topic, partition, message.offset);
         if (fresh) counters.applied++;
         else counters.duplicates++;
         return;

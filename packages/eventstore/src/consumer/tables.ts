@@ -71,6 +71,12 @@ export async function claimInbox(db: SqlQueryable, consumer: string, ceId: strin
   return rowCount > 0;
 }
 
+/** Whether `consumer` already applied `ceId` (the reactor mode's check before it acts). */
+export async function inInbox(db: SqlQueryable, consumer: string, ceId: string): Promise<boolean> {
+  const { rows } = await db.query(`select 1 from consumer_inbox where consumer = $1 and ce_id = $2`, [consumer, ceId]);
+  return rows.length > 0;
+}
+
 /**
  * Forgets everything `consumer` applied, so that it replays its topics from
  * the beginning on its next start. Call it with the consumer stopped, in the
