@@ -4,3 +4,4 @@ export * from "./errors.js";
 export * from "./identity.js";
 export * from "./idempotency.js";
 export * from "./problems.js";
+export * from "./process.js";

@@ -1,22 +1,20 @@
-import { buildApprovalApp } from "@shenguan/approval";
+import { approvalConsumers, buildApprovalApp } from "@shenguan/approval";
 import { families, topicOf, type Family } from "@shenguan/contracts";
-import { buildEnforcementApp, onCommitmentVerified, onPenaltyImposed, onTransferredToEnforcement } from "@shenguan/enforcement";
+import { buildEnforcementApp, enforcementConsumers } from "@shenguan/enforcement";
 import {
   createKafka,
   migrateRelayTables,
   openEventStore,
   parseBrokers,
   Relay,
-  runProjectionConsumer,
   SqlCheckpointStore,
-  type ConsumedEvent,
+  startConsumers,
   type ProjectionConsumer,
   type SqlExecutor,
-  type SqlQueryable,
 } from "@shenguan/eventstore";
-import { buildLinkageApp } from "@shenguan/linkage";
+import { buildLinkageApp, linkageConsumers } from "@shenguan/linkage";
 import type { Clock, ServiceApp } from "@shenguan/service-kit";
-import { buildSupervisionApp, onHandoffPushed, onLicenceCancelled, onLicenceRevoked, onRevocationDeclined, projectInbox } from "@shenguan/supervision";
+import { buildSupervisionApp, supervisionConsumers } from "@shenguan/supervision";
 import type { Kafka } from "kafkajs";
 import type { Logger } from "pino";
 import type { BusConfig } from "./config.js";
@@ -81,37 +79,15 @@ export async function startBus(options: BusOptions): Promise<Bus> {
   const relay = new Relay({ store, kafka, checkpoints: new SqlCheckpointStore(sql), logger, topicPrefix: config.KAFKA_TOPIC_PREFIX });
   relay.start();
 
-  const group = (name: string) => `${config.KAFKA_TOPIC_PREFIX}.${name}`;
-  const consume = (
-    name: string,
-    fams: readonly Family[],
-    handle: (event: ConsumedEvent, tx: SqlQueryable) => Promise<unknown>,
-    mode: "projection" | "reactor" = "projection",
-  ) =>
-    runProjectionConsumer({ kafka, groupId: group(name), name, mode, topics: fams.map(topic), db: sql, logger, handle: async (e, tx) => void (await handle(e, tx)) });
-
-  const consumers = await Promise.all([
-    consume("linkage", families, linkage.linkage.handle),
-    consume("supervision-inbox", ["linkage", "supervision", "approval"], (e, tx) => projectInbox(e, tx)),
-    consume("supervision-incoming", ["linkage", "approval"], async (e) => {
-      const s = supervision.handoffs;
-      if (e.name === "HandoffPushed") return onHandoffPushed(s, e.payload, e.ce);
-      if (e.name === "LicenceCancelled") return onLicenceCancelled(s, e.payload, e.ce);
-      if (e.name === "LicenceRevoked") return onLicenceRevoked(s, e.payload, e.ce);
-      if (e.name === "RevocationRequestDeclined") return onRevocationDeclined(s, e.payload, e.ce);
-    }, "reactor"),
-    consume("enforcement-incoming", ["supervision", "enforcement"], async (e) => {
-      const ctx = { eventId: e.ce.id, ...(e.ce.traceparent ? { traceparent: e.ce.traceparent } : {}) };
-      if (e.name === "TransferredToEnforcement") return onTransferredToEnforcement(enforcement.enforcement, e.payload, ctx);
-      if (e.name === "CommitmentVerified") return onCommitmentVerified(enforcement.credit, e.payload, ctx);
-      if (e.name === "PenaltyImposed") return onPenaltyImposed(enforcement.credit, e.payload, ctx);
-    }, "reactor"),
-    consume("approval-incoming", ["supervision"], async (e) => {
-      if (e.name === "RevocationRequested") {
-        return approval.licences.receiveRevocationRequest(e.payload, { eventId: e.ce.id, department: e.payload.approvalAuthority });
-      }
-    }, "reactor"),
-  ]);
+  const consumers = await startConsumers(
+    [
+      ...linkageConsumers(linkage.linkage.handle),
+      ...supervisionConsumers(supervision.handoffs),
+      ...enforcementConsumers(enforcement.enforcement, enforcement.credit),
+      ...approvalConsumers(approval.licences),
+    ],
+    { kafka, db: sql, logger, topicPrefix: config.KAFKA_TOPIC_PREFIX },
+  );
 
   const apps = { approval, supervision, enforcement, linkage };
   const urls = { approval: "", supervision: "", enforcement: "", linkage: "" };

@@ -31,7 +31,7 @@ const BUREAU_USCC = (() => {
   return first17 + computeUsccCheckChar(first17);
 })();
 
-type Inject = (app: Bus["apps"][keyof Bus["apps"]], method: "GET" | "POST", url: string, department: string, body?: object, key?: string) => Promise<{ status: number; body: any }>;
+type Inject = (app: Bus["apps"][keyof Bus["apps"]], method: "GET" | "POST", url: string, department: string, body?: object, key?: string) => Promise<{ status: number; body: unknown }>;
 
 const inject: Inject = async (app, method, url, department, body, key) => {
   const res = await app.inject({

@@ -13,3 +13,4 @@ export { creditStream, type CreditEvent } from "./credit/events.js";
 export type { CreditCommand } from "./credit/commands.js";
 export { standingOf, type CreditStanding } from "./credit/standing.js";
 export { onCommitmentVerified, onPenaltyImposed, onTransferredToEnforcement, type IncomingContext } from "./incoming.js";
+export { enforcementConsumers } from "./consumers.js";

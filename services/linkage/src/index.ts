@@ -26,3 +26,4 @@ export { handoffIdOf, handoffStream, type HandoffStatus, type HandoffView } from
 export { deadlineIdOf, deadlineStream, type DeadlineStatus, type DeadlineView } from "./deadline/deadlines.js";
 export { regionCandidates, pickRoute, type Route } from "./routing/routes.js";
 export { indicators, type Indicators, type IndicatorGrouping } from "./indicators/indicators.js";
+export { linkageConsumers } from "./consumers.js";

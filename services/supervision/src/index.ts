@@ -29,3 +29,4 @@ export {
   type InboxItem,
   type InboxStatus,
 } from "./inbox/projection.js";
+export { supervisionConsumers } from "./consumers.js";

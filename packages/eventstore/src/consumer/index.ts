@@ -8,3 +8,4 @@ export {
   type ProjectionConsumerOptions,
 } from "./consumer.js";
 export { migrateConsumerTables, rebuildProjection } from "./tables.js";
+export { startConsumers, type ConsumerSpec } from "./specs.js";

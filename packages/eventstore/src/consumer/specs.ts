@@ -1,0 +1,39 @@
+import { topicOf, type Family } from "@shenguan/contracts";
+import type { Kafka } from "kafkajs";
+import type { Logger } from "pino";
+import type { SqlExecutor, SqlQueryable } from "../postgres/executor.js";
+import { runProjectionConsumer, type ConsumedEvent, type ProjectionConsumer } from "./consumer.js";
+
+/**
+ * What a service consumes, declared by the service and run by whichever
+ * process hosts it (its own server.ts or the all-in-one bus).
+ */
+export interface ConsumerSpec {
+  /** Unique per service: the projection name in consumer_offsets and the Kafka group suffix. */
+  readonly name: string;
+  readonly families: readonly Family[];
+  /** See ProjectionConsumerOptions.mode: read models are "projection", command-issuing reactions "reactor". */
+  readonly mode: "projection" | "reactor";
+  readonly handle: (event: ConsumedEvent, tx: SqlQueryable) => Promise<unknown>;
+}
+
+/** Starts one exactly-once consumer per spec; groups are `<topicPrefix>.<name>` so deployments sharing a cluster stay apart. */
+export function startConsumers(
+  specs: readonly ConsumerSpec[],
+  runtime: { readonly kafka: Kafka; readonly db: SqlExecutor; readonly logger: Logger; readonly topicPrefix: string },
+): Promise<ProjectionConsumer[]> {
+  return Promise.all(
+    specs.map((spec) =>
+      runProjectionConsumer({
+        kafka: runtime.kafka,
+        db: runtime.db,
+        logger: runtime.logger,
+        name: spec.name,
+        mode: spec.mode,
+        groupId: `${runtime.topicPrefix}.${spec.name}`,
+        topics: spec.families.map((f) => topicOf(f, runtime.topicPrefix)),
+        handle: async (event, tx) => void (await spec.handle(event, tx)),
+      }),
+    ),
+  );
+}

@@ -1,0 +1,67 @@
+import { createKafka, openEventStore, parseBrokers, startConsumers, type ConsumerSpec, type EventStore, type SqlExecutor } from "@shenguan/eventstore";
+import { DEFAULT_TOPIC_PREFIX } from "@shenguan/contracts";
+import { pino, type Logger } from "pino";
+import type { ServiceApp } from "./app.js";
+import { systemClock, type Clock } from "./clock.js";
+
+export interface ServiceRuntime {
+  readonly store: EventStore;
+  readonly sql: SqlExecutor;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/**
+ * A service as its own process (each service's server.ts): store, HTTP, its
+ * Kafka consumers and an optional periodic job, stopped cleanly on SIGINT or
+ * SIGTERM. The relay runs separately (`packages/eventstore/src/relay/main.ts`).
+ *   DATABASE_URL, DATABASE_SCHEMA, KAFKA_BROKERS, KAFKA_TOPIC_PREFIX, HOST, PORT, LOG_LEVEL
+ */
+export async function runServiceProcess<App extends ServiceApp>(options: {
+  readonly name: string;
+  readonly defaultPort: number;
+  readonly build: (runtime: ServiceRuntime) => Promise<App>;
+  readonly consumers: (app: App) => ConsumerSpec[];
+  readonly every?: { readonly ms: number; readonly run: (app: App) => Promise<unknown> };
+}): Promise<void> {
+  const env = process.env;
+  const logger = pino({ level: env["LOG_LEVEL"] ?? "info", name: options.name });
+  const opened = await openEventStore(env["DATABASE_SCHEMA"] ? { schema: env["DATABASE_SCHEMA"] } : {});
+  if (!opened.executor) {
+    logger.fatal("read models, idempotency keys and offsets need PostgreSQL or PGlite: set DATABASE_URL");
+    await opened.close();
+    process.exit(2);
+  }
+  const runtime: ServiceRuntime = { store: opened.store, sql: opened.executor, clock: systemClock, logger };
+  const app = await options.build(runtime);
+  const kafka = createKafka({ clientId: `shenguan-${options.name}`, brokers: parseBrokers(env["KAFKA_BROKERS"] ?? "127.0.0.1:9092") }, logger);
+  const consumers = await startConsumers(options.consumers(app), {
+    kafka,
+    db: opened.executor,
+    logger,
+    topicPrefix: env["KAFKA_TOPIC_PREFIX"] ?? DEFAULT_TOPIC_PREFIX,
+  });
+  // One beat at a time: a slow run is never overlapped by the next.
+  let beat: Promise<unknown> = Promise.resolve();
+  const timer = options.every
+    ? setInterval(() => {
+        beat = beat.then(() => options.every!.run(app)).catch((err: unknown) => logger.error({ err }, "periodic job failed"));
+      }, options.every.ms)
+    : undefined;
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "stopping");
+    if (timer) clearInterval(timer);
+    await beat;
+    await Promise.all(consumers.map((c) => c.stop()));
+    await app.close();
+    await opened.close();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  await app.listen({ host: env["HOST"] ?? "127.0.0.1", port: Number(env["PORT"] ?? options.defaultPort) });
+}

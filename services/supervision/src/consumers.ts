@@ -1,0 +1,22 @@
+import type { ConsumerSpec } from "@shenguan/eventstore";
+import { onHandoffPushed, onLicenceCancelled, onLicenceRevoked, onRevocationDeclined } from "./handoff/incoming.js";
+import type { SupervisionService } from "./handoff/service.js";
+import { projectInbox } from "./inbox/projection.js";
+
+/** The regulators' inbox (a read model) and their reactions to pushes and to the licence's end. */
+export function supervisionConsumers(handoffs: SupervisionService): ConsumerSpec[] {
+  return [
+    { name: "supervision-inbox", families: ["linkage", "supervision", "approval"], mode: "projection", handle: (e, tx) => projectInbox(e, tx) },
+    {
+      name: "supervision-incoming",
+      families: ["linkage", "approval"],
+      mode: "reactor",
+      handle: async (e) => {
+        if (e.name === "HandoffPushed") return onHandoffPushed(handoffs, e.payload, e.ce);
+        if (e.name === "LicenceCancelled") return onLicenceCancelled(handoffs, e.payload, e.ce);
+        if (e.name === "LicenceRevoked") return onLicenceRevoked(handoffs, e.payload, e.ce);
+        if (e.name === "RevocationRequestDeclined") return onRevocationDeclined(handoffs, e.payload, e.ce);
+      },
+    },
+  ];
+}
