@@ -9,4 +9,18 @@ echo "KAFKA_BROKERS=$KAFKA_BROKERS"
 echo "DATABASE_URL=$(sed -E 's#//([^:@/]*):[^@/]*@#//\1:***@#' <<<"$DATABASE_URL")"
 echo "KURRENTDB_URL=${KURRENTDB_URL:-<unset: the KurrentDB conformance suite is not run on this machine>}"
 step "test"
-pnpm test
+# vitest also writes a JSON report, so the run ends with the plain
+# "N passed, N failed, N skipped" line that CI reads.
+report="$REPO_ROOT/.data/vitest-report.json"
+mkdir -p "$(dirname "$report")"
+rm -f "$report"
+status=0
+pnpm test --reporter=default --reporter=json --outputFile.json="$report" || status=$?
+if [[ -f "$report" ]]; then
+  node -e '
+    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    const skipped = r.numPendingTests + r.numTodoTests;
+    console.log(`\n${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+  ' "$report"
+fi
+exit "$status"
