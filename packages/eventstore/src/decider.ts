@@ -11,6 +11,20 @@ export interface Decider<Command, Event, State> {
   readonly decide: (command: Command, state: State) => readonly Event[];
 }
 
+/**
+ * A command as deciders see it: what to do, who does it, and when. `now` and
+ * its local date come in with the command so the decider never reads a clock.
+ */
+export interface Command<Type extends string = string, Data = unknown> {
+  readonly type: Type;
+  readonly data: Data;
+  /** The acting department (for a reaction to another department's event: the department it acts for). */
+  readonly department: string;
+  readonly now: Date;
+  /** `now` as a local (Asia/Shanghai) date, YYYY-MM-DD. */
+  readonly today: string;
+}
+
 /** Events as deciders see them: a discriminated `{ type, data }`. */
 export interface DomainEvent<Type extends string = string, Data = unknown> {
   readonly type: Type;

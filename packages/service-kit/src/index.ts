@@ -5,3 +5,4 @@ export * from "./identity.js";
 export * from "./idempotency.js";
 export * from "./problems.js";
 export * from "./process.js";
+export * from "./command.js";

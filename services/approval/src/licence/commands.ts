@@ -1,3 +1,4 @@
+import type { Command } from "@shenguan/eventstore";
 import type { Applicant, Deficiency, FieldChange } from "@shenguan/contracts";
 
 /** Whether the applicant may use 告知承诺, as the linkage credit projection sees it. */
@@ -7,17 +8,7 @@ export interface CommitmentEligibility {
   readonly reasons: readonly string[];
 }
 
-interface Base<T extends string, D> {
-  readonly type: T;
-  readonly data: D;
-  /** The acting department. */
-  readonly department: string;
-  readonly now: Date;
-  /** `now` as a local (Asia/Shanghai) date, YYYY-MM-DD. */
-  readonly today: string;
-}
-
-export type AcceptApplication = Base<
+export type AcceptApplication = Command<
   "AcceptApplication",
   {
     readonly caseId: string;
@@ -33,7 +24,7 @@ export type AcceptApplication = Base<
   }
 >;
 
-export type GrantLicence = Base<
+export type GrantLicence = Command<
   "GrantLicence",
   {
     readonly licenceId: string;
@@ -47,21 +38,21 @@ export type GrantLicence = Base<
   }
 >;
 
-export type DenyLicence = Base<"DenyLicence", { readonly decisionNumber: string; readonly reason: string; readonly decisionDate: string }>;
+export type DenyLicence = Command<"DenyLicence", { readonly decisionNumber: string; readonly reason: string; readonly decisionDate: string }>;
 
-export type ChangeLicence = Base<
+export type ChangeLicence = Command<
   "ChangeLicence",
   { readonly elicenceId: string; readonly decisionNumber: string; readonly changes: readonly FieldChange[]; readonly reason: string; readonly decisionDate: string }
 >;
 
-export type RenewLicence = Base<
+export type RenewLicence = Command<
   "RenewLicence",
   { readonly elicenceId: string; readonly decisionNumber: string; readonly validUntil: string | null; readonly decisionDate: string }
 >;
 
-export type CancelLicence = Base<"CancelLicence", { readonly decisionNumber: string; readonly reason: string; readonly decisionDate: string }>;
+export type CancelLicence = Command<"CancelLicence", { readonly decisionNumber: string; readonly reason: string; readonly decisionDate: string }>;
 
-export type ReceiveRevocationRequest = Base<
+export type ReceiveRevocationRequest = Command<
   "ReceiveRevocationRequest",
   {
     readonly requestId: string;
@@ -71,14 +62,14 @@ export type ReceiveRevocationRequest = Base<
   }
 >;
 
-export type ExtendRevocationDecision = Base<"ExtendRevocationDecision", { readonly requestId: string; readonly reason: string }>;
+export type ExtendRevocationDecision = Command<"ExtendRevocationDecision", { readonly requestId: string; readonly reason: string }>;
 
-export type RevokeLicence = Base<
+export type RevokeLicence = Command<
   "RevokeLicence",
   { readonly decisionNumber: string; readonly reason: string; readonly decisionDate: string; readonly answersRequestId: string | null }
 >;
 
-export type DeclineRevocationRequest = Base<
+export type DeclineRevocationRequest = Command<
   "DeclineRevocationRequest",
   { readonly requestId: string; readonly decisionNumber: string; readonly reason: string; readonly decisionDate: string }
 >;

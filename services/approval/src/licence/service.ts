@@ -1,7 +1,6 @@
 import type { RevocationRequested } from "@shenguan/contracts";
-import { localDateOf } from "@shenguan/deadlines";
-import { commandHandler, toDomain, type EventMetadata, type EventStore } from "@shenguan/eventstore";
-import type { Clock } from "@shenguan/service-kit";
+import { commandHandler, toDomain, type EventStore } from "@shenguan/eventstore";
+import { metadataOf, stampCommand, type Clock, type CommandContext } from "@shenguan/service-kit";
 import type { CommitmentEligibility, LicenceCommand } from "./commands.js";
 import { licenceDecider, type LicenceCase } from "./decider.js";
 import { licenceCaseStream, type LicenceEvent } from "./events.js";
@@ -30,17 +29,10 @@ export class LicenceService {
     caseId: string,
     type: T,
     data: CommandData<T>,
-    ctx: { department: string; correlationId: string; causationId?: string | null; traceparent?: string },
+    ctx: CommandContext,
   ): Promise<Outcome> {
-    const now = this.deps.clock.now();
-    const command = { type, data, department: ctx.department, now, today: localDateOf(now) } as LicenceCommand;
-    const metadata: EventMetadata = {
-      correlationId: ctx.correlationId,
-      causationId: ctx.causationId ?? null,
-      department: ctx.department,
-      caseId,
-      ...(ctx.traceparent ? { traceparent: ctx.traceparent } : {}),
-    };
+    const command = stampCommand<LicenceCommand>(this.deps.clock, type, data, ctx.department);
+    const metadata = metadataOf(ctx, { caseId });
     const result = await this.handle(licenceCaseStream(caseId), command, {
       metadata: (state) => ({ ...metadata, subject: subjectOf(caseId, command, state) }),
     });
@@ -48,7 +40,7 @@ export class LicenceService {
   }
 
   /** 受理, with the credit check 告知承诺 requires. */
-  async accept(caseId: string, data: Omit<CommandData<"AcceptApplication">, "eligibility">, ctx: { department: string; correlationId: string; traceparent?: string }) {
+  async accept(caseId: string, data: Omit<CommandData<"AcceptApplication">, "eligibility">, ctx: CommandContext) {
     const eligibility = data.underCommitment ? await this.deps.eligibility(data.applicant) : null;
     return this.execute(caseId, "AcceptApplication", { ...data, eligibility }, ctx);
   }

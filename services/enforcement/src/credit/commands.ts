@@ -1,16 +1,7 @@
+import type { Command } from "@shenguan/eventstore";
 import type { CreditRecordKind, CreditSeverity } from "@shenguan/contracts";
 
-interface Base<T extends string, D> {
-  readonly type: T;
-  readonly data: D;
-  /** The acting department. */
-  readonly department: string;
-  readonly now: Date;
-  /** `now` as a local (Asia/Shanghai) date, YYYY-MM-DD. */
-  readonly today: string;
-}
-
-export type PublishCreditRecord = Base<
+export type PublishCreditRecord = Command<
   "PublishCreditRecord",
   {
     readonly recordId: string;
@@ -28,7 +19,7 @@ export type PublishCreditRecord = Base<
 >;
 
 /** 信用修复. */
-export type RepairCredit = Base<
+export type RepairCredit = Command<
   "RepairCredit",
   {
     readonly recordId: string;

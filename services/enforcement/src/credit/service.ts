@@ -1,7 +1,7 @@
 import type { CommitmentVerified, CreditRecordKind, CreditSeverity, PenaltyImposed } from "@shenguan/contracts";
 import { addDays, localDate, localDateOf } from "@shenguan/deadlines";
-import { commandHandler, toDomain, type EventMetadata, type EventStore } from "@shenguan/eventstore";
-import type { Clock } from "@shenguan/service-kit";
+import { commandHandler, toDomain, type EventStore } from "@shenguan/eventstore";
+import { metadataOf, stampCommand, type Clock, type CommandContext } from "@shenguan/service-kit";
 import { v7 as uuidv7 } from "uuid";
 import type { CreditCommand, PublishCreditRecord } from "./commands.js";
 import { creditDecider, type CreditSubject } from "./decider.js";
@@ -10,11 +10,7 @@ import { standingOf, type CreditStanding } from "./standing.js";
 
 type CommandData<T extends CreditCommand["type"]> = Extract<CreditCommand, { type: T }>["data"];
 
-export interface CreditContext {
-  readonly department: string;
-  readonly correlationId: string;
-  readonly causationId?: string | null;
-  readonly traceparent?: string;
+export interface CreditContext extends CommandContext {
   /** The licence case the record concerns, for the auditor's case history. */
   readonly caseId?: string | null;
 }
@@ -51,16 +47,8 @@ export class CreditService {
   }
 
   async execute<T extends CreditCommand["type"]>(uscc: string, type: T, data: CommandData<T>, ctx: CreditContext): Promise<CreditOutcome> {
-    const now = this.deps.clock.now();
-    const command = { type, data, department: ctx.department, now, today: localDateOf(now) } as CreditCommand;
-    const metadata: EventMetadata = {
-      correlationId: ctx.correlationId,
-      causationId: ctx.causationId ?? null,
-      department: ctx.department,
-      subject: uscc,
-      ...(ctx.caseId ? { caseId: ctx.caseId } : {}),
-      ...(ctx.traceparent ? { traceparent: ctx.traceparent } : {}),
-    };
+    const command = stampCommand<CreditCommand>(this.deps.clock, type, data, ctx.department);
+    const metadata = metadataOf(ctx, { caseId: ctx.caseId, subject: uscc });
     const result = await this.handle(creditStream(uscc), command, { metadata });
     return { uscc, status: result.newState.status, revision: result.revision, events: result.newEvents.map((e) => e.type) };
   }

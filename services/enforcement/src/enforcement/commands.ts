@@ -1,20 +1,11 @@
+import type { Command } from "@shenguan/eventstore";
 import type { EnforcementOutcome, PenaltyKind, TransferredToEnforcement } from "@shenguan/contracts";
 
-interface Base<T extends string, D> {
-  readonly type: T;
-  readonly data: D;
-  /** The acting department. */
-  readonly department: string;
-  readonly now: Date;
-  /** `now` as a local (Asia/Shanghai) date, YYYY-MM-DD. */
-  readonly today: string;
-}
-
 /** A regulator's 移交执法 from Kafka; the case belongs to the transfer's enforcementDepartment. */
-export type OpenFromTransfer = Base<"OpenFromTransfer", { readonly enforcementCaseId: string; readonly transfer: TransferredToEnforcement }>;
+export type OpenFromTransfer = Command<"OpenFromTransfer", { readonly enforcementCaseId: string; readonly transfer: TransferredToEnforcement }>;
 
 /** A case the enforcement department opens on its own initiative (complaint, patrol, clue). */
-export type OpenCase = Base<
+export type OpenCase = Command<
   "OpenCase",
   {
     readonly enforcementCaseId: string;
@@ -26,7 +17,7 @@ export type OpenCase = Base<
 >;
 
 /** 行政处罚决定. */
-export type ImposePenalty = Base<
+export type ImposePenalty = Command<
   "ImposePenalty",
   {
     readonly penaltyId: string;
@@ -43,6 +34,6 @@ export type ImposePenalty = Base<
   }
 >;
 
-export type Conclude = Base<"Conclude", { readonly outcome: EnforcementOutcome; readonly summary: string }>;
+export type Conclude = Command<"Conclude", { readonly outcome: EnforcementOutcome; readonly summary: string }>;
 
 export type EnforcementCommand = OpenFromTransfer | OpenCase | ImposePenalty | Conclude;

@@ -1,19 +1,13 @@
 import type { TransferredToEnforcement } from "@shenguan/contracts";
-import { localDateOf } from "@shenguan/deadlines";
-import { commandHandler, toDomain, type EventMetadata, type EventStore } from "@shenguan/eventstore";
-import type { Clock } from "@shenguan/service-kit";
+import { commandHandler, toDomain, type EventStore } from "@shenguan/eventstore";
+import { metadataOf, stampCommand, type Clock, type CommandContext } from "@shenguan/service-kit";
 import type { EnforcementCommand } from "./commands.js";
 import { enforcementDecider, type EnforcementCase } from "./decider.js";
 import { enforcementCaseStream, type EnforcementEvent } from "./events.js";
 
 type CommandData<T extends EnforcementCommand["type"]> = Extract<EnforcementCommand, { type: T }>["data"];
 
-export interface CommandContext {
-  readonly department: string;
-  readonly correlationId: string;
-  readonly causationId?: string | null;
-  readonly traceparent?: string;
-}
+export type { CommandContext };
 
 export interface EnforcementOutcome {
   readonly enforcementCaseId: string;
@@ -35,14 +29,8 @@ export class EnforcementService {
   }
 
   async execute<T extends EnforcementCommand["type"]>(enforcementCaseId: string, type: T, data: CommandData<T>, ctx: CommandContext): Promise<EnforcementOutcome> {
-    const now = this.deps.clock.now();
-    const command = { type, data, department: ctx.department, now, today: localDateOf(now) } as EnforcementCommand;
-    const base: EventMetadata = {
-      correlationId: ctx.correlationId,
-      causationId: ctx.causationId ?? null,
-      department: ctx.department,
-      ...(ctx.traceparent ? { traceparent: ctx.traceparent } : {}),
-    };
+    const command = stampCommand<EnforcementCommand>(this.deps.clock, type, data, ctx.department);
+    const base = metadataOf(ctx);
     const result = await this.handle(enforcementCaseStream(enforcementCaseId), command, {
       metadata: (state) => ({ ...base, ...keysOf(enforcementCaseId, command, state) }),
     });

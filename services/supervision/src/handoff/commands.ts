@@ -1,24 +1,15 @@
+import type { Command } from "@shenguan/eventstore";
 import type { HandoffPushed, InspectionMethod, InspectionResult } from "@shenguan/contracts";
 import type { LicenceEnd } from "./events.js";
 
-interface Base<T extends string, D> {
-  readonly type: T;
-  readonly data: D;
-  /** The acting department (for commands from Kafka: the handoff's regulator, unchecked). */
-  readonly department: string;
-  readonly now: Date;
-  /** `now` as a local (Asia/Shanghai) date, YYYY-MM-DD. */
-  readonly today: string;
-}
-
 /** From Kafka HandoffPushed. */
-export type ReceiveHandoff = Base<"ReceiveHandoff", { readonly handoff: HandoffPushed }>;
+export type ReceiveHandoff = Command<"ReceiveHandoff", { readonly handoff: HandoffPushed }>;
 
 /** 认领 */
-export type ClaimHandoff = Base<"ClaimHandoff", Record<string, never>>;
+export type ClaimHandoff = Command<"ClaimHandoff", Record<string, never>>;
 
 /** 检查 */
-export type RecordInspection = Base<
+export type RecordInspection = Command<
   "RecordInspection",
   {
     readonly inspectionId: string;
@@ -32,35 +23,35 @@ export type RecordInspection = Base<
 >;
 
 /** 整改: opens the next round. */
-export type OrderRectification = Base<
+export type OrderRectification = Command<
   "OrderRectification",
   { readonly rectificationId: string; readonly requirements: string; readonly dueDate: string }
 >;
 
-export type CompleteRectification = Base<
+export type CompleteRectification = Command<
   "CompleteRectification",
   { readonly round: number; readonly passed: boolean; readonly findings: string }
 >;
 
 /** 告知承诺核查 */
-export type VerifyCommitment = Base<
+export type VerifyCommitment = Command<
   "VerifyCommitment",
   { readonly verificationId: string; readonly truthful: boolean; readonly findings: string }
 >;
 
 /** 移交执法 */
-export type TransferToEnforcement = Base<
+export type TransferToEnforcement = Command<
   "TransferToEnforcement",
   { readonly transferId: string; readonly enforcementDepartment: string; readonly reason: string }
 >;
 
-export type RequestRevocation = Base<"RequestRevocation", { readonly requestId: string; readonly grounds: string }>;
+export type RequestRevocation = Command<"RequestRevocation", { readonly requestId: string; readonly grounds: string }>;
 
 /** From Kafka LicenceCancelled / LicenceRevoked; a revocation may answer one of this handoff's requests. */
-export type NoteLicenceEnded = Base<"NoteLicenceEnded", LicenceEnd & { readonly answersRequestId: string | null }>;
+export type NoteLicenceEnded = Command<"NoteLicenceEnded", LicenceEnd & { readonly answersRequestId: string | null }>;
 
 /** From Kafka RevocationRequestDeclined. */
-export type NoteRevocationDeclined = Base<
+export type NoteRevocationDeclined = Command<
   "NoteRevocationDeclined",
   { readonly requestId: string; readonly decisionNumber: string; readonly decisionDate: string; readonly reason: string }
 >;

@@ -1,19 +1,13 @@
 import type { HandoffPushed } from "@shenguan/contracts";
-import { localDateOf } from "@shenguan/deadlines";
-import { commandHandler, toDomain, type EventMetadata, type EventStore, type StoredEvent } from "@shenguan/eventstore";
-import type { Clock } from "@shenguan/service-kit";
+import { commandHandler, toDomain, type EventStore, type StoredEvent } from "@shenguan/eventstore";
+import { metadataOf, stampCommand, type Clock, type CommandContext } from "@shenguan/service-kit";
 import type { HandoffCommand } from "./commands.js";
 import { handoffDecider, type HandoffState } from "./decider.js";
 import { handoffStream, type HandoffEvent } from "./events.js";
 
 type CommandData<T extends HandoffCommand["type"]> = Extract<HandoffCommand, { type: T }>["data"];
 
-export interface CommandContext {
-  readonly department: string;
-  readonly correlationId: string;
-  readonly causationId?: string | null;
-  readonly traceparent?: string;
-}
+export type { CommandContext };
 
 export interface Outcome {
   readonly handoffId: string;
@@ -39,19 +33,12 @@ export class SupervisionService {
   }
 
   async execute<T extends HandoffCommand["type"]>(handoffId: string, type: T, data: CommandData<T>, ctx: CommandContext): Promise<Outcome> {
-    const now = this.deps.clock.now();
-    const command = { type, data, department: ctx.department, now, today: localDateOf(now) } as HandoffCommand;
+    const command = stampCommand<HandoffCommand>(this.deps.clock, type, data, ctx.department);
     const result = await this.handle(handoffStream(handoffId), command, {
-      metadata: (state): EventMetadata => {
+      metadata: (state) => {
         // Before the first event the push itself says which case and licensee this is.
         const h = state.status !== "none" ? state.handoff : command.type === "ReceiveHandoff" ? command.data.handoff : undefined;
-        return {
-          correlationId: ctx.correlationId,
-          causationId: ctx.causationId ?? null,
-          department: ctx.department,
-          ...(h ? { caseId: h.caseId, subject: h.holderUscc ?? h.caseId } : {}),
-          ...(ctx.traceparent ? { traceparent: ctx.traceparent } : {}),
-        };
+        return metadataOf(ctx, h ? { caseId: h.caseId, subject: h.holderUscc ?? h.caseId } : {});
       },
     });
     return { handoffId, status: result.newState.status, revision: result.revision, events: result.newEvents.map((e) => e.type) };

@@ -1,0 +1,954 @@
+/**
+ * The loop, end to end: sustained grants through the approval API to visible
+ * handoffs, on the whole bus in this process (startBus: the four services,
+ * the relay, the five Kafka consumers) over real Kafka and PostgreSQL.
+ *
+ * 1. Setup (untimed): one route (000105001000 in 350100 → SCJG-350100) and
+ *    the accepted cases, through the APIs; waits until the consumers have
+ *    caught up, so the measured phase is grants only.
+ * 2. Loop (measured): POST /cases/:id/grant at BENCH_RATE for BENCH_SECONDS,
+ *    open loop (each grant is issued at its scheduled time whether or not the
+ *    earlier ones came back). Acceptance time = when its 200 came back. A
+ *    poller reads, every BENCH_POLL_MS, which of the outstanding licences have
+ *    a pushed row in linkage_handoffs (the primary figure) and a row in the
+ *    regulators' inbox (supervision_inbox_handoffs: one Kafka hop further).
+ *    Neither table notifies, so resolution is one poll period (reported).
+ *    Requests go through fastify's inject: the routes, validation, idempotency
+ *    keys and command handling run, the HTTP stack does not.
+ * 3. Profile (not a target): the same loop for BENCH_PROFILE_SECONDS with the
+ *    V8 sampling profiler on, summarised by self time.
+ * 4. Baselines, same run, same broker: the LicenceGranted messages the relay
+ *    produced (same keys, values, headers, from the store via toKafkaMessage)
+ *    on a fresh 3-partition topic: raw kafkajs produce (acks -1, batches of
+ *    256, awaited in turn, as the relay) with a plain eachBatch consumer
+ *    running, produce→consume; then consume-only of the messages already on
+ *    the topic by a plain eachBatch consumer (nothing per message), one that
+ *    decodes (codec + CloudEvents headers), and the linkage projection
+ *    consumer alone (runProjectionConsumer, a fresh linkage app in a fresh
+ *    schema with the same route), each in a fresh consumer group.
+ *    Target: linkage ≥ 0.7 × raw consume.
+ * Diagnostics: PostgreSQL round trips per event (counted on pg.Client),
+ * their time, the serial commit latency of this database, CPU by process.
+ *
+ *   pnpm --filter @shenguan/bench run loop
+ *   BENCH_SECONDS=10 BENCH_RATE=1000 pnpm --filter @shenguan/bench run loop
+ *
+ * Fresh schemas and topics (prefix bench-loop-…), dropped and deleted
+ * afterwards. Writes results/loop.json.
+ */
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { createRequire } from "node:module";
+import os from "node:os";
+import { join } from "node:path";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import { DEMO, demoUscc, readConfig, startBus, type Bus } from "@shenguan/bus";
+import { buildElicenceId, ContractCodec, fromKafkaHeaders } from "@shenguan/contracts";
+import {
+  createKafka,
+  createProducer,
+  openEventStore,
+  parseBrokers,
+  runProjectionConsumer,
+  toKafkaMessage,
+  type KafkaLogger,
+  type LogPosition,
+  type ProjectionConsumer,
+  type SqlExecutor,
+} from "@shenguan/eventstore";
+import { buildLinkageApp } from "@shenguan/linkage";
+import type { Consumer, KafkaMessage, Message } from "kafkajs";
+import { pino } from "pino";
+import { writeResult } from "./machine.js";
+
+const env = process.env;
+const url = env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/shenguan_test";
+const brokers = env.KAFKA_BROKERS ?? "127.0.0.1:9092";
+const RATE = Number(env.BENCH_RATE ?? 1000);
+const SECONDS = Number(env.BENCH_SECONDS ?? 60);
+const PROFILE_SECONDS = Number(env.BENCH_PROFILE_SECONDS ?? Math.min(10, Math.ceil(SECONDS / 2)));
+const POLL_MS = Number(env.BENCH_POLL_MS ?? 10);
+const DRAIN_SECONDS = Number(env.BENCH_DRAIN_SECONDS ?? 120);
+/** Open loop, but bounded: past this many grants awaiting their 200 the schedule slips (reported). */
+const MAX_IN_FLIGHT = Number(env.BENCH_MAX_IN_FLIGHT ?? 5000);
+const SETUP_CONCURRENCY = 32;
+const PRODUCE_BATCH = 256;
+const TARGETS = { grantsPerSecond: 1000, seconds: 60, p99Ms: 250, linkageToRawConsumer: 0.7 } as const;
+
+const round = (x: number, digits = 1) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : null);
+const percentile = (sorted: Float64Array | number[], p: number) =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+function distribution(values: number[]) {
+  const s = Float64Array.from(values).sort();
+  return {
+    n: s.length,
+    p50: round(percentile(s, 50)),
+    p95: round(percentile(s, 95)),
+    p99: round(percentile(s, 99)),
+    max: round(s.length ? s[s.length - 1]! : NaN),
+    mean: round(s.reduce((a, b) => a + b, 0) / s.length),
+  };
+}
+async function waitUntil(what: string, timeoutMs: number, probe: () => boolean | Promise<boolean>, everyMs = 20): Promise<void> {
+  const until = performance.now() + timeoutMs;
+  while (!(await probe())) {
+    if (performance.now() > until) throw new Error(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// PostgreSQL round trips, counted on node-postgres' Client (the package the
+// event store loads: resolved from @shenguan/eventstore). Instrumentation
+// only; the bench's own queries are tagged and left out.
+const BENCH_TAG = "/*bench*/";
+const pgQueries = { count: 0, ms: 0, byStatement: new Map<string, { count: number; ms: number }>() };
+{
+  const pg = createRequire(import.meta.resolve("@shenguan/eventstore"))("pg") as {
+    Client: { prototype: { query: (...args: unknown[]) => unknown } };
+  };
+  const original = pg.Client.prototype.query;
+  const record = (text: string | undefined, started: number) => {
+    if (text === undefined || text.startsWith(BENCH_TAG)) return;
+    const ms = performance.now() - started;
+    pgQueries.count++;
+    pgQueries.ms += ms;
+    const key = text.replace(/\s+/g, " ").trim().slice(0, 70);
+    const s = pgQueries.byStatement.get(key) ?? { count: 0, ms: 0 };
+    s.count++;
+    s.ms += ms;
+    pgQueries.byStatement.set(key, s);
+  };
+  pg.Client.prototype.query = function (this: unknown, ...args: unknown[]) {
+    const first = args[0] as string | { text?: string } | undefined;
+    const text = typeof first === "string" ? first : first?.text;
+    const started = performance.now();
+    const last = args.length - 1;
+    if (typeof args[last] === "function") {
+      const cb = args[last] as (...a: unknown[]) => void;
+      args[last] = (...a: unknown[]) => {
+        record(text, started);
+        cb(...a);
+      };
+      return original.apply(this, args);
+    }
+    const result = original.apply(this, args);
+    if (result && typeof (result as Promise<unknown>).then === "function") {
+      (result as Promise<unknown>).then(
+        () => record(text, started),
+        () => record(text, started),
+      );
+    }
+    return result;
+  };
+}
+function pgWindow() {
+  const start = { count: pgQueries.count, ms: pgQueries.ms, by: new Map([...pgQueries.byStatement].map(([k, v]) => [k, { ...v }])) };
+  return (events: number) => {
+    const count = pgQueries.count - start.count;
+    const ms = pgQueries.ms - start.ms;
+    const by = [...pgQueries.byStatement]
+      .map(([statement, v]) => ({
+        statement,
+        count: v.count - (start.by.get(statement)?.count ?? 0),
+        ms: v.ms - (start.by.get(statement)?.ms ?? 0),
+      }))
+      .filter((s) => s.count > 0)
+      .sort((a, b) => b.ms - a.ms);
+    return {
+      roundTrips: count,
+      roundTripsPerEvent: round(count / events, 2),
+      meanRoundTripMs: round(ms / count, 3),
+      pgMsPerEvent: round(ms / events, 3),
+      transactionsPerEvent: round((by.find((s) => s.statement === "begin")?.count ?? 0) / events, 2),
+      topStatementsByTime: by
+        .slice(0, 12)
+        .map((s) => ({
+          statement: s.statement,
+          perEvent: round(s.count / events, 2),
+          meanMs: round(s.ms / s.count, 3),
+          shareOfPgTime: round(s.ms / ms, 3),
+        })),
+    };
+  };
+}
+
+// ---------------------------------------------------------------------------
+// CPU by process over a phase: this process, PostgreSQL (every backend on the
+// box: other people's tests included), the Kafka broker, and the whole machine.
+const CLK_TCK = 100;
+function processTicks(): { pg: Map<number, number>; kafka: Map<number, number> } {
+  const pgTicks = new Map<number, number>();
+  const kafka = new Map<number, number>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const ticks = Number(fields[11]) + Number(fields[12]);
+      if (comm === "postgres") pgTicks.set(Number(entry), ticks);
+      else if (comm === "java" && readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("kafka")) kafka.set(Number(entry), ticks);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return { pg: pgTicks, kafka };
+}
+function machineTicks(): { busy: number; all: number } {
+  const [, ...fields] = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/);
+  const n = fields.slice(0, 8).map(Number);
+  const idle = n[3]! + n[4]!;
+  const all = n.reduce((a, b) => a + b, 0);
+  return { busy: all - idle, all };
+}
+function cpuWindow() {
+  const at = performance.now();
+  const node = process.cpuUsage();
+  const procs = processTicks();
+  const machine = machineTicks();
+  return () => {
+    const seconds = (performance.now() - at) / 1000;
+    const nodeNow = process.cpuUsage(node);
+    const now = processTicks();
+    const m = machineTicks();
+    const delta = (a: Map<number, number>, b: Map<number, number>) =>
+      [...b].reduce((s, [pid, t]) => s + t - (a.get(pid) ?? 0), 0) / CLK_TCK;
+    const cores = os.cpus().length;
+    const nodeCores = (nodeNow.user + nodeNow.system) / 1e6 / seconds;
+    const pgCores = delta(procs.pg, now.pg) / seconds;
+    const kafkaCores = delta(procs.kafka, now.kafka) / seconds;
+    const machineCores = ((m.busy - machine.busy) / (m.all - machine.all)) * cores;
+    return {
+      seconds: round(seconds, 2),
+      coresUsed: {
+        bench: round(nodeCores, 2),
+        postgres: round(pgCores, 2),
+        kafka: round(kafkaCores, 2),
+        other: round(Math.max(0, machineCores - nodeCores - pgCores - kafkaCores), 2),
+        machine: round(machineCores, 2),
+        of: cores,
+      },
+    };
+  };
+}
+
+// ---------------------------------------------------------------------------
+const stamp = Date.now();
+const prefix = `bench-loop-${stamp}`;
+const schema = `bench_loop_${stamp}`;
+const linkageSchema = `bench_loop_${stamp}_linkage`;
+const logger = pino({ level: env.LOG_LEVEL ?? "warn", name: "bench-loop" });
+const kafkaLogger: KafkaLogger = {
+  error: (fields, message) => console.error(message, fields),
+  warn: () => {},
+  info: () => {},
+  debug: () => {},
+};
+const kafka = createKafka({ clientId: "bench-loop", brokers: parseBrokers(brokers) }, kafkaLogger);
+const codec = new ContractCodec();
+const clock = { now: () => new Date() };
+const config = readConfig({
+  ...env,
+  DATABASE_URL: url,
+  KAFKA_BROKERS: brokers,
+  KAFKA_TOPIC_PREFIX: prefix,
+  SHENGUAN_SEED_DEMO: "false",
+  LOG_LEVEL: "warn",
+});
+const today = new Date().toISOString().slice(0, 10);
+const ISSUER_USCC = demoUscc(999_999);
+
+type App = Bus["apps"][keyof Bus["apps"]];
+async function call(app: App, url: string, department: string, body: object, key: string): Promise<{ status: number; body: string }> {
+  const res = await app.inject({
+    method: "POST",
+    url,
+    headers: { "x-shenguan-department": department, "idempotency-key": key },
+    payload: body,
+  });
+  return { status: res.statusCode, body: res.body };
+}
+const caseId = (i: number) => `BL-${i}`;
+const licenceId = (i: number) => `JY1350102${String(i).padStart(7, "0")}`;
+const route = {
+  itemCode: DEMO.items.food.code,
+  regionCode: "350100",
+  regulator: DEMO.market,
+  claimLimit: { amount: 5, unit: "WORKING_DAYS" },
+  pushIsClaim: false,
+};
+
+async function addRoute(app: App): Promise<void> {
+  const r = await call(app, "/routes", "OPS-350100", route, `bench-route-${stamp}`);
+  if (r.status !== 201) throw new Error(`POST /routes: ${r.status} ${r.body}`);
+}
+
+/** Accepted cases (受理), not under commitment, with a concurrency of SETUP_CONCURRENCY. */
+async function acceptCases(bus: Bus, from: number, to: number): Promise<void> {
+  let next = from;
+  const worker = async () => {
+    for (let i = next++; i < to; i = next++) {
+      const r = await call(
+        bus.apps.approval,
+        "/cases",
+        DEMO.bureau,
+        {
+          caseId: caseId(i),
+          applicationNumber: `SL-${caseId(i)}`,
+          itemCode: DEMO.items.food.code,
+          itemName: DEMO.items.food.name,
+          applicant: { name: `福州示范餐饮第${i}号店`, uscc: demoUscc(i + 1) },
+          regionCode: "350102",
+          underCommitment: false,
+          deficiency: null,
+        },
+        `bench-accept-${i}`,
+      );
+      if (r.status !== 201) throw new Error(`POST /cases ${caseId(i)}: ${r.status} ${r.body}`);
+    }
+  };
+  await Promise.all(Array.from({ length: SETUP_CONCURRENCY }, worker));
+}
+
+const grantBody = (i: number) => ({
+  licenceId: licenceId(i),
+  elicenceId: buildElicenceId({ typeCode: "11100000000000000123", issuerUscc: ISSUER_USCC, serial: `BL${i}`, version: "001" }),
+  decisionNumber: `榕审批许〔${today.slice(0, 4)}〕${i}号`,
+  licenceContent: "预包装食品(含冷藏冷冻食品)销售,散装食品(含冷藏冷冻食品)销售,热食类食品制售",
+  legalRepresentative: "林某某",
+  decisionDate: today,
+  validUntil: `${Number(today.slice(0, 4)) + 5}${today.slice(4)}`,
+  issuingAuthorityName: "福州市行政审批局",
+});
+
+/** Events a consumer has finished with (applied, duplicate or dead-lettered). */
+const handled = (c: ProjectionConsumer) => {
+  const m = c.metrics();
+  return m.applied + m.duplicates + m.deadLettered;
+};
+/**
+ * Waits until the relay and every consumer have stood still for `quietMs`
+ * (and linkage, supervision-inbox and supervision-incoming, the consumers of
+ * approval's topic, have handled `atLeast` events): the bus has caught up.
+ */
+async function quiesce(bus: Bus, what: string, atLeast = 0, quietMs = 2_000): Promise<void> {
+  let last = "";
+  let since = performance.now();
+  await waitUntil(
+    what,
+    Math.max(DRAIN_SECONDS * 1000, atLeast * 10),
+    () => {
+      const now = JSON.stringify([bus.relay.metrics().published, ...bus.consumers.map(handled)]);
+      if (now !== last) {
+        last = now;
+        since = performance.now();
+      }
+      return performance.now() - since >= quietMs && bus.consumers.slice(0, 3).every((c) => handled(c) >= atLeast);
+    },
+    50,
+  );
+}
+
+/**
+ * Grants for cases [from, from + count) at `rate`, open loop, each grant's
+ * acceptance and the first poll that saw its handoff rows recorded.
+ */
+async function runLoop(bus: Bus, observer: SqlExecutor, from: number, count: number, rate: number) {
+  const scheduled = new Float64Array(count);
+  const issued = new Float64Array(count).fill(NaN);
+  const accepted = new Float64Array(count).fill(NaN);
+  const seenLinkage = new Float64Array(count).fill(NaN);
+  const seenRegulator = new Float64Array(count).fill(NaN);
+  const failures: { status: number; body: string }[] = [];
+  let failed = 0;
+  let inFlight = 0;
+  let inFlightMax = 0;
+  let capHit = 0;
+  const pendingLinkage = new Map<string, number>();
+  const pendingRegulator = new Map<string, number>();
+  const relayBefore = bus.relay.metrics().published;
+  const consumersBefore = bus.consumers.map(handled);
+  const rss: number[] = [];
+  const timeline: {
+    second: number;
+    accepted: number;
+    linkage: number;
+    regulator: number;
+    inFlight: number;
+    backlogLinkage: number;
+    rssMb: number;
+  }[] = [];
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  loopDelay.enable();
+
+  const interval = 1000 / rate;
+  const t0 = performance.now() + 100;
+  for (let i = 0; i < count; i++) scheduled[i] = t0 + i * interval;
+
+  const fire = (i: number) => {
+    issued[i] = performance.now();
+    inFlight++;
+    inFlightMax = Math.max(inFlightMax, inFlight);
+    pendingLinkage.set(licenceId(from + i), i);
+    pendingRegulator.set(licenceId(from + i), i);
+    call(bus.apps.approval, `/cases/${caseId(from + i)}/grant`, DEMO.bureau, grantBody(from + i), `bench-grant-${from + i}`).then(
+      (r) => {
+        inFlight--;
+        if (r.status === 200) accepted[i] = performance.now();
+        else {
+          failed++;
+          if (failures.length < 5) failures.push(r);
+          pendingLinkage.delete(licenceId(from + i));
+          pendingRegulator.delete(licenceId(from + i));
+        }
+      },
+      (err: unknown) => {
+        inFlight--;
+        failed++;
+        if (failures.length < 5) failures.push({ status: 0, body: String(err) });
+        pendingLinkage.delete(licenceId(from + i));
+        pendingRegulator.delete(licenceId(from + i));
+      },
+    );
+  };
+
+  // The poller: one query per table every POLL_MS over the outstanding licences (oldest first, at most 20k).
+  let polling = true;
+  const pollPeriods: number[] = [];
+  const poller = (async () => {
+    let lastIssue = NaN;
+    while (polling) {
+      const at = performance.now();
+      if (!Number.isNaN(lastIssue)) pollPeriods.push(at - lastIssue);
+      lastIssue = at;
+      const ids = (m: Map<string, number>) => [...m.keys()].slice(0, 20_000);
+      const [l, r] = await Promise.all([
+        pendingLinkage.size
+          ? observer.query<{ licence_id: string }>(
+              `${BENCH_TAG} select licence_id from linkage_handoffs where licence_id = any($1::text[]) and pushed_at is not null`,
+              [ids(pendingLinkage)],
+            )
+          : { rows: [] },
+        pendingRegulator.size
+          ? observer.query<{ licence_id: string }>(
+              `${BENCH_TAG} select licence_id from supervision_inbox_handoffs where licence_id = any($1::text[])`,
+              [ids(pendingRegulator)],
+            )
+          : { rows: [] },
+      ]);
+      for (const { licence_id } of l.rows) {
+        const i = pendingLinkage.get(licence_id);
+        if (i === undefined) continue;
+        seenLinkage[i] = at;
+        pendingLinkage.delete(licence_id);
+      }
+      for (const { licence_id } of r.rows) {
+        const i = pendingRegulator.get(licence_id);
+        if (i === undefined) continue;
+        seenRegulator[i] = at;
+        pendingRegulator.delete(licence_id);
+      }
+      const wait = POLL_MS - (performance.now() - at);
+      if (wait > 0) await sleep(wait);
+    }
+  })();
+  const sampler = setInterval(() => {
+    const mb = Math.round(process.memoryUsage.rss() / 2 ** 20);
+    rss.push(mb);
+    const acc = accepted.reduce((n, t) => n + (Number.isNaN(t) ? 0 : 1), 0);
+    const lk = seenLinkage.reduce((n, t) => n + (Number.isNaN(t) ? 0 : 1), 0);
+    const rg = seenRegulator.reduce((n, t) => n + (Number.isNaN(t) ? 0 : 1), 0);
+    timeline.push({
+      second: timeline.length + 1,
+      accepted: acc,
+      linkage: lk,
+      regulator: rg,
+      inFlight,
+      backlogLinkage: acc - lk,
+      rssMb: mb,
+    });
+  }, 1000);
+
+  const pg = pgWindow();
+  const cpu = cpuWindow();
+  let next = 0;
+  let maxLagMs = 0;
+  while (next < count) {
+    const now = performance.now();
+    while (next < count && scheduled[next]! <= now) {
+      if (inFlight >= MAX_IN_FLIGHT) {
+        capHit++;
+        break;
+      }
+      maxLagMs = Math.max(maxLagMs, now - scheduled[next]!);
+      fire(next++);
+    }
+    await sleep(1);
+  }
+  const scheduleEnd = performance.now();
+  await waitUntil("grants to be answered", DRAIN_SECONDS * 1000, () => inFlight === 0);
+  const lastAccepted = performance.now();
+  const drainStart = performance.now();
+  let drained = true;
+  await waitUntil("handoffs to appear", DRAIN_SECONDS * 1000, () => pendingLinkage.size === 0 && pendingRegulator.size === 0).catch(() => {
+    drained = false;
+  });
+  const drainSeconds = (performance.now() - drainStart) / 1000;
+  const cpuUse = cpu();
+  polling = false;
+  await poller;
+  clearInterval(sampler);
+  loopDelay.disable();
+
+  const ok = [...accepted.keys()].filter((i) => !Number.isNaN(accepted[i]!));
+  const acceptedCount = ok.length;
+  const linkageLatency = ok.filter((i) => !Number.isNaN(seenLinkage[i]!)).map((i) => seenLinkage[i]! - accepted[i]!);
+  const regulatorLatency = ok.filter((i) => !Number.isNaN(seenRegulator[i]!)).map((i) => seenRegulator[i]! - accepted[i]!);
+  const apiLatency = ok.map((i) => accepted[i]! - issued[i]!);
+  const lastOf = (a: Float64Array) => a.reduce((m, t) => (Number.isNaN(t) ? m : Math.max(m, t)), -Infinity);
+  const relayPublished = bus.relay.metrics().published - relayBefore;
+  const windowAccepted = (lastOf(accepted) - t0) / 1000;
+  const pgFigures = pg(acceptedCount);
+  return {
+    offered: { grants: count, perSecond: rate, seconds: round(count / rate, 1) },
+    grantsAccepted: acceptedCount,
+    grantsFailed: failed,
+    failures,
+    grantsPerSecond: round(acceptedCount / windowAccepted, 0),
+    handoffsVisible: linkageLatency.length,
+    handoffsPerSecond: round(linkageLatency.length / ((lastOf(seenLinkage) - t0) / 1000), 0),
+    regulatorInboxRowsPerSecond: round(regulatorLatency.length / ((lastOf(seenRegulator) - t0) / 1000), 0),
+    latencyMs: {
+      grantAcceptedToLinkageHandoffPushed: distribution(linkageLatency),
+      grantAcceptedToRegulatorInboxRow: distribution(regulatorLatency),
+      grantIssuedToAccepted: distribution(apiLatency),
+    },
+    measurementResolutionMs: { pollIntervalMs: POLL_MS, actualPollPeriod: distribution(pollPeriods) },
+    drainedWithinTimeout: drained,
+    secondsToDrainAfterLastGrant: round(drainSeconds, 2),
+    scheduleSecondsActual: round((scheduleEnd - t0) / 1000, 2),
+    secondsUntilLastAccepted: round((lastAccepted - t0) / 1000, 2),
+    pacing: { maxDispatchLagMs: round(maxLagMs, 1), maxInFlight: inFlightMax, inFlightCapHits: capHit, inFlightCap: MAX_IN_FLIGHT },
+    eventLoopDelayMs: {
+      p50: round(loopDelay.percentile(50) / 1e6),
+      p99: round(loopDelay.percentile(99) / 1e6),
+      max: round(loopDelay.max / 1e6),
+    },
+    relay: { published: relayPublished, perGrant: round(relayPublished / acceptedCount, 2), metrics: bus.relay.metrics() },
+    consumers: Object.fromEntries(
+      ["linkage", "supervision-inbox", "supervision-incoming", "enforcement-incoming", "approval-incoming"].map((name, k) => [
+        name,
+        { handledDuringPhase: handled(bus.consumers[k]!) - consumersBefore[k]!, metrics: bus.consumers[k]!.metrics() },
+      ]),
+    ),
+    postgres: pgFigures,
+    cpu: cpuUse,
+    rssMb: { max: Math.max(...rss), end: rss.at(-1) },
+    timeline,
+  };
+}
+
+/** V8 sampling profile summarised by self time: top functions and by package. */
+function summariseProfile(profile: {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  samples?: number[];
+  timeDeltas?: number[];
+}) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const selfUs = new Map<number, number>();
+  const samples = profile.samples ?? [];
+  const deltas = profile.timeDeltas ?? [];
+  for (let i = 0; i < samples.length; i++) selfUs.set(samples[i]!, (selfUs.get(samples[i]!) ?? 0) + (deltas[i + 1] ?? deltas[i] ?? 0));
+  const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
+  const packageOf = (u: string, fn: string) => {
+    if (!u) return fn.startsWith("(") ? fn : "(native)";
+    const pnpm = /node_modules\/\.pnpm\/[^/]+\/node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(u) ?? /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(u);
+    if (pnpm) return pnpm[1]!;
+    const own = /\/(packages|services)\/([^/]+)\//.exec(u);
+    if (own) return `@shenguan/${own[2]}`;
+    if (u.startsWith("node:")) return "node (internals)";
+    if (u.includes("/bench/")) return "bench";
+    return u;
+  };
+  const fns = new Map<string, number>();
+  const pkgs = new Map<string, number>();
+  for (const [id, us] of selfUs) {
+    const { functionName, url: u, lineNumber } = byId.get(id)!.callFrame;
+    const pkg = packageOf(u, functionName);
+    const key = `${functionName || "(anonymous)"} ${u ? `${pkg}:${u.split("/").at(-1)}:${lineNumber + 1}` : ""}`.trim();
+    fns.set(key, (fns.get(key) ?? 0) + us);
+    pkgs.set(pkg, (pkgs.get(pkg) ?? 0) + us);
+  }
+  const top = (m: Map<string, number>, n: number) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([name, us]) => ({ name, selfMs: Math.round(us / 1000), share: round(us / total, 3) }));
+  return { sampledMs: Math.round(total / 1000), topFunctionsBySelfTime: top(fns, 20), selfTimeByPackage: top(pkgs, 15) };
+}
+
+/** Serial transactions and round trips on this database: the floor under a consumer that commits once per message. */
+async function probeDatabase(sql: SqlExecutor) {
+  await sql.query(`${BENCH_TAG} create table if not exists bench_commit_probe (id int primary key, at timestamptz not null)`);
+  const n = 500;
+  let t = performance.now();
+  for (let i = 0; i < n; i++) await sql.query(`${BENCH_TAG} select 1`);
+  const roundTripMs = (performance.now() - t) / n;
+  t = performance.now();
+  for (let i = 0; i < n; i++) {
+    await sql.transaction(async (tx) => {
+      await tx.query(
+        `${BENCH_TAG} insert into bench_commit_probe (id, at) values ($1, now()) on conflict (id) do update set at = excluded.at`,
+        [i],
+      );
+    });
+  }
+  const commitTxMs = (performance.now() - t) / n;
+  return {
+    serialSelect1Ms: round(roundTripMs, 3),
+    serialInsertTransactionMs: round(commitTxMs, 3),
+    serialTransactionsPerSecondCeiling: Math.round(1000 / commitTxMs),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Baselines on one fresh topic holding the loop's LicenceGranted messages.
+
+/** A plain kafkajs eachBatch consumer in a fresh group; `finish` resolves once it has seen `n` messages. */
+async function rawConsumer(topic: string, group: string, n: number, perMessage?: (m: KafkaMessage) => void) {
+  const consumer = kafka.consumer({ groupId: `${prefix}.${group}` });
+  openConsumers.add(consumer);
+  let seen = 0;
+  let first = NaN;
+  let last = NaN;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  let resolveJoined!: () => void;
+  const joined = new Promise<void>((r) => (resolveJoined = r));
+  consumer.on(consumer.events.GROUP_JOIN, () => resolveJoined());
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      if (Number.isNaN(first)) first = performance.now();
+      if (perMessage) for (const m of batch.messages) perMessage(m);
+      seen += batch.messages.length;
+      if (seen >= n && Number.isNaN(last)) {
+        last = performance.now();
+        resolveDone();
+      }
+    },
+  });
+  return {
+    joined,
+    async finish(timeoutMs: number) {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          done,
+          new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${group}: saw ${seen} of ${n} messages`)), timeoutMs))),
+        ]);
+      } finally {
+        clearTimeout(timer);
+        await consumer.disconnect();
+        openConsumers.delete(consumer);
+      }
+      return { first, last, seen };
+    },
+  };
+}
+
+async function rawBaselines(topic: string, messages: readonly Message[]) {
+  const n = messages.length;
+  const e2eConsumer = await rawConsumer(topic, "raw-e2e", n);
+  await e2eConsumer.joined;
+  const producer = createProducer(kafka);
+  await producer.connect();
+  let produceStart: number;
+  let produceEnd: number;
+  const cpu = cpuWindow();
+  try {
+    await producer.send({ topic: `${topic}.dlq`, acks: -1, messages: [{ value: "warm-up" }] }); // connections, untimed
+    produceStart = performance.now();
+    for (let i = 0; i < n; i += PRODUCE_BATCH) await producer.send({ topic, acks: -1, messages: messages.slice(i, i + PRODUCE_BATCH) });
+    produceEnd = performance.now();
+  } finally {
+    await producer.disconnect();
+  }
+  const e2e = await e2eConsumer.finish(120_000);
+  const produceToConsume = {
+    seconds: round((e2e.last - produceStart) / 1000, 3),
+    perSecond: Math.round(n / ((e2e.last - produceStart) / 1000)),
+    cpu: cpu(),
+  };
+  const produce = {
+    seconds: round((produceEnd - produceStart) / 1000, 3),
+    perSecond: Math.round(n / ((produceEnd - produceStart) / 1000)),
+  };
+
+  // Consume-only, from the first batch to the n-th message (group join excluded), as for the linkage consumer below.
+  const consumeOnly = async (group: string, perMessage?: (m: KafkaMessage) => void) => {
+    const c = await rawConsumer(topic, group, n, perMessage);
+    const r = await c.finish(120_000);
+    return { seconds: round((r.last - r.first) / 1000, 3), perSecond: Math.round(n / ((r.last - r.first) / 1000)) };
+  };
+  const consume = await consumeOnly("raw-consume");
+  const consumeAndDecode = await consumeOnly("raw-decode", (m) => {
+    fromKafkaHeaders(m.headers ?? {});
+    codec.decode(m.value!);
+  });
+  return { produce, produceToConsume, consume, consumeAndDecode };
+}
+
+/** The linkage projection consumer alone: a fresh linkage app in a fresh schema, with the same route, over the messages on `topic`. */
+async function linkageConsumerAlone(topic: string, n: number) {
+  const opened = await openEventStore({ url, schema: linkageSchema });
+  const sql = opened.executor!;
+  try {
+    const app = await buildLinkageApp({ store: opened.store, sql, clock, yellowShare: config.SHENGUAN_YELLOW_SHARE, logger });
+    try {
+      await addRoute(app);
+      let first = NaN;
+      let last = NaN;
+      const pg = pgWindow();
+      const cpu = cpuWindow();
+      const consumer = await runProjectionConsumer({
+        kafka,
+        groupId: `${prefix}.linkage-alone`,
+        name: "linkage",
+        topics: [topic],
+        db: sql,
+        logger,
+        handle: async (e, tx) => {
+          if (Number.isNaN(first)) first = performance.now();
+          await app.linkage.handle(e, tx);
+        },
+      });
+      try {
+        await waitUntil(
+          "the linkage consumer",
+          Math.max(120_000, n * 20),
+          () => {
+            if (handled(consumer) < n) return false;
+            last = performance.now();
+            return true;
+          },
+          5,
+        );
+      } finally {
+        await consumer.stop();
+      }
+      const cpuUse = cpu();
+      const postgres = pg(n);
+      const seconds = (last - first) / 1000;
+      const { rows } = await sql.query<{ n: string }>(
+        `${BENCH_TAG} select count(*) as n from linkage_handoffs where pushed_at is not null`,
+      );
+      return {
+        events: n,
+        seconds: round(seconds, 3),
+        perSecond: Math.round(n / seconds),
+        handoffsPushed: Number(rows[0]!.n),
+        metrics: consumer.metrics(),
+        postgres,
+        cpu: cpuUse,
+      };
+    } finally {
+      await app.close();
+    }
+  } finally {
+    await sql
+      .query(`${BENCH_TAG} drop schema ${linkageSchema} cascade`)
+      .catch((err: unknown) => console.error("could not drop", linkageSchema, err));
+    await opened.close();
+  }
+}
+
+// ---------------------------------------------------------------------------
+const loadAverageAtStart = os.loadavg();
+const GRANTS = Math.round(RATE * SECONDS);
+const PROFILE_GRANTS = Math.round(RATE * PROFILE_SECONDS);
+const openConsumers = new Set<Consumer>();
+const admin = kafka.admin();
+await admin.connect();
+let bus: Bus | undefined;
+let observerStore: Awaited<ReturnType<typeof openEventStore>> | undefined;
+try {
+  console.log(`load average at start ${loadAverageAtStart.map((l) => l.toFixed(2)).join(" ")}; schema ${schema}, topic prefix ${prefix}`);
+  bus = await startBus({ config, clock, logger, schema, listen: false, timer: false });
+  observerStore = await openEventStore({ url, schema, poolSize: 3 });
+  const observer = observerStore.executor!;
+  await addRoute(bus.apps.linkage);
+
+  const setupStart = performance.now();
+  console.log(`accepting ${GRANTS + PROFILE_GRANTS} cases through POST /cases…`);
+  await acceptCases(bus, 0, GRANTS + PROFILE_GRANTS);
+  const acceptSeconds = (performance.now() - setupStart) / 1000;
+  await quiesce(bus, "the consumers to catch up with the accepted cases", GRANTS + PROFILE_GRANTS);
+  const setupSeconds = (performance.now() - setupStart) / 1000;
+  console.log(
+    `accepted in ${acceptSeconds.toFixed(1)} s (${Math.round((GRANTS + PROFILE_GRANTS) / acceptSeconds)}/s); consumers caught up after ${setupSeconds.toFixed(1)} s`,
+  );
+
+  const database = await probeDatabase(observer);
+  console.log(`database: ${JSON.stringify(database)}`);
+
+  console.log(`loop: ${GRANTS} grants at ${RATE}/s…`);
+  const loop = await runLoop(bus, observer, 0, GRANTS, RATE);
+  const linkageLatency = loop.latencyMs.grantAcceptedToLinkageHandoffPushed;
+  console.log(
+    `loop: ${loop.grantsPerSecond} grants/s, ${loop.handoffsPerSecond} handoffs/s, p50 ${linkageLatency.p50} ms, p99 ${linkageLatency.p99} ms, max ${linkageLatency.max} ms`,
+  );
+  await quiesce(bus, "the bus to settle after the loop");
+
+  let profiled: Record<string, unknown> | undefined;
+  if (PROFILE_GRANTS > 0) {
+    console.log(`profile: ${PROFILE_GRANTS} grants at ${RATE}/s with the V8 profiler on…`);
+    const session = new Session();
+    session.connect();
+    await session.post("Profiler.enable");
+    await session.post("Profiler.setSamplingInterval", { interval: 1000 });
+    await session.post("Profiler.start");
+    const run = await runLoop(bus, observer, GRANTS, PROFILE_GRANTS, RATE);
+    const { profile } = await session.post("Profiler.stop");
+    session.disconnect();
+    const path = join(os.tmpdir(), `bench-loop-${stamp}.cpuprofile`);
+    writeFileSync(path, JSON.stringify(profile));
+    profiled = {
+      note: "the same loop with the sampling profiler on (1 ms): not used for the targets",
+      grantsPerSecond: run.grantsPerSecond,
+      handoffsPerSecond: run.handoffsPerSecond,
+      latencyMs: run.latencyMs,
+      cpu: run.cpu,
+      cpuProfileFile: path,
+      ...summariseProfile(profile),
+    };
+    await quiesce(bus, "the bus to settle after the profiled loop");
+  }
+
+  // The LicenceGranted messages exactly as the relay produced them in the loop.
+  const granted: Message[] = [];
+  for (let after: LogPosition | undefined; ;) {
+    const page = await observerStore.store.readAll({ ...(after ? { after } : {}), maxCount: 5_000 });
+    if (page.length === 0) break;
+    for (const e of page)
+      if (e.type === "LicenceGranted" && granted.length < GRANTS) granted.push(toKafkaMessage(e, "LicenceGranted", codec).message);
+    after = page.at(-1)!.position;
+  }
+  const rawTopic = `${prefix}.raw.approval.v1`;
+  await admin.createTopics({ topics: [rawTopic, `${rawTopic}.dlq`].map((topic) => ({ topic, numPartitions: 3 })), waitForLeaders: true });
+  console.log(`baselines: raw kafkajs produce→consume, consume-only, consume+decode of ${granted.length} LicenceGranted messages…`);
+  const raw = await rawBaselines(rawTopic, granted);
+  console.log(
+    `baselines: ${JSON.stringify({ produce: raw.produce.perSecond, produceToConsume: raw.produceToConsume.perSecond, consume: raw.consume.perSecond, consumeAndDecode: raw.consumeAndDecode.perSecond })}`,
+  );
+  console.log(`linkage projection consumer alone over the same messages (fresh linkage app, schema ${linkageSchema})…`);
+  const linkage = await linkageConsumerAlone(rawTopic, granted.length);
+  const ratio = round(linkage.perSecond / raw.consume.perSecond, 3)!;
+  console.log(`linkage consumer ${linkage.perSecond}/s, raw consumer ${raw.consume.perSecond}/s, ratio ${ratio}`);
+
+  // ---- targets, and what bounds the linkage consumer
+  const p99 = linkageLatency.p99;
+  const sustained =
+    SECONDS >= TARGETS.seconds &&
+    RATE >= TARGETS.grantsPerSecond &&
+    loop.grantsPerSecond !== null &&
+    loop.grantsPerSecond >= 0.98 * TARGETS.grantsPerSecond &&
+    loop.handoffsPerSecond !== null &&
+    loop.handoffsPerSecond >= 0.98 * TARGETS.grantsPerSecond &&
+    loop.drainedWithinTimeout &&
+    loop.grantsFailed === 0;
+  const msPerEvent = 1000 / linkage.perSecond;
+  const results = {
+    config: {
+      rate: RATE,
+      seconds: SECONDS,
+      grants: GRANTS,
+      profileSeconds: PROFILE_SECONDS,
+      pollMs: POLL_MS,
+      maxInFlight: MAX_IN_FLIGHT,
+      api: "fastify inject: routes, validation, idempotency keys and commands run; the HTTP stack does not",
+      handoffRow:
+        "linkage_handoffs with pushed_at set (primary); supervision_inbox_handoffs row (the regulator's inbox, one relay→Kafka hop further)",
+      topicPartitions: 3,
+      kafkaBrokers: brokers,
+      postgres: { synchronousCommit: (await observer.query<{ s: string }>(`${BENCH_TAG} show synchronous_commit`)).rows[0]?.s },
+    },
+    loadAverageAtStart: loadAverageAtStart.map((l) => round(l, 2)),
+    setup: {
+      casesAccepted: GRANTS + PROFILE_GRANTS,
+      acceptSeconds: round(acceptSeconds, 1),
+      casesPerSecond: Math.round((GRANTS + PROFILE_GRANTS) / acceptSeconds),
+      secondsUntilConsumersCaughtUp: round(setupSeconds, 1),
+    },
+    database,
+    loop,
+    profiled,
+    baseline: {
+      messages: granted.length,
+      meanValueBytes: Math.round(granted.reduce((n, m) => n + (m.value as Buffer).length, 0) / granted.length),
+      payload: "the loop's LicenceGranted messages as the relay produced them (toKafkaMessage: Avro value, CloudEvents headers, key)",
+      producer: { idempotent: true, acks: -1, maxInFlightRequests: 1, batch: PRODUCE_BATCH, compression: "none" },
+      rawProduce: raw.produce,
+      rawProduceToConsume: raw.produceToConsume,
+      rawConsumeOnly: raw.consume,
+      rawConsumeAndDecode: raw.consumeAndDecode,
+      linkageConsumerAlone: linkage,
+      linkageToRawConsumer: ratio,
+    },
+    targets: {
+      sustained: {
+        grantsPerSecond: TARGETS.grantsPerSecond,
+        seconds: TARGETS.seconds,
+        achievedGrantsPerSecond: loop.grantsPerSecond,
+        achievedHandoffsPerSecond: loop.handoffsPerSecond,
+        secondsRun: SECONDS,
+        met: sustained,
+        ...(SECONDS < TARGETS.seconds ? { note: `a ${SECONDS} s run cannot meet a ${TARGETS.seconds} s target` } : {}),
+      },
+      p99LatencyMs: { target: TARGETS.p99Ms, achieved: p99, met: p99 !== null && p99 <= TARGETS.p99Ms && loop.drainedWithinTimeout },
+      linkageToRawConsumer: { target: TARGETS.linkageToRawConsumer, achieved: ratio, met: ratio >= TARGETS.linkageToRawConsumer },
+    },
+    bottleneck: {
+      linkageConsumer: {
+        msPerEvent: round(msPerEvent, 3),
+        pgRoundTripsPerEvent: linkage.postgres.roundTripsPerEvent,
+        transactionsPerEvent: linkage.postgres.transactionsPerEvent,
+        pgMsPerEvent: linkage.postgres.pgMsPerEvent,
+        shareOfWallTimeWaitingOnPostgres: round((linkage.postgres.pgMsPerEvent ?? NaN) / msPerEvent, 3),
+        coresUsed: linkage.cpu.coresUsed,
+        ceilingFromRoundTripsAlone: Math.round(1000 / ((linkage.postgres.roundTripsPerEvent ?? NaN) * (database.serialSelect1Ms ?? NaN))),
+        serialCommitCeiling: database.serialTransactionsPerSecondCeiling,
+        rawConsumerAndDecodeShare: round(raw.consumeAndDecode.perSecond / raw.consume.perSecond, 3),
+        how: "runProjectionConsumer applies one event at a time in its own transaction (claim ce_id, handler, store offset, commit); a partition's events are serial and kafkajs hands over one partition's batch at a time (partitionsConsumedConcurrently 1)",
+      },
+      loop: {
+        pgRoundTripsPerGrant: loop.postgres.roundTripsPerEvent,
+        transactionsPerGrant: loop.postgres.transactionsPerEvent,
+        eventsRelayedPerGrant: loop.relay.perGrant,
+        coresUsed: loop.cpu.coresUsed,
+        eventLoopDelayMs: loop.eventLoopDelayMs,
+        profileTopPackages: (profiled?.["selfTimeByPackage"] as unknown[] | undefined)?.slice(0, 8),
+      },
+    },
+  };
+  console.log(JSON.stringify({ targets: results.targets, bottleneck: results.bottleneck }, null, 2));
+  console.log(`written to ${writeResult("loop", results)}`);
+} finally {
+  for (const c of openConsumers) await c.disconnect().catch(() => undefined);
+  if (bus) await bus.stop().catch((err: unknown) => console.error("bus stop failed", err));
+  const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${prefix}.`));
+  if (topics.length > 0) await admin.deleteTopics({ topics }).catch((err: unknown) => console.error("could not delete bench topics", err));
+  const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(`${prefix}.`));
+  if (groups.length > 0)
+    await admin.deleteGroups(groups).catch((err: unknown) => console.error("could not delete bench consumer groups", err));
+  await admin.disconnect();
+  if (observerStore) {
+    await observerStore
+      .executor!.query(`${BENCH_TAG} drop schema ${schema} cascade`)
+      .catch((err: unknown) => console.error("could not drop", schema, err));
+    await observerStore.close();
+  }
+}
