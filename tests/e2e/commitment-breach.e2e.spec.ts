@@ -67,6 +67,8 @@ describe("告知承诺 breach: verification → revocation → credit record →
     });
     expect(verified).toMatchObject({ status: 201, body: { events: ["CommitmentVerified"] } });
     const verificationId: string = verified.body.recordId;
+    // The credit platform reacts to it (through Kafka) on the day: let it, before the clock moves on.
+    await waitFor("the credit platform's record", async () => (await e.enforcement.get(`/credit/${uscc}`, DEMO.credit)).body.records?.length > 0);
     const requested = await e.supervision.post(`/handoffs/${handoffId}/revocation-requests`, DEMO.market, {
       grounds: "以虚假承诺取得许可,依《行政许可法》第六十九条申请撤销",
     });
@@ -152,6 +154,7 @@ describe("告知承诺 breach: verification → revocation → credit record →
         barsCommitment: true,
         sourceRef: verificationId,
         publishingDepartment: DEMO.credit,
+        publishedAt: Date.parse("2026-03-04T02:00:00Z"),
         repaired: false,
       }),
     ]);

@@ -18,7 +18,6 @@ import { demoUscc } from "@shenguan/bus";
 import { openEventStore, runProjectionConsumer, type ProjectionConsumer, type SqlExecutor } from "@shenguan/eventstore";
 import { buildLinkageApp, LINKAGE_PROJECTION, linkageTopicsOf, READ_MODEL_TABLES } from "@shenguan/linkage";
 import { ManualClock } from "@shenguan/service-kit";
-import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   addRoute,
@@ -79,8 +78,8 @@ describe("a linkage consumer killed mid-stream and restarted (e2e)", () => {
     }
     await reference?.close();
     if (e) {
-      await cleanUp(e.databaseUrl, e.kafka, e.prefix, schemas);
       await e.stop();
+      await cleanUp(e.databaseUrl, e.kafka, e.prefix, schemas);
     }
   });
 
@@ -211,6 +210,7 @@ describe("a linkage consumer killed mid-stream and restarted (e2e)", () => {
     // The victim: a child process on its own schema and group, killed mid-stream.
     const victim = await linkageSchema("crash");
     await victim.close();
+    const victimGroup = `${e.prefix}.e2e-crash`; // the restarted process rejoins the group its killed self left behind
     const spawnChild = async (): Promise<ChildProcess> => {
       const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./linkage-consumer.child.ts", import.meta.url))], {
         env: {
@@ -219,7 +219,7 @@ describe("a linkage consumer killed mid-stream and restarted (e2e)", () => {
           DATABASE_SCHEMA: victim.schema,
           KAFKA_BROKERS: e.brokers.join(","),
           TOPIC_PREFIX: e.prefix,
-          GROUP_ID: `${e.prefix}.e2e-crash-${randomUUID().slice(0, 8)}`,
+          GROUP_ID: victimGroup,
           CLOCK: T0,
           SLOW_MS: "15",
         },

@@ -5,10 +5,14 @@
  * `inject`, and bounded polling for what travels through Kafka.
  */
 import { randomUUID } from "node:crypto";
+import { approvalConsumers } from "@shenguan/approval";
 import { DEMO, readConfig, startBus, type Bus } from "@shenguan/bus";
 import { buildElicenceId, computeOrgCodeCheckChar, computeUsccCheckChar, families, topicOf, type Family } from "@shenguan/contracts";
-import { createKafka, openEventStore, type OpenedEventStore, type SqlQueryable, type StoredEvent } from "@shenguan/eventstore";
+import { enforcementConsumers } from "@shenguan/enforcement";
+import { createKafka, openEventStore, type ConsumerSpec, type OpenedEventStore, type SqlQueryable, type StoredEvent } from "@shenguan/eventstore";
+import { linkageConsumers } from "@shenguan/linkage";
 import { ManualClock, type ServiceApp } from "@shenguan/service-kit";
+import { supervisionConsumers } from "@shenguan/supervision";
 import type { Kafka } from "kafkajs";
 import pg from "pg";
 import { pino } from "pino";
@@ -248,17 +252,16 @@ export async function caughtUp(db: SqlQueryable, consumer: string, ends: Readonl
   return [...ends].every(([key, high]) => high === "0" || stored.get(key) === high);
 }
 
-/**
- * The bus's consumers and the topics they read (as services/bus/src/bus.ts
- * wires them), to know when everything produced has been consumed.
- */
-const BUS_CONSUMERS: Record<string, readonly Family[]> = {
-  linkage: families,
-  "supervision-inbox": ["linkage", "supervision", "approval"],
-  "supervision-incoming": ["linkage", "approval"],
-  "enforcement-incoming": ["supervision", "enforcement"],
-  "approval-incoming": ["supervision"],
-};
+/** The consumers the bus runs, as their services declare them (services/bus/src/bus.ts starts these). */
+function busConsumers(bus: Bus): ConsumerSpec[] {
+  const { approval, supervision, enforcement, linkage } = bus.apps;
+  return [
+    ...linkageConsumers(linkage.linkage.handle),
+    ...supervisionConsumers(supervision.handoffs),
+    ...enforcementConsumers(enforcement.enforcement, enforcement.credit),
+    ...approvalConsumers(approval.licences),
+  ];
+}
 
 /**
  * Waits until the bus is quiet: every event in its store relayed, and every
@@ -274,9 +277,9 @@ export async function waitQuiet(e: E2e, timeoutMs = 60_000): Promise<Map<string,
       const m = e.bus.relay.metrics();
       const relayed = m.published + m.skippedInternal + m.parked;
       let consumed = relayed === Number(rows[0]?.n);
-      for (const [name, fams] of Object.entries(BUS_CONSUMERS)) {
-        const theirs = new Map([...ends].filter(([key]) => fams.some((f) => key.startsWith(`${topicOf(f, e.prefix)}/`))));
-        consumed &&= await caughtUp(e.bus.sql, name, theirs);
+      for (const spec of busConsumers(e.bus)) {
+        const theirs = new Map([...ends].filter(([key]) => spec.families.some((f) => key.startsWith(`${topicOf(f, e.prefix)}/`))));
+        consumed &&= await caughtUp(e.bus.sql, spec.name, theirs);
       }
       const snapshot = JSON.stringify([[...ends], rows[0]?.n, relayed]);
       const quiet = consumed && snapshot === previous;
