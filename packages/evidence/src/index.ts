@@ -1,0 +1,64 @@
+export { canonicalize, canonicalBytes } from "./jcs.js";
+export {
+  canonicalEvent,
+  canonicalEventObject,
+  evidenceOf,
+  withEvidence,
+  revisionString,
+  timeString,
+  EVIDENCE_FIELD,
+  type ChainLink,
+  type EventEvidence,
+  type EvidenceEvent,
+  type EvidenceSignature,
+  type SignatureAlgorithm,
+} from "./canonical.js";
+export { CanonicalFormError, EvidenceKeyError } from "./errors.js";
+export type { EvidenceFailure, EvidenceFailureKind } from "./failure.js";
+export { sm3, GENESIS_HASH } from "./sm3.js";
+export { SM2_DEFAULT_ID, Sm2PrivateKey, Sm2PublicKey, sm2Sign, sm2Verify, type Sm2Options } from "./sm2.js";
+export {
+  KeyRing,
+  SigningKey,
+  VerifyingKey,
+  generateSigningKey,
+  importSigningKey,
+  importVerifyingKey,
+  keyIdOf,
+  SIGNATURE_ALGORITHMS,
+  type KeyRingEntry,
+  type Signer,
+} from "./keys.js";
+export { signEvent, signBytes, parseSignature, verifyEventSignature, type SignatureCheck } from "./sign.js";
+export {
+  chainHash,
+  chainLinkOf,
+  linkEvent,
+  StreamChainer,
+  verifyChain,
+  type ChainHead,
+  type ChainVerification,
+  type VerifyChainOptions,
+} from "./chain.js";
+export { leafHash, nodeHash, merkleRoot, MerkleTree, proveInclusion, verifyInclusion, type InclusionProof } from "./merkle.js";
+export {
+  SEAL_FORMAT,
+  Sealer,
+  parseSeal,
+  positionString,
+  sealBlock,
+  sealBody,
+  sealBytes,
+  sealHash,
+  verifySeal,
+  verifySealedInclusion,
+  type BlockEntry,
+  type PositionLike,
+  type Seal,
+  type SealBlockInput,
+  type SealBody,
+  type SealCheck,
+  type VerifySealOptions,
+} from "./seal.js";
+export { InlineSignatureVerifier, SignatureWorkerPool, type SignatureJob, type SignatureVerifier } from "./pool.js";
+export { verifyLog, type LoggedEvent, type LogVerification, type VerifyLogOptions, type VerifyProgress } from "./verify-log.js";

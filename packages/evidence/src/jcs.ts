@@ -1,0 +1,96 @@
+import { CanonicalFormError } from "./errors.js";
+
+/**
+ * RFC 8785 JSON Canonicalization Scheme (JCS) of a JavaScript value.
+ *
+ * The value is first read the way `JSON.stringify` reads it, so that the
+ * canonical form of an object in memory equals the canonical form of the
+ * same object after a JSON round trip through the event store:
+ * - `toJSON()` is honoured (a `Date` becomes its ISO string);
+ * - object properties whose value is `undefined`, a function or a symbol are
+ *   omitted; in arrays such values become `null`;
+ * - only own enumerable string-keyed properties count.
+ * One deliberate difference: a `bigint` (which `JSON.stringify` rejects)
+ * becomes its decimal string, e.g. `12n` → `"12"`.
+ *
+ * Then JCS proper: object members sorted by their names' UTF-16 code units,
+ * no whitespace, strings escaped as ECMAScript `JSON.stringify` does, numbers
+ * in ECMAScript `Number.prototype.toString` form (`-0` → `0`, `1e21` → `1e+21`).
+ * Values outside I-JSON are errors, never silently altered: `NaN`,
+ * `±Infinity`, strings with lone surrogates, and cycles.
+ */
+export function canonicalize(value: unknown): string {
+  const out = write(value, "$", new Set());
+  if (out === undefined) throw new CanonicalFormError(`$: ${describe(value)} has no JSON form`);
+  return out;
+}
+
+/** The UTF-8 bytes of {@link canonicalize}. */
+export function canonicalBytes(value: unknown): Buffer {
+  return Buffer.from(canonicalize(value), "utf8");
+}
+
+// A lone surrogate is the only thing `\p{Surrogate}` can match in a `u` regex
+// (paired surrogates are read as one astral code point).
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+// String.prototype.isWellFormed (ES2024, V8 ≥ 11.1: Node 20) is much faster than the regex; the regex is the fallback.
+const isWellFormed: (s: string) => boolean =
+  typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === "function"
+    ? (s) => (s as string & { isWellFormed(): boolean }).isWellFormed()
+    : (s) => !LONE_SURROGATE.test(s);
+
+function writeString(s: string, path: string): string {
+  if (!isWellFormed(s)) throw new CanonicalFormError(`${path}: string contains a lone surrogate (not I-JSON)`);
+  // Nothing to escape (the common case): skip JSON.stringify's general path.
+  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`;
+}
+
+// What JSON.stringify (and so RFC 8785) escapes in a well-formed string: control characters, quote, backslash.
+// eslint-disable-next-line no-control-regex
+const NEEDS_ESCAPE = /[\u0000-\u001f"\\]/;
+
+function write(value: unknown, path: string, ancestors: Set<object>): string | undefined {
+  switch (typeof value) {
+    case "string":
+      return writeString(value, path);
+    case "number":
+      if (!Number.isFinite(value)) throw new CanonicalFormError(`${path}: ${value} is not a JSON number`);
+      return JSON.stringify(value); // ECMAScript Number::toString, as RFC 8785 §3.2.2.3 requires; -0 → "0"
+    case "boolean":
+      return value ? "true" : "false";
+    case "bigint":
+      return `"${value.toString()}"`;
+    case "undefined":
+    case "function":
+    case "symbol":
+      return undefined;
+    case "object": {
+      if (value === null) return "null";
+      const toJSON = (value as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === "function") return write(toJSON.call(value, ""), path, ancestors);
+      if (ancestors.has(value)) throw new CanonicalFormError(`${path}: cyclic structure`);
+      ancestors.add(value);
+      try {
+        if (Array.isArray(value)) {
+          const items = value.map((item: unknown, i) => write(item, `${path}[${i}]`, ancestors) ?? "null");
+          return `[${items.join(",")}]`;
+        }
+        const record = value as Record<string, unknown>;
+        const members: string[] = [];
+        // Default sort compares UTF-16 code units, exactly what RFC 8785 §3.2.3 asks for.
+        for (const key of Object.keys(record).sort()) {
+          const member = write(record[key], `${path}.${key}`, ancestors);
+          if (member !== undefined) members.push(`${writeString(key, `${path}.${key}`)}:${member}`);
+        }
+        return `{${members.join(",")}}`;
+      } finally {
+        ancestors.delete(value);
+      }
+    }
+  }
+}
+
+function describe(value: unknown): string {
+  return value === undefined ? "undefined" : typeof value;
+}
