@@ -48,6 +48,8 @@ export interface ProjectionConsumerOptions {
    * transaction.
    */
   readonly mode?: "projection" | "reactor";
+  /** Most messages a projection applies in one transaction (default 200). */
+  readonly chunkSize?: number;
   readonly logger: Logger;
   /** Attempts at an event whose handler throws before it is dead-lettered. */
   readonly maxAttempts?: number;
@@ -103,6 +105,7 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
   const maxAttempts = options.maxAttempts ?? 5;
   const retryBackoff = options.retryBackoff ?? { initialMs: 100, maxMs: 5_000 };
   const codec = options.codec ?? new ContractCodec();
+  const chunkSize = options.chunkSize ?? 200;
   const logger = options.logger.child({ consumer: name, groupId });
   const counters = { applied: 0, duplicates: 0, deadLettered: 0, handlerRetries: 0 };
 
@@ -223,16 +226,69 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
         return;
       }
     }
-    for (const message of batch.messages) {
+    // Messages fetched before a seek took effect are already applied.
+    const pending = batch.messages.filter((m) => BigInt(m.offset) >= next!);
+    for (let i = 0; i < pending.length; ) {
       if (!isRunning() || isStale()) return;
-      const offset = BigInt(message.offset);
-      if (offset >= next) {
-        await processMessage(batch, message, heartbeat);
-        next = offset + 1n;
-        assignment.set(key, next);
-      } // else it was fetched before a seek took effect and is already applied
-      resolveOffset(message.offset);
+      // A projection applies a run of decodable messages in one transaction:
+      // one commit and one offset write per chunk instead of per message.
+      const chunk = options.mode === "reactor" ? [] : decodableRun(batch, pending, i, chunkSize);
+      if (chunk.length > 1 && (await applyChunk(batch, chunk))) {
+        i += chunk.length;
+      } else {
+        await processMessage(batch, pending[i]!, heartbeat);
+        i += 1;
+      }
+      const last = pending[i - 1]!.offset;
+      next = BigInt(last) + 1n;
+      assignment.set(key, next);
+      resolveOffset(last);
       await heartbeat();
+    }
+  }
+
+  /** The decodable messages from `start` on, up to the first undecodable one (which goes to the DLQ on its own). */
+  function decodableRun(batch: Batch, messages: readonly KafkaMessage[], start: number, max: number): Array<{ message: KafkaMessage; event: ConsumedEvent }> {
+    const run: Array<{ message: KafkaMessage; event: ConsumedEvent }> = [];
+    for (let j = start; j < messages.length && run.length < max; j++) {
+      try {
+        run.push({ message: messages[j]!, event: decode(batch, messages[j]!) });
+      } catch {
+        break;
+      }
+    }
+    return run;
+  }
+
+  /**
+   * Applies a chunk in one transaction. False when a handler failed: the
+   * transaction rolled back whole, and the caller retries message by message,
+   * so one bad event is retried and dead-lettered alone.
+   */
+  async function applyChunk(batch: Batch, chunk: ReadonlyArray<{ message: KafkaMessage; event: ConsumedEvent }>): Promise<boolean> {
+    try {
+      const fresh = await db.transaction(async (tx) => {
+        let applied = 0;
+        for (const { message, event } of chunk) {
+          if (!(await claimInbox(tx, name, event.ce.id, batch.topic, batch.partition, message.offset))) continue;
+          try {
+            await handle(event, tx);
+          } catch (err) {
+            throw new HandlerError(err instanceof Error ? err.message : String(err), { cause: err });
+          }
+          applied++;
+        }
+        await storeOffset(tx, name, batch.topic, batch.partition, chunk[chunk.length - 1]!.message.offset);
+        return applied;
+      });
+      counters.applied += fresh;
+      counters.duplicates += chunk.length - fresh;
+      return true;
+    } catch (err) {
+      if (!(err instanceof HandlerError)) throw err;
+      counters.handlerRetries++; // the chunk's messages are retried one by one
+      logger.warn({ err: err.cause, topic: batch.topic, partition: batch.partition, size: chunk.length }, "consumer: a handler failed in a chunk; applying its messages one by one");
+      return false;
     }
   }
 
