@@ -12,7 +12,7 @@ import type { Logger } from "pino";
 import type { SqlExecutor, SqlQueryable } from "../postgres/executor.js";
 import { backoffDelay, sleep, type BackoffOptions } from "../relay/backoff.js";
 import { createProducer } from "../relay/kafka.js";
-import { claimInbox, inInbox, migrateConsumerTables, storedOffset, storeOffset } from "./tables.js";
+import { claimInbox, inboxed, inInbox, migrateConsumerTables, storedOffset, storeOffset } from "./tables.js";
 
 /** A decoded contract event as a projection sees it; switch on `name` to narrow `payload`. */
 export type ConsumedEvent = {
@@ -232,9 +232,10 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
       if (!isRunning() || isStale()) return;
       // A projection applies a run of decodable messages in one transaction:
       // one commit and one offset write per chunk instead of per message.
-      const chunk = options.mode === "reactor" ? [] : decodableRun(batch, pending, i, chunkSize);
-      if (chunk.length > 1 && (await applyChunk(batch, chunk))) {
-        i += chunk.length;
+      const chunk = decodableRun(batch, pending, i, chunkSize);
+      const done = chunk.length > 1 ? await (options.mode === "reactor" ? reactToChunk(batch, chunk) : applyChunk(batch, chunk)) : 0;
+      if (done > 0) {
+        i += done;
       } else {
         await processMessage(batch, pending[i]!, heartbeat);
         i += 1;
@@ -261,11 +262,11 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
   }
 
   /**
-   * Applies a chunk in one transaction. False when a handler failed: the
-   * transaction rolled back whole, and the caller retries message by message,
-   * so one bad event is retried and dead-lettered alone.
+   * Applies a chunk in one transaction; returns how many messages it took.
+   * 0 when a handler failed: the transaction rolled back whole, and the caller
+   * retries message by message, so one bad event is retried and dead-lettered alone.
    */
-  async function applyChunk(batch: Batch, chunk: ReadonlyArray<{ message: KafkaMessage; event: ConsumedEvent }>): Promise<boolean> {
+  async function applyChunk(batch: Batch, chunk: ReadonlyArray<{ message: KafkaMessage; event: ConsumedEvent }>): Promise<number> {
     try {
       const fresh = await db.transaction(async (tx) => {
         let applied = 0;
@@ -283,13 +284,48 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
       });
       counters.applied += fresh;
       counters.duplicates += chunk.length - fresh;
-      return true;
+      return chunk.length;
     } catch (err) {
       if (!(err instanceof HandlerError)) throw err;
       counters.handlerRetries++; // the chunk's messages are retried one by one
       logger.warn({ err: err.cause, topic: batch.topic, partition: batch.partition, size: chunk.length }, "consumer: a handler failed in a chunk; applying its messages one by one");
-      return false;
+      return 0;
     }
+  }
+
+  /**
+   * A reactor's chunk: one inbox look-up, the handlers one after another
+   * (outside any transaction, as reactors must be idempotent), then one
+   * transaction recording the ce_ids and the offset of what succeeded. Stops
+   * at a failing handler; the caller retries that message on its own.
+   */
+  async function reactToChunk(batch: Batch, chunk: ReadonlyArray<{ message: KafkaMessage; event: ConsumedEvent }>): Promise<number> {
+    const seen = await inboxed(db, name, chunk.map((c) => c.event.ce.id));
+    const done: Array<{ message: KafkaMessage; event: ConsumedEvent }> = [];
+    for (const c of chunk) {
+      if (!seen.has(c.event.ce.id)) {
+        try {
+          await handle(c.event, db);
+        } catch (err) {
+          counters.handlerRetries++;
+          logger.warn({ err, eventId: c.event.ce.id, type: c.event.name, offset: c.message.offset }, "consumer: handler failed; retrying on its own");
+          break;
+        }
+      }
+      done.push(c);
+    }
+    if (done.length === 0) return 0;
+    const fresh = await db.transaction(async (tx) => {
+      let claimed = 0;
+      for (const { message, event } of done) {
+        if (await claimInbox(tx, name, event.ce.id, batch.topic, batch.partition, message.offset)) claimed++;
+      }
+      await storeOffset(tx, name, batch.topic, batch.partition, done[done.length - 1]!.message.offset);
+      return claimed;
+    });
+    counters.applied += fresh;
+    counters.duplicates += done.length - fresh;
+    return done.length;
   }
 
   async function processMessage(batch: Batch, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void> {

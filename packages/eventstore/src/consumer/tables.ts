@@ -77,6 +77,12 @@ export async function inInbox(db: SqlQueryable, consumer: string, ceId: string):
   return rows.length > 0;
 }
 
+/** Which of `ceIds` `consumer` already applied: one query for a reactor's chunk. */
+export async function inboxed(db: SqlQueryable, consumer: string, ceIds: readonly string[]): Promise<Set<string>> {
+  const { rows } = await db.query<{ ce_id: string }>(`select ce_id from consumer_inbox where consumer = $1 and ce_id = any($2::text[])`, [consumer, ceIds]);
+  return new Set(rows.map((r) => r.ce_id));
+}
+
 /**
  * Forgets everything `consumer` applied, so that it replays its topics from
  * the beginning on its next start. Call it with the consumer stopped, in the
