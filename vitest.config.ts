@@ -4,6 +4,10 @@ import { defineConfig } from "vitest/config";
 // `vitest run --project unit` gives a fast loop and `pnpm test` runs them all.
 export default defineConfig({
   test: {
+    // One test file at a time across all tiers: the PostgreSQL global log
+    // shows no event past a transaction still open anywhere on the server, so
+    // a file appending and reading it must not race another file's writers.
+    maxWorkers: 1,
     projects: [
       {
         test: {
