@@ -145,10 +145,16 @@ try {
   await migrateRelayTables(sql);
 
   // The baseline's messages: exactly what the relay produces, in its batches.
+  // readAll holds back what an older open transaction might still precede
+  // (another client of the same server): wait until all EVENTS are visible,
+  // or the baseline is short and the relay's last checkpoint is never `last`.
   const stored = [];
-  for (let after: LogPosition | undefined; ; ) {
+  for (let after: LogPosition | undefined; stored.length < EVENTS; ) {
     const page = await store.readAll({ ...(after ? { after } : {}), maxCount: 5_000 });
-    if (page.length === 0) break;
+    if (page.length === 0) {
+      await new Promise((r) => setTimeout(r, 50));
+      continue;
+    }
     stored.push(...page);
     after = page.at(-1)!.position;
   }

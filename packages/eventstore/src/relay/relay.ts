@@ -7,7 +7,6 @@ import {
   sourceOf,
   toKafkaHeaders,
   topicOfEvent,
-  validatePayload,
   type EventName,
 } from "@shenguan/contracts";
 import type { Kafka, Message, Producer, TopicMessages } from "kafkajs";
@@ -15,6 +14,7 @@ import type { Logger } from "pino";
 import { formatPosition, type EventStore, type LogPosition, type StoredEvent } from "../port.js";
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffOptions } from "./backoff.js";
 import type { CheckpointStore, ParkedEvent } from "./checkpoints.js";
+import { validatePayloadFast } from "./fast-validate.js";
 import { createProducer } from "./kafka.js";
 
 export interface RelayOptions {
@@ -263,7 +263,8 @@ export function toKafkaMessage(
   topicPrefix: string = DEFAULT_TOPIC_PREFIX,
 ): { topic: string; message: Message } {
   // Validate before encoding: Avro alone would accept a malformed USCC or date.
-  const value = codec.encode(name, validatePayload(name, event.data));
+  // validatePayloadFast accepts exactly what validatePayload does (see there).
+  const value = codec.encode(name, validatePayloadFast(name, event.data));
   const subject = event.metadata.subject ?? event.stream;
   const headers = toKafkaHeaders({
     id: event.id,
