@@ -86,7 +86,8 @@ export async function startBus(options: BusOptions): Promise<Bus> {
       ...enforcementConsumers(enforcement.enforcement, enforcement.credit),
       ...approvalConsumers(approval.licences),
     ],
-    { kafka, db: sql, logger, topicPrefix: config.KAFKA_TOPIC_PREFIX },
+    // On PostgreSQL the partitions of a topic are applied concurrently (the pool has the connections); PGlite has one connection.
+    { kafka, db: sql, logger, topicPrefix: config.KAFKA_TOPIC_PREFIX, partitionsConcurrently: opened.kind === "postgres" ? 3 : 1 },
   );
 
   const apps = { approval, supervision, enforcement, linkage };

@@ -50,6 +50,8 @@ export interface ProjectionConsumerOptions {
   readonly mode?: "projection" | "reactor";
   /** Most messages a projection applies in one transaction (default 200). */
   readonly chunkSize?: number;
+  /** Partitions processed at once (default 1); needs as many database connections. */
+  readonly partitionsConcurrently?: number;
   readonly logger: Logger;
   /** Attempts at an event whose handler throws before it is dead-lettered. */
   readonly maxAttempts?: number;
@@ -345,7 +347,14 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
     await consumer.connect();
     // fromBeginning only decides where a partition without any stored offset starts.
     await consumer.subscribe({ topics: [...options.topics], fromBeginning: true });
-    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      // Partitions are independent (one subject's events share a partition),
+      // so a projection may apply several at once on separate connections.
+      partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
+      eachBatch,
+    });
   } catch (err) {
     await consumer.disconnect().catch(() => undefined);
     await deadLetters.disconnect().catch(() => undefined);

@@ -20,7 +20,14 @@ export interface ConsumerSpec {
 /** Starts one exactly-once consumer per spec; groups are `<topicPrefix>.<name>` so deployments sharing a cluster stay apart. */
 export function startConsumers(
   specs: readonly ConsumerSpec[],
-  runtime: { readonly kafka: Kafka; readonly db: SqlExecutor; readonly logger: Logger; readonly topicPrefix: string },
+  runtime: {
+    readonly kafka: Kafka;
+    readonly db: SqlExecutor;
+    readonly logger: Logger;
+    readonly topicPrefix: string;
+    /** Partitions each consumer applies at once; 1 on a single-connection database (PGlite). */
+    readonly partitionsConcurrently?: number;
+  },
 ): Promise<ProjectionConsumer[]> {
   return Promise.all(
     specs.map((spec) =>
@@ -33,6 +40,7 @@ export function startConsumers(
         groupId: `${runtime.topicPrefix}.${spec.name}`,
         topics: spec.families.map((f) => topicOf(f, runtime.topicPrefix)),
         handle: async (event, tx) => void (await spec.handle(event, tx)),
+        ...(runtime.partitionsConcurrently ? { partitionsConcurrently: runtime.partitionsConcurrently } : {}),
       }),
     ),
   );
