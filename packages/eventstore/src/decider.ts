@@ -49,3 +49,13 @@ export class DomainRefusal extends ShenguanError {
 
 /** A refusal because the acting department is not a party to the case (the wrong regulator, another bureau): 403, not 409. */
 export class NotPartyRefusal extends DomainRefusal {}
+
+/** Refuses a command: `throw`s so a decider case reads as its rule. */
+export function refuse(code: string, message: string, field?: string): never {
+  throw new DomainRefusal(code, message, field);
+}
+
+/** The `never` guard that ends every switch over a decider's commands or events. */
+export function exhaustive(x: never): never {
+  throw new Error(`unhandled ${JSON.stringify(x)}`);
+}

@@ -1,6 +1,6 @@
 import type { ApplicationAccepted, LicenceGranted } from "@shenguan/contracts";
 import { addDays, localDateOf, type LocalDate } from "@shenguan/deadlines";
-import { DomainRefusal, NotPartyRefusal, type Decider } from "@shenguan/eventstore";
+import { exhaustive, refuse, NotPartyRefusal, type Decider } from "@shenguan/eventstore";
 import type { LicenceCommand } from "./commands.js";
 import type { LicenceEvent, RevocationRequestReceived } from "./events.js";
 
@@ -241,9 +241,6 @@ export function decide(command: LicenceCommand, state: LicenceCase): LicenceEven
 
 export const licenceDecider: Decider<LicenceCommand, LicenceEvent, LicenceCase> = { initialState, evolve, decide };
 
-function refuse(code: string, message: string, field?: string): never {
-  throw new DomainRefusal(code, message, field);
-}
 
 /** Only the bureau that accepted a case decides it. */
 function party(application: ApplicationAccepted, department: string): void {
@@ -281,6 +278,3 @@ function decisionDateRule(decisionDate: string, today: string, application: Appl
   if (decisionDate < acceptedOn) refuse("decision.before-acceptance", `decisionDate ${decisionDate} is before the application was accepted (${acceptedOn})`, "decisionDate");
 }
 
-function exhaustive(x: never): never {
-  throw new Error(`unhandled ${JSON.stringify(x)}`);
-}

@@ -1,6 +1,6 @@
 import type { CreditRecordPublished, CreditRepaired } from "@shenguan/contracts";
 import { addDays, daysBetween, localDate, localDateOf } from "@shenguan/deadlines";
-import { DomainRefusal, NotPartyRefusal, type Decider } from "@shenguan/eventstore";
+import { exhaustive, refuse, NotPartyRefusal, type Decider } from "@shenguan/eventstore";
 import type { CreditCommand, PublishCreditRecord } from "./commands.js";
 import type { CreditEvent } from "./events.js";
 
@@ -140,10 +140,4 @@ export function withinProbation(lastRepairOn: string | null, today: string): boo
 /** The last day a new penalty still bars again after a repair on `repairedOn`. */
 export const probationEnds = (repairedOn: string): string => addDays(localDate(repairedOn), REPAIR_PROBATION_DAYS);
 
-function refuse(code: string, message: string, field?: string): never {
-  throw new DomainRefusal(code, message, field);
-}
 
-function exhaustive(x: never): never {
-  throw new Error(`unhandled ${JSON.stringify(x)}`);
-}

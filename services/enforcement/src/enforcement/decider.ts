@@ -1,6 +1,6 @@
 import type { EnforcementConcluded, EnforcementOutcome, PenaltyImposed } from "@shenguan/contracts";
 import { localDateOf } from "@shenguan/deadlines";
-import { DomainRefusal, NotPartyRefusal, type Decider } from "@shenguan/eventstore";
+import { exhaustive, refuse, NotPartyRefusal, type Decider } from "@shenguan/eventstore";
 import type { EnforcementCommand, ImposePenalty, OpenCase } from "./commands.js";
 import type { EnforcementCaseOpened, EnforcementEvent } from "./events.js";
 
@@ -141,9 +141,6 @@ export function decide(command: EnforcementCommand, state: EnforcementCase): Enf
 
 export const enforcementDecider: Decider<EnforcementCommand, EnforcementEvent, EnforcementCase> = { initialState, evolve, decide };
 
-function refuse(code: string, message: string, field?: string): never {
-  throw new DomainRefusal(code, message, field);
-}
 
 /** An open case, acted on by the department it belongs to. */
 function open(state: EnforcementCase, department: string, concludedCode = "enforcement.concluded") {
@@ -204,6 +201,3 @@ function sameOpening(o: EnforcementCaseOpened, d: OpenCase["data"], department: 
   );
 }
 
-function exhaustive(x: never): never {
-  throw new Error(`unhandled ${JSON.stringify(x)}`);
-}

@@ -1,5 +1,5 @@
 import type { CommitmentVerified, HandoffPushed, InspectionRecorded, TransferredToEnforcement } from "@shenguan/contracts";
-import { DomainRefusal, NotPartyRefusal, type Decider } from "@shenguan/eventstore";
+import { exhaustive, refuse, NotPartyRefusal, type Decider } from "@shenguan/eventstore";
 import type { HandoffCommand } from "./commands.js";
 import type { HandoffEvent, LicenceEnd, RevocationAnswered } from "./events.js";
 
@@ -344,9 +344,6 @@ export function decide(command: HandoffCommand, state: HandoffState): HandoffEve
 
 export const handoffDecider: Decider<HandoffCommand, HandoffEvent, HandoffState> = { initialState, evolve, decide };
 
-function refuse(code: string, message: string, field?: string): never {
-  throw new DomainRefusal(code, message, field);
-}
 
 /** The handoff exists and the acting department is its regulator: no one supervises another's licence. */
 function party(state: HandoffState, department: string): Known {
@@ -388,6 +385,3 @@ function about(s: SupervisionRecord) {
   return { licenceId: s.handoff.licenceId, caseId: s.handoff.caseId, holderUscc: s.handoff.holderUscc };
 }
 
-function exhaustive(x: never): never {
-  throw new Error(`unhandled ${JSON.stringify(x)}`);
-}
