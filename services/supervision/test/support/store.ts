@@ -1,7 +1,4 @@
-// @shenguan/eventstore's public index does not export openEventStore yet, so
-// the tests reach it through the referenced project (see the report: it
-// should be exported, with SqlExecutor and ConsumedEvent).
-import { openEventStore, type OpenedEventStore } from "../../../../packages/eventstore/src/open-store.js";
+import { openEventStore, type OpenedEventStore } from "@shenguan/eventstore";
 
 export type TestStore = Extract<OpenedEventStore, { kind: "postgres" | "pglite" }>;
 
