@@ -67,11 +67,11 @@ export async function runCommand(
   request: FastifyRequest,
   reply: FastifyReply,
   keys: IdempotencyKeys,
-  execute: (department: string) => Promise<StoredResponse>,
+  execute: (department: string, idempotencyKey: string) => Promise<StoredResponse>,
 ): Promise<void> {
   const department = departmentOf(request);
   const key = idempotencyKeyOf(request);
-  const result = await keys.run(department, key, { url: request.url, body: request.body }, () => execute(department));
+  const result = await keys.run(department, key, { url: request.url, body: request.body }, () => execute(department, key));
   if (result.replayed) reply.header("idempotent-replayed", "true");
   if (result.status >= 400) reply.type(PROBLEM_CONTENT_TYPE);
   await reply.code(result.status).send(result.body);

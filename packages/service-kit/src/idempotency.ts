@@ -25,7 +25,11 @@ export interface StoredResponse {
  * so the client can retry.
  */
 export class IdempotencyKeys {
-  constructor(private readonly db: Queryable) {}
+  constructor(
+    private readonly db: Queryable,
+    /** How long a first attempt may run before a retry takes the key over. */
+    private readonly abandonAfterSeconds = 60,
+  ) {}
 
   async migrate(): Promise<void> {
     await this.db.query(`
@@ -55,8 +59,17 @@ export class IdempotencyKeys {
       if (first && first.request_hash !== hash) {
         throw new IdempotencyKeyReusedError(`idempotency key ${key} was first used with a different request`);
       }
-      if (!first || first.status === null) throw new IdempotencyInProgressError(`the request with idempotency key ${key} is still running`);
-      return { status: first.status, body: first.body, replayed: true };
+      if (first && first.status !== null) return { status: first.status, body: first.body, replayed: true };
+      // A first attempt that never finished (its process died between claiming
+      // the key and storing the answer) is taken over after a while; the
+      // deciders make a repeated command a no-op or a refusal, never a double.
+      const takenOver = await this.db.query(
+        `update idempotency_keys set created_at = now()
+          where department = $1 and key = $2 and status is null and created_at < now() - make_interval(secs => $3)
+          returning key`,
+        [department, key, this.abandonAfterSeconds],
+      );
+      if (takenOver.rows.length === 0) throw new IdempotencyInProgressError(`the request with idempotency key ${key} is still running`);
     }
     let response: StoredResponse;
     try {

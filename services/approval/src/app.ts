@@ -1,10 +1,15 @@
 import type { EventStore } from "@shenguan/eventstore";
 import { createServiceApp, departmentOf, IdempotencyKeys, NotFoundError, runCommand, type Clock, type Queryable, type ServiceApp } from "@shenguan/service-kit";
-import { v7 as uuidv7 } from "uuid";
+import { createHash } from "node:crypto";
 import type { z } from "zod";
 import { LicenceService, type EligibilityLookup } from "./licence/service.js";
 import { licenceCaseStream } from "./licence/events.js";
 import * as s from "./routes/schemas.js";
+
+/** A stable, opaque case id for a department's idempotency key. */
+function caseIdFor(department: string, idempotencyKey: string): string {
+  return `C-${createHash("sha256").update(`${department}\u0000${idempotencyKey}`).digest("hex").slice(0, 24)}`;
+}
 
 export interface ApprovalDeps {
   readonly store: EventStore;
@@ -38,8 +43,10 @@ export async function buildApprovalApp(deps: ApprovalDeps): Promise<ServiceApp &
   });
 
   app.post("/cases", { schema: { summary: "Accept an application (受理)", body: s.acceptBody, response: { 201: s.commandResult } } }, (req, reply) =>
-    runCommand(req, reply, keys, (department) => {
-      const { caseId = uuidv7(), ...data } = req.body;
+    runCommand(req, reply, keys, (department, key) => {
+      // Without a client-chosen id, the case id follows from the idempotency key, so a
+      // retry that takes over an abandoned first attempt lands on the same case.
+      const { caseId = caseIdFor(department, key), ...data } = req.body;
       return licences.accept(caseId, { caseId, ...data }, ctx(req, department)).then(ok(201));
     }),
   );

@@ -85,6 +85,22 @@ describe("approval API", () => {
     expect(reused.json().code).toBe("idempotency.key-reused");
   });
 
+  it("answers 409 while the first request with a key runs, and takes over a key whose first attempt died", async () => {
+    const body = application({ caseId: "takeover-1" });
+    expect((await post("/cases", body, { key: "takeover" })).statusCode).toBe(201);
+    // Make the key look claimed but unanswered: first as if still running, then as if its process died two minutes ago.
+    await opened.executor!.query(`update idempotency_keys set status = null, body = null where key = 'takeover'`);
+    const running = await post("/cases", body, { key: "takeover" });
+    expect(running.statusCode).toBe(409);
+    expect(running.json().code).toBe("idempotency.in-progress");
+    await opened.executor!.query(`update idempotency_keys set created_at = now() - interval '2 minutes' where key = 'takeover'`);
+    const retried = await post("/cases", body, { key: "takeover" });
+    expect(retried.statusCode, retried.body).toBe(201); // the decider makes the repeated acceptance a no-op
+    expect(retried.headers["idempotent-replayed"]).toBeUndefined();
+    expect(await opened.store.readStream("licence-case-takeover-1")).toHaveLength(1);
+    expect((await post("/cases", body, { key: "takeover" })).headers["idempotent-replayed"]).toBe("true");
+  });
+
   it("refuses a bad USCC with a 400 problem naming the field and the rule", async () => {
     const res = await post("/cases", application({ applicant: { name: "x", uscc: "91350100M000100Y44" } }));
     expect(res.statusCode).toBe(400);
