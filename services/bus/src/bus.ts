@@ -1,5 +1,4 @@
 import { approvalConsumers, buildApprovalApp } from "@shenguan/approval";
-import { families, topicOf, type Family } from "@shenguan/contracts";
 import { buildEnforcementApp, enforcementConsumers } from "@shenguan/enforcement";
 import {
   createKafka,
@@ -8,6 +7,7 @@ import {
   parseBrokers,
   Relay,
   SqlCheckpointStore,
+  ensureFamilyTopics,
   startConsumers,
   type ProjectionConsumer,
   type SqlExecutor,
@@ -15,7 +15,6 @@ import {
 import { buildLinkageApp, linkageConsumers } from "@shenguan/linkage";
 import type { Clock, ServiceApp } from "@shenguan/service-kit";
 import { buildSupervisionApp, supervisionConsumers } from "@shenguan/supervision";
-import type { Kafka } from "kafkajs";
 import type { Logger } from "pino";
 import type { BusConfig } from "./config.js";
 
@@ -72,8 +71,7 @@ export async function startBus(options: BusOptions): Promise<Bus> {
   const enforcement = await buildEnforcementApp({ store, sql, clock, creditDepartment: config.SHENGUAN_CREDIT_DEPARTMENT, ...quiet });
 
   const kafka = createKafka({ clientId: "shenguan-bus", brokers: parseBrokers(config.KAFKA_BROKERS) }, logger);
-  const topic = (f: Family) => topicOf(f, config.KAFKA_TOPIC_PREFIX);
-  await ensureTopics(kafka, families.map(topic));
+  await ensureFamilyTopics(kafka, config.KAFKA_TOPIC_PREFIX);
 
   await migrateRelayTables(sql);
   const relay = new Relay({ store, kafka, checkpoints: new SqlCheckpointStore(sql), logger, topicPrefix: config.KAFKA_TOPIC_PREFIX });
@@ -122,17 +120,4 @@ export async function startBus(options: BusOptions): Promise<Bus> {
       await opened.close();
     },
   };
-}
-
-/** Creates the family topics and their dead-letter topics up front, so consumers never race auto-creation. */
-async function ensureTopics(kafka: Kafka, topics: readonly string[]): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const existing = new Set(await admin.listTopics());
-    const wanted = topics.flatMap((t) => [t, `${t}.dlq`]).filter((t) => !existing.has(t));
-    if (wanted.length > 0) await admin.createTopics({ topics: wanted.map((t) => ({ topic: t, numPartitions: 3 })), waitForLeaders: true });
-  } finally {
-    await admin.disconnect();
-  }
 }

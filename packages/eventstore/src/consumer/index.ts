@@ -8,4 +8,4 @@ export {
   type ProjectionConsumerOptions,
 } from "./consumer.js";
 export { migrateConsumerTables, rebuildProjection } from "./tables.js";
-export { startConsumers, type ConsumerSpec } from "./specs.js";
+export { ensureFamilyTopics, startConsumers, type ConsumerSpec } from "./specs.js";

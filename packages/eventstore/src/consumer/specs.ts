@@ -1,4 +1,4 @@
-import { topicOf, type Family } from "@shenguan/contracts";
+import { deadLetterTopicOf, families, topicOf, type Family } from "@shenguan/contracts";
 import type { Kafka } from "kafkajs";
 import type { Logger } from "pino";
 import type { SqlExecutor, SqlQueryable } from "../postgres/executor.js";
@@ -17,8 +17,24 @@ export interface ConsumerSpec {
   readonly handle: (event: ConsumedEvent, tx: SqlQueryable) => Promise<unknown>;
 }
 
+/**
+ * Creates the family topics and their dead-letter topics when missing, so
+ * consumers never subscribe before auto-creation (kafkajs fails on that race).
+ */
+export async function ensureFamilyTopics(kafka: Kafka, topicPrefix: string, partitions = 3): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const wanted = families.flatMap((f) => [topicOf(f, topicPrefix), deadLetterTopicOf(f, topicPrefix)]).filter((t) => !existing.has(t));
+    if (wanted.length > 0) await admin.createTopics({ topics: wanted.map((topic) => ({ topic, numPartitions: partitions })), waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /** Starts one exactly-once consumer per spec; groups are `<topicPrefix>.<name>` so deployments sharing a cluster stay apart. */
-export function startConsumers(
+export async function startConsumers(
   specs: readonly ConsumerSpec[],
   runtime: {
     readonly kafka: Kafka;
@@ -29,6 +45,7 @@ export function startConsumers(
     readonly partitionsConcurrently?: number;
   },
 ): Promise<ProjectionConsumer[]> {
+  await ensureFamilyTopics(runtime.kafka, runtime.topicPrefix);
   return Promise.all(
     specs.map((spec) =>
       runProjectionConsumer({
