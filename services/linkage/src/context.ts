@@ -1,6 +1,7 @@
 import { validatePayload, type EventName, type EventPayloads } from "@shenguan/contracts";
 import { ConcurrencyError, type EventMetadata, type EventStore, type ExpectedRevision } from "@shenguan/eventstore";
 import type { Clock } from "@shenguan/service-kit";
+import { v7 as uuidv7 } from "uuid";
 import { Calendars } from "./calendar/calendars.js";
 import { appendWithin, PostgresEventStore, type SqlQueryable } from "@shenguan/eventstore";
 
@@ -39,10 +40,12 @@ export type Emit = (
 export function emitterFor(store: EventStore): Emit {
   return async (tx, stream, events, expected, metadata) => {
     // Fail here, not at the relay (which would park the event unpublished).
-    const checked = events.map((e) => ({ ...(e.id ? { id: e.id } : {}), type: e.type, data: validatePayload(e.type, e.data), metadata }));
+    const checked = events.map((e) => ({ id: e.id ?? uuidv7(), type: e.type, data: validatePayload(e.type, e.data), metadata }));
     try {
       if (store instanceof PostgresEventStore) await appendWithin(tx, stream, checked, expected);
       else await store.append(stream, checked, expected);
+      // The caller applies these events in `tx` right after: their echoes through Kafka are then no-ops (skipEcho).
+      await tx.query(`insert into linkage_emitted (event_id) select unnest($1::text[]) on conflict do nothing`, [checked.map((e) => e.id)]);
       return { appended: true };
     } catch (err) {
       if (err instanceof ConcurrencyError) return { appended: false, conflict: err };
@@ -92,6 +95,16 @@ export function linkageContext(options: LinkageOptions): LinkageContext {
 
 /** What the runner may pass: the options (a context is made from them) or a context already made (shared by the app). */
 export type LinkageSetup = LinkageOptions | LinkageContext;
+
+/**
+ * True (and forgets the id) when `eventId` is an event this service appended
+ * and applied in the appending transaction: its Kafka echo changes nothing,
+ * so the projection skips it. One round trip instead of re-deriving the rows.
+ */
+export async function isOwnEcho(tx: SqlQueryable, eventId: string): Promise<boolean> {
+  const { rowCount } = await tx.query(`delete from linkage_emitted where event_id = $1`, [eventId]);
+  return rowCount > 0;
+}
 
 export function contextOf(setup: LinkageSetup): LinkageContext {
   return "emit" in setup ? setup : linkageContext(setup);

@@ -1,6 +1,6 @@
 import { families, topicOf } from "@shenguan/contracts";
 import { localDateOf } from "@shenguan/deadlines";
-import { contextOf, type LinkageSetup } from "./context.js";
+import { contextOf, isOwnEcho, type LinkageSetup } from "./context.js";
 import { recordCommitmentBreach, recordCreditRecord, recordCreditRepair } from "./credit/credit.js";
 import { deadlineFact, deadlineIdOf, openDeadline, recordCard, REVOCATION_DECISION_LIMIT } from "./deadline/deadlines.js";
 import { calendarDaysUntil } from "./deadline/limits.js";
@@ -22,6 +22,9 @@ export function linkageTopicsOf(prefix?: string): string[] {
 
 export const linkageTopics: readonly string[] = linkageTopicsOf();
 
+/** The events this service appends (and applies at once): their echoes may be skipped. */
+const OWN_EVENTS: ReadonlySet<string> = new Set(["HandoffPushed", "HandoffClaimed", "HandoffUnrouted", "DeadlineWarned", "DeadlineBreached"]);
+
 export type LinkageHandler = (event: ConsumedEvent, tx: SqlQueryable) => Promise<void>;
 
 /**
@@ -35,11 +38,12 @@ export function createLinkageProjection(setup: LinkageSetup): LinkageHandler {
   return async function handle(event, tx) {
     const id = event.ce.id;
     const time = new Date(event.ce.time);
+    if (OWN_EVENTS.has(event.name) && (await isOwnEcho(tx, id))) return;
     switch (event.name) {
       // ---- approval: the loop starts and ends here
       case "LicenceGranted": {
-        const handoffId = await recordGrant(ctx, tx, event.payload);
-        await routeHandoff(ctx, tx, handoffId, { correlationId: id, causationId: id, now: ctx.clock.now() });
+        const { handoffId, row } = await recordGrant(ctx, tx, event.payload);
+        await routeHandoff(ctx, tx, handoffId, { correlationId: id, causationId: id, now: ctx.clock.now() }, row);
         return;
       }
       case "LicenceRevoked": {

@@ -1,7 +1,7 @@
 import { pathToFileURL } from "node:url";
 import { openEventStore, rebuildProjection, type SqlExecutor } from "@shenguan/eventstore";
 import { LINKAGE_PROJECTION } from "./projection.js";
-import { migrateLinkage, READ_MODEL_TABLES } from "./schema.js";
+import { EMITTED_TABLE, migrateLinkage, READ_MODEL_TABLES } from "./schema.js";
 
 /**
  * Empties the linkage read models and forgets the consumer's offsets and
@@ -17,7 +17,7 @@ import { migrateLinkage, READ_MODEL_TABLES } from "./schema.js";
 export async function rebuildLinkage(sql: SqlExecutor, projection = LINKAGE_PROJECTION): Promise<{ truncated: readonly string[] }> {
   await migrateLinkage(sql);
   await sql.transaction(async (tx) => {
-    await tx.query(`truncate ${READ_MODEL_TABLES.join(", ")}`);
+    await tx.query(`truncate ${[...READ_MODEL_TABLES, EMITTED_TABLE].join(", ")}`);
     // The consumer's tables exist once it ran; before that there is nothing to reset.
     const { rows } = await tx.query<{ n: number }>(
       `select count(*)::int as n from information_schema.tables where table_schema = current_schema() and table_name = 'consumer_offsets'`,

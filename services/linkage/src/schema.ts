@@ -233,7 +233,21 @@ const MIGRATIONS: readonly Migration[] = [
       `create index linkage_commitment_breaches_licence on linkage_commitment_breaches (licence_id)`,
     ],
   },
+  {
+    version: 2,
+    name: "ids of the events linkage appended and already applied (their Kafka echoes are skipped)",
+    statements: [
+      // Not a read model of its own: a row lives from the append until its echo arrives.
+      // Truncated by a rebuild (rebuildLinkage), so replayed echoes are applied again.
+      `create table linkage_emitted (
+         event_id text primary key
+       )`,
+    ],
+  },
 ];
+
+/** The ids of events the projection or the timer appended and applied in the same transaction: their echoes are no-ops. */
+export const EMITTED_TABLE = "linkage_emitted";
 
 /** Creates or upgrades the linkage tables (and the consumer's offset tables are the consumer's). Idempotent; safe from several processes. */
 export async function migrateLinkage(sql: SqlExecutor): Promise<void> {

@@ -45,14 +45,22 @@ export interface CalendarYearRow {
   readonly calendar: YearCalendar;
 }
 
+/** How long `compute` trusts the cached calendar without asking the database (a year replaced by another process is seen within this). */
+export const CALENDAR_RECHECK_MS = 5_000;
+
 /**
  * The working calendar as loaded in the database (table calendar_years), so
  * every process computes deadlines from the same holiday notices. The parsed
  * calendar is cached and rebuilt only when a year was added or replaced (one
- * tiny query per use tells).
+ * tiny query tells). `current` asks every time; `compute` (the projection's
+ * hot path) asks at most every CALENDAR_RECHECK_MS, and at once when the
+ * cached calendar lacks a year (so a year loaded by another process is never
+ * missed) or this process loaded one (load() drops the cache).
  */
 export class Calendars {
-  #cached: { key: string; calendar: WorkingCalendar } | undefined;
+  #cached: { key: string; calendar: WorkingCalendar; checkedAt: number } | undefined;
+
+  constructor(private readonly recheckMs: number = CALENDAR_RECHECK_MS) {}
 
   /** The current calendar, read through `db` (pass the open transaction when inside one). */
   async current(db: SqlQueryable): Promise<WorkingCalendar> {
@@ -60,11 +68,37 @@ export class Calendars {
       `select string_agg(year || ':' || revision, ',' order by year) as key from calendar_years`,
     );
     const key = rows[0]?.key ?? "";
-    if (this.#cached?.key === key) return this.#cached.calendar;
+    if (this.#cached?.key === key) {
+      this.#cached.checkedAt = Date.now();
+      return this.#cached.calendar;
+    }
     const years = await db.query<{ calendar: unknown }>(`select calendar from calendar_years order by year`);
     const calendar = new WorkingCalendar(years.rows.map((r) => r.calendar));
-    this.#cached = { key, calendar };
+    this.#cached = { key, calendar, checkedAt: Date.now() };
     return calendar;
+  }
+
+  /**
+   * `fn` on the calendar, the cached one when checked within the last
+   * CALENDAR_RECHECK_MS; if that one lacks a year `fn` needs, the database
+   * is asked again and `fn` retried, so a missing year is reported only when
+   * the database lacks it too.
+   */
+  async compute<T>(db: SqlQueryable, fn: (calendar: WorkingCalendar) => T): Promise<T> {
+    const cached = this.#cached;
+    if (cached && Date.now() - cached.checkedAt < this.recheckMs) {
+      try {
+        return fn(cached.calendar);
+      } catch (err) {
+        if (!isCalendarMissing(err)) throw err;
+      }
+    }
+    return fn(await this.current(db));
+  }
+
+  /** Forgets the cached calendar: the next use reads the database. */
+  invalidate(): void {
+    this.#cached = undefined;
   }
 
   async list(db: SqlQueryable): Promise<CalendarYearRow[]> {
@@ -97,6 +131,7 @@ export class Calendars {
        returning year, revision`,
       [calendar.year, JSON.stringify(calendar), by.department, by.at, by.replace],
     );
+    this.invalidate(); // also when the transaction rolls back: the next use just reads again
     const row = rows[0];
     if (!row)
       throw new DomainRefusal(

@@ -129,24 +129,29 @@ interface DeadlineRow {
  * the facts came in.
  */
 export async function settleDeadline(ctx: LinkageContext, tx: SqlQueryable, deadlineId: string): Promise<void> {
-  const { rows } = await tx.query<DeadlineRow>(`select * from linkage_deadlines where deadline_id = $1 for update`, [deadlineId]);
+  // One read: the row (locked), its latest move, its first met fact (in the order of the facts), its first cards, and whether its licence ended.
+  const { rows } = await tx.query<
+    DeadlineRow & { moved_due: string | null; met_fact_at: Date | null; met_fact_by: string | null; warned_card: Date | null; breached_card: Date | null; closed: boolean }
+  >(
+    `select d.*,
+       (select due from linkage_deadline_facts f where f.deadline_id = d.deadline_id and f.fact = 'moved' order by f.at desc, f.event_id desc limit 1) as moved_due,
+       m.at as met_fact_at, m.by as met_fact_by,
+       (select min(at) from linkage_deadline_cards c where c.deadline_id = d.deadline_id and c.card = 'WARNED') as warned_card,
+       (select min(at) from linkage_deadline_cards c where c.deadline_id = d.deadline_id and c.card = 'BREACHED') as breached_card,
+       (d.licence_id is not null and exists (select 1 from linkage_handoffs h where h.licence_id = d.licence_id and h.closed_at is not null)) as closed
+     from linkage_deadlines d
+     left join lateral (select at, by from linkage_deadline_facts f where f.deadline_id = d.deadline_id and f.fact = 'met' order by f.at, f.event_id limit 1) m on true
+     where d.deadline_id = $1
+     for update of d`,
+    [deadlineId],
+  );
   const row = rows[0];
   if (!row) return;
-  const facts = await tx.query<{ fact: "met" | "moved"; at: Date; due: string | null; by: string }>(
-    `select fact, at, due, by from linkage_deadline_facts where deadline_id = $1 order by at, event_id`,
-    [deadlineId],
-  );
-  const moved = facts.rows.filter((f) => f.fact === "moved").at(-1);
-  const met = facts.rows.find((f) => f.fact === "met");
-  const cards = await tx.query<{ card: "WARNED" | "BREACHED"; at: Date }>(
-    `select card, min(at) as at from linkage_deadline_cards where deadline_id = $1 group by card`,
-    [deadlineId],
-  );
-  const warned = cards.rows.find((c) => c.card === "WARNED")?.at ?? null;
-  const breached = cards.rows.find((c) => c.card === "BREACHED")?.at ?? null;
-  const closed = row.licence_id
-    ? (await tx.query(`select 1 from linkage_handoffs where licence_id = $1 and closed_at is not null`, [row.licence_id])).rows.length > 0
-    : false;
+  const moved = { due: row.moved_due };
+  const met = row.met_fact_at === null ? undefined : { at: row.met_fact_at, by: row.met_fact_by };
+  const warned = row.warned_card;
+  const breached = row.breached_card;
+  const closed = row.closed;
 
   let limit: Limit = { amount: Number(row.limit_amount), unit: row.limit_unit };
   let fixedDue = row.fixed_due;
@@ -158,8 +163,7 @@ export async function settleDeadline(ctx: LinkageContext, tx: SqlQueryable, dead
   const changed = fixedDue !== row.fixed_due || limit.amount !== Number(row.limit_amount) || limit.unit !== row.limit_unit;
   if (changed || due === null) {
     try {
-      const calendar = await ctx.calendars.current(tx);
-      const dates = deadlineCards(calendar, { start: row.start_date, limit, fixedDue }, ctx.yellowShare);
+      const dates = await ctx.calendars.compute(tx, (calendar) => deadlineCards(calendar, { start: row.start_date, limit, fixedDue }, ctx.yellowShare));
       [due, yellow, red, cardsError] = [dates.due, dates.yellowFrom, dates.redFrom, null];
     } catch (err) {
       if (!isCalendarMissing(err)) throw err;
@@ -169,6 +173,21 @@ export async function settleDeadline(ctx: LinkageContext, tx: SqlQueryable, dead
     }
   }
   const status: DeadlineStatus = met ? "met" : closed ? "cancelled" : breached ? "breached" : warned ? "warned" : "open";
+  const same = (a: Date | string | null, b: Date | string | null) =>
+    a === null || b === null ? a === b : new Date(a).getTime() === new Date(b).getTime();
+  if (
+    !changed &&
+    due === row.due_date &&
+    yellow === row.yellow_from &&
+    red === row.red_from &&
+    cardsError === row.cards_error &&
+    status === row.status &&
+    same(met?.at ?? null, row.met_at) &&
+    (met?.by ?? null) === row.met_by &&
+    same(warned, row.warned_at) &&
+    same(breached, row.breached_at)
+  )
+    return; // settled already: nothing to write
   await tx.query(
     `update linkage_deadlines set limit_amount = $2, limit_unit = $3, fixed_due = $4, due_date = $5, yellow_from = $6, red_from = $7,
        cards_error = $8, status = $9, met_at = $10, met_by = $11, warned_at = $12, breached_at = $13

@@ -29,16 +29,23 @@ export interface Trigger {
 }
 
 /** The grant's facts on the handoff row (creating it); what a push needs later, whenever a route appears. */
-export async function recordGrant(ctx: LinkageContext, tx: SqlQueryable, grant: LicenceGranted): Promise<string> {
+export async function recordGrant(ctx: LinkageContext, tx: SqlQueryable, grant: LicenceGranted): Promise<{ handoffId: string; row: PendingRow }> {
   const handoffId = handoffIdOf(grant.licenceId);
-  await tx.query(
+  // One statement: the grant's facts, the supervision facts of feedback that came first (refreshFromFeedback),
+  // and the row as routeHandoff needs it (the upsert holds its lock).
+  const { rows } = await tx.query<PendingRow>(
     `insert into linkage_handoffs (handoff_id, licence_id, case_id, holder_name, holder_uscc, holder_id_hash, item_code, item_name, region_code,
-       approval_authority, decision_date, under_commitment, subject)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+       approval_authority, decision_date, under_commitment, subject, first_feedback_at, first_result_at, verified_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+       (select min(at) from linkage_feedback where licence_id = $2),
+       (select min(at) filter (where result) from linkage_feedback where licence_id = $2),
+       (select min(at) filter (where event_type = 'CommitmentVerified') from linkage_feedback where licence_id = $2))
      on conflict (handoff_id) do update set licence_id = excluded.licence_id, case_id = excluded.case_id, holder_name = excluded.holder_name,
        holder_uscc = excluded.holder_uscc, holder_id_hash = excluded.holder_id_hash, item_code = excluded.item_code, item_name = excluded.item_name,
        region_code = excluded.region_code, approval_authority = excluded.approval_authority, decision_date = excluded.decision_date,
-       under_commitment = excluded.under_commitment, subject = excluded.subject`,
+       under_commitment = excluded.under_commitment, subject = excluded.subject, first_feedback_at = excluded.first_feedback_at,
+       first_result_at = excluded.first_result_at, verified_at = excluded.verified_at
+     returning ${PENDING_COLUMNS}`,
     [
       handoffId,
       grant.licenceId,
@@ -55,9 +62,8 @@ export async function recordGrant(ctx: LinkageContext, tx: SqlQueryable, grant: 
       grant.holder.uscc ?? grant.caseId,
     ],
   );
-  await refreshFromFeedback(tx, grant.licenceId);
   if (grant.underCommitment) await restartVerification(ctx, tx, grant.licenceId, grant.decisionDate);
-  return handoffId;
+  return { handoffId, row: rows[0]! };
 }
 
 /**
@@ -83,7 +89,10 @@ async function restartVerification(ctx: LinkageContext, tx: SqlQueryable, licenc
   await settleDeadline(ctx, tx, id);
 }
 
-interface PendingRow {
+const PENDING_COLUMNS = `handoff_id, licence_id, case_id, holder_name, holder_uscc, item_code, region_code, approval_authority, decision_date,
+       under_commitment, subject, pushed_at, unrouted_at, held_reason, closed_at`;
+
+export interface PendingRow {
   handoff_id: string;
   licence_id: string;
   case_id: string;
@@ -111,14 +120,17 @@ export type PushResult = "pushed" | "unrouted" | "held" | "done-before" | "not-p
  * so the expected revision of each append follows from the row's facts, and
  * an append finding the stream ahead (a redelivery, a replay) is "done before".
  */
-export async function routeHandoff(ctx: LinkageContext, tx: SqlQueryable, handoffId: string, trigger: Trigger): Promise<PushResult> {
-  const { rows } = await tx.query<PendingRow>(
-    `select handoff_id, licence_id, case_id, holder_name, holder_uscc, item_code, region_code, approval_authority, decision_date,
-       under_commitment, subject, pushed_at, unrouted_at, held_reason, closed_at
-     from linkage_handoffs where handoff_id = $1 for update`,
-    [handoffId],
-  );
-  const h = rows[0];
+export async function routeHandoff(
+  ctx: LinkageContext,
+  tx: SqlQueryable,
+  handoffId: string,
+  trigger: Trigger,
+  /** The row as just written and locked in `tx` (recordGrant's), saving the read. */
+  locked?: PendingRow,
+): Promise<PushResult> {
+  const h =
+    locked ??
+    (await tx.query<PendingRow>(`select ${PENDING_COLUMNS} from linkage_handoffs where handoff_id = $1 for update`, [handoffId])).rows[0];
   if (!h || h.pushed_at !== null || h.closed_at !== null || h.licence_id === null || h.case_id === null) return "not-pending";
   const metadata: EventMetadata = {
     correlationId: trigger.correlationId,
@@ -153,9 +165,10 @@ export async function routeHandoff(ctx: LinkageContext, tx: SqlQueryable, handof
   let claimDue: string;
   let verificationDue: string | null;
   try {
-    const calendar = await ctx.calendars.current(tx);
-    claimDue = dueOf(calendar, pushedOn, route.claimLimit);
-    verificationDue = h.under_commitment ? dueOf(calendar, h.decision_date, { amount: route.verificationMonths, unit: "MONTHS" }) : null;
+    [claimDue, verificationDue] = await ctx.calendars.compute(tx, (calendar) => [
+      dueOf(calendar, pushedOn, route.claimLimit),
+      h.under_commitment ? dueOf(calendar, h.decision_date, { amount: route.verificationMonths, unit: "MONTHS" }) : null,
+    ]);
   } catch (err) {
     if (!isCalendarMissing(err)) throw err;
     // Never a guessed deadline: the push waits (listed with the unrouted) until the year is loaded.
@@ -198,7 +211,7 @@ export async function routeHandoff(ctx: LinkageContext, tx: SqlQueryable, handof
   if (claimed) events.push({ id: claimedId, type: "HandoffClaimed", data: claimed });
   const emitted = await ctx.emit(tx, handoffStream(handoffId), events, expected, metadata);
   if (!emitted.appended) return "done-before";
-  await tx.query(`update linkage_handoffs set held_reason = null where handoff_id = $1`, [handoffId]);
+  // applyPushed clears held_reason too (the row exists: its upsert's update branch).
   await applyPushed(ctx, tx, pushed, { decisionDate: h.decision_date, subject: h.subject, verificationMonths: route.verificationMonths });
   if (claimed) await applyClaimed(ctx, tx, claimed, claimedId);
   return "pushed";
