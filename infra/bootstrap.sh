@@ -15,6 +15,12 @@ if ! command -v pnpm >/dev/null 2>&1 || [[ "$(pnpm --version)" != "$PNPM_VERSION
 fi
 echo "pnpm $(pnpm --version)"
 
+# The SM2 interoperability tests check our signatures with the openssl command line.
+if ! command -v openssl >/dev/null 2>&1; then
+  step "openssl"
+  apt-get update && apt-get install -y openssl
+fi
+
 step "dependencies"
 pnpm install --frozen-lockfile
 

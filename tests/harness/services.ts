@@ -15,7 +15,8 @@
  * missing; it never skips silently. KurrentDB is the exception: there is no
  * no-Docker way to run it here, so kurrentdbUrl() resolves to undefined and
  * the KurrentDB adapter suites run only where KURRENTDB_URL is set or Docker
- * is available (they must say so with describe.runIf / it.skipIf).
+ * is available; elsewhere they report themselves as not run, and fail when
+ * REQUIRE_KURRENTDB=true.
  */
 import { existsSync } from "node:fs";
 import { connect } from "node:net";
