@@ -41,15 +41,7 @@ const statusOf: Array<[abstract new (...args: never[]) => ShenguanError, number,
 export function problemOf(err: unknown, instance?: string): ProblemDetails {
   if (err instanceof ShenguanError) {
     const [, status, title] = statusOf.find(([cls]) => err instanceof cls) ?? [ShenguanError, 500, "Internal error"];
-    return {
-      type: `urn:shenguan:problem:${err.code}`,
-      title,
-      status,
-      detail: err.message,
-      code: err.code,
-      ...(instance ? { instance } : {}),
-      ...(issuesOf(err) ? { errors: issuesOf(err) } : {}),
-    };
+    return problem(status, err.code, title, err.message, instance, issuesOf(err));
   }
   const fe = err as FastifyError;
   if (hasZodFastifySchemaValidationErrors(fe)) {
@@ -72,7 +64,7 @@ function ruleOf(v: { keyword: string; params?: Record<string, unknown> }): strin
   return v.keyword === "custom" && typeof nested?.rule === "string" ? nested.rule : String(v.keyword);
 }
 
-function problem(status: number, code: string, title: string, detail: string, instance?: string, errors?: ValidationIssue[]): ProblemDetails {
+function problem(status: number, code: string, title: string, detail: string, instance?: string, errors?: readonly ValidationIssue[]): ProblemDetails {
   return { type: `urn:shenguan:problem:${code}`, title, status, detail, code, ...(instance ? { instance } : {}), ...(errors ? { errors } : {}) };
 }
 

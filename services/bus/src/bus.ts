@@ -7,7 +7,6 @@ import {
   parseBrokers,
   Relay,
   SqlCheckpointStore,
-  ensureFamilyTopics,
   startConsumers,
   type ProjectionConsumer,
   type SqlExecutor,
@@ -61,22 +60,15 @@ export async function startBus(options: BusOptions): Promise<Bus> {
   if (!opened.executor) throw new Error("KURRENTDB_URL as the only database is not supported by the bus yet: set DATABASE_URL for read models too");
   const sql = opened.executor;
   const store = opened.store;
-  const quiet = { logger };
 
-  const linkage = await buildLinkageApp({ store, sql, clock, yellowShare: config.SHENGUAN_YELLOW_SHARE, ...quiet });
+  const linkage = await buildLinkageApp({ store, sql, clock, yellowShare: config.SHENGUAN_YELLOW_SHARE, logger });
   // The 告知承诺 gate reads linkage's credit standing. In one process that is a
   // function call; split across hosts it is linkage's GET /subjects/:uscc/commitment-eligibility.
-  const approval = await buildApprovalApp({ store, sql, clock, eligibility: (applicant) => linkage.linkage.eligibility(applicant), ...quiet });
-  const supervision = await buildSupervisionApp({ store, sql, clock, ...quiet });
-  const enforcement = await buildEnforcementApp({ store, sql, clock, creditDepartment: config.SHENGUAN_CREDIT_DEPARTMENT, ...quiet });
+  const approval = await buildApprovalApp({ store, sql, clock, eligibility: (applicant) => linkage.linkage.eligibility(applicant), logger });
+  const supervision = await buildSupervisionApp({ store, sql, clock, logger });
+  const enforcement = await buildEnforcementApp({ store, sql, clock, creditDepartment: config.SHENGUAN_CREDIT_DEPARTMENT, logger });
 
   const kafka = createKafka({ clientId: "shenguan-bus", brokers: parseBrokers(config.KAFKA_BROKERS) }, logger);
-  await ensureFamilyTopics(kafka, config.KAFKA_TOPIC_PREFIX);
-
-  await migrateRelayTables(sql);
-  const relay = new Relay({ store, kafka, checkpoints: new SqlCheckpointStore(sql), logger, topicPrefix: config.KAFKA_TOPIC_PREFIX });
-  relay.start();
-
   const consumers = await startConsumers(
     [
       ...linkageConsumers(linkage.linkage.handle),
@@ -87,6 +79,11 @@ export async function startBus(options: BusOptions): Promise<Bus> {
     // On PostgreSQL the partitions of a topic are applied concurrently (the pool has the connections); PGlite has one connection.
     { kafka, db: sql, logger, topicPrefix: config.KAFKA_TOPIC_PREFIX, partitionsConcurrently: opened.kind === "postgres" ? 3 : 1 },
   );
+
+  // Started after the consumers, which create the topics it produces to.
+  await migrateRelayTables(sql);
+  const relay = new Relay({ store, kafka, checkpoints: new SqlCheckpointStore(sql), logger, topicPrefix: config.KAFKA_TOPIC_PREFIX });
+  relay.start();
 
   const apps = { approval, supervision, enforcement, linkage };
   const urls = { approval: "", supervision: "", enforcement: "", linkage: "" };
