@@ -1,4 +1,5 @@
 export * from "./app.js";
+export * from "./caller.js";
 export * from "./clock.js";
 export * from "./errors.js";
 export * from "./identity.js";
