@@ -61,7 +61,7 @@ export async function startBus(options: BusOptions): Promise<Bus> {
   const sql = opened.executor;
   const store = opened.store;
 
-  const linkage = await buildLinkageApp({ store, sql, clock, yellowShare: config.SHENGUAN_YELLOW_SHARE, logger });
+  const linkage = await buildLinkageApp({ store, sql, clock, yellowShare: config.SHENGUAN_YELLOW_SHARE, cardGraceMs: config.SHENGUAN_CARD_GRACE_MS, logger });
   // The 告知承诺 gate reads linkage's credit standing. In one process that is a
   // function call; split across hosts it is linkage's GET /subjects/:uscc/commitment-eligibility.
   const approval = await buildApprovalApp({ store, sql, clock, eligibility: (applicant) => linkage.linkage.eligibility(applicant), logger });

@@ -14,6 +14,8 @@ const schema = z.object({
   SHENGUAN_TICK_MS: z.coerce.number().int().min(100).default(5_000),
   /** Share of a limit after which a yellow card is shown. */
   SHENGUAN_YELLOW_SHARE: z.coerce.number().gt(0).max(1).default(0.8),
+  /** How long after midnight the day's deadline cards wait for claims and verifications still in flight. */
+  SHENGUAN_CARD_GRACE_MS: z.coerce.number().int().min(0).max(86_399_999).default(15 * 60_000),
   /** Department code of the credit platform that publishes credit records. */
   SHENGUAN_CREDIT_DEPARTMENT: z.string().default("XYB-350100"),
   SHENGUAN_SEED_DEMO: z.enum(["true", "false"]).default("true"),

@@ -35,6 +35,8 @@ export interface LinkageDeps {
   readonly calendars?: Calendars;
   /** Share of a limit after which a deadline turns yellow; default 0.8. */
   readonly yellowShare?: number;
+  /** How long after midnight the day's cards wait for facts still in flight; default 15 minutes. */
+  readonly cardGraceMs?: number;
   /** Department code of the service's own events; default SHENGUAN-LINKAGE. */
   readonly department?: string;
   /** fastify logger options (false in tests), as for every service. */
@@ -73,6 +75,7 @@ export async function buildLinkageApp(deps: LinkageDeps): Promise<ServiceApp & {
       clock: deps.clock,
       ...(deps.calendars ? { calendars: deps.calendars } : {}),
       ...(deps.yellowShare !== undefined ? { yellowShare: deps.yellowShare } : {}),
+      ...(deps.cardGraceMs !== undefined ? { cardGraceMs: deps.cardGraceMs } : {}),
       ...(deps.department ? { department: deps.department } : {}),
       logger: app.log as LinkageLogger,
     }),

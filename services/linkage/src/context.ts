@@ -61,6 +61,14 @@ export interface LinkageContext {
   readonly calendars: Calendars;
   /** Share of a limit after which the card turns yellow (0 < share ≤ 1). */
   readonly yellowShare: number;
+  /**
+   * How long past midnight the timer waits before it shows the day's cards.
+   * A claim made at 23:59 on its due date is still on its way through the
+   * relay and Kafka at 00:00; without this wait it would get a red card and
+   * then be met. Facts later than the grace (a consumer outage) still get the
+   * card first: the card is then the record of what the timer saw.
+   */
+  readonly cardGraceMs: number;
   /** The department code the service's own events are published under. */
   readonly department: string;
   readonly logger: LinkageLogger;
@@ -68,6 +76,8 @@ export interface LinkageContext {
 }
 
 export const DEFAULT_YELLOW_SHARE = 0.8;
+/** Relay and consumer lag are seconds in normal operation; a quarter hour leaves room for a restart. */
+export const DEFAULT_CARD_GRACE_MS = 15 * 60_000;
 export const DEFAULT_LINKAGE_DEPARTMENT = "SHENGUAN-LINKAGE";
 
 export interface LinkageOptions {
@@ -75,6 +85,7 @@ export interface LinkageOptions {
   readonly clock: Clock;
   readonly calendars?: Calendars;
   readonly yellowShare?: number;
+  readonly cardGraceMs?: number;
   readonly department?: string;
   readonly logger?: LinkageLogger;
 }
@@ -87,10 +98,16 @@ export function linkageContext(options: LinkageOptions): LinkageContext {
     clock: options.clock,
     calendars: options.calendars ?? new Calendars(),
     yellowShare,
+    cardGraceMs: checkedGrace(options.cardGraceMs ?? DEFAULT_CARD_GRACE_MS),
     department: options.department ?? DEFAULT_LINKAGE_DEPARTMENT,
     logger: options.logger ?? silentLogger,
     emit: emitterFor(options.store),
   };
+}
+
+function checkedGrace(ms: number): number {
+  if (!(Number.isInteger(ms) && ms >= 0 && ms < 86_400_000)) throw new RangeError(`cardGraceMs: must be an integer from 0 to 86399999, got ${ms}`);
+  return ms;
 }
 
 /** What the runner may pass: the options (a context is made from them) or a context already made (shared by the app). */

@@ -195,11 +195,13 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
       return tick(h.ctx, h.clock.now());
     };
     expect((await at("2026-10-08T15:59:59Z")).warned).toEqual([]); // 10-08 23:59 in Beijing: not yet
-    expect((await at("2026-10-09T16:00:00Z")).warned).toEqual(["claim-H-L4"]); // 10-10 00:00 Beijing
+    expect((await at("2026-10-09T16:00:00Z")).warned).toEqual([]); // 10-10 00:00 Beijing: the day's facts may be in flight
+    expect((await at("2026-10-09T16:15:00Z")).warned).toEqual(["claim-H-L4"]); // 00:15, past the grace
     expect((await at("2026-10-10T08:00:00Z")).warned).toEqual([]); // twice: idempotent
     expect(await deadline("claim-H-L4")).toMatchObject({ status: "warned" });
     expect((await at("2026-10-12T15:00:00Z")).breached).toEqual([]); // the due date itself is within the limit
-    expect((await at("2026-10-12T16:00:00Z")).breached).toEqual(["claim-H-L4"]); // 10-13 Beijing
+    expect((await at("2026-10-12T16:14:59Z")).breached).toEqual([]); // 10-13 00:14 Beijing: within the grace
+    expect((await at("2026-10-12T16:15:00Z")).breached).toEqual(["claim-H-L4"]); // 10-13 00:15 Beijing
     const again = await at("2026-10-13T09:00:00Z");
     expect([...again.warned, ...again.breached]).toEqual([]);
 
@@ -214,7 +216,7 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
       startDate: "2026-09-29",
       dueDate: "2026-10-12",
       limit: { amount: 5, unit: "WORKING_DAYS" },
-      warnedAt: Date.parse("2026-10-09T16:00:00Z"),
+      warnedAt: Date.parse("2026-10-09T16:15:00Z"),
     });
     expect(cards[1]!.metadata).toMatchObject({ subject: USCC, caseId: "C-L4" });
     // Echoes of the cards change nothing.
@@ -235,6 +237,30 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     );
     expect(await deadline("claim-H-L4")).toMatchObject({ status: "met", warned_at: expect.any(Date), breached_at: expect.any(Date) });
     expect(await getHandoff(db.sql, "H-L4")).toMatchObject({ status: "claimed", onTime: false });
+  });
+
+  it("gives no red card to a claim made on its due date that arrives just after midnight", async () => {
+    await addRoute(db, { regionCode: "350102" });
+    await h.deliver(consumed("LicenceGranted", grant({ licenceId: "L6", decisionDate: "2026-09-29" })));
+    expect(await deadline("claim-H-L6")).toMatchObject({ due_date: "2026-10-12", red_from: "2026-10-13" });
+    h.clock.set("2026-10-12T16:05:00Z"); // 10-13 00:05 Beijing: the claim of 23:59 is still in the relay
+    expect(await tick(h.ctx, h.clock.now())).toMatchObject({ today: "2026-10-12", warned: ["claim-H-L6"], breached: [] }); // yellow since 10-10
+    await h.deliver(
+      consumed("HandoffClaimed", {
+        handoffId: "H-L6",
+        licenceId: "L6",
+        regulator: REGULATOR,
+        claimedAt: Date.parse("2026-10-12T15:59:00Z"),
+        claimDue: "2026-10-12",
+        onTime: true,
+        automatic: false,
+      }),
+    );
+    h.clock.set("2026-10-13T02:00:00Z");
+    const later = await tick(h.ctx, h.clock.now());
+    expect([...later.warned, ...later.breached]).toEqual([]);
+    expect(await deadline("claim-H-L6")).toMatchObject({ status: "met", breached_at: null });
+    expect(types(await stream("deadline-claim-H-L6"))).toEqual(["DeadlineWarned"]);
   });
 
   it("verifies a commitment within months of the decision and bars 告知承诺 after a false one until credit repair", async () => {

@@ -220,6 +220,7 @@ export async function settleDeadlinesOfLicence(ctx: LinkageContext, tx: SqlQuery
 }
 
 export interface TickOutcome {
+  /** The day whose cards were looked for: the local date of now minus the grace (cardGraceMs). */
   readonly today: string;
   readonly warned: string[];
   readonly breached: string[];
@@ -238,7 +239,8 @@ export interface TickOutcome {
  * mid-tick neither loses nor doubles a card and two ticks give one card.
  */
 export async function tickDeadlines(ctx: LinkageContext & { readonly sql: SqlExecutor }, now: Date): Promise<TickOutcome> {
-  const today = localDateOf(now);
+  // The day whose cards are due: today once the grace after midnight has passed (see cardGraceMs).
+  const today = localDateOf(new Date(now.getTime() - ctx.cardGraceMs));
   const outcome: TickOutcome = { today, warned: [], breached: [], skipped: [], calendarMissing: [] };
 
   // Deadlines whose dates could not be computed: try again, the year may be loaded now.
