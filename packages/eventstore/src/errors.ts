@@ -1,4 +1,5 @@
 import { ShenguanError } from "@shenguan/contracts";
+import type { EvidenceFailureKind } from "@shenguan/evidence";
 import type { ExpectedRevision } from "./port.js";
 
 /** The stream was not at the revision the appender expected; whatever the adapter, this is what callers see. */
@@ -17,4 +18,26 @@ export class ConcurrencyError extends ShenguanError {
 /** The store could not be reached or failed; retrying later may succeed. */
 export class StoreUnavailableError extends ShenguanError {
   readonly code = "eventstore.unavailable";
+}
+
+/**
+ * The EvidenceStore refused an append: a pre-signed event whose signature,
+ * key or chain link does not hold, or an event it cannot sign. Nothing of the
+ * batch was stored.
+ */
+export class EvidenceRejectedError extends ShenguanError {
+  readonly code = "eventstore.evidence-rejected";
+  constructor(
+    readonly kind: EvidenceFailureKind,
+    readonly eventId: string | undefined,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/** A custody key store was used wrongly: a department code that cannot name a key file, an unreadable key. */
+export class KeyCustodyError extends ShenguanError {
+  readonly code = "eventstore.key-custody";
 }

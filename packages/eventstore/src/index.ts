@@ -7,3 +7,4 @@ export * from "./open-store.js";
 export * from "./postgres/index.js";
 export * from "./consumer/index.js";
 export * from "./relay/index.js";
+export * from "./evidence/index.js";

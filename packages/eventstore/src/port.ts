@@ -36,6 +36,8 @@ export function parsePosition(s: string): LogPosition {
   return { commit: BigInt(m[1]!), prepare: BigInt(m[2]!) };
 }
 
+import type { EventEvidence } from "@shenguan/evidence";
+
 /** Who did it and why: carried by every event, shown by the auditor's timeline. */
 export interface EventMetadata {
   /** The request or process this event belongs to. */
@@ -50,11 +52,22 @@ export interface EventMetadata {
   readonly subject?: string;
   /** The case this event belongs to, for case histories across streams. */
   readonly caseId?: string;
+  /**
+   * Signature and chain link, set by the EvidenceStore (or by a department that
+   * signs its own events). Left out of the canonical bytes it covers (@shenguan/evidence).
+   */
+  readonly evidence?: EventEvidence;
 }
 
 /** An event to append. `id` is a UUIDv7; generated when absent. */
 export interface NewEvent<Type extends string = string, Data = unknown> {
   readonly id?: string;
+  /**
+   * The appender's clock: kept as the stored event's `time` (millisecond
+   * precision), so what a signer signed is what the store returns. The store's
+   * own clock when absent.
+   */
+  readonly time?: Date;
   readonly type: Type;
   readonly data: Data;
   readonly metadata: EventMetadata;

@@ -205,6 +205,29 @@ export function describeEventStoreConformance(name: string, makeStore: () => Pro
       });
     });
 
+    describe("appender's time", () => {
+      it("keeps NewEvent.time as the event's time, to the millisecond, in every read", async () => {
+        const s = streamName("time");
+        const times = [new Date("2026-03-02T01:02:03.456Z"), new Date("1999-12-31T23:59:59.999Z")];
+        const start = await mark();
+        const before = Date.now();
+        await store.append(
+          s,
+          [{ ...event("Timed"), time: times[0]! }, { ...event("Timed"), time: times[1]! }, event("Untimed")],
+          "no_stream",
+        );
+        const read = await store.readStream(s);
+        expect(read.slice(0, 2).map((e) => e.time.toISOString())).toEqual(times.map((t) => t.toISOString()));
+        expect(Math.abs(read[2]!.time.getTime() - before)).toBeLessThan(60_000);
+        // The time travels outside metadata: metadata comes back as given.
+        expect(read[0]!.metadata).toEqual(metadata);
+        const all = ours(await store.readAll({ after: start })).filter((e) => e.stream === s);
+        expect(all.map((e) => e.time.getTime())).toEqual(read.map((e) => e.time.getTime()));
+        const [backwards] = await store.readStream(s, { direction: "backwards", fromRevision: 1n, maxCount: 1 });
+        expect(backwards!.time.toISOString()).toBe("1999-12-31T23:59:59.999Z");
+      });
+    });
+
     describe("readAll", () => {
       it("returns events in commit order, exclusive of `after`", async () => {
         const start = await mark();

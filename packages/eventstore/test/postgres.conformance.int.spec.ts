@@ -2,6 +2,7 @@ import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { StoreUnavailableError } from "../src/errors.js";
 import { pgExecutor, PostgresEventStore } from "../src/postgres/index.js";
+import { migrate } from "../src/postgres/schema.js";
 import { describeEventStoreConformance } from "./conformance.js";
 import { itWakesSubscribersOnNotify } from "./support/wake-up.js";
 import { createTestSchema, postgresReachable, unavailableMessage, type TestSchema } from "./support/postgres.js";
@@ -21,7 +22,25 @@ if (await postgresReachable()) {
   it("migrate() is idempotent and safe to run concurrently", async () => {
     await Promise.all([1, 2, 3].map(() => new PostgresEventStore(schema.sql).migrate()));
     const { rows } = await schema.sql.query<{ version: number }>("select version from shenguan_migrations");
-    expect(rows.map((r) => r.version)).toEqual([1]);
+    expect(rows.map((r) => r.version).sort()).toEqual([1, 2]);
+  });
+
+  it("upgrades a version-1 database in place: events appended before keep their time, new ones take the appender's", async () => {
+    const old = await createTestSchema(2);
+    try {
+      const store = new PostgresEventStore(old.sql);
+      await migrate(old.sql, { upTo: 1 });
+      const metadata = { correlationId: "c", causationId: null, department: "TEST" };
+      await store.append("s", [{ type: "Before", data: {}, metadata }], "no_stream");
+      const [before] = await store.readStream("s");
+      await store.migrate();
+      const time = new Date("2026-01-02T03:04:05.678Z");
+      await store.append("s", [{ type: "After", data: {}, metadata, time }], 0n);
+      const read = await store.readStream("s");
+      expect(read.map((e) => e.time.toISOString())).toEqual([before!.time.toISOString(), time.toISOString()]);
+    } finally {
+      await old.drop();
+    }
   });
 } else {
   // Never a skip: in CI the database is part of the environment and its absence is a failure.

@@ -45,19 +45,42 @@ function isSystemEvent(e: RecordedEvent): boolean {
   return e.type.startsWith("$") || e.streamId.startsWith("$");
 }
 
+/**
+ * KurrentDB sets `created` itself and takes no other, so an appender's time
+ * (NewEvent.time) travels in the event's metadata under this key and is read
+ * back as the event's `time`, the key removed: the metadata returned is the
+ * metadata given.
+ */
+export const KURRENT_TIME_KEY = "shenguanTime";
+
 function toStoredEvent(e: RecordedEvent): StoredEvent {
   if (!e.position)
     throw new Error(`KurrentDB returned event ${e.id} without its log position (servers before 22.x omit it on stream reads)`);
+  let time = e.created;
+  let metadata = e.metadata as unknown as EventMetadata;
+  const stored = (metadata as unknown as Record<string, unknown> | null | undefined)?.[KURRENT_TIME_KEY];
+  if (typeof stored === "string") {
+    const { [KURRENT_TIME_KEY]: _time, ...rest } = metadata as unknown as Record<string, unknown>;
+    metadata = rest as unknown as EventMetadata;
+    const parsed = new Date(stored);
+    if (!Number.isNaN(parsed.getTime())) time = parsed;
+  }
   return {
     id: e.id,
     type: e.type,
     stream: e.streamId,
     revision: e.revision,
     position: { commit: e.position.commit, prepare: e.position.prepare },
-    time: e.created,
+    time,
     data: e.data,
-    metadata: e.metadata as unknown as EventMetadata,
+    metadata,
   };
+}
+
+function metadataToStore(e: NewEvent): JSONType {
+  if (e.time === undefined) return e.metadata as unknown as JSONType;
+  if (!(e.time instanceof Date) || Number.isNaN(e.time.getTime())) throw new TypeError(`event time: must be a valid Date, got ${String(e.time)}`);
+  return { ...e.metadata, [KURRENT_TIME_KEY]: e.time.toISOString() } as unknown as JSONType;
 }
 
 function expectationHolds(expected: ExpectedRevision, current: bigint | "no_stream"): boolean {
@@ -113,7 +136,7 @@ export class KurrentEventStore implements EventStore {
       const result = await this.#client.appendToStream(
         stream,
         events.map((e) =>
-          jsonEvent({ id: e.id ?? uuidv7(), type: e.type, data: e.data as JSONType, metadata: e.metadata as unknown as JSONType }),
+          jsonEvent({ id: e.id ?? uuidv7(), type: e.type, data: e.data as JSONType, metadata: metadataToStore(e) }),
         ),
         { expectedRevision },
       );

@@ -79,8 +79,20 @@ function toStoredEvent(row: EventRow): StoredEvent {
   };
 }
 
+function instant(time: Date): string {
+  if (!(time instanceof Date) || Number.isNaN(time.getTime())) throw new TypeError(`event time: must be a valid Date, got ${String(time)}`);
+  return time.toISOString();
+}
+
 function appendParams(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): unknown[] {
-  const payload = events.map((e) => ({ id: e.id ?? uuidv7(), type: e.type, data: e.data, metadata: e.metadata }));
+  const payload = events.map((e) => ({
+    id: e.id ?? uuidv7(),
+    type: e.type,
+    data: e.data,
+    metadata: e.metadata,
+    // An ISO instant (UTC, ms), which timestamptz (µs) holds exactly; shenguan_append falls back on now().
+    ...(e.time === undefined ? {} : { time: instant(e.time) }),
+  }));
   return [stream, typeof expected === "bigint" ? expected.toString() : expected, JSON.stringify(payload)];
 }
 

@@ -122,13 +122,92 @@ const MIGRATIONS: readonly Migration[] = [
        $fn$`,
     ],
   },
+  {
+    version: 2,
+    name: "appender's time",
+    statements: [
+      // The same function, now keeping each event's "time" (the appender's
+      // clock, an ISO instant) as created_at when given: the EvidenceStore
+      // signs that time, so the store must return exactly it. `create or
+      // replace` with an unchanged signature: safe on a database where
+      // version 1 is applied and appends are running (each call sees one
+      // version of the function or the other).
+      `create or replace function shenguan_append(p_stream text, p_expected text, p_events jsonb)
+       returns table (next_revision bigint, commit_id text, prepare_id bigint)
+       language plpgsql as $fn$
+       declare
+         v_count bigint := jsonb_array_length(p_events);
+         v_current bigint;
+         v_next bigint;
+       begin
+         if v_count = 0 then
+           select s.revision into v_current from streams s where s.stream_name = p_stream;
+           -- Parenthesised: PL/pgSQL would otherwise end the IF condition at the CASE's first THEN.
+           if (case p_expected
+                 when 'no_stream' then v_current is not null
+                 when 'any' then false
+                 when 'stream_exists' then v_current is null
+                 else v_current is distinct from p_expected::bigint
+               end) then
+             raise exception using errcode = '${CONCURRENCY_SQLSTATE}',
+               message = format('stream %s is not at the expected revision %s', p_stream, p_expected),
+               detail = coalesce(v_current::text, 'no_stream');
+           end if;
+           return query
+             select coalesce(v_current, -1), coalesce(e.transaction_id::text, '0'), coalesce(e.global_position, 0)
+             from (select 1) one
+             left join events e on e.stream_name = p_stream and e.revision = v_current;
+           return;
+         end if;
+
+         if p_expected = 'no_stream' then
+           insert into streams (stream_name, revision) values (p_stream, v_count - 1)
+             on conflict do nothing
+             returning revision into v_next;
+         elsif p_expected = 'any' then
+           insert into streams as s (stream_name, revision) values (p_stream, v_count - 1)
+             on conflict (stream_name) do update set revision = s.revision + v_count
+             returning s.revision into v_next;
+         elsif p_expected = 'stream_exists' then
+           update streams s set revision = s.revision + v_count
+             where s.stream_name = p_stream
+             returning s.revision into v_next;
+         else
+           update streams s set revision = s.revision + v_count
+             where s.stream_name = p_stream and s.revision = p_expected::bigint
+             returning s.revision into v_next;
+         end if;
+
+         if v_next is null then
+           select s.revision into v_current from streams s where s.stream_name = p_stream;
+           raise exception using errcode = '${CONCURRENCY_SQLSTATE}',
+             message = format('stream %s is not at the expected revision %s', p_stream, p_expected),
+             detail = coalesce(v_current::text, 'no_stream');
+         end if;
+
+         return query
+           with inserted as (
+             insert into events (event_id, stream_name, revision, type, data, metadata, created_at)
+             select (e.value->>'id')::uuid, p_stream, v_next - v_count + e.ordinality, e.value->>'type',
+                    coalesce(e.value->'data', 'null'::jsonb), e.value->'metadata',
+                    coalesce((e.value->>'time')::timestamptz, now())
+             from jsonb_array_elements(p_events) with ordinality e
+             order by e.ordinality
+             returning global_position
+           )
+           select v_next, pg_current_xact_id()::text, max(global_position) from inserted;
+       end
+       $fn$`,
+    ],
+  },
 ];
 
 /**
  * Brings the schema up to date; safe to call from several processes at once
  * (they queue on an advisory lock, and each applies only what is missing).
  */
-export async function migrate(sql: SqlExecutor): Promise<void> {
+export async function migrate(sql: SqlExecutor, options: { readonly upTo?: number } = {}): Promise<void> {
+  const upTo = options.upTo ?? Number.POSITIVE_INFINITY;
   await sql.transaction(async (tx) => {
     // Keyed by schema, so stores in different schemas of one database do not wait for each other.
     await tx.query(`select pg_advisory_xact_lock(hashtext('shenguan_migrations:' || coalesce(current_schema(), '')))`);
@@ -142,7 +221,8 @@ export async function migrate(sql: SqlExecutor): Promise<void> {
     const { rows } = await tx.query<{ version: number }>(`select version from shenguan_migrations`);
     const applied = new Set(rows.map((r) => r.version));
     for (const migration of MIGRATIONS) {
-      if (applied.has(migration.version)) continue;
+      // upTo: stop at an older version (tests of an upgrade from it).
+      if (applied.has(migration.version) || migration.version > upTo) continue;
       for (const statement of migration.statements) await tx.query(statement);
       await tx.query(`insert into shenguan_migrations (version, name) values ($1, $2)`, [migration.version, migration.name]);
     }

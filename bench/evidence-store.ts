@@ -1,0 +1,174 @@
+/**
+ * The evidence layer at append: 16 writers appending through EvidenceStore
+ * (department signature + SM3 chain link per event, SM2-SM3 and Ed25519)
+ * beside the same appends straight to PostgresEventStore, in the same run on
+ * the same server, alternating within each round. Then the LogSealer sealing
+ * the whole log, and verifyStore reading it back (sealed-only).
+ *
+ *   pnpm --filter @shenguan/bench run evidence-store
+ *   DATABASE_URL=postgres://… EVENTS=20000 pnpm --filter @shenguan/bench run evidence-store
+ *
+ * Runs in a fresh schema that it drops afterwards. Writes results/evidence-store.json.
+ */
+import os from "node:os";
+import { performance } from "node:perf_hooks";
+import {
+  BUS_DEPARTMENT,
+  EvidenceStore,
+  LogSealer,
+  MemoryKeyStore,
+  openEventStore,
+  verifyStore,
+  type EventStore,
+  type NewEvent,
+} from "@shenguan/eventstore";
+import { KeyRing, type SignatureAlgorithm } from "@shenguan/evidence";
+import { writeResult } from "./machine.js";
+
+const url = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/shenguan_test";
+const CONCURRENCY = 16;
+const EVENTS = Number(process.env.EVENTS ?? 10_000);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const BATCH = 10;
+
+// A licence grant, as in bench/eventstore.ts.
+const event: NewEvent = {
+  type: "LicenceGranted",
+  data: {
+    caseId: "LIC-2024-330100-000123",
+    licenceNo: "JY33010020240001234",
+    holder: { uscc: "91330100MA2GXXXX1X", name: "杭州示例食品有限公司" },
+    items: ["食品销售", "餐饮服务"],
+    validFrom: "2024-05-01",
+    validTo: "2029-04-30",
+    decidedBy: "330100-SAMR",
+  },
+  metadata: {
+    correlationId: "018f3c2a-7b1e-7c4d-9a51-3e0f6b2d8c11",
+    causationId: "018f3c2a-7b1e-7c4d-9a51-3e0f6b2d8c10",
+    department: "330100-SAMR",
+    subject: "91330100MA2GXXXX1X",
+    caseId: "LIC-2024-330100-000123",
+  },
+};
+
+interface Measurement {
+  readonly events: number;
+  readonly seconds: number;
+  readonly eventsPerSecond: number;
+  readonly latencyMs: { readonly p50: number; readonly p99: number };
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return Number((sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0).toFixed(3));
+}
+
+/** `appends` appends of `perAppend` events each, shared by 16 loops. */
+async function measure(appends: number, perAppend: number, append: (i: number) => Promise<unknown>): Promise<Measurement> {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      for (let i = next++; i < appends; i = next++) {
+        const t = performance.now();
+        await append(i);
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const events = appends * perAppend;
+  return {
+    events,
+    seconds: Number(seconds.toFixed(3)),
+    eventsPerSecond: Math.round(events / seconds),
+    latencyMs: { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) },
+  };
+}
+
+const schema = `bench_evidence_${Date.now()}`;
+const opened = await openEventStore({ url, schema, poolSize: CONCURRENCY });
+if (opened.kind === "kurrentdb") throw new Error("unreachable: a PostgreSQL URL was given");
+const { store: direct, executor: sql } = opened;
+
+function evidence(alg: SignatureAlgorithm): EvidenceStore {
+  return new EvidenceStore(direct, { keys: new MemoryKeyStore({ autoProvision: true, alg }) });
+}
+
+const stores: Record<"direct" | "sm2" | "ed25519", EventStore> = { direct, sm2: evidence("SM2-SM3"), ed25519: evidence("Ed25519") };
+type Mode = keyof typeof stores;
+
+function run(mode: Mode, round: number, perAppend: number) {
+  const events = Array.from({ length: perAppend }, () => event);
+  return measure(Math.floor(EVENTS / perAppend), perAppend, (i) => stores[mode].append(`${mode}-${perAppend}-${round}-${i}`, events, "no_stream"));
+}
+
+/** The median round (by events/s) of each mode; every round kept. */
+async function compare(perAppend: number) {
+  const rounds: Record<Mode, Measurement>[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const r = { direct: await run("direct", round, perAppend), sm2: await run("sm2", round, perAppend), ed25519: await run("ed25519", round, perAppend) };
+    rounds.push(r);
+    console.log(`${perAppend} per append, round ${round + 1}: direct ${r.direct.eventsPerSecond}/s, SM2 ${r.sm2.eventsPerSecond}/s, Ed25519 ${r.ed25519.eventsPerSecond}/s`);
+  }
+  const median = (mode: Mode) => [...rounds].sort((a, b) => a[mode].eventsPerSecond - b[mode].eventsPerSecond)[Math.floor(rounds.length / 2)]![mode];
+  return {
+    direct: median("direct"),
+    evidenceSm2: median("sm2"),
+    evidenceEd25519: median("ed25519"),
+    rounds: rounds.map((r) => ({ direct: r.direct.eventsPerSecond, sm2: r.sm2.eventsPerSecond, ed25519: r.ed25519.eventsPerSecond })),
+  };
+}
+
+try {
+  const loadAverageAtStart = os.loadavg()[0];
+  console.log(`warming up (${schema})…`);
+  for (const mode of ["direct", "sm2", "ed25519"] as const) await measure(500, 1, (i) => stores[mode].append(`warmup-${mode}-${i}`, [event], "no_stream"));
+
+  const onePerAppend = await compare(1);
+  const batchOf10 = await compare(BATCH);
+
+  // Only the evidenced events can be sealed and verified: seal and verify a log of them alone.
+  const sealed = await openEventStore({ url, schema: `${schema}_seal`, poolSize: CONCURRENCY });
+  let sealer: { events: number; seconds: number; eventsPerSecond: number; blocks: number };
+  let verify: { events: number; seconds: number; eventsPerSecond: number; ok: boolean };
+  try {
+    const keys = new MemoryKeyStore({ autoProvision: true });
+    await keys.ensure(BUS_DEPARTMENT);
+    const store = new EvidenceStore(sealed.store, { keys });
+    await measure(Math.floor(EVENTS / BATCH), BATCH, (i) => store.append(`seal-${i}`, Array.from({ length: BATCH }, () => event), "no_stream"));
+    const logSealer = new LogSealer({ store, blockSize: 1000 });
+    await logSealer.start();
+    let started = performance.now();
+    const seals = await logSealer.flush();
+    let seconds = (performance.now() - started) / 1000;
+    await logSealer.stop();
+    const covered = seals.reduce((n, s) => n + s.count, 0);
+    sealer = { events: covered, seconds: Number(seconds.toFixed(3)), eventsPerSecond: Math.round(covered / seconds), blocks: seals.length };
+    console.log(`sealer: ${sealer.eventsPerSecond} events/s (${sealer.blocks} blocks)`);
+    started = performance.now();
+    const result = await verifyStore(store, { keys: new KeyRing(await keys.publicKeys()) });
+    seconds = (performance.now() - started) / 1000;
+    verify = { events: result.events, seconds: Number(seconds.toFixed(3)), eventsPerSecond: Math.round(result.events / seconds), ok: result.ok };
+    console.log(`verifyStore (sealed-only): ${verify.eventsPerSecond} events/s, ok ${verify.ok}`);
+  } finally {
+    await sealed.executor?.query(`drop schema ${schema}_seal cascade`);
+    await sealed.close();
+  }
+
+  const results = {
+    loadAverageAtStart,
+    writers: CONCURRENCY,
+    payloadBytes: JSON.stringify(event.data).length + JSON.stringify(event.metadata).length,
+    appends: { onePerAppend, [`batchOf${BATCH}`]: batchOf10 },
+    sealer,
+    verifyStoreSealedOnly: verify,
+  };
+  console.log(JSON.stringify(results, null, 2));
+  console.log(`written to ${writeResult("evidence-store", results)}`);
+} finally {
+  await sql.query(`drop schema ${schema} cascade`);
+  await opened.close();
+}

@@ -1,0 +1,289 @@
+import {
+  canonicalEvent,
+  chainHash,
+  chainLinkOf,
+  CanonicalFormError,
+  evidenceOf,
+  GENESIS_HASH,
+  KeyRing,
+  signBytes,
+  verifyEventSignature,
+  type ChainHead,
+  type EventEvidence,
+  type EvidenceEvent,
+  type EvidenceFailureKind,
+  type Signer,
+} from "@shenguan/evidence";
+import { LRUCache } from "lru-cache";
+import { v7 as uuidv7 } from "uuid";
+import { ConcurrencyError, EvidenceRejectedError } from "../errors.js";
+import type {
+  AppendResult,
+  EventMetadata,
+  EventStore,
+  ExpectedRevision,
+  NewEvent,
+  ReadAllOptions,
+  ReadStreamOptions,
+  StoredEvent,
+  SubscribeOptions,
+  Subscription,
+} from "../port.js";
+import { appendWithin } from "../postgres/append-within.js";
+import type { SqlQueryable } from "../postgres/executor.js";
+import { toBigInt } from "../postgres/executor.js";
+import { PostgresEventStore } from "../postgres/postgres-event-store.js";
+import type { KeyStore } from "./key-store.js";
+
+export interface EvidenceStoreOptions {
+  /** Custody keys: the signer of each department whose events arrive unsigned. */
+  readonly keys: KeyStore;
+  /**
+   * The keys pre-signed events are verified with, each owned by its department
+   * (the department registry supplies them). Default: the KeyStore's public keys.
+   */
+  readonly verifiers?: () => KeyRing | Promise<KeyRing>;
+  /** The store's clock: every unsigned event's `time`. Default: the system clock. */
+  readonly clock?: () => Date;
+  /** Streams whose head (revision, chain hash) is remembered between appends (default 10 000). */
+  readonly headCacheSize?: number;
+  /** Attempts of an "any" / "stream_exists" append that loses a race to another writer (default 8). */
+  readonly attempts?: number;
+}
+
+interface Prepared {
+  readonly events: NewEvent[];
+  /** The chain hash of the last event: the stream's head once appended. */
+  readonly lastHash: string;
+}
+
+const GENESIS = Buffer.alloc(32);
+
+function reject(kind: EvidenceFailureKind, eventId: string | undefined, message: string, cause?: unknown): never {
+  throw new EvidenceRejectedError(kind, eventId, message, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * The evidence layer at append, around any EventStore: each event leaves with
+ * the store's time, an id, its department's signature over its canonical
+ * bytes (@shenguan/evidence) and its link in the stream's SM3 chain, in
+ * `metadata.evidence = { signature, chain }`.
+ *
+ * - Unsigned events get the clock's time and are signed with the custody key
+ *   of `metadata.department` (KeyStore); no key (and no autoProvision) → refused.
+ *   A `time` given with an unsigned event is replaced: the time is the store's
+ *   word, and an appender must not date its own events.
+ * - Pre-signed events (`metadata.evidence.signature` present) keep their id
+ *   and time (both are in the signed bytes, so both must be given) and are
+ *   verified against `verifiers()`: a bad signature, an unknown key, a key
+ *   not owned by `metadata.department`, or a `chain.prev` that is not the
+ *   stream's head is refused.
+ * - The chain is linked at the exact revision: the head is taken from a
+ *   bounded LRU cache or read from the stream, and the append goes to the
+ *   inner store with that exact expected revision, so two writers (in one
+ *   process or several) can never fork a stream: one of them gets a
+ *   ConcurrencyError. "any" / "stream_exists" are resolved to the head and
+ *   retried a few times when they lose such a race.
+ *
+ * A refusal (EvidenceRejectedError, with the failure kind and the event id)
+ * stores nothing of the batch. Reads and subscriptions go straight through.
+ * A stream begun before evidence was switched on has no chain to extend: its
+ * first evidenced event links to GENESIS, and a verifier reports the
+ * unevidenced revisions before it as `missing-chain`, which is what they are.
+ */
+export class EvidenceStore implements EventStore {
+  readonly inner: EventStore;
+  readonly keys: KeyStore;
+  readonly #verifiers: () => KeyRing | Promise<KeyRing>;
+  readonly #clock: () => Date;
+  readonly #heads: LRUCache<string, ChainHead>;
+  readonly #attempts: number;
+
+  constructor(inner: EventStore, options: EvidenceStoreOptions) {
+    this.inner = inner;
+    this.keys = options.keys;
+    this.#verifiers = options.verifiers ?? (async () => new KeyRing(await options.keys.publicKeys()));
+    this.#clock = options.clock ?? (() => new Date());
+    const max = options.headCacheSize ?? 10_000;
+    if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`headCacheSize: must be a positive integer, got ${max}`);
+    this.#heads = new LRUCache({ max });
+    const attempts = options.attempts ?? 8;
+    if (!Number.isSafeInteger(attempts) || attempts < 1) throw new RangeError(`attempts: must be a positive integer, got ${attempts}`);
+    this.#attempts = attempts;
+  }
+
+  async append(stream: string, events: readonly NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
+    if (events.length === 0) return this.inner.append(stream, events, expectedRevision);
+    const time = this.#clock();
+    // Fixed across attempts: a retried append is the same events.
+    const given = events.map((e) => ({ ...e, id: e.id ?? uuidv7() }));
+    const resolving = expectedRevision === "any" || expectedRevision === "stream_exists";
+    for (let attempt = 1; ; attempt++) {
+      const head = await this.#head(stream, expectedRevision, attempt > 1);
+      const exact: ExpectedRevision = head === undefined ? "no_stream" : head.revision;
+      const prepared = await this.#prepare(stream, given, head, time);
+      try {
+        const result = await this.inner.append(stream, prepared.events, exact);
+        this.#heads.set(stream, { revision: result.nextExpectedRevision, hash: prepared.lastHash });
+        return result;
+      } catch (error) {
+        if (!(error instanceof ConcurrencyError)) throw error;
+        this.#heads.delete(stream);
+        if (!resolving) throw error;
+        if (attempt >= this.#attempts) throw new ConcurrencyError(stream, expectedRevision, error.actual, { cause: error });
+        // A short random pause: two writers retrying in lockstep on a hot stream would keep colliding.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
+      }
+    }
+  }
+
+  /**
+   * appendWithin (the caller's open transaction on the store's own PostgreSQL
+   * or PGlite database) with the same evidence: the head is read inside the
+   * transaction, and the append is at that exact revision, so a concurrent
+   * writer makes one of the two fail with ConcurrencyError. Not retried and
+   * not cached: the transaction is the caller's and may still roll back.
+   */
+  async appendWithin(tx: SqlQueryable, stream: string, events: readonly NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
+    if (!(this.inner instanceof PostgresEventStore)) throw new TypeError("appendWithin: the inner store must be the PostgreSQL/PGlite store");
+    this.#heads.delete(stream);
+    if (events.length === 0) return appendWithin(tx, stream, events, expectedRevision);
+    let head: ChainHead | undefined;
+    if (expectedRevision !== "no_stream") {
+      const { rows } = await tx.query<{ revision: unknown; hash: string | null }>(
+        `select revision, metadata->'evidence'->'chain'->>'hash' as hash from events where stream_name = $1 order by revision desc limit 1`,
+        [stream],
+      );
+      const row = rows[0];
+      head = row === undefined ? undefined : { revision: toBigInt(row.revision), hash: row.hash ?? GENESIS_HASH };
+      const actual = head?.revision ?? "no_stream";
+      if ((expectedRevision === "stream_exists" && head === undefined) || (typeof expectedRevision === "bigint" && actual !== expectedRevision)) {
+        throw new ConcurrencyError(stream, expectedRevision, actual);
+      }
+    }
+    const prepared = await this.#prepare(stream, events.map((e) => ({ ...e, id: e.id ?? uuidv7() })), head, this.#clock());
+    return appendWithin(tx, stream, prepared.events, head === undefined ? "no_stream" : head.revision);
+  }
+
+  /**
+   * The head to link after, checked against the caller's expectation (a
+   * mismatch is the ConcurrencyError the inner store would raise). A cached
+   * head is trusted only when it agrees with an exact expectation; otherwise
+   * the stream's last event is read.
+   */
+  async #head(stream: string, expected: ExpectedRevision, fresh: boolean): Promise<ChainHead | undefined> {
+    // A new stream links to GENESIS whatever is cached; the inner store refuses it if the stream exists.
+    if (expected === "no_stream") return undefined;
+    const cached = fresh ? undefined : this.#heads.get(stream);
+    const head = cached !== undefined && (typeof expected !== "bigint" || cached.revision === expected) ? cached : await this.#readHead(stream);
+    const actual = head?.revision ?? "no_stream";
+    if ((expected === "stream_exists" && head === undefined) || (typeof expected === "bigint" && actual !== expected)) {
+      throw new ConcurrencyError(stream, expected, actual);
+    }
+    return head;
+  }
+
+  async #readHead(stream: string): Promise<ChainHead | undefined> {
+    const [last] = await this.inner.readStream(stream, { direction: "backwards", maxCount: 1 });
+    if (last === undefined) {
+      this.#heads.delete(stream);
+      return undefined;
+    }
+    // A head from before evidence has no link: the chain starts afresh after it (see the class comment).
+    const head = { revision: last.revision, hash: chainLinkOf(last)?.hash ?? GENESIS_HASH };
+    this.#heads.set(stream, head);
+    return head;
+  }
+
+  /** Time, signature and chain link for each event, in one pass; refuses the batch at the first event that fails. */
+  async #prepare(stream: string, events: readonly (NewEvent & { readonly id: string })[], head: ChainHead | undefined, now: Date): Promise<Prepared> {
+    let prev: Buffer = head === undefined ? GENESIS : Buffer.from(head.hash, "hex");
+    let revision = head === undefined ? 0n : head.revision + 1n;
+    let ring: KeyRing | undefined;
+    const signers = new Map<string, Signer>();
+    const out: NewEvent[] = [];
+    for (const event of events) {
+      const metadata = event.metadata as EventMetadata & Record<string, unknown>;
+      const label = `event ${event.id} (${stream}@${revision})`;
+      if (metadata === null || typeof metadata !== "object" || Array.isArray(metadata)) reject("not-canonical", event.id, `${label}: metadata is not an object`);
+      const department = metadata.department;
+      const presented = evidenceOf(event as unknown as EvidenceEvent) as EventEvidence | null | undefined;
+      const preSigned = presented?.signature !== undefined;
+      if (preSigned && !(event.time instanceof Date)) {
+        reject("signature-invalid", event.id, `${label} is pre-signed but carries no time: the signed bytes hold it, so it must travel with the event`);
+      }
+      const time = preSigned ? event.time! : now;
+      const candidate: EvidenceEvent = { id: event.id, type: event.type, stream, revision, time, data: event.data, metadata };
+      let canonical: Buffer;
+      try {
+        canonical = canonicalEvent(candidate);
+      } catch (error) {
+        if (!(error instanceof CanonicalFormError)) throw error;
+        reject("not-canonical", event.id, `${label} has no canonical form: ${error.message}`, error);
+      }
+      const prevHex = prev.toString("hex");
+      const hash = chainHash(prev, canonical);
+      const hashHex = hash.toString("hex");
+
+      let signature;
+      if (preSigned) {
+        const claimed = presented?.chain as { prev?: unknown; hash?: unknown } | undefined;
+        if (claimed?.prev !== undefined && claimed.prev !== prevHex) {
+          reject("prev-mismatch", event.id, `${label}: broken chain, its chain.prev ${String(claimed.prev)} is not the stream's head ${prevHex}`);
+        }
+        if (claimed?.hash !== undefined && claimed.hash !== hashHex) {
+          reject("hash-mismatch", event.id, `${label}: its chain.hash ${String(claimed.hash)} is not SM3(prev ‖ canonical event) ${hashHex}`);
+        }
+        ring ??= await this.#verifiers();
+        const check = verifyEventSignature(candidate, ring);
+        if (!check.ok) reject(check.failure.kind, event.id, `refused ${check.failure.message}`);
+        const owner = ring.get(presented!.signature!.keyId)?.owner;
+        if (owner === undefined) {
+          reject("wrong-signer", event.id, `refused ${label}: key ${presented!.signature!.keyId} is registered for no department, so it cannot sign for ${String(department)}`);
+        }
+        signature = presented!.signature!;
+      } else {
+        if (typeof department !== "string") reject("unknown-key", event.id, `${label} has no metadata.department to sign for`);
+        let signer = signers.get(department);
+        if (signer === undefined) {
+          signer = await this.keys.signerFor(department);
+          if (signer === undefined) {
+            reject("unknown-key", event.id, `refused ${label}: no custody key for department ${department} (register the department; autoProvision is for development only)`);
+          }
+          signers.set(department, signer);
+        }
+        signature = signBytes(canonical, signer);
+      }
+      out.push({
+        id: event.id,
+        type: event.type,
+        data: event.data,
+        time,
+        metadata: { ...metadata, evidence: { signature, chain: { prev: prevHex, hash: hashHex } } },
+      });
+      prev = hash;
+      revision++;
+    }
+    return { events: out, lastHash: prev.toString("hex") };
+  }
+
+  readStream(stream: string, options?: ReadStreamOptions): Promise<StoredEvent[]> {
+    return this.inner.readStream(stream, options);
+  }
+
+  readAll(options?: ReadAllOptions): Promise<StoredEvent[]> {
+    return this.inner.readAll(options);
+  }
+
+  subscribeToAll(onEvents: (events: readonly StoredEvent[]) => Promise<void>, options?: SubscribeOptions): Subscription {
+    return this.inner.subscribeToAll(onEvents, options);
+  }
+
+  readByCorrelationKey(key: string): Promise<StoredEvent[]> {
+    return this.inner.readByCorrelationKey(key);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}

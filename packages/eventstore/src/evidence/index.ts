@@ -1,0 +1,5 @@
+export { BUS_DEPARTMENT, LOG_SEALED, SEAL_STREAM } from "./constants.js";
+export { checkDepartmentCode, FileKeyStore, MemoryKeyStore, type KeyStore, type KeyStoreOptions } from "./key-store.js";
+export { EvidenceStore, type EvidenceStoreOptions } from "./evidence-store.js";
+export { LogSealer, type LogSealerOptions, type SealerLogger, type SealerMetrics } from "./sealer.js";
+export { verifyStore, verifyStreams, type VerifyStoreOptions } from "./verify.js";

@@ -1,0 +1,430 @@
+import { PGlite } from "@electric-sql/pglite";
+import {
+  canonicalEvent,
+  GENESIS_HASH,
+  KeyRing,
+  linkEvent,
+  parseSeal,
+  SigningKey,
+  signBytes,
+  verifyChain,
+  type EvidenceSignature,
+} from "@shenguan/evidence";
+import { v7 as uuidv7 } from "uuid";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ConcurrencyError, EvidenceRejectedError } from "../src/errors.js";
+import {
+  BUS_DEPARTMENT,
+  EvidenceStore,
+  LOG_SEALED,
+  LogSealer,
+  MemoryKeyStore,
+  SEAL_STREAM,
+  verifyStore,
+  verifyStreams,
+  type KeyStore,
+} from "../src/evidence/index.js";
+import type { EventMetadata, NewEvent, StoredEvent } from "../src/port.js";
+import { PostgresEventStore, pgliteExecutor } from "../src/postgres/index.js";
+import { isContract } from "../src/relay/relay.js";
+import { createTestSchema, postgresReachable, unavailableMessage, type TestSchema } from "./support/postgres.js";
+
+if (!(await postgresReachable())) throw new Error(unavailableMessage);
+
+const SAMR = "330100-SAMR";
+const XZSP = "350100-XZSPJ";
+
+function meta(department = SAMR): EventMetadata {
+  return { correlationId: uuidv7(), causationId: null, department };
+}
+
+function fact(n: number, department = SAMR): NewEvent {
+  return { type: "InspectionRecorded", data: { n, holder: "福州市鼓楼区示范餐饮管理有限公司", fee: 12.5 }, metadata: meta(department) };
+}
+
+/** A clock the test moves. */
+function manualClock(start: string) {
+  let now = new Date(start).getTime();
+  return { now: () => new Date(now), advance: (ms: number) => void (now += ms) };
+}
+
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function rejection(work: Promise<unknown>): Promise<unknown> {
+  return work.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+}
+
+let schema: TestSchema;
+let raw: PostgresEventStore;
+/** The bus's custody keys (the bus key and the departments it signs for). */
+let custody: MemoryKeyStore;
+/** A department that signs its own events: only its public key is registered. */
+const ownKey = SigningKey.generate("SM2-SM3");
+const OWN = "350100-SCJGJ";
+const strangerKey = SigningKey.generate("Ed25519");
+let registry: KeyRing;
+const clock = manualClock("2026-03-02T09:00:00.000Z");
+
+function evidenceStore(keys: KeyStore = custody, inner: PostgresEventStore = raw): EvidenceStore {
+  return new EvidenceStore(inner, { keys, clock: clock.now, verifiers: () => registry });
+}
+
+async function allKeys(): Promise<KeyRing> {
+  return new KeyRing([...(await custody.publicKeys()), { key: ownKey.publicKey, owner: OWN }]);
+}
+
+beforeAll(async () => {
+  schema = await createTestSchema(10);
+  raw = new PostgresEventStore(schema.sql, { pollIntervalMs: 50 });
+  await raw.migrate();
+  custody = new MemoryKeyStore({ autoProvision: true });
+  await custody.ensure(BUS_DEPARTMENT);
+  await custody.ensure(SAMR);
+  await custody.ensure(XZSP, "Ed25519");
+  registry = await allKeys();
+});
+afterAll(async () => {
+  await raw.close();
+  await schema.drop();
+});
+
+/** An event signed by its department before it reaches the bus, for `revision` of `stream`. */
+function preSigned(
+  stream: string,
+  revision: bigint,
+  options: { key?: SigningKey; department?: string; prev?: string; data?: unknown; signedData?: unknown } = {},
+): NewEvent {
+  const id = uuidv7();
+  const time = new Date("2026-03-02T08:59:59.123Z");
+  const metadata = meta(options.department ?? OWN);
+  const data = options.data ?? { n: Number(revision) };
+  const event = { id, type: "SelfPublished", stream, revision, time, data, metadata };
+  const signature: EvidenceSignature = signBytes(canonicalEvent({ ...event, data: options.signedData ?? data }), options.key ?? ownKey);
+  // A department that links its own events sends the link it computed from the head it knows.
+  const chain = options.prev === undefined ? {} : { chain: linkEvent(event, options.prev) };
+  return { id, time, type: "SelfPublished", data, metadata: { ...metadata, evidence: { signature, ...chain } } };
+}
+
+describe("EvidenceStore on PostgreSQL", () => {
+  it("signs each event with its department's custody key and links the stream's SM3 chain, with the store's time", async () => {
+    const store = evidenceStore();
+    const stream = `licence-${uuidv7()}`;
+    await store.append(stream, [fact(0), fact(1, XZSP)], "no_stream");
+    clock.advance(1_234);
+    await store.append(stream, [fact(2)], 1n);
+    await store.append(stream, [fact(3)], "any");
+    const events = await store.readStream(stream);
+    expect(events.map((e) => e.revision)).toEqual([0n, 1n, 2n, 3n]);
+    expect(events.map((e) => e.metadata.evidence?.signature?.alg)).toEqual(["SM2-SM3", "Ed25519", "SM2-SM3", "SM2-SM3"]);
+    expect(events[2]!.time.toISOString()).toBe(clock.now().toISOString());
+    expect(events[0]!.metadata.evidence?.chain?.prev).toBe(GENESIS_HASH);
+    expect(events[1]!.metadata.evidence?.chain?.prev).toBe(events[0]!.metadata.evidence?.chain?.hash);
+    // An independent check with @shenguan/evidence: chain and every signature, owners included.
+    const verified = verifyChain(events, { keys: await allKeys() });
+    expect(verified).toMatchObject({ ok: true, events: 4 });
+    expect(await verifyStreams(raw, [stream], await allKeys())).toMatchObject({ ok: true, events: 4 });
+  });
+
+  it("refuses an event of a department with no custody key when keys are not provisioned, storing nothing", async () => {
+    const strict = new MemoryKeyStore();
+    await strict.ensure(SAMR);
+    const store = evidenceStore(strict);
+    const stream = `strict-${uuidv7()}`;
+    const error = await rejection(store.append(stream, [fact(0), fact(1, "NOBODY")], "no_stream"));
+    expect(error).toBeInstanceOf(EvidenceRejectedError);
+    expect(error).toMatchObject({ kind: "unknown-key", code: "eventstore.evidence-rejected" });
+    expect((error as Error).message).toMatch(/no custody key for department NOBODY/);
+    expect(await raw.readStream(stream)).toEqual([]);
+  });
+
+  it("appendWithin signs and links inside the caller's transaction; a rollback leaves the chain as it was", async () => {
+    const store = evidenceStore();
+    const stream = `tx-${uuidv7()}`;
+    await store.append(stream, [fact(0)], "no_stream");
+    await schema.sql
+      .transaction(async (tx) => {
+        await store.appendWithin(tx, stream, [fact(1)], 0n);
+        throw new Error("the read model failed");
+      })
+      .catch(() => undefined);
+    expect(await raw.readStream(stream)).toHaveLength(1);
+    await schema.sql.transaction((tx) => store.appendWithin(tx, stream, [fact(2), fact(3)], "any"));
+    await store.append(stream, [fact(4)], 2n);
+    const events = await raw.readStream(stream);
+    expect(verifyChain(events, { keys: await allKeys() })).toMatchObject({ ok: true, events: 4 });
+  });
+
+  describe("pre-signed events", () => {
+    it("keeps a valid department signature and its time, and links it", async () => {
+      const store = evidenceStore();
+      const stream = `own-${uuidv7()}`;
+      const first = preSigned(stream, 0n);
+      await store.append(stream, [first], "no_stream");
+      const [head] = await raw.readStream(stream);
+      await store.append(stream, [preSigned(stream, 1n, { prev: head!.metadata.evidence!.chain!.hash })], 0n);
+      const events = await raw.readStream(stream);
+      expect(events[0]!.metadata.evidence?.signature).toEqual(first.metadata.evidence?.signature);
+      expect(events[0]!.time.toISOString()).toBe("2026-03-02T08:59:59.123Z");
+      expect(verifyChain(events, { keys: await allKeys() })).toMatchObject({ ok: true, events: 2 });
+    });
+
+    const refusals: Array<[string, (stream: string) => NewEvent, string, RegExp]> = [
+      ["a signature over other bytes", (s) => preSigned(s, 1n, { signedData: { n: 99 } }), "signature-invalid", /signature by key .* does not verify/],
+      ["a key nobody registered", (s) => preSigned(s, 1n, { key: strangerKey }), "unknown-key", /unknown key/],
+      ["another department's key", (s) => preSigned(s, 1n, { key: ownKey, department: SAMR }), "wrong-signer", /of department 330100-SAMR is signed by key .* of 350100-SCJGJ/],
+      ["a chain.prev that is not the head", (s) => preSigned(s, 1n, { prev: "ab".repeat(32) }), "prev-mismatch", /broken chain/],
+    ];
+    for (const [what, make, kind, message] of refusals) {
+      it(`refuses ${what} (${kind}), naming the event, and stores nothing of the batch`, async () => {
+        const store = evidenceStore();
+        const stream = `refused-${uuidv7()}`;
+        await store.append(stream, [fact(0)], "no_stream");
+        const bad = make(stream);
+        const error = await rejection(store.append(stream, [bad, fact(2)], 0n));
+        expect(error).toBeInstanceOf(EvidenceRejectedError);
+        expect(error).toMatchObject({ kind, eventId: bad.id });
+        expect((error as Error).message).toMatch(message);
+        expect((error as Error).message).toContain(bad.id!);
+        expect(await raw.readStream(stream)).toHaveLength(1);
+      });
+    }
+  });
+
+  describe("concurrent writers", () => {
+    it("two EvidenceStores appending to one stream at once never fork its chain", async () => {
+      const a = evidenceStore();
+      const b = evidenceStore();
+      const stream = `race-${uuidv7()}`;
+      await a.append(stream, [fact(0)], "no_stream");
+      await b.append(stream, [fact(1)], "any");
+      // Both believe the head is revision 1: exactly one wins, the other is told so.
+      const outcomes = await Promise.allSettled([a.append(stream, [fact(2)], 1n), b.append(stream, [fact(3)], 1n)]);
+      expect(outcomes.filter((o) => o.status === "fulfilled")).toHaveLength(1);
+      expect(outcomes.find((o) => o.status === "rejected")?.reason).toBeInstanceOf(ConcurrencyError);
+      // a's cached head is stale after b's appends: "any" resolves again and retries.
+      await Promise.all([
+        (async () => {
+          for (let i = 0; i < 8; i++) await a.append(stream, [fact(10 + i)], "any");
+        })(),
+        (async () => {
+          for (let i = 0; i < 8; i++) await b.append(stream, [fact(20 + i), fact(30 + i)], "stream_exists");
+        })(),
+      ]);
+      const events = await raw.readStream(stream);
+      expect(events).toHaveLength(3 + 8 + 16);
+      expect(verifyChain(events, { keys: await allKeys() })).toMatchObject({ ok: true, events: 27 });
+    });
+
+    it("an exact expectation a stale cache disagrees with is checked against the store", async () => {
+      const a = evidenceStore();
+      const b = evidenceStore();
+      const stream = `stale-${uuidv7()}`;
+      await a.append(stream, [fact(0)], "no_stream");
+      await b.append(stream, [fact(1)], 0n);
+      await a.append(stream, [fact(2)], 1n); // a's cache says 0: it reads the head
+      const error = await rejection(a.append(stream, [fact(3)], 0n));
+      expect(error).toMatchObject({ stream, expected: 0n, actual: 2n });
+      expect(verifyChain(await raw.readStream(stream), { keys: await allKeys() }).ok).toBe(true);
+    });
+  });
+});
+
+describe("LogSealer and verifyStore on PostgreSQL", () => {
+  let s: TestSchema;
+  let inner: PostgresEventStore;
+  const sealers: LogSealer[] = [];
+
+  beforeAll(async () => {
+    s = await createTestSchema(10);
+    inner = new PostgresEventStore(s.sql, { pollIntervalMs: 50 });
+    await inner.migrate();
+  });
+  afterEach(async () => {
+    for (const sealer of sealers.splice(0)) await sealer.stop();
+  });
+  afterAll(async () => {
+    await inner.close();
+    await s.drop();
+  });
+
+  async function sealer(options: { blockSize?: number; maxDelayMs?: number; store?: EvidenceStore } = {}): Promise<LogSealer> {
+    const started = new LogSealer({ store: options.store ?? evidenceStore(custody, inner), clock: clock.now, ...options });
+    await started.start();
+    sealers.push(started);
+    return started;
+  }
+
+  async function seals() {
+    return (await inner.readStream(SEAL_STREAM)).map((e) => parseSeal(e.data)!);
+  }
+
+  it("seals blocks of blockSize, survives a restart without sealing a block twice, and the log verifies", async () => {
+    const store = evidenceStore(custody, inner);
+    for (let i = 0; i < 5; i++) await store.append(`case-${i}`, [fact(i), fact(i + 100)], "no_stream");
+    const first = await sealer({ blockSize: 4 });
+    const sealed = await first.flush();
+    expect(sealed.map((x) => [x.block, x.count])).toEqual([
+      [0, 4],
+      [1, 4],
+      [2, 2],
+    ]);
+    await first.stop();
+
+    // A new sealer (a restarted bus) continues after the last seal; the 3 seal events are in its first block.
+    await store.append("case-9", [fact(9)], "no_stream");
+    const second = await sealer({ blockSize: 4 });
+    expect(second.metrics()).toMatchObject({ nextBlock: 3, sealedThrough: sealed[2]!.lastPosition });
+    const more = await second.flush();
+    expect(more.map((x) => [x.block, x.count])).toEqual([[3, 4]]);
+    expect(await second.flush()).toEqual([]); // only its own seal is pending: no block of seals alone
+    expect((await seals()).map((x) => x.block)).toEqual([0, 1, 2, 3]);
+
+    const keys = await allKeys();
+    const all = await verifyStore(inner, { keys });
+    expect(all).toMatchObject({ ok: true, events: 15, seals: 4, unsealedEvents: 1 });
+    expect(await verifyStore(inner, { keys, signatures: "all", workers: 0 })).toMatchObject({ ok: true, signatures: 15 });
+    // The seal events are signed by the bus and chained like any other stream.
+    const sealEvents = await inner.readStream(SEAL_STREAM);
+    expect(sealEvents.every((e) => e.type === LOG_SEALED && e.metadata.department === BUS_DEPARTMENT)).toBe(true);
+  });
+
+  it("seals from its subscription when a block fills up, and a partial block once its oldest event waited maxDelayMs", async () => {
+    // A log of its own, so no seal left pending by another test shifts the blocks.
+    const own = await createTestSchema(4);
+    const ownInner = new PostgresEventStore(own.sql, { pollIntervalMs: 50 });
+    try {
+      await ownInner.migrate();
+      const store = evidenceStore(custody, ownInner);
+      const sealed = async () => (await ownInner.readStream(SEAL_STREAM)).map((e) => parseSeal(e.data)!);
+      const live = await sealer({ blockSize: 4, maxDelayMs: 1_000, store });
+      await store.append(`live-${uuidv7()}`, [fact(1), fact(2), fact(3), fact(4)], "no_stream");
+      await waitFor("a full block sealed", async () => (await sealed()).length === 1);
+      // Its own seal and one more event are pending: below blockSize, and not overdue yet.
+      await store.append(`live-${uuidv7()}`, [fact(5)], "no_stream");
+      await waitFor("two events pending", () => live.metrics().pending === 2);
+      expect((await sealed()).length).toBe(1);
+      clock.advance(1_000);
+      await store.append(`live-${uuidv7()}`, [fact(6)], "no_stream");
+      await waitFor("the overdue block sealed", async () => (await sealed()).length === 2);
+      expect((await sealed()).map((x) => x.count)).toEqual([4, 3]);
+      expect(await verifyStore(ownInner, { keys: await allKeys() })).toMatchObject({ ok: true, seals: 2 });
+    } finally {
+      for (const started of sealers.splice(0)) await started.stop();
+      await ownInner.close();
+      await own.drop();
+    }
+  });
+
+  it("two sealers racing produce one seal sequence", async () => {
+    const a = await sealer({ blockSize: 1000, store: evidenceStore(custody, inner) });
+    const b = await sealer({ blockSize: 1000, store: evidenceStore(custody, inner) });
+    const store = evidenceStore(custody, inner);
+    for (let round = 0; round < 3; round++) {
+      await store.append(`racing-${uuidv7()}`, [fact(round), fact(round + 1)], "no_stream");
+      await Promise.all([a.flush(), b.flush()]);
+    }
+    const blocks = (await seals()).map((x) => x.block);
+    expect(blocks).toEqual(blocks.map((_, i) => i));
+    expect(a.metrics().lostRaces + b.metrics().lostRaces).toBeGreaterThanOrEqual(3);
+    expect(await verifyStore(inner, { keys: await allKeys() })).toMatchObject({ ok: true });
+  });
+
+  describe("tampering in the database", () => {
+    /** Runs `edit` on the event's row, checks, then puts the row back as it was. */
+    async function tampered(event: StoredEvent, edit: string, params: unknown[], check: () => Promise<void>) {
+      const { rows } = await s.sql.query<{ data: unknown; metadata: unknown }>(`select data, metadata from events where event_id = $1`, [event.id]);
+      await s.sql.query(`update events set ${edit} where event_id = $1`, [event.id, ...params]);
+      try {
+        await check();
+      } finally {
+        await s.sql.query(`update events set data = $2::jsonb, metadata = $3::jsonb where event_id = $1`, [
+          event.id,
+          JSON.stringify(rows[0]!.data),
+          JSON.stringify(rows[0]!.metadata),
+        ]);
+      }
+    }
+
+    it("an altered payload, signature or chain hash is found and named by verifyStore and verifyStreams", async () => {
+      const store = evidenceStore(custody, inner);
+      const stream = `tamper-${uuidv7()}`;
+      await store.append(stream, [fact(1), fact(2), fact(3)], "no_stream");
+      const first = await sealer({ blockSize: 1000 });
+      await first.flush();
+      const [, victim, after] = await inner.readStream(stream);
+      const keys = await allKeys();
+      expect(await verifyStore(inner, { keys, signatures: "all", workers: 0 })).toMatchObject({ ok: true });
+      const where = { eventId: victim!.id, stream, revision: "1" };
+
+      await tampered(victim!, `data = jsonb_set(data, '{fee}', '1250')`, [], async () => {
+        expect((await verifyStreams(inner, [stream], keys)).failure).toMatchObject({ kind: "hash-mismatch", ...where });
+        expect((await verifyStore(inner, { keys })).failure).toMatchObject({ kind: "hash-mismatch", ...where });
+      });
+
+      // A valid signature, of another event: only a signature check sees it (the chain does not cover evidence).
+      const otherSig = after!.metadata.evidence!.signature!.sig;
+      await tampered(victim!, `metadata = jsonb_set(metadata, '{evidence,signature,sig}', to_jsonb($2::text))`, [otherSig], async () => {
+        expect((await verifyStreams(inner, [stream], keys)).failure).toMatchObject({ kind: "signature-invalid", ...where });
+        expect((await verifyStore(inner, { keys, signatures: "all", workers: 0 })).failure).toMatchObject({ kind: "signature-invalid", ...where });
+      });
+
+      const forged = linkEvent({ ...victim!, data: { forged: true } }, victim!.metadata.evidence!.chain!.prev).hash;
+      await tampered(victim!, `metadata = jsonb_set(metadata, '{evidence,chain,hash}', to_jsonb($2::text))`, [forged], async () => {
+        expect((await verifyStreams(inner, [stream], keys)).failure).toMatchObject({ kind: "hash-mismatch", ...where });
+        expect((await verifyStore(inner, { keys })).failure).toMatchObject({ kind: "hash-mismatch", ...where });
+      });
+
+      // Data and chain rewritten together: the stream's chain now holds, the next link and the seal do not.
+      const rewritten = { ...victim!, data: { ...(victim!.data as object), fee: 0 } };
+      const relinked = linkEvent(rewritten, victim!.metadata.evidence!.chain!.prev).hash;
+      await tampered(
+        victim!,
+        `data = jsonb_set(data, '{fee}', '0'), metadata = jsonb_set(metadata, '{evidence,chain,hash}', to_jsonb($2::text))`,
+        [relinked],
+        async () => {
+          // The department's signature still covers the old payload…
+          expect((await verifyStreams(inner, [stream], keys)).failure).toMatchObject({ kind: "signature-invalid", ...where });
+          // …and without signature checks (sealed events), the next link gives it away.
+          expect((await verifyStore(inner, { keys })).failure).toMatchObject({ kind: "prev-mismatch", eventId: after!.id, revision: "2" });
+        },
+      );
+      expect(await verifyStore(inner, { keys, signatures: "all", workers: 0 })).toMatchObject({ ok: true });
+    });
+  });
+});
+
+describe("EvidenceStore on PGlite", () => {
+  it("signs, chains, seals and verifies on the embedded store", async () => {
+    const sql = pgliteExecutor(await PGlite.create("memory://"));
+    const inner = new PostgresEventStore(sql, { pollIntervalMs: 50 });
+    await inner.migrate();
+    try {
+      const store = evidenceStore(custody, inner);
+      await store.append("pglite-1", [fact(1), fact(2)], "no_stream");
+      await store.append("pglite-1", [fact(3)], "any");
+      const sealer = new LogSealer({ store, blockSize: 2, clock: clock.now });
+      await sealer.start();
+      expect((await sealer.flush()).map((x) => x.count)).toEqual([2, 1]);
+      await sealer.stop();
+      expect(await verifyStore(inner, { keys: await allKeys(), signatures: "all", workers: 0 })).toMatchObject({ ok: true, events: 5, seals: 2 });
+    } finally {
+      await inner.close();
+      await sql.close();
+    }
+  });
+});
+
+describe("the relay and seals", () => {
+  it("LogSealed is internal: not a contract, so the relay skips it", () => {
+    expect(isContract(LOG_SEALED)).toBe(false);
+  });
+});
