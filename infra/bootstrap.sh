@@ -21,6 +21,13 @@ if ! command -v openssl >/dev/null 2>&1; then
   apt-get update && apt-get install -y openssl
 fi
 
+# The gateway's Schema Registry tests consume topics with kcat (Debian's build has no Avro
+# support, so the frames it reads are decoded by an independent registry client).
+if ! command -v kcat >/dev/null 2>&1; then
+  step "kcat"
+  apt-get update && apt-get install -y kcat
+fi
+
 step "dependencies"
 pnpm install --frozen-lockfile
 

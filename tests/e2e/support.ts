@@ -17,6 +17,7 @@ import type { Kafka } from "kafkajs";
 import pg from "pg";
 import { pino } from "pino";
 import { databaseUrl, kafkaBrokers } from "../harness/services.js";
+import { vouchFor } from "@shenguan/service-kit/testing";
 
 export { DEMO };
 export const logger = pino({ level: process.env["LOG_LEVEL"] ?? "silent" });
@@ -46,7 +47,7 @@ export function apiOf(app: ServiceApp): Api {
     const res = await app.inject({
       method,
       url,
-      headers: { "x-shenguan-department": department, ...(method === "POST" ? { "idempotency-key": randomUUID() } : {}) },
+      headers: { ...vouchFor(department), ...(method === "POST" ? { "idempotency-key": randomUUID() } : {}) },
       ...(method === "POST" ? { payload: body ?? {} } : {}),
     });
     return { status: res.statusCode, body: res.body ? res.json() : undefined };

@@ -12,6 +12,7 @@ export * from "./wire.js";
 export * from "./codec.js";
 export * from "./cloudevents.js";
 export * from "./topics.js";
+export * from "./pii.js";
 export * from "./formats.js";
 export * from "./validate.js";
 export * from "./samples.js";

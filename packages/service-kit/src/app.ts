@@ -1,9 +1,10 @@
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawServerDefault } from "fastify";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ServerOptions as HttpsServerOptions } from "node:https";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import { Registry, collectDefaultMetrics } from "prom-client";
-import { departmentOf } from "./identity.js";
+import { authenticateVouched, departmentOf } from "./identity.js";
 import { idempotencyKeyOf, type IdempotencyKeys, type StoredResponse } from "./idempotency.js";
 import { PROBLEM_CONTENT_TYPE, sendProblem } from "./problems.js";
 import { NotFoundError } from "./errors.js";
@@ -16,7 +17,18 @@ export interface ServiceAppOptions {
   readonly version?: string;
   /** pino options, `false` for silence in tests, or a pino logger shared across services (the bus runner's). */
   readonly logger?: boolean | object;
+  /**
+   * How callers are identified: "vouched" (the services) accepts only the
+   * gateway's signed x-shenguan-identity assertion; "own" (the gateway) leaves
+   * authentication to the app's own hook.
+   */
+  readonly authentication?: "vouched" | "own";
+  /** Serve HTTPS (the gateway: mutual TLS with the bus CA). The app keeps its http typing; request.raw.socket is then a TLSSocket. */
+  readonly https?: HttpsServerOptions;
 }
+
+/** Routes anyone may call: liveness, metrics scraping and the API description carry no department data. */
+const OPEN_ROUTES = new Set(["/health", "/metrics", "/openapi.json"]);
 
 function isLogger(x: unknown): x is FastifyBaseLogger {
   return typeof x === "object" && x !== null && typeof (x as { child?: unknown }).child === "function";
@@ -31,11 +43,17 @@ export async function createServiceApp(options: ServiceAppOptions): Promise<Serv
   const app = Fastify({
     ...(isLogger(options.logger) ? { loggerInstance: options.logger.child({ service: options.name }) } : { logger: options.logger ?? true }),
     genReqId: () => crypto.randomUUID(),
-  }).withTypeProvider<ZodTypeProvider>();
+    ...(options.https ? { https: options.https } : {}),
+  }).withTypeProvider<ZodTypeProvider>() as unknown as ServiceApp;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler((err, request, reply) => sendProblem(err, request, reply));
   app.setNotFoundHandler((request, reply) => sendProblem(new NotFoundError(`no route ${request.method} ${request.url}`), request, reply));
+  if ((options.authentication ?? "vouched") === "vouched") {
+    app.addHook("onRequest", async (request) => {
+      if (!OPEN_ROUTES.has(request.routeOptions.url ?? "")) authenticateVouched(request);
+    });
+  }
 
   await app.register(swagger, {
     openapi: { info: { title: options.name, description: options.description, version: options.version ?? "0.1.0" } },

@@ -1,13 +1,30 @@
 import { ShenguanError } from "@shenguan/contracts";
 
-/** No credential, or one the service cannot accept. */
+/**
+ * No credential, or one the service cannot accept. `reason` (token-expired,
+ * certificate-revoked …) becomes part of the code, so a client tells the
+ * cases apart by the problem's `type` without parsing the message.
+ */
 export class UnauthenticatedError extends ShenguanError {
-  readonly code = "access.unauthenticated";
+  readonly code: string;
+  constructor(
+    message: string,
+    readonly reason?: string,
+  ) {
+    super(message);
+    this.code = reason ? `access.unauthenticated.${reason}` : "access.unauthenticated";
+  }
 }
 
-/** A known department acting outside its part (not the case's party, no grant). */
+/** A known department acting outside its part (not the case's party, no grant); `grant` names the grant it lacks. */
 export class ForbiddenError extends ShenguanError {
   readonly code = "access.forbidden";
+  constructor(
+    message: string,
+    readonly grant?: string,
+  ) {
+    super(message);
+  }
 }
 
 export class NotFoundError extends ShenguanError {

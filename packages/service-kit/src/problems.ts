@@ -1,5 +1,5 @@
 import { ContractViolationError, InvalidIdentifierError, ShenguanError, type ValidationIssue } from "@shenguan/contracts";
-import { ConcurrencyError, DomainRefusal, NotPartyRefusal, StoreUnavailableError } from "@shenguan/eventstore";
+import { ConcurrencyError, DomainRefusal, EvidenceRejectedError, NotPartyRefusal, StoreUnavailableError } from "@shenguan/eventstore";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import {
@@ -19,6 +19,10 @@ export interface ProblemDetails {
   readonly instance?: string;
   readonly code: string;
   readonly errors?: readonly ValidationIssue[];
+  /** 401: why the credential was refused (also the last segment of `type`); 422: the evidence failure kind. */
+  readonly reason?: string;
+  /** 403: the grant the caller lacks (`publish:LicenceGranted`, `subscribe:approval@350100`, `admin` …). */
+  readonly grant?: string;
 }
 
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
@@ -35,13 +39,19 @@ const statusOf: Array<[abstract new (...args: never[]) => ShenguanError, number,
   [ConcurrencyError, 409, "Concurrent change"],
   [IdempotencyInProgressError, 409, "Request in progress"],
   [IdempotencyKeyReusedError, 422, "Idempotency key reused"],
+  [EvidenceRejectedError, 422, "Evidence rejected"],
   [StoreUnavailableError, 503, "Store unavailable"],
 ];
 
 export function problemOf(err: unknown, instance?: string): ProblemDetails {
   if (err instanceof ShenguanError) {
     const [, status, title] = statusOf.find(([cls]) => err instanceof cls) ?? [ShenguanError, 500, "Internal error"];
-    return problem(status, err.code, title, err.message, instance, issuesOf(err));
+    const p = problem(status, err.code, title, err.message, instance, issuesOf(err));
+    if (err instanceof UnauthenticatedError && err.reason) return { ...p, reason: err.reason };
+    if (err instanceof ForbiddenError && err.grant) return { ...p, grant: err.grant };
+    // The failure kind (signature-invalid, unknown-key, wrong-signer, prev-mismatch …) names what was wrong with the evidence.
+    if (err instanceof EvidenceRejectedError) return { ...p, reason: err.kind };
+    return p;
   }
   const fe = err as FastifyError;
   if (hasZodFastifySchemaValidationErrors(fe)) {

@@ -3,6 +3,7 @@ import { ManualClock } from "@shenguan/service-kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApprovalApp } from "../src/app.js";
 import type { CommitmentEligibility } from "../src/licence/commands.js";
+import { vouchFor } from "@shenguan/service-kit/testing";
 
 // The approval API on a real store (embedded PostgreSQL in memory): routes,
 // problem details, idempotency keys and the 告知承诺 credit gate.
@@ -30,7 +31,7 @@ afterAll(async () => {
 });
 
 const post = (url: string, payload: object, { department = BUREAU, key = `k-${++n}` } = {}) =>
-  app.inject({ method: "POST", url, headers: { "x-shenguan-department": department, "idempotency-key": key }, payload });
+  app.inject({ method: "POST", url, headers: { ...vouchFor(department), "idempotency-key": key }, payload });
 
 const application = (over: object = {}) => ({
   applicationNumber: `SL-${++n}`,
@@ -66,7 +67,7 @@ describe("approval API", () => {
     const granted = await post(`/cases/${caseId}/grant`, { ...grant, elicenceId });
     expect(granted.statusCode, granted.body).toBe(200);
     expect(granted.json()).toMatchObject({ caseId, status: "granted", events: ["LicenceGranted"] });
-    const events = (await app.inject({ url: `/cases/${caseId}/events`, headers: { "x-shenguan-department": BUREAU } })).json();
+    const events = (await app.inject({ url: `/cases/${caseId}/events`, headers: vouchFor(BUREAU) })).json();
     expect(events.map((e: { type: string }) => e.type)).toEqual(["ApplicationAccepted", "LicenceGranted"]);
     expect(events[1].metadata).toMatchObject({ department: BUREAU, caseId, subject: "91350100M000100Y43" });
   });
@@ -127,7 +128,7 @@ describe("approval API", () => {
     const other = await post(`/cases/${caseId}/deny`, { decisionNumber: "x", reason: "x", decisionDate: "2026-09-29" }, { department: "SPJ-350200" });
     expect(other.statusCode).toBe(403);
     expect(other.json().code).toBe("case.not-party");
-    const missing = await app.inject({ url: "/cases/nope", headers: { "x-shenguan-department": BUREAU } });
+    const missing = await app.inject({ url: "/cases/nope", headers: vouchFor(BUREAU) });
     expect(missing.statusCode).toBe(404);
   });
 

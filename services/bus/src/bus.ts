@@ -1,21 +1,30 @@
+import { generateKeyPairSync } from "node:crypto";
 import { approvalConsumers, buildApprovalApp } from "@shenguan/approval";
 import { buildEnforcementApp, enforcementConsumers } from "@shenguan/enforcement";
 import {
   createKafka,
+  EvidenceStore,
+  LogSealer,
+  MemoryKeyStore,
   migrateRelayTables,
   openEventStore,
   parseBrokers,
   Relay,
   SqlCheckpointStore,
   startConsumers,
+  type KeyStore,
   type ProjectionConsumer,
   type SqlExecutor,
 } from "@shenguan/eventstore";
+import { KeyRing } from "@shenguan/evidence";
+import { bootstrapDepartments, buildGatewayApp, gatewayTls, loadIdentityKey, vouchHeaders } from "@shenguan/gateway";
 import { buildLinkageApp, linkageConsumers } from "@shenguan/linkage";
-import type { Clock, ServiceApp } from "@shenguan/service-kit";
+import { DepartmentRegistry } from "@shenguan/registry";
+import { NO_GRANTS, systemClock, trustGateway, type Clock, type ServiceApp } from "@shenguan/service-kit";
 import { buildSupervisionApp, supervisionConsumers } from "@shenguan/supervision";
 import type { Logger } from "pino";
 import type { BusConfig } from "./config.js";
+import { DEMO_DEPARTMENTS } from "./seed.js";
 
 export interface BusOptions {
   readonly config: BusConfig;
@@ -29,14 +38,30 @@ export interface BusOptions {
   readonly listen: boolean;
   /** Run the deadline timer on an interval (the runner); tests call tick() with their own clock. */
   readonly timer: boolean;
+  /**
+   * Custody keys the bus signs departments' events with (the runner: a
+   * FileKeyStore). Default: keys in memory, created on first use when
+   * SHENGUAN_AUTO_PROVISION_KEYS is true (tests).
+   */
+  readonly keys?: KeyStore;
 }
 
 export interface Bus {
   readonly apps: { approval: Awaited<ReturnType<typeof buildApprovalApp>>; supervision: Awaited<ReturnType<typeof buildSupervisionApp>>; enforcement: Awaited<ReturnType<typeof buildEnforcementApp>>; linkage: Awaited<ReturnType<typeof buildLinkageApp>> };
-  readonly urls: Readonly<Record<"approval" | "supervision" | "enforcement" | "linkage", string>>;
+  readonly urls: Readonly<Record<"gateway" | "approval" | "supervision" | "enforcement" | "linkage", string>>;
   readonly sql: SqlExecutor;
+  /** The event store every service appends through: signed and chained (EvidenceStore). */
+  readonly store: EvidenceStore;
+  readonly keys: KeyStore;
+  /** Seals the global log in blocks (LogSealed on shenguan-seals); tests call flush(). */
+  readonly sealer: LogSealer;
   readonly relay: Relay;
   readonly consumers: readonly ProjectionConsumer[];
+  /** The departments' door (port base+0): authentication, ACLs, publish, registry admin, proxy to the services. */
+  readonly gateway: ServiceApp;
+  readonly registry: DepartmentRegistry;
+  /** Headers that vouch for `department` to the services in this process, as the gateway would (seed, bench). */
+  vouch(department: string): Record<string, string>;
   /** Looks for due yellow and red cards now (the timer calls it on an interval). */
   tick(): Promise<unknown>;
   stop(): Promise<void>;
@@ -59,9 +84,22 @@ export async function startBus(options: BusOptions): Promise<Bus> {
   // PostgreSQL/PGlite; with KurrentDB they need a PostgreSQL of their own.
   if (!opened.executor) throw new Error("KURRENTDB_URL as the only database is not supported by the bus yet: set DATABASE_URL for read models too");
   const sql = opened.executor;
-  const store = opened.store;
+  const keys = options.keys ?? new MemoryKeyStore({ autoProvision: config.SHENGUAN_AUTO_PROVISION_KEYS === "true" });
+  // Pre-signed events (the gateway's publish API) verify against the keys
+  // departments registered, retired ones included, and the custody keys.
+  // The registry reads and writes through this store, so it is filled in below.
+  const trusted: { registry?: DepartmentRegistry } = {};
+  const verifiers = async () => new KeyRing([...(trusted.registry?.keyRing() ?? []), ...(await keys.publicKeys())]);
+  const store = new EvidenceStore(opened.store, { keys, clock: () => clock.now(), verifiers });
+  // linkage appends inside its read-model transaction only on the bare
+  // PostgreSQL store (appendWithin); given the EvidenceStore it appends
+  // beside that transaction, which on PGlite (one connection, queries queued
+  // behind an open transaction) would wait for itself forever. So on PGlite
+  // it keeps the bare store, and its events carry no evidence, until linkage
+  // uses EvidenceStore.appendWithin.
+  const linkageStore = opened.kind === "pglite" ? opened.store : store;
 
-  const linkage = await buildLinkageApp({ store, sql, clock, yellowShare: config.SHENGUAN_YELLOW_SHARE, cardGraceMs: config.SHENGUAN_CARD_GRACE_MS, logger });
+  const linkage = await buildLinkageApp({ store: linkageStore, sql, clock, yellowShare: config.SHENGUAN_YELLOW_SHARE, cardGraceMs: config.SHENGUAN_CARD_GRACE_MS, logger });
   // The 告知承诺 gate reads linkage's credit standing. In one process that is a
   // function call; split across hosts it is linkage's GET /subjects/:uscc/commitment-eligibility.
   const approval = await buildApprovalApp({ store, sql, clock, eligibility: (applicant) => linkage.linkage.eligibility(applicant), logger });
@@ -85,6 +123,17 @@ export async function startBus(options: BusOptions): Promise<Bus> {
   const relay = new Relay({ store, kafka, checkpoints: new SqlCheckpointStore(sql), logger, topicPrefix: config.KAFKA_TOPIC_PREFIX });
   relay.start();
 
+  const sealer = new LogSealer({
+    store,
+    clock: () => clock.now(),
+    blockSize: config.SHENGUAN_SEAL_BLOCK_SIZE,
+    maxDelayMs: config.SHENGUAN_SEAL_DELAY_MS,
+    // The runner checks the delay on a timer; tests move their clock and call flush().
+    ...(options.timer ? { intervalMs: Math.max(100, Math.floor(config.SHENGUAN_SEAL_DELAY_MS / 4)) } : {}),
+    logger,
+  });
+  await sealer.start();
+
   const apps = { approval, supervision, enforcement, linkage };
   const urls = { approval: "", supervision: "", enforcement: "", linkage: "" };
   if (options.listen) {
@@ -95,6 +144,26 @@ export async function startBus(options: BusOptions): Promise<Bus> {
     }
   }
 
+  // The gateway: the registry (bootstrapped with the demo departments, their
+  // custody keys and grants) and the identity key the services here trust.
+  // Credentials are checked against the wall clock, whatever the business clock shows.
+  const registry = await new DepartmentRegistry({ store, clock, follow: false }).start();
+  trusted.registry = registry;
+  await bootstrapDepartments(registry, keys, DEMO_DEPARTMENTS);
+  const identityKey = config.SHENGUAN_GATEWAY_KEY ? loadIdentityKey(config.SHENGUAN_GATEWAY_KEY, true) : generateKeyPairSync("ed25519").privateKey;
+  trustGateway(identityKey);
+  const gateway = await buildGatewayApp({
+    store,
+    registry,
+    identityKey,
+    authClock: systemClock,
+    ...(options.listen ? { upstreams: urls } : {}),
+    ...(config.SHENGUAN_PKI_DIR ? { https: gatewayTls(config.SHENGUAN_PKI_DIR) } : {}),
+    logger,
+  });
+  const urlsWithGateway = { ...urls, gateway: options.listen ? await gateway.listen({ host: config.SHENGUAN_HOST, port: config.SHENGUAN_PORT_BASE }) : "" };
+  const vouch = (department: string) => vouchHeaders(identityKey, systemClock, { department, grants: registry.get(department)?.grants ?? NO_GRANTS }, "bus");
+
   // One beat at a time: a slow tick is never overlapped by the next.
   let beat: Promise<unknown> = Promise.resolve();
   const runTick = () => (beat = beat.catch(() => undefined).then(() => linkage.linkage.tick()));
@@ -104,8 +173,14 @@ export async function startBus(options: BusOptions): Promise<Bus> {
 
   return {
     apps,
-    urls,
+    urls: urlsWithGateway,
+    gateway,
+    registry,
+    vouch,
     sql,
+    store,
+    keys,
+    sealer,
     relay,
     consumers,
     tick: runTick,
@@ -113,6 +188,9 @@ export async function startBus(options: BusOptions): Promise<Bus> {
       if (timer) clearInterval(timer);
       await Promise.all(consumers.map((c) => c.stop()));
       await relay.stop();
+      await sealer.stop();
+      await gateway.close();
+      await registry.close();
       await Promise.all(Object.values(apps).map((a) => a.close()));
       await opened.close();
     },

@@ -8,7 +8,7 @@ const schema = z.object({
   DATABASE_URL: z.string().optional(),
   KURRENTDB_URL: z.string().optional(),
   SHENGUAN_HOST: z.string().default("127.0.0.1"),
-  /** approval = base+1, supervision = base+2, enforcement = base+3, linkage = base+4 */
+  /** gateway = base+0, approval = base+1, supervision = base+2, enforcement = base+3, linkage = base+4 */
   SHENGUAN_PORT_BASE: z.coerce.number().int().min(1).max(65530).default(4100),
   /** How often the deadline timer looks for yellow and red cards. */
   SHENGUAN_TICK_MS: z.coerce.number().int().min(100).default(5_000),
@@ -18,6 +18,22 @@ const schema = z.object({
   SHENGUAN_CARD_GRACE_MS: z.coerce.number().int().min(0).max(86_399_999).default(15 * 60_000),
   /** Department code of the credit platform that publishes credit records. */
   SHENGUAN_CREDIT_DEPARTMENT: z.string().default("XYB-350100"),
+  /** Custody keys (one PKCS#8 PEM per department); default <repo>/.data/keys for the runner. */
+  SHENGUAN_KEYS_DIR: z.string().min(1).optional(),
+  /**
+   * Create a department's signing key on its first event. On for the
+   * development runner and tests; production registers departments (and their
+   * keys) in the department registry and sets this to false.
+   */
+  SHENGUAN_AUTO_PROVISION_KEYS: z.enum(["true", "false"]).default("true"),
+  /** Events per sealed block of the global log. */
+  SHENGUAN_SEAL_BLOCK_SIZE: z.coerce.number().int().min(1).max(100_000).default(1000),
+  /** A partial block is sealed once its oldest event waited this long. */
+  SHENGUAN_SEAL_DELAY_MS: z.coerce.number().int().min(0).default(1000),
+  /** The gateway's Ed25519 identity key (PKCS#8 PEM; created when missing); unset: a fresh key in memory per start. */
+  SHENGUAN_GATEWAY_KEY: z.string().min(1).optional(),
+  /** The bus CA directory (infra/pki/ca.sh); set: the gateway serves HTTPS with mutual TLS. */
+  SHENGUAN_PKI_DIR: z.string().min(1).optional(),
   SHENGUAN_SEED_DEMO: z.enum(["true", "false"]).default("true"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });

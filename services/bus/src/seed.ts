@@ -1,5 +1,6 @@
-import { buildElicenceId, computeOrgCodeCheckChar, computeUsccCheckChar } from "@shenguan/contracts";
+import { buildElicenceId, catalog, computeOrgCodeCheckChar, computeUsccCheckChar, families, type Family } from "@shenguan/contracts";
 import { localDateOf } from "@shenguan/deadlines";
+import type { DepartmentSeed } from "@shenguan/gateway";
 import type { Clock } from "@shenguan/service-kit";
 import type { Logger } from "pino";
 import type { Bus } from "./bus.js";
@@ -25,30 +26,55 @@ export function demoUscc(serial: number): string {
   return first17 + computeUsccCheckChar(first17);
 }
 
-const BUREAU_USCC = (() => {
-  const body8 = "00354832";
+/** A valid, fictitious USCC of a government agency (registration authority 1, 机关). */
+function agencyUscc(body8: string): string {
   const first17 = `11350100${body8}${computeOrgCodeCheckChar(body8)}`;
   return first17 + computeUsccCheckChar(first17);
-})();
+}
+const BUREAU_USCC = agencyUscc("00354832");
+
+const publishes = (...fs: Family[]) => Object.entries(catalog).filter(([, c]) => fs.includes(c.family)).map(([name]) => name);
+const reads = (...fs: Family[]) => ({ families: fs, regions: ["350100"] });
+const none = { pii: false, audit: false, admin: false };
+
+/**
+ * The departments the bus registers at start (the gateway's registry), with
+ * the grants of their part in the loop: each publishes its own family and
+ * reads the families it reacts to, in the city. The operator administers the
+ * registry; the supervisor and the operator audit.
+ */
+export const DEMO_DEPARTMENTS: readonly DepartmentSeed[] = [
+  { code: DEMO.bureau, name: "福州市行政审批局", uscc: BUREAU_USCC, region: "350100", kind: "approval-bureau", grants: { publish: publishes("approval"), subscribe: reads("linkage", "supervision", "enforcement", "credit"), ...none, pii: true } },
+  { code: DEMO.market, name: "福州市市场监督管理局", uscc: agencyUscc("00354833"), region: "350100", kind: "regulator", grants: { publish: publishes("supervision"), subscribe: reads("approval", "linkage", "enforcement"), ...none, pii: true } },
+  { code: DEMO.health, name: "福州市卫生健康委员会", uscc: agencyUscc("00354834"), region: "350100", kind: "regulator", grants: { publish: publishes("supervision"), subscribe: reads("approval", "linkage", "enforcement"), ...none, pii: true } },
+  { code: DEMO.enforcement, name: "福州市综合行政执法局", uscc: agencyUscc("00354835"), region: "350100", kind: "enforcement", grants: { publish: publishes("enforcement"), subscribe: reads("supervision", "approval"), ...none, pii: true } },
+  { code: DEMO.credit, name: "福州市信用平台", uscc: agencyUscc("00354836"), region: "350100", kind: "credit-platform", grants: { publish: publishes("credit"), subscribe: reads("enforcement", "supervision"), ...none } },
+  { code: "OPS-350100", name: "福州市审管联动运维", uscc: agencyUscc("00354837"), region: "350100", kind: "operator", grants: { publish: [], subscribe: { families: [...families], regions: ["*"] }, pii: false, audit: true, admin: true } },
+  { code: "ZWJD-350100", name: "福州市政务服务监督", uscc: agencyUscc("00354838"), region: "350100", kind: "supervisor", grants: { publish: [], subscribe: { families: ["linkage"], regions: ["350100"] }, pii: false, audit: true, admin: false } },
+];
 
 type Inject = (app: Bus["apps"][keyof Bus["apps"]], method: "GET" | "POST", url: string, department: string, body?: object, key?: string) => Promise<{ status: number; body: unknown }>;
 
-const inject: Inject = async (app, method, url, department, body, key) => {
-  const res = await app.inject({
-    method,
-    url,
-    headers: { "x-shenguan-department": department, ...(key ? { "idempotency-key": key } : {}) },
-    ...(body ? { payload: body } : {}),
-  });
-  return { status: res.statusCode, body: res.json() };
-};
+export async function seedDemo(bus: Bus, clock: Clock, logger: Logger): Promise<void> {
+  // Through the services' own APIs, as the gateway would forward the department's requests.
+  const inject: Inject = async (app, method, url, department, body, key) => {
+    const res = await app.inject({
+      method,
+      url,
+      headers: { ...bus.vouch(department), ...(key ? { "idempotency-key": key } : {}) },
+      ...(body ? { payload: body } : {}),
+    });
+    return { status: res.statusCode, body: res.json() };
+  };
+  await seedCases(bus, clock, logger, inject);
+}
 
 /**
  * Seeds routes and five cases at different stages through the services' own
  * APIs (so the seed exercises the same paths a department would). Idempotency
  * keys and case ids are fixed: running it again changes nothing.
  */
-export async function seedDemo(bus: Bus, clock: Clock, logger: Logger): Promise<void> {
+async function seedCases(bus: Bus, clock: Clock, logger: Logger, inject: Inject): Promise<void> {
   const { approval, supervision, linkage } = bus.apps;
   const today = localDateOf(clock.now());
   const must = (what: string, r: { status: number; body: unknown }) => {

@@ -1,7 +1,6 @@
 import type { EventStore } from "@shenguan/eventstore";
-import { createServiceApp, departmentOf, IdempotencyKeys, NotFoundError, runCommand, type Clock, type Queryable, type ServiceApp } from "@shenguan/service-kit";
+import { createServiceApp, departmentOf, IdempotencyKeys, idFromKey, NotFoundError, runCommand, type Clock, type Queryable, type ServiceApp } from "@shenguan/service-kit";
 import type { FastifyRequest } from "fastify";
-import { v7 as uuidv7 } from "uuid";
 import { CreditService } from "./credit/service.js";
 import { EnforcementService, type CommandContext, type EnforcementOutcome } from "./enforcement/service.js";
 import { enforcementCaseStream } from "./enforcement/events.js";
@@ -45,8 +44,8 @@ export async function buildEnforcementApp(deps: EnforcementDeps): Promise<Enforc
   // --- enforcement cases -------------------------------------------------------------------
 
   app.post("/enforcement-cases", { schema: { summary: "Open an enforcement case on the department's own initiative", body: s.openCaseBody, response: { 201: s.caseResult } } }, (req, reply) =>
-    runCommand(req, reply, keys, (department) => {
-      const { enforcementCaseId = uuidv7(), ...data } = req.body;
+    runCommand(req, reply, keys, (department, key) => {
+      const { enforcementCaseId = idFromKey(department, key, "enforcement-case"), ...data } = req.body;
       return enforcement.execute(enforcementCaseId, "OpenCase", { enforcementCaseId, ...data }, ctx(req, department)).then(caseReply(201));
     }),
   );
@@ -55,8 +54,8 @@ export async function buildEnforcementApp(deps: EnforcementDeps): Promise<Enforc
     "/enforcement-cases/:id/penalties",
     { schema: { summary: "Impose a penalty (行政处罚决定)", params: s.caseParams, body: s.penaltyBody, response: { 201: s.caseResult } } },
     (req, reply) =>
-      runCommand(req, reply, keys, (department) => {
-        const { penaltyId = uuidv7(), ...data } = req.body;
+      runCommand(req, reply, keys, (department, key) => {
+        const { penaltyId = idFromKey(department, key, "penalty"), ...data } = req.body;
         return enforcement.execute(req.params.id, "ImposePenalty", { penaltyId, ...data }, ctx(req, department)).then(caseReply(201, { penaltyId }));
       }),
   );
@@ -87,8 +86,8 @@ export async function buildEnforcementApp(deps: EnforcementDeps): Promise<Enforc
     "/credit/:uscc/records",
     { schema: { summary: "Publish a credit record (双公示, 失信)", params: s.usccParams, body: s.recordBody, response: { 201: s.creditResult } } },
     (req, reply) =>
-      runCommand(req, reply, keys, (department) => {
-        const { recordId = uuidv7(), ...data } = req.body;
+      runCommand(req, reply, keys, (department, key) => {
+        const { recordId = idFromKey(department, key, "credit-record"), ...data } = req.body;
         return credit.publish(req.params.uscc, { recordId, ...data }, ctx(req, department)).then(creditReply(201, { recordId }));
       }),
   );

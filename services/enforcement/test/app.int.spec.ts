@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildEnforcementApp, onCommitmentVerified, onPenaltyImposed, onTransferredToEnforcement, type EnforcementApp } from "../src/index.js";
 import { creditStream } from "../src/credit/events.js";
 import { enforcementCaseStream } from "../src/enforcement/events.js";
+import { vouchFor } from "@shenguan/service-kit/testing";
 
 const ZFJ = "ZHZF-350100";
 const XYB = "XYB-350100";
@@ -27,8 +28,8 @@ afterAll(async () => {
 });
 
 const post = (url: string, payload: unknown, department = ZFJ, key = `k-${++keyCounter}`) =>
-  app.inject({ method: "POST", url, payload: payload as object, headers: { "x-shenguan-department": department, "idempotency-key": key } });
-const get = (url: string, department = ZFJ) => app.inject({ method: "GET", url, headers: { "x-shenguan-department": department } });
+  app.inject({ method: "POST", url, payload: payload as object, headers: { ...vouchFor(department), "idempotency-key": key } });
+const get = (url: string, department = ZFJ) => app.inject({ method: "GET", url, headers: vouchFor(department) });
 const streamLength = async (stream: string) => (await opened.store.readStream(stream)).length;
 
 const openBody = { holder: { name: "福州示范餐饮有限公司", uscc: USCC }, licenceId: "JY13501020012345", caseId: "C1", facts: "群众举报超范围经营" };

@@ -4,13 +4,13 @@ import {
   createServiceApp,
   departmentOf,
   IdempotencyKeys,
+  idFromKey,
   NotFoundError,
   runCommand,
   type Clock,
   type ServiceApp,
 } from "@shenguan/service-kit";
 import type { FastifyRequest } from "fastify";
-import { v7 as uuidv7 } from "uuid";
 import { asCalendarRefusal, type Calendars } from "./calendar/calendars.js";
 import { linkageContext, type LinkageContext, type LinkageLogger } from "./context.js";
 import { commitmentEligibility, type CommitmentEligibilityResult } from "./credit/credit.js";
@@ -106,9 +106,9 @@ export async function buildLinkageApp(deps: LinkageDeps): Promise<ServiceApp & {
       },
     },
     (req, reply) =>
-      runCommand(req, reply, keys, (department) =>
+      runCommand(req, reply, keys, (department, key) =>
         deps.sql.transaction(async (tx) => {
-          const route = await createRoute(tx, uuidv7(), req.body, { department, at: deps.clock.now() });
+          const route = await createRoute(tx, idFromKey(department, key, "route"), req.body, { department, at: deps.clock.now() });
           const released = await routeWaiting(context, tx, trigger(req), { itemCode: route.itemCode });
           return { status: 201, body: changeResult(route, released) };
         }),

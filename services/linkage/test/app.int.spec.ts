@@ -3,6 +3,7 @@ import { ManualClock } from "@shenguan/service-kit";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildLinkageApp } from "../src/app.js";
 import { consumed, grant, ITEM, openTestDb, OTHER_ITEM, REGULATOR, rows, USCC, type TestDb } from "./support.js";
+import { vouchFor } from "@shenguan/service-kit/testing";
 
 const OPS = "350100-OPS";
 const REG_B = "350100-WJW";
@@ -28,10 +29,10 @@ describe("linkage HTTP API (PGlite)", () => {
       method,
       url,
       payload: payload as object,
-      headers: { "x-shenguan-department": OPS, ...(idempotencyKey ? { "idempotency-key": idempotencyKey } : {}) },
+      headers: { ...vouchFor(OPS), ...(idempotencyKey ? { "idempotency-key": idempotencyKey } : {}) },
     });
   const get = async (url: string) => {
-    const res = await app.inject({ method: "GET", url, headers: { "x-shenguan-department": OPS } });
+    const res = await app.inject({ method: "GET", url, headers: vouchFor(OPS) });
     expect(res.statusCode, res.body).toBe(200);
     return res.json();
   };
@@ -116,8 +117,8 @@ describe("linkage HTTP API (PGlite)", () => {
     ]);
     expect(await get(`/handoffs?regulator=${REGULATOR}&status=pushed,claimed`)).toHaveLength(1);
     expect(await get(`/handoffs?status=closed`)).toEqual([]);
-    expect((await app.inject({ method: "GET", url: "/handoffs/H-none", headers: { "x-shenguan-department": OPS } })).statusCode).toBe(404);
-    expect((await app.inject({ method: "GET", url: "/handoffs?status=lost", headers: { "x-shenguan-department": OPS } })).statusCode).toBe(
+    expect((await app.inject({ method: "GET", url: "/handoffs/H-none", headers: vouchFor(OPS) })).statusCode).toBe(404);
+    expect((await app.inject({ method: "GET", url: "/handoffs?status=lost", headers: vouchFor(OPS) })).statusCode).toBe(
       400,
     );
 
@@ -143,7 +144,7 @@ describe("linkage HTTP API (PGlite)", () => {
     const due = await app.inject({
       method: "GET",
       url: "/calendar/due-date?start=2026-12-28&amount=5&unit=WORKING_DAYS",
-      headers: { "x-shenguan-department": OPS },
+      headers: vouchFor(OPS),
     });
     expect(due.statusCode).toBe(409);
     expect(due.json()).toMatchObject({ code: "calendar.year-not-loaded", detail: expect.stringContaining("2027") });
@@ -190,7 +191,7 @@ describe("linkage HTTP API (PGlite)", () => {
         await app.inject({
           method: "GET",
           url: "/subjects/91350100M000100Y4X/commitment-eligibility",
-          headers: { "x-shenguan-department": OPS },
+          headers: vouchFor(OPS),
         })
       ).statusCode,
     ).toBe(400);
@@ -297,7 +298,7 @@ describe("linkage HTTP API (PGlite)", () => {
     ]);
     expect((await get("/indicators?from=2026-10-01")).groups).toEqual([]);
     expect(
-      (await app.inject({ method: "GET", url: "/indicators?from=2026-10-02&to=2026-10-01", headers: { "x-shenguan-department": OPS } }))
+      (await app.inject({ method: "GET", url: "/indicators?from=2026-10-02&to=2026-10-01", headers: vouchFor(OPS) }))
         .statusCode,
     ).toBe(400);
     expect(await rows(db, `select status, count(*)::int as n from linkage_deadlines group by 1 order by 1`)).toEqual([

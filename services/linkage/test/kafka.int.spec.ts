@@ -10,6 +10,7 @@ import { buildLinkageApp } from "../src/app.js";
 import { startLinkageConsumer } from "../src/consumer.js";
 import { linkageTopicsOf } from "../src/projection.js";
 import { BUREAU, grant, openTestDb, REGULATOR, rows, USCC, type TestDb } from "./support.js";
+import { vouchFor } from "@shenguan/service-kit/testing";
 
 const logger = pino({ level: process.env["LOG_LEVEL"] ?? "silent" });
 
@@ -71,7 +72,7 @@ describe("linkage on real Kafka and PostgreSQL: grant in, push out, echo back, e
     const route = await app.inject({
       method: "POST",
       url: "/routes",
-      headers: { "x-shenguan-department": "350100-OPS", "idempotency-key": "route-1" },
+      headers: { ...vouchFor("350100-OPS"), "idempotency-key": "route-1" },
       payload: { itemCode: "000105001000", regionCode: "350100", regulator: REGULATOR, pushIsClaim: true },
     });
     expect(route.statusCode).toBe(201);
@@ -110,7 +111,7 @@ describe("linkage on real Kafka and PostgreSQL: grant in, push out, echo back, e
 
     expect((await db.store.readStream("handoff-H-LK1")).map((e) => e.type)).toEqual(["HandoffPushed", "HandoffClaimed"]);
     expect(consumer.metrics()).toMatchObject({ duplicates: 1, deadLettered: 0 });
-    const handoff = await app.inject({ method: "GET", url: "/handoffs/H-LK1", headers: { "x-shenguan-department": "350100-OPS" } });
+    const handoff = await app.inject({ method: "GET", url: "/handoffs/H-LK1", headers: vouchFor("350100-OPS") });
     expect(handoff.json()).toMatchObject({ status: "claimed", claimDue: "2026-10-12", regulator: REGULATOR, onTime: true });
     // The offsets moved in the database, beside the read model.
     const offsets = await rows<{ topic: string; n: number }>(

@@ -4,6 +4,7 @@ import {
   departmentOf,
   ForbiddenError,
   IdempotencyKeys,
+  idFromKey,
   NotFoundError,
   runCommand,
   type Clock,
@@ -11,7 +12,6 @@ import {
   type ServiceApp,
 } from "@shenguan/service-kit";
 import type { FastifyRequest } from "fastify";
-import { v7 as uuidv7 } from "uuid";
 import { SupervisionService, type Outcome } from "./handoff/service.js";
 import { migrateInbox, queryInbox } from "./inbox/projection.js";
 import * as s from "./routes/schemas.js";
@@ -64,8 +64,8 @@ export async function buildSupervisionApp(deps: SupervisionDeps): Promise<Servic
     "/handoffs/:handoffId/inspections",
     { schema: { summary: "Record an inspection (检查)", params: s.handoffParams, body: s.inspectionBody, response: created } },
     (req, reply) =>
-      runCommand(req, reply, keys, (department) => {
-        const inspectionId = uuidv7();
+      runCommand(req, reply, keys, (department, key) => {
+        const inspectionId = idFromKey(department, key, "inspection");
         return handoffs
           .execute(req.params.handoffId, "RecordInspection", { inspectionId, ...req.body }, ctx(req, department))
           .then(respond(201, inspectionId));
@@ -83,8 +83,8 @@ export async function buildSupervisionApp(deps: SupervisionDeps): Promise<Servic
       },
     },
     (req, reply) =>
-      runCommand(req, reply, keys, (department) => {
-        const rectificationId = uuidv7();
+      runCommand(req, reply, keys, (department, key) => {
+        const rectificationId = idFromKey(department, key, "rectification");
         return handoffs
           .execute(req.params.handoffId, "OrderRectification", { rectificationId, ...req.body }, ctx(req, department))
           .then(respond(201, rectificationId));
@@ -120,8 +120,8 @@ export async function buildSupervisionApp(deps: SupervisionDeps): Promise<Servic
       },
     },
     (req, reply) =>
-      runCommand(req, reply, keys, (department) => {
-        const verificationId = uuidv7();
+      runCommand(req, reply, keys, (department, key) => {
+        const verificationId = idFromKey(department, key, "verification");
         return handoffs
           .execute(req.params.handoffId, "VerifyCommitment", { verificationId, ...req.body }, ctx(req, department))
           .then(respond(201, verificationId));
@@ -132,8 +132,8 @@ export async function buildSupervisionApp(deps: SupervisionDeps): Promise<Servic
     "/handoffs/:handoffId/transfers",
     { schema: { summary: "Transfer to enforcement (移交执法)", params: s.handoffParams, body: s.transferBody, response: created } },
     (req, reply) =>
-      runCommand(req, reply, keys, (department) => {
-        const transferId = uuidv7();
+      runCommand(req, reply, keys, (department, key) => {
+        const transferId = idFromKey(department, key, "transfer");
         return handoffs
           .execute(req.params.handoffId, "TransferToEnforcement", { transferId, ...req.body }, ctx(req, department))
           .then(respond(201, transferId));
@@ -151,8 +151,8 @@ export async function buildSupervisionApp(deps: SupervisionDeps): Promise<Servic
       },
     },
     (req, reply) =>
-      runCommand(req, reply, keys, (department) => {
-        const requestId = uuidv7();
+      runCommand(req, reply, keys, (department, key) => {
+        const requestId = idFromKey(department, key, "revocation-request");
         return handoffs
           .execute(req.params.handoffId, "RequestRevocation", { requestId, ...req.body }, ctx(req, department))
           .then(respond(201, requestId));

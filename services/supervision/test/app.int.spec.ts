@@ -11,6 +11,7 @@ import {
   type InboxEvent,
 } from "../src/index.js";
 import { openTestStore } from "./support/store.js";
+import { vouchFor } from "@shenguan/service-kit/testing";
 
 const REGULATOR = "SCJG-350100";
 const OTHER_REGULATOR = "ZJJ-350100";
@@ -45,10 +46,10 @@ const post = (url: string, payload: object | undefined, department = REGULATOR, 
   app.inject({
     method: "POST",
     url,
-    headers: { "x-shenguan-department": department, "idempotency-key": idempotencyKey },
+    headers: { ...vouchFor(department), "idempotency-key": idempotencyKey },
     ...(payload ? { payload } : {}),
   });
-const get = (url: string, department = REGULATOR) => app.inject({ method: "GET", url, headers: { "x-shenguan-department": department } });
+const get = (url: string, department = REGULATOR) => app.inject({ method: "GET", url, headers: vouchFor(department) });
 const eventCount = async (handoffId: string) => (await app.handoffs.events(handoffId)).length;
 const inspection = {
   inspectionDate: "2026-09-28",
@@ -128,7 +129,7 @@ describe("supervision app: commands", () => {
   });
 
   it("requires the Idempotency-Key header on commands", async () => {
-    const res = await app.inject({ method: "POST", url: "/handoffs/H1/claim", headers: { "x-shenguan-department": REGULATOR } });
+    const res = await app.inject({ method: "POST", url: "/handoffs/H1/claim", headers: vouchFor(REGULATOR) });
     expect(res.json()).toMatchObject({ status: 400, errors: [{ path: "idempotency-key" }] });
   });
 

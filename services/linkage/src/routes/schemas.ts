@@ -2,7 +2,7 @@ import { formats } from "@shenguan/contracts";
 import { z } from "zod";
 import { DEFAULT_CLAIM_LIMIT, DEFAULT_VERIFICATION_MONTHS } from "../routing/routes.js";
 
-/** A department code as the gateway names departments (the x-shenguan-department header's rule). */
+/** A department code as the gateway names departments (the department registry's rule). */
 export const departmentCode = z.string().regex(/^[A-Z0-9][A-Z0-9-]{1,39}$/, "a department code: A-Z, 0-9 and '-', 2-40 characters");
 
 export const limitUnit = z.enum(["WORKING_DAYS", "CALENDAR_DAYS", "MONTHS"]);

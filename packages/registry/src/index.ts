@@ -1,0 +1,3 @@
+export * from "./commands.js";
+export * from "./department.js";
+export * from "./registry.js";

@@ -1,0 +1,91 @@
+import type { KeyObject } from "node:crypto";
+import type { ServerOptions as HttpsServerOptions } from "node:https";
+import rateLimit from "@fastify/rate-limit";
+import type { EventStore } from "@shenguan/eventstore";
+import type { DepartmentRegistry } from "@shenguan/registry";
+import { callerOf, createServiceApp, systemClock, UnauthenticatedError, type Clock, type ServiceApp } from "@shenguan/service-kit";
+import { Counter } from "prom-client";
+import { authenticate } from "./access/authenticate.js";
+import { adminRoutes } from "./routes/admin.js";
+import { proxyRoutes, type ServiceName } from "./routes/proxy.js";
+import { publishRoutes } from "./routes/publish.js";
+import { schemaRegistryPlugin } from "./schema-registry/index.js";
+
+export interface GatewayDeps {
+  /** The bus's store: the EvidenceStore, which signs (custody key) or verifies (pre-signed) every event. */
+  readonly store: EventStore;
+  readonly registry: DepartmentRegistry;
+  /** The gateway's Ed25519 private key: signs the identity assertions the services trust. */
+  readonly identityKey: KeyObject;
+  /**
+   * The clock credentials are checked against (token and assertion expiry).
+   * The wall clock by default, also when the bus runs on a demo clock: a
+   * credential's lifetime is real time, whatever day the business clock shows.
+   */
+  readonly authClock?: Clock;
+  /** Base URLs of the services /v1/<service>/* is forwarded to; a service without one is not proxied. */
+  readonly upstreams?: Partial<Record<ServiceName, string>>;
+  /** Mutual TLS: key, cert, ca (the bus CA), crl, requestCert: true, rejectUnauthorized: false (see tls.ts). */
+  readonly https?: HttpsServerOptions;
+  /** Requests per department per window. */
+  readonly rateLimit?: { readonly max: number; readonly timeWindow: number | string };
+  readonly logger?: boolean | object;
+}
+
+/** Paths anyone may call: liveness, metrics, the API description and the published contracts (no department data). */
+const OPEN = new Set(["/health", "/metrics", "/openapi.json"]);
+const OPEN_PREFIXES = ["/schema-registry/"];
+const isOpen = (url: string | undefined) => url !== undefined && (OPEN.has(url) || OPEN_PREFIXES.some((p) => url.startsWith(p)));
+
+/**
+ * The departments' door to the bus: authenticates (mutual TLS or a bound
+ * token) into request.caller, applies the ACLs, publishes, serves the
+ * registry's admin API, and forwards to the services with a signed identity.
+ */
+export async function buildGatewayApp(deps: GatewayDeps): Promise<ServiceApp> {
+  const app = await createServiceApp({
+    name: "gateway",
+    description: "审管联动 gateway: department authentication (mTLS, tokens), ACLs, publish, registry admin, service proxy",
+    authentication: "own",
+    ...(deps.https ? { https: deps.https } : {}),
+    ...(deps.logger !== undefined ? { logger: deps.logger } : {}),
+  });
+  const clock = deps.authClock ?? systemClock;
+  const refused = new Counter({ name: "gateway_unauthenticated_total", help: "Requests refused at authentication, by reason", labelNames: ["reason"], registers: [app.metrics] });
+
+  app.addHook("onRequest", async (request) => {
+    if (isOpen(request.routeOptions.url ?? request.url.split("?")[0])) return;
+    try {
+      request.caller = authenticate(request, deps.registry, clock.now());
+    } catch (err) {
+      if (err instanceof UnauthenticatedError) refused.inc({ reason: err.reason ?? "unknown" });
+      throw err;
+    }
+  });
+
+  // After authentication, so the budget is the department's, not its NAT's.
+  await app.register(rateLimit, {
+    hook: "preHandler",
+    max: deps.rateLimit?.max ?? 6_000,
+    timeWindow: deps.rateLimit?.timeWindow ?? "1 minute",
+    keyGenerator: (request) => request.caller?.department ?? request.ip,
+    allowList: (request) => isOpen(request.routeOptions.url),
+    errorResponseBuilder: (request, context) =>
+      Object.assign(new Error(`${request.caller?.department ?? request.ip} exceeded ${context.max} requests per ${context.after}`), { statusCode: 429, code: "rate-limited", name: "Too Many Requests" }),
+  });
+
+  app.get("/v1/me", { schema: { tags: ["access"], summary: "Who the gateway takes you for, and your grants" } }, async (req) => {
+    const caller = callerOf(req);
+    const d = deps.registry.get(caller.department);
+    return { department: caller.department, name: d?.name, kind: d?.kind, region: d?.region, grants: caller.grants };
+  });
+  adminRoutes(app, deps.registry);
+  publishRoutes(app, { store: deps.store });
+  await proxyRoutes(app, deps.upstreams ?? {}, { key: deps.identityKey, clock });
+
+  // ── Other engineers' plugins (issue 5: delivery, schema registry; issue 6: audit).
+  await app.register(schemaRegistryPlugin, { prefix: "/schema-registry" });
+  // TODO(delivery): `await app.register(deliveryPlugin, { … })` from ./delivery/index.js once it exists.
+  // TODO(audit): `await app.register(auditPlugin, { … })` from @shenguan/audit once it exists.
+  return app;
+}

@@ -1,0 +1,137 @@
+import { once } from "node:events";
+import type { ServerResponse } from "node:http";
+import { ContractViolationError } from "@shenguan/contracts";
+import { formatPosition, parsePosition, type EventStore, type LogPosition, type StoredEvent } from "@shenguan/eventstore";
+import type { AccessEntry, AccessLog, Caller } from "@shenguan/service-kit";
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { PiiProtector } from "../pii/index.js";
+import { matches, render, type DeliveryFilter } from "./filter.js";
+
+export interface SseOptions {
+  readonly store: EventStore;
+  readonly accessLog: AccessLog;
+  readonly pii: PiiProtector;
+  /** A comment line this often keeps proxies from closing an idle stream (default 15 s). */
+  readonly heartbeatMs?: number;
+  /** Events read from the store per step (default 100). */
+  readonly batchSize?: number;
+  /** Aborted when the app closes: open streams end so the server can stop. */
+  readonly shutdown?: AbortSignal;
+}
+
+/** `Last-Event-ID` (the header EventSource sends on reconnect), or `?lastEventId=` for clients that cannot set headers. */
+export function resumePosition(request: FastifyRequest, queryValue: string | undefined): LogPosition | undefined {
+  const header = request.headers["last-event-id"];
+  const raw = (Array.isArray(header) ? header[0] : header) ?? queryValue;
+  if (raw === undefined || raw === "") return undefined;
+  try {
+    return parsePosition(raw);
+  } catch {
+    throw new ContractViolationError("request headers", [
+      { path: "last-event-id", rule: "log-position", message: `"${raw}" is not an event id of this stream ("<commit>/<prepare>")` },
+    ]);
+  }
+}
+
+/**
+ * Streams the global log to one subscriber as Server-Sent Events.
+ *
+ * Each delivered event goes out as `id: <log position>`, so a reconnect with
+ * Last-Event-ID resumes strictly after the last event the client saw: no gap,
+ * no duplicate. When the events after the last delivered one are all filtered
+ * out, an id-only message moves the client's Last-Event-ID past them (per the
+ * EventSource spec it updates the id without dispatching), so a reconnect does
+ * not rescan them.
+ *
+ * Backpressure: the subscription hands over a batch and waits for this
+ * handler; the handler waits for the socket to drain before it returns, so
+ * nothing is read from the store ahead of a slow client.
+ *
+ * Every batch is written to the access log (one row per batch, plus one
+ * `pii.read` row when clear personal data went out) before it is sent.
+ */
+export async function streamEvents(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  caller: Caller,
+  filter: DeliveryFilter,
+  after: LogPosition | undefined,
+  options: SseOptions,
+): Promise<void> {
+  const raw: ServerResponse = reply.raw;
+  reply.hijack();
+  raw.writeHead(200, {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache, no-transform",
+    connection: "keep-alive",
+    "x-accel-buffering": "no",
+  });
+  raw.write(`: subscribed ${filter.families.join(",")} ${filter.regions.join(",")}\nretry: 3000\n\n`);
+
+  const stop = new AbortController();
+  const closed = new Promise<void>((resolve) => raw.once("close", resolve));
+  void closed.then(() => stop.abort());
+  const endOnShutdown = () => raw.end();
+  options.shutdown?.addEventListener("abort", endOnShutdown, { once: true });
+  const heartbeat = setInterval(() => {
+    // A heartbeat behind a full buffer would only add to it.
+    if (!raw.writableNeedDrain && !raw.destroyed) raw.write(": heartbeat\n\n");
+  }, options.heartbeatMs ?? 15_000);
+
+  const send = async (chunk: string) => {
+    if (raw.destroyed) return false;
+    if (!raw.write(chunk)) await Promise.race([once(raw, "drain"), closed]);
+    return !raw.destroyed;
+  };
+
+  const subscription = options.store.subscribeToAll(
+    async (events: readonly StoredEvent[]) => {
+      if (stop.signal.aborted || events.length === 0) return;
+      const chunks: string[] = [];
+      const delivered: string[] = [];
+      const piiRead: Array<{ event: string; paths: readonly string[] }> = [];
+      let lastSent: LogPosition | undefined;
+      let treatment: string | undefined;
+      for (const event of events) {
+        if (!matches(filter, event)) continue;
+        const r = render(event, options.pii, caller.grants.pii);
+        const id = formatPosition(event.position);
+        chunks.push(`id: ${id}\nevent: ${event.type}\ndata: ${r.json}\n\n`);
+        delivered.push(event.id);
+        treatment = r.treatment;
+        if (r.treatment === "clear" && r.piiPaths.length > 0) piiRead.push({ event: event.id, paths: r.piiPaths });
+        lastSent = event.position;
+      }
+      const last = events[events.length - 1]!.position;
+      if (lastSent !== last) chunks.push(`id: ${formatPosition(last)}\n\n`);
+      if (delivered.length > 0) {
+        const entries: AccessEntry[] = [
+          {
+            department: caller.department,
+            action: "delivery.sse",
+            resource: `sse:${request.id}`,
+            detail: { events: delivered, first: formatPosition(events[0]!.position), last: formatPosition(last), pii: treatment },
+          },
+        ];
+        if (piiRead.length > 0) {
+          entries.push({ department: caller.department, action: "pii.read", resource: `sse:${request.id}`, detail: { events: piiRead } });
+        }
+        await options.accessLog.record(entries);
+      }
+      for (const chunk of chunks) if (!(await send(chunk))) return;
+    },
+    { ...(after ? { after } : {}), batchSize: options.batchSize ?? 100, signal: stop.signal },
+  );
+
+  try {
+    await Promise.race([subscription.done, closed]);
+  } catch (err) {
+    request.log.error({ err }, "SSE subscription failed");
+  } finally {
+    clearInterval(heartbeat);
+    options.shutdown?.removeEventListener("abort", endOnShutdown);
+    stop.abort();
+    await subscription.close().catch(() => {});
+    if (!raw.destroyed) raw.end();
+  }
+}

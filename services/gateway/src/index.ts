@@ -1,0 +1,10 @@
+export { buildGatewayApp, type GatewayDeps } from "./app.js";
+export { mintToken, verifyToken, TOKEN_AUDIENCE, MAX_TOKEN_SECONDS, type TokenClaims } from "./access/token.js";
+export { requirePublish, requireSubscription, requireGrant, regionCovers } from "./access/acl.js";
+export { publishedStream } from "./routes/publish.js";
+export { SERVICES, vouchHeaders, type ServiceName } from "./routes/proxy.js";
+export { gatewayTls, loadIdentityKey } from "./tls.js";
+export * from "./delivery/index.js";
+export * from "./pii/index.js";
+export * from "./schema-registry/index.js";
+export { bootstrapDepartments, type DepartmentSeed } from "./bootstrap.js";

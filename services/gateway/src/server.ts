@@ -1,0 +1,44 @@
+// The gateway as its own process: `pnpm --filter @shenguan/gateway start`.
+//   DATABASE_URL (the bus's store), PKI_DIR (infra/pki/ca.sh: mutual TLS; plain HTTP when absent),
+//   SHENGUAN_GATEWAY_KEY (Ed25519 PKCS#8 PEM; the services trust its public half),
+//   APPROVAL_URL, SUPERVISION_URL, ENFORCEMENT_URL, LINKAGE_URL, HOST, PORT (4100), LOG_LEVEL
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { openEventStore } from "@shenguan/eventstore";
+import { DepartmentRegistry } from "@shenguan/registry";
+import { systemClock } from "@shenguan/service-kit";
+import { pino } from "pino";
+import { buildGatewayApp } from "./app.js";
+import { gatewayTls, loadIdentityKey } from "./tls.js";
+
+const env = process.env;
+const logger = pino({ level: env["LOG_LEVEL"] ?? "info", name: "gateway" });
+const opened = await openEventStore(env["DATABASE_SCHEMA"] ? { schema: env["DATABASE_SCHEMA"] } : {});
+const registry = await new DepartmentRegistry({ store: opened.store, clock: systemClock }).start();
+const pkiDir = env["PKI_DIR"] ?? join(process.cwd(), ".data/pki");
+const app = await buildGatewayApp({
+  store: opened.store,
+  registry,
+  identityKey: loadIdentityKey(env["SHENGUAN_GATEWAY_KEY"] ?? ".data/gateway/identity.pem", !env["SHENGUAN_GATEWAY_KEY"]),
+  upstreams: {
+    approval: env["APPROVAL_URL"] ?? "http://127.0.0.1:4101",
+    supervision: env["SUPERVISION_URL"] ?? "http://127.0.0.1:4102",
+    enforcement: env["ENFORCEMENT_URL"] ?? "http://127.0.0.1:4103",
+    linkage: env["LINKAGE_URL"] ?? "http://127.0.0.1:4104",
+  },
+  ...(existsSync(join(pkiDir, "ca.pem")) ? { https: gatewayTls(pkiDir) } : {}),
+  logger,
+});
+let stopping = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    void app
+      .close()
+      .then(() => registry.close())
+      .then(() => opened.close())
+      .then(() => process.exit(0));
+  });
+}
+await app.listen({ host: env["HOST"] ?? "127.0.0.1", port: Number(env["PORT"] ?? 4100) });
