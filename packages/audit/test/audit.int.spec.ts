@@ -1,0 +1,164 @@
+import { execFile } from "node:child_process";
+import { readFile, writeFile, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { asOf, caseTimeline, exportBundle, keysToJson, subjectFile, verifyBundle, verifyPart, verifyWholeLog } from "../src/index.js";
+import { openFixture, scriptedCase, type Fixture, type FixtureEvent } from "./fixtures.js";
+
+const run = promisify(execFile);
+const CLI = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
+const TSX = fileURLToPath(new URL("../node_modules/.bin/tsx", import.meta.url));
+const USCC = "91350100M000100Y43";
+const BIG = "91350100M000200Y4X";
+const START = Date.parse("2026-03-02T02:00:00Z");
+
+describe("auditor over a real PostgreSQL store with evidence (int)", () => {
+  let f: Fixture;
+  let dir: string;
+  beforeAll(async () => {
+    f = await openFixture("int", ["SPJ-350100", "SCJG-350100", "LINKAGE", "ZFJ-350100"]);
+    dir = await mkdtemp(join(tmpdir(), "shenguan-audit-"));
+    for (const { stream, events } of scriptedCase("CASE-1", USCC, START)) await f.append(stream, events);
+    await f.seal();
+    // After the seal: proven by its signature only.
+    await f.append("licence-case-CASE-1", [
+      { type: "LicenceRevoked", department: "SPJ-350100", caseId: "CASE-1", subject: USCC, time: new Date(START + 3_600_000), data: { caseId: "CASE-1", licenceId: "JY-CASE-1", decisionNumber: "榕审批撤〔2026〕1号", reason: "以虚假承诺取得", decisionDate: "2026-03-10", answersRequestId: null } },
+    ]);
+  });
+  afterAll(async () => {
+    await f?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("orders a case's timeline by log position, with labels, causation and deadlines at each event", async () => {
+    const t = await caseTimeline(f.store, "CASE-1", { keys: f.keys });
+    expect(t.entries.map((e) => e.type)).toEqual([
+      "ApplicationAccepted",
+      "LicenceGranted",
+      "HandoffPushed",
+      "HandoffReceived",
+      "HandoffClaimed",
+      "InspectionRecorded",
+      "LicenceRevoked",
+    ]);
+    expect(t.entries.map((e) => e.label)).toEqual(["受理", "许可准予", "推送", "接收推送", "认领", "检查记录", "许可撤销"]);
+    // Granted → pushed → received: a causation chain two deep.
+    expect(t.entries.map((e) => e.depth)).toEqual([0, 0, 1, 2, 0, 0, 0]);
+    expect(t.entries[2]!.causedBy).toBe(t.entries[1]!.id);
+    const claim = (i: number) => t.entries[i]!.deadlines.find((d) => d.kind === "CLAIM");
+    expect(claim(1)).toBeUndefined();
+    expect(claim(2)).toMatchObject({ status: "open", dueDate: "2026-03-09", responsibleDepartment: "SCJG-350100" });
+    expect(claim(4)).toMatchObject({ status: "met", metBy: "HandoffClaimed" });
+    // The revocation ends the licence: the verification deadline still open is cancelled, the met claim stays met.
+    expect(t.entries[6]!.deadlines.map((d) => [d.kind, d.status])).toEqual([
+      ["CLAIM", "met"],
+      ["COMMITMENT_VERIFICATION", "cancelled"],
+    ]);
+    expect(t.evidence).toMatchObject({ ok: true, seals: 1, unsealedEvents: 1, signatures: 1, streams: 3 });
+  });
+
+  it("rebuilds a licence case as of a moment with the approval decider", async () => {
+    const before = await asOf(f.store, "licence-case-CASE-1", new Date(START + 90_000));
+    expect(before).toMatchObject({ applied: 2, revision: "1", owner: "approval", state: { status: "granted", licence: { licenceId: "JY-CASE-1" } } });
+    const after = await asOf(f.store, "licence-case-CASE-1", new Date(START + 7_200_000));
+    expect(after).toMatchObject({ applied: 3, state: { status: "revoked" } });
+    const handoff = await asOf(f.store, "supervision-H-JY-CASE-1", new Date(START + 3.5 * 60_000));
+    expect(handoff).toMatchObject({ applied: 1, state: { status: "pushed" } });
+    await expect(asOf(f.store, "nonsense-1", new Date())).rejects.toThrow(/stream: no decider rebuilds stream nonsense-1/);
+  });
+
+  it("exports a case bundle that verifies offline; one flipped byte fails and names the event", async () => {
+    const out = join(dir, "case");
+    const result = await exportBundle(f.store, out, { scope: { kind: "case", id: "CASE-1" }, keys: f.keys, signer: f.bus });
+    expect(result.manifest.counts).toMatchObject({ events: 7, streams: 3, seals: 1 });
+    expect(await verifyBundle(out)).toMatchObject({ ok: true, events: 7, seals: 1, signed: true, failures: [] });
+
+    const path = join(out, "events.jsonl");
+    const original = await readFile(path);
+    const lines = original.toString("utf8").split("\n");
+    const target = JSON.parse(lines[3]!) as { id: string };
+    // Flip one byte inside the fourth event's data (a letter of its handoff id).
+    const offset = original.indexOf(Buffer.from('"handoffId":"H-JY-CASE-1"'), original.indexOf(Buffer.from(target.id))) + 14;
+    const tampered = Buffer.from(original);
+    tampered[offset] = tampered[offset]! ^ 0x01;
+    await writeFile(path, tampered);
+    const v = await verifyBundle(out);
+    expect(v.ok).toBe(false);
+    expect(v.failure).toMatchObject({ kind: "line-altered", line: 4, eventId: target.id });
+    expect(v.failures.map((x) => x.kind)).toEqual(expect.arrayContaining(["hash-mismatch", "file-altered"]));
+    expect(v.failures.find((x) => x.kind === "hash-mismatch")).toMatchObject({ eventId: target.id });
+
+    // The CLI, for real: offline (no DATABASE_URL), exit 1, the event named.
+    const env = { ...process.env, DATABASE_URL: "" };
+    const failed = await run(TSX, [CLI, "verify-bundle", out], { env }).catch((e: { code: number; stdout: string }) => e);
+    expect(failed).toMatchObject({ code: 1 });
+    expect((failed as { stdout: string }).stdout).toContain(target.id);
+    await writeFile(path, original);
+    const ok = await run(TSX, [CLI, "verify-bundle", out, "--json"], { env });
+    expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, events: 7 });
+  });
+
+  it("verifies the whole log and exports it; the CLI reads the store and keys", async () => {
+    expect(await verifyWholeLog(f.store, { keys: f.keys, signatures: "all", workers: 0 })).toMatchObject({ ok: true, events: 8, seals: 1 });
+    const keysFile = join(dir, "keys.json");
+    await writeFile(keysFile, JSON.stringify(keysToJson(f.keys)));
+    const env = { ...process.env, DATABASE_URL: f.url };
+    const timeline = await run(TSX, [CLI, "--schema", f.schema, "--keys", keysFile, "timeline", "CASE-1", "--verify"], { env });
+    expect(timeline.stdout).toContain("许可准予");
+    expect(timeline.stdout).toContain("验证通过");
+    const out = join(dir, "all");
+    await run(TSX, [CLI, "--schema", f.schema, "--keys", keysFile, "export", "--all", out], { env });
+    expect(await verifyBundle(out)).toMatchObject({ ok: true, events: 8, seals: 1 });
+    const bad = await run(TSX, [CLI, "--schema", f.schema, "verify", "--case", "CASE-1"], { env }).catch((e: { code: number; stderr: string }) => e);
+    expect(bad).toMatchObject({ code: 2 });
+    expect((bad as { stderr: string }).stderr).toContain("--keys");
+  });
+
+  it("names the first broken link when a stored event is altered", async () => {
+    await f.opened.executor!.query(`update events set data = jsonb_set(data, '{findings}', '"篡改"') where type = 'InspectionRecorded'`);
+    const events = await f.store.readByCorrelationKey("CASE-1");
+    const report = await verifyPart(f.store, events, "case CASE-1", { keys: f.keys });
+    const inspection = events.find((e) => e.type === "InspectionRecorded")!;
+    expect(report).toMatchObject({ ok: false, failure: { kind: "hash-mismatch", eventId: inspection.id, stream: inspection.stream, revision: "2" } });
+  });
+
+  it("replays a subject with thousands of events correctly and in order", async () => {
+    const N = 3_000;
+    const streams = 30;
+    for (let s = 0; s < streams; s++) {
+      const events: FixtureEvent[] = [];
+      for (let i = s; i < N; i += streams) {
+        events.push({
+          type: i % 3 === 0 ? "InspectionRecorded" : i % 3 === 1 ? "CreditRecordPublished" : "PenaltyImposed",
+          department: "ZFJ-350100",
+          subject: BIG,
+          time: new Date(START + i * 1000),
+          data: { seq: i, holderUscc: BIG, holderName: "福州大量事件测试有限公司" },
+        });
+      }
+      await f.append(`enforcement-BIG-${s}`, events);
+    }
+    const file = await subjectFile(f.store, BIG);
+    expect(file.events).toBe(N);
+    expect(file.name).toBe("福州大量事件测试有限公司");
+    expect(file.sections.inspections).toHaveLength(1000);
+    expect(file.sections.credit).toHaveLength(1000);
+    expect(file.sections.penalties).toHaveLength(1000);
+    // In log order: stream by stream as appended, and within each stream by revision.
+    const positions = Object.values(file.sections).flat().map((e) => e.position.split("/").map(BigInt) as [bigint, bigint]);
+    const sorted = [...positions].sort((a, b) => (a[0] !== b[0] ? (a[0] < b[0] ? -1 : 1) : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+    expect(positions.length).toBe(N);
+    for (const section of Object.values(file.sections)) {
+      const seqs = section.map((e) => (e.data as { seq: number }).seq);
+      const streamOf = section.map((e) => e.stream);
+      for (let i = 1; i < section.length; i++) {
+        if (streamOf[i] === streamOf[i - 1]) expect(seqs[i]!).toBeGreaterThan(seqs[i - 1]!);
+      }
+    }
+    expect(sorted.length).toBe(positions.length);
+    await expect(subjectFile(f.store, "not-a-uscc")).rejects.toThrow(/uscc/);
+  });
+});
