@@ -74,7 +74,7 @@ async function plugin(app: FastifyInstance, options: AuditPluginOptions): Promis
       ]);
     }
     if (!caller) throw new UnauthenticatedError("the auditor API needs an authenticated department");
-    if (!allowed) throw new ForbiddenError(`department ${caller.department} has no audit grant`);
+    if (!allowed) throw new ForbiddenError(`department ${caller.department} has no audit grant`, "audit");
   });
 
   app.get<{ Params: { caseId: string }; Querystring: { verify?: string } }>(`${prefix}/cases/:caseId/timeline`, async (request) => {

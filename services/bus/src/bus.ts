@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { approvalConsumers, buildApprovalApp } from "@shenguan/approval";
 import { buildEnforcementApp, enforcementConsumers } from "@shenguan/enforcement";
 import {
@@ -17,7 +17,7 @@ import {
   type SqlExecutor,
 } from "@shenguan/eventstore";
 import { KeyRing } from "@shenguan/evidence";
-import { bootstrapDepartments, buildGatewayApp, gatewayTls, loadIdentityKey, vouchHeaders } from "@shenguan/gateway";
+import { bootstrapDepartments, buildGatewayApp, gatewayTls, loadIdentityKey, PiiProtector, vouchHeaders, type PiiKeyRing } from "@shenguan/gateway";
 import { buildLinkageApp, linkageConsumers } from "@shenguan/linkage";
 import { DepartmentRegistry } from "@shenguan/registry";
 import { NO_GRANTS, systemClock, trustGateway, type Clock, type ServiceApp } from "@shenguan/service-kit";
@@ -44,6 +44,12 @@ export interface BusOptions {
    * SHENGUAN_AUTO_PROVISION_KEYS is true (tests).
    */
   readonly keys?: KeyStore;
+  /**
+   * SM4 keys for personal data sent to subscribers without the pii grant
+   * (the runner keeps one in <data>/pii-keys.json). Default: a key made for
+   * this process, so sealed values open only while it runs (tests).
+   */
+  readonly piiKeys?: PiiKeyRing;
 }
 
 export interface Bus {
@@ -91,15 +97,7 @@ export async function startBus(options: BusOptions): Promise<Bus> {
   const trusted: { registry?: DepartmentRegistry } = {};
   const verifiers = async () => new KeyRing([...(trusted.registry?.keyRing() ?? []), ...(await keys.publicKeys())]);
   const store = new EvidenceStore(opened.store, { keys, clock: () => clock.now(), verifiers });
-  // linkage appends inside its read-model transaction only on the bare
-  // PostgreSQL store (appendWithin); given the EvidenceStore it appends
-  // beside that transaction, which on PGlite (one connection, queries queued
-  // behind an open transaction) would wait for itself forever. So on PGlite
-  // it keeps the bare store, and its events carry no evidence, until linkage
-  // uses EvidenceStore.appendWithin.
-  const linkageStore = opened.kind === "pglite" ? opened.store : store;
-
-  const linkage = await buildLinkageApp({ store: linkageStore, sql, clock, yellowShare: config.SHENGUAN_YELLOW_SHARE, cardGraceMs: config.SHENGUAN_CARD_GRACE_MS, logger });
+  const linkage = await buildLinkageApp({ store, sql, clock, yellowShare: config.SHENGUAN_YELLOW_SHARE, cardGraceMs: config.SHENGUAN_CARD_GRACE_MS, logger });
   // The 告知承诺 gate reads linkage's credit standing. In one process that is a
   // function call; split across hosts it is linkage's GET /subjects/:uscc/commitment-eligibility.
   const approval = await buildApprovalApp({ store, sql, clock, eligibility: (applicant) => linkage.linkage.eligibility(applicant), logger });
@@ -159,6 +157,14 @@ export async function startBus(options: BusOptions): Promise<Bus> {
     authClock: systemClock,
     ...(options.listen ? { upstreams: urls } : {}),
     ...(config.SHENGUAN_PKI_DIR ? { https: gatewayTls(config.SHENGUAN_PKI_DIR) } : {}),
+    subscriptions: {
+      sql,
+      clock,
+      pii: new PiiProtector({ mode: config.SHENGUAN_PII_MODE, keys: options.piiKeys ?? { current: "dev", secrets: { dev: randomBytes(32).toString("base64") } } }),
+      // The auditor verifies with what the EvidenceStore trusts: registered department keys and custody keys.
+      auditKeys: { publicKeys: async () => [...registry.keyRing(), ...(await keys.publicKeys())] },
+      ...(options.timer ? { webhooks: { pollIntervalMs: 1_000 } } : {}),
+    },
     logger,
   });
   const urlsWithGateway = { ...urls, gateway: options.listen ? await gateway.listen({ host: config.SHENGUAN_HOST, port: config.SHENGUAN_PORT_BASE }) : "" };

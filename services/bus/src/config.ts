@@ -25,6 +25,8 @@ const schema = z.object({
    * development runner and tests; production registers departments (and their
    * keys) in the department registry and sets this to false.
    */
+  /** What subscribers without the pii grant receive: personal fields masked (张*) or sealed with SM4 (revealable by grant holders). */
+  SHENGUAN_PII_MODE: z.enum(["mask", "sm4"]).default("sm4"),
   SHENGUAN_AUTO_PROVISION_KEYS: z.enum(["true", "false"]).default("true"),
   /** Events per sealed block of the global log. */
   SHENGUAN_SEAL_BLOCK_SIZE: z.coerce.number().int().min(1).max(100_000).default(1000),

@@ -1,11 +1,15 @@
 import type { KeyObject } from "node:crypto";
 import type { ServerOptions as HttpsServerOptions } from "node:https";
 import rateLimit from "@fastify/rate-limit";
-import type { EventStore } from "@shenguan/eventstore";
+import { auditPlugin, type AuditKeySource } from "@shenguan/audit";
+import type { EventStore, SqlExecutor } from "@shenguan/eventstore";
 import type { DepartmentRegistry } from "@shenguan/registry";
-import { callerOf, createServiceApp, systemClock, UnauthenticatedError, type Clock, type ServiceApp } from "@shenguan/service-kit";
+import { AccessLog, callerOf, createServiceApp, systemClock, UnauthenticatedError, type Clock, type ServiceApp } from "@shenguan/service-kit";
 import { Counter } from "prom-client";
 import { authenticate } from "./access/authenticate.js";
+import { deliveryPlugin, type DeliveryPluginOptions } from "./delivery/index.js";
+import type { PiiProtector } from "./pii/index.js";
+import { piiPlugin } from "./pii/index.js";
 import { adminRoutes } from "./routes/admin.js";
 import { proxyRoutes, type ServiceName } from "./routes/proxy.js";
 import { publishRoutes } from "./routes/publish.js";
@@ -27,9 +31,32 @@ export interface GatewayDeps {
   readonly upstreams?: Partial<Record<ServiceName, string>>;
   /** Mutual TLS: key, cert, ca (the bus CA), crl, requestCert: true, rejectUnauthorized: false (see tls.ts). */
   readonly https?: HttpsServerOptions;
+  /**
+   * Subscriptions (SSE, webhooks), personal-data reveal and the auditor API
+   * need the database beside the store (webhook checkpoints, the access log).
+   * Without it the gateway only authenticates, publishes and forwards.
+   */
+  readonly subscriptions?: {
+    readonly sql: SqlExecutor;
+    /** What subscribers without the pii grant receive, and the SM4 keys (see pii/protect.ts). */
+    readonly pii: PiiProtector;
+    /** The business clock webhook retries run on (tests move it). */
+    readonly clock: Clock;
+    readonly webhooks?: DeliveryPluginOptions["webhooks"];
+    readonly sse?: DeliveryPluginOptions["sse"];
+    /** Public keys the auditor verifies with: the registry's and the custody keys. */
+    readonly auditKeys: AuditKeySource;
+  };
   /** Requests per department per window. */
   readonly rateLimit?: { readonly max: number; readonly timeWindow: number | string };
   readonly logger?: boolean | object;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    /** The gateway's access log (present when subscriptions are configured). */
+    accessLog?: AccessLog;
+  }
 }
 
 /** Paths anyone may call: liveness, metrics, the API description and the published contracts (no department data). */
@@ -83,9 +110,26 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<ServiceApp> {
   publishRoutes(app, { store: deps.store });
   await proxyRoutes(app, deps.upstreams ?? {}, { key: deps.identityKey, clock });
 
-  // ── Other engineers' plugins (issue 5: delivery, schema registry; issue 6: audit).
   await app.register(schemaRegistryPlugin, { prefix: "/schema-registry" });
-  // TODO(delivery): `await app.register(deliveryPlugin, { … })` from ./delivery/index.js once it exists.
-  // TODO(audit): `await app.register(auditPlugin, { … })` from @shenguan/audit once it exists.
+  const subs = deps.subscriptions;
+  if (subs) {
+    const accessLog = new AccessLog(subs.sql, subs.clock);
+    await accessLog.migrate();
+    const registry = deps.registry;
+    await app.register(deliveryPlugin, {
+      store: deps.store,
+      sql: subs.sql,
+      accessLog,
+      pii: subs.pii,
+      clock: subs.clock,
+      // Webhook deliveries run without a request: the registry answers for the department at send time.
+      grantsOf: async (department) => registry.get(department)?.grants,
+      ...(subs.sse ? { sse: subs.sse } : {}),
+      ...(subs.webhooks ? { webhooks: subs.webhooks } : {}),
+    });
+    await app.register(piiPlugin, { pii: subs.pii, accessLog });
+    await app.register(auditPlugin, { store: deps.store, keys: subs.auditKeys, accessLog });
+    app.decorate("accessLog", accessLog);
+  }
   return app;
 }

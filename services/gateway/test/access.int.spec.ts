@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -5,7 +6,7 @@ import { sampleOf } from "@shenguan/contracts";
 import { generateSigningKey } from "@shenguan/evidence";
 import { createServiceApp, departmentOf, callerOf, trustGateway, type ServiceApp } from "@shenguan/service-kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildGatewayApp, gatewayTls, mintToken } from "../src/index.js";
+import { buildGatewayApp, gatewayTls, mintToken, PiiProtector } from "../src/index.js";
 import { accessWorld, BUREAU, caSh, httpsCall, issue, MARKET, newPki, OPS, removeDir, type AccessWorld, type ClientCert, type HttpsReply } from "./support/access.js";
 
 // The 401/403 matrix over every gateway route, on a real HTTPS server with
@@ -50,6 +51,12 @@ beforeAll(async () => {
     identityKey: world.identityKey.privateKey,
     upstreams: { approval: `http://127.0.0.1:${(upstream.server.address() as AddressInfo).port}` },
     https: gatewayTls(pki),
+    subscriptions: {
+      sql: world.opened.executor,
+      clock: world.clock,
+      pii: new PiiProtector({ mode: "sm4", keys: { current: "t1", secrets: { t1: randomBytes(32).toString("base64") } } }),
+      auditKeys: { publicKeys: async () => [...world.registry.keyRing()] },
+    },
     logger: false,
   });
   await gateway.listen({ host: "127.0.0.1", port: 0 });
@@ -90,7 +97,7 @@ const token = {
   market: () => bearer(mintToken(world.keys.market, MARKET)),
   ops: () => bearer(mintToken(world.keys.ops, OPS)),
 };
-let subjectSeq = 0;
+const AUDITED_USCC = "91350100M000100Y44";
 const routes: Route[] = [
   { name: "GET /v1/me", method: "GET", path: "/v1/me", allowed: () => ({ client: certs.market }), ok: 200 },
   { name: "GET /v1/admin/departments", method: "GET", path: "/v1/admin/departments", grant: { name: "admin", lackedBy: token.market }, allowed: token.ops, ok: 200 },
@@ -115,12 +122,56 @@ const routes: Route[] = [
     name: "POST /v1/events",
     method: "POST",
     path: "/v1/events",
-    body: () => ({ type: "LicenceGranted", subject: `CASE-${++subjectSeq}`, data: sampleOf("LicenceGranted") }),
+    // Every publish lands in one case, which the audit routes below then read.
+    body: () => ({ type: "LicenceGranted", subject: AUDITED_USCC, caseId: "CASE-0", data: sampleOf("LicenceGranted") }),
     grant: { name: "publish:LicenceGranted", lackedBy: () => ({ client: certs.market }) },
     allowed: token.bureau,
     ok: 201,
   },
   { name: "GET /v1/approval/* (proxy)", method: "GET", path: "/v1/approval/whoami", allowed: token.market, ok: 200 },
+  {
+    name: "GET /v1/subscribe/sse",
+    method: "GET",
+    path: "/v1/subscribe/sse?families=approval",
+    grant: { name: "subscribe:approval", lackedBy: token.bureau },
+    allowed: () => ({ client: certs.market }),
+    ok: 200,
+  },
+  {
+    name: "POST /v1/webhooks",
+    method: "POST",
+    path: "/v1/webhooks",
+    body: () => ({ url: "http://127.0.0.1:9/hook", secret: "s3cret-s3cret-s3cret", families: ["approval"] }),
+    grant: { name: "subscribe:approval", lackedBy: token.bureau },
+    allowed: token.market,
+    ok: 201,
+  },
+  { name: "GET /v1/webhooks", method: "GET", path: "/v1/webhooks", allowed: token.market, ok: 200 },
+  {
+    name: "POST /v1/pii/reveal",
+    method: "POST",
+    path: "/v1/pii/reveal",
+    body: () => ({ type: "LicenceGranted", data: sampleOf("LicenceGranted") }),
+    grant: { name: "pii", lackedBy: token.market },
+    allowed: token.ops,
+    ok: 200,
+  },
+  {
+    name: "GET /audit/subjects/:uscc",
+    method: "GET",
+    path: `/audit/subjects/${AUDITED_USCC}`,
+    grant: { name: "audit", lackedBy: () => ({ client: certs.market }) },
+    allowed: token.ops,
+    ok: 200,
+  },
+  {
+    name: "GET /audit/cases/:caseId/timeline",
+    method: "GET",
+    path: "/audit/cases/CASE-0/timeline",
+    grant: { name: "audit", lackedBy: token.bureau },
+    allowed: token.ops,
+    ok: 200,
+  },
 ];
 
 describe("the 401/403 matrix", () => {

@@ -70,17 +70,21 @@ export function filterWithin(grants: Grants, requested: { families?: readonly st
     ]);
   }
   if (fams.length === 0) {
-    throw new ForbiddenError("no family to subscribe to: the department holds no subscribe grant", "subscribe.families");
+    throw new ForbiddenError("no family to subscribe to: the department holds no subscribe grant", "subscribe");
   }
   const missingFamily = fams.find((f) => !grants.subscribe.families.includes(f));
-  if (missingFamily) throw new ForbiddenError(`no subscribe grant for family ${missingFamily}`, `subscribe.families:${missingFamily}`);
+  if (missingFamily) throw new ForbiddenError(`no subscribe grant for family ${missingFamily}: it lacks subscribe:${missingFamily}`, `subscribe:${missingFamily}`);
   const regions = requested.regions ?? grants.subscribe.regions;
   const bad = regions.find((r) => r !== "*" && !/^\d{6}$/.test(r));
   if (bad !== undefined) {
     throw new ContractViolationError("subscription", [{ path: `${where}.regions`, rule: "region", message: `${bad} is not "*" or a 6-digit region code` }]);
   }
   const missingRegion = regions.find((r) => (r === "*" ? !grants.subscribe.regions.includes("*") : !regionCovered(grants.subscribe.regions, r)));
-  if (missingRegion !== undefined) throw new ForbiddenError(`no subscribe grant for region ${missingRegion}`, `subscribe.regions:${missingRegion}`);
+    // Named as the ACL names it (access/acl.ts): family@region.
+  if (missingRegion !== undefined) {
+    const grant = `subscribe:${fams[0]}@${missingRegion}`;
+    throw new ForbiddenError(`no subscribe grant for region ${missingRegion}: it lacks ${grant}`, grant);
+  }
   return { families: fams as Family[], regions };
 }
 

@@ -214,7 +214,7 @@ export class WebhookDispatcher {
     if (!dead) throw new NotFoundError(`no dead letter ${deadLetterId} on webhook ${webhookId}`);
     // The body was rendered under the grants of its time: check they still allow it.
     if (isContractEvent(dead.type) && !grants.subscribe.families.includes(catalog[dead.type].family)) {
-      throw new ForbiddenError(`no subscribe grant for family ${catalog[dead.type].family}`, `subscribe.families:${catalog[dead.type].family}`);
+      throw new ForbiddenError(`no subscribe grant for family ${catalog[dead.type].family}: it lacks subscribe:${catalog[dead.type].family}`, `subscribe:${catalog[dead.type].family}`);
     }
     if ((JSON.parse(dead.body) as { pii?: string }).pii === "clear" && !grants.pii) {
       throw new ForbiddenError("the dead letter holds personal data in clear and the department no longer has the pii grant", "pii");

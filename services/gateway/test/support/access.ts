@@ -46,7 +46,7 @@ export const OPS = "OPS-350100";
 
 export const bureauGrants: Grants = { ...NO_GRANTS, publish: ["LicenceGranted", "ApplicationAccepted"], subscribe: { families: ["supervision"], regions: ["350100"] } };
 export const marketGrants: Grants = { ...NO_GRANTS, publish: ["InspectionRecorded"], subscribe: { families: ["approval"], regions: ["350100"] } };
-export const opsGrants: Grants = { ...NO_GRANTS, admin: true, audit: true };
+export const opsGrants: Grants = { ...NO_GRANTS, admin: true, audit: true, pii: true };
 
 export interface AccessWorld {
   readonly clock: ManualClock;
@@ -121,6 +121,12 @@ export function httpsCall(
         headers: { ...(payload ? { "content-type": "application/json" } : {}), ...options.headers },
       },
       (res) => {
+        // A stream that stays open (SSE): its status and headers are the answer.
+        if (String(res.headers["content-type"]).startsWith("text/event-stream")) {
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: undefined });
+          res.destroy();
+          return;
+        }
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {

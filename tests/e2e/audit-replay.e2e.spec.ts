@@ -5,8 +5,8 @@
  */
 import { demoUscc } from "@shenguan/bus";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addRoute, DEMO, grantLicence, startE2e, waitFor, type Body, type E2e } from "../../../tests/e2e/support.js";
-import { asOf, caseTimeline, subjectFile } from "../src/index.js";
+import { addRoute, DEMO, grantLicence, startE2e, waitFor, type Body, type E2e } from "./support.js";
+import { asOf, caseTimeline, subjectFile } from "@shenguan/audit";
 
 describe("auditor on the commitment-breach case (e2e)", () => {
   let e: E2e;
