@@ -6,6 +6,8 @@
  * licensee from 告知承诺. Every hop between services goes through Kafka.
  */
 import { demoUscc } from "@shenguan/bus";
+import { verifyStore } from "@shenguan/eventstore";
+import { KeyRing } from "@shenguan/evidence";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addRoute, DEMO, grantLicence, REGION, startE2e, SUPERVISOR, waitFor, type Body, type E2e } from "./support.js";
 
@@ -205,5 +207,16 @@ describe("告知承诺 breach: verification → revocation → credit record →
     expect(verification).toMatchObject({ eventType: "CommitmentVerified", department: DEMO.market, caseId, at: "2026-03-04T02:00:00.000Z" });
     expect(verification.summary).toContain("虚假承诺");
     expect(feedback.find((f) => f.kind === "REVOCATION_REQUEST")).toMatchObject({ eventType: "RevocationRequested", department: DEMO.market, caseId });
+  });
+
+  it("leaves a log whose every event is signed by its department, chained and sealed", async () => {
+    await e.bus.sealer.flush();
+    const keys = new KeyRing([...e.bus.registry.keyRing(), ...(await e.bus.keys.publicKeys())]);
+    const verified = await verifyStore(e.bus.store, { keys, signatures: "all", workers: 0 });
+    expect(verified.failure, JSON.stringify(verified.failure)).toBeUndefined();
+    expect(verified).toMatchObject({ ok: true });
+    // Every department that acted in the loop signed its own events.
+    const departments = new Set((await e.bus.store.readByCorrelationKey(demoUscc(101))).map((event) => event.metadata.department));
+    expect([...departments]).toEqual(expect.arrayContaining([DEMO.bureau, DEMO.market, DEMO.credit, "SHENGUAN-LINKAGE"]));
   });
 });
