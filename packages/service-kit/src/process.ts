@@ -1,4 +1,13 @@
-import { createKafka, openEventStore, parseBrokers, startConsumers, type ConsumerSpec, type EventStore, type SqlExecutor } from "@shenguan/eventstore";
+import {
+  createKafka,
+  evidenceStoreFromEnv,
+  openEventStore,
+  parseBrokers,
+  startConsumers,
+  type ConsumerSpec,
+  type EventStore,
+  type SqlExecutor,
+} from "@shenguan/eventstore";
 import { DEFAULT_TOPIC_PREFIX } from "@shenguan/contracts";
 import { pino, type Logger } from "pino";
 import type { ServiceApp } from "./app.js";
@@ -15,7 +24,9 @@ export interface ServiceRuntime {
  * A service as its own process (each service's server.ts): store, HTTP, its
  * Kafka consumers and an optional periodic job, stopped cleanly on SIGINT or
  * SIGTERM. The relay runs separately (`packages/eventstore/src/relay/main.ts`).
- *   DATABASE_URL, DATABASE_SCHEMA, KAFKA_BROKERS, KAFKA_TOPIC_PREFIX, HOST, PORT, LOG_LEVEL
+ *   DATABASE_URL, DATABASE_SCHEMA, KAFKA_BROKERS, KAFKA_TOPIC_PREFIX, HOST, PORT, LOG_LEVEL,
+ *   SHENGUAN_KEYS_DIR, SHENGUAN_AUTO_PROVISION_KEYS (the custody keys every event is signed with),
+ *   SHENGUAN_GATEWAY_PUBLIC_KEY (the gateway whose identity assertions the service accepts)
  */
 export async function runServiceProcess<App extends ServiceApp>(options: {
   readonly name: string;
@@ -32,7 +43,8 @@ export async function runServiceProcess<App extends ServiceApp>(options: {
     await opened.close();
     process.exit(2);
   }
-  const runtime: ServiceRuntime = { store: opened.store, sql: opened.executor, clock: systemClock, logger };
+  // Every event the service appends is signed with its department's custody key and chained.
+  const runtime: ServiceRuntime = { store: evidenceStoreFromEnv(opened.store, env), sql: opened.executor, clock: systemClock, logger };
   const app = await options.build(runtime);
   const kafka = createKafka({ clientId: `shenguan-${options.name}`, brokers: parseBrokers(env["KAFKA_BROKERS"] ?? "127.0.0.1:9092") }, logger);
   const consumers = await startConsumers(options.consumers(app), {

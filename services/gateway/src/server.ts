@@ -1,10 +1,11 @@
 // The gateway as its own process: `pnpm --filter @shenguan/gateway start`.
-//   DATABASE_URL (the bus's store), PKI_DIR (infra/pki/ca.sh: mutual TLS; plain HTTP when absent),
+//   DATABASE_URL (the bus's store), SHENGUAN_KEYS_DIR / SHENGUAN_AUTO_PROVISION_KEYS (custody keys), PKI_DIR (infra/pki/ca.sh: mutual TLS; plain HTTP when absent),
 //   SHENGUAN_GATEWAY_KEY (Ed25519 PKCS#8 PEM; the services trust its public half),
 //   APPROVAL_URL, SUPERVISION_URL, ENFORCEMENT_URL, LINKAGE_URL, HOST, PORT (4100), LOG_LEVEL
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { openEventStore } from "@shenguan/eventstore";
+import { evidenceStoreFromEnv, openEventStore } from "@shenguan/eventstore";
+import { KeyRing } from "@shenguan/evidence";
 import { DepartmentRegistry } from "@shenguan/registry";
 import { systemClock } from "@shenguan/service-kit";
 import { pino } from "pino";
@@ -14,10 +15,17 @@ import { gatewayTls, loadIdentityKey } from "./tls.js";
 const env = process.env;
 const logger = pino({ level: env["LOG_LEVEL"] ?? "info", name: "gateway" });
 const opened = await openEventStore(env["DATABASE_SCHEMA"] ? { schema: env["DATABASE_SCHEMA"] } : {});
-const registry = await new DepartmentRegistry({ store: opened.store, clock: systemClock }).start();
+// Published events are signed (custody key) or verified (a department's own
+// signature, against the keys it registered) on their way into the store.
+const trusted: { registry?: DepartmentRegistry } = {};
+const store = evidenceStoreFromEnv(opened.store, env, {
+  verifiers: async () => new KeyRing([...(trusted.registry?.keyRing() ?? []), ...(await store.keys.publicKeys())]),
+});
+const registry = await new DepartmentRegistry({ store, clock: systemClock }).start();
+trusted.registry = registry;
 const pkiDir = env["PKI_DIR"] ?? join(process.cwd(), ".data/pki");
 const app = await buildGatewayApp({
-  store: opened.store,
+  store,
   registry,
   identityKey: loadIdentityKey(env["SHENGUAN_GATEWAY_KEY"] ?? ".data/gateway/identity.pem", !env["SHENGUAN_GATEWAY_KEY"]),
   upstreams: {

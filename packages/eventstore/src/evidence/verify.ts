@@ -1,6 +1,7 @@
 import { KeyRing, verifyChain, verifyLog, type ChainVerification, type LogVerification, type VerifyProgress } from "@shenguan/evidence";
-import type { EventStore, LogPosition, StoredEvent } from "../port.js";
+import type { EventStore, StoredEvent } from "../port.js";
 import { BUS_DEPARTMENT, SEAL_STREAM } from "./constants.js";
+import { readLogForVerification } from "./log-reader.js";
 
 export interface VerifyStoreOptions {
   /** Every department's public keys, each owned by its department, the bus's included. */
@@ -15,18 +16,8 @@ export interface VerifyStoreOptions {
   readonly onProgress?: (progress: VerifyProgress) => void;
   /** Signature worker threads (see verifyLog); 0 verifies on this thread. */
   readonly workers?: number;
-  /** Events per read of the global log (default 1000). */
+  /** Events per read of the global log (default 10 000). */
   readonly pageSize?: number;
-}
-
-async function* pages(read: (after: LogPosition | undefined) => Promise<StoredEvent[]>): AsyncGenerator<StoredEvent> {
-  let after: LogPosition | undefined;
-  for (;;) {
-    const page = await read(after);
-    if (page.length === 0) return;
-    yield* page;
-    after = page.at(-1)!.position;
-  }
 }
 
 async function readWholeStream(store: EventStore, stream: string, pageSize: number): Promise<StoredEvent[]> {
@@ -41,18 +32,19 @@ async function readWholeStream(store: EventStore, stream: string, pageSize: numb
 /**
  * The auditor's pass over a whole store: every stream's SM3 chain, the block
  * seals over the global log, department signatures (see `signatures`), by
- * verifyLog of @shenguan/evidence. Reads the log in pages; the seals are read
+ * verifyLog of @shenguan/evidence. Reads the log in pages (lean queries on
+ * PostgreSQL/PGlite, the next page while this one is checked); the seals are read
  * first, so seals appended while it runs are left for the next pass (the
  * events they cover are then checked as unsealed). Stops at the first
  * failure and names it: kind, event id, stream, revision, position.
  */
 export async function verifyStore(store: EventStore, options: VerifyStoreOptions): Promise<LogVerification> {
-  const pageSize = options.pageSize ?? 1000;
+  const pageSize = options.pageSize ?? 10_000;
   const bus = options.busDepartment ?? BUS_DEPARTMENT;
-  const seals = (await readWholeStream(store, SEAL_STREAM, pageSize)).map((e) => e.data);
+  const seals = (await readWholeStream(store, SEAL_STREAM, 1000)).map((e) => e.data);
   const busKeys = new KeyRing([...options.keys].filter((entry) => entry.owner === bus));
   return verifyLog(
-    pages((after) => store.readAll({ ...(after === undefined ? {} : { after }), maxCount: pageSize })),
+    readLogForVerification(store, { pageSize }),
     {
       keys: options.keys,
       busKeys,

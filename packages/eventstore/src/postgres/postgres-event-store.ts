@@ -113,6 +113,14 @@ export class PostgresEventStore implements EventStore {
     this.#pollIntervalMs = options.pollIntervalMs ?? 100;
   }
 
+  /**
+   * The executor this store reads and writes through: for lean reads of the
+   * same tables (the evidence verifier reads only what it checks).
+   */
+  get executor(): SqlExecutor {
+    return this.#sql;
+  }
+
   /** Creates or upgrades the schema; idempotent and safe to run from several processes. */
   migrate(): Promise<void> {
     return migrate(this.#sql);

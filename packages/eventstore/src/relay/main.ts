@@ -8,11 +8,16 @@
  *   RELAY_NAME         checkpoint key (default "kafka")
  *   RELAY_BATCH_SIZE   events per produced batch (default 256)
  *   LOG_LEVEL          pino level (default info)
+ *   SHENGUAN_SEAL      "true": this process also runs the LogSealer (blocks of SHENGUAN_SEAL_BLOCK_SIZE, default 1000,
+ *                      or SHENGUAN_SEAL_DELAY_MS, default 1000), signing with the SHENGUAN-BUS
+ *                      custody key from SHENGUAN_KEYS_DIR (see evidenceStoreFromEnv)
  *
  * SIGTERM/SIGINT stop it after the batch in flight; a kill -9 loses nothing
  * either, it only re-publishes the unacknowledged batch on the next start.
  */
 import { pino } from "pino";
+import { evidenceStoreFromEnv } from "../evidence/from-env.js";
+import { LogSealer } from "../evidence/sealer.js";
 import { openEventStore } from "../open-store.js";
 import { SqlCheckpointStore, migrateRelayTables } from "./checkpoints.js";
 import { createKafka, parseBrokers } from "./kafka.js";
@@ -39,12 +44,25 @@ const relay = new Relay({
   ...(process.env.KAFKA_TOPIC_PREFIX ? { topicPrefix: process.env.KAFKA_TOPIC_PREFIX } : {}),
 });
 
+// Two sealers on one log are safe (the seal stream's expected revision lets one win), one is enough.
+const sealer =
+  process.env.SHENGUAN_SEAL !== "true"
+    ? undefined
+    : new LogSealer({
+        store: evidenceStoreFromEnv(opened.store),
+        blockSize: Number(process.env.SHENGUAN_SEAL_BLOCK_SIZE ?? 1000),
+        maxDelayMs: Number(process.env.SHENGUAN_SEAL_DELAY_MS ?? 1000),
+        intervalMs: 250,
+        logger,
+      });
+
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, "relay: stopping");
   await relay.stop();
+  await sealer?.stop();
   await opened.close();
   process.exit(0);
 }
@@ -52,6 +70,7 @@ process.on("SIGTERM", () => void shutdown("SIGTERM"));
 process.on("SIGINT", () => void shutdown("SIGINT"));
 
 relay.start();
+await sealer?.start();
 logger.info({ kind: opened.kind }, "relay: started");
 try {
   await relay.done;
