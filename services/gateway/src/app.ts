@@ -108,13 +108,13 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<ServiceApp> {
   });
   adminRoutes(app, deps.registry);
   publishRoutes(app, { store: deps.store });
-  await proxyRoutes(app, deps.upstreams ?? {}, { key: deps.identityKey, clock });
+  const subs = deps.subscriptions;
+  const accessLog = subs ? new AccessLog(subs.sql, subs.clock) : undefined;
+  await accessLog?.migrate();
+  await proxyRoutes(app, deps.upstreams ?? {}, { key: deps.identityKey, clock }, accessLog);
 
   await app.register(schemaRegistryPlugin, { prefix: "/schema-registry" });
-  const subs = deps.subscriptions;
-  if (subs) {
-    const accessLog = new AccessLog(subs.sql, subs.clock);
-    await accessLog.migrate();
+  if (subs && accessLog) {
     const registry = deps.registry;
     await app.register(deliveryPlugin, {
       store: deps.store,

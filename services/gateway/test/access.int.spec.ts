@@ -233,6 +233,9 @@ describe("gateway behaviour", () => {
   it("forwards to the service with a gateway-signed identity, and without the department's token", async () => {
     const res = await httpsCall(port, ca, { path: "/v1/approval/whoami", ...token.market() });
     expect(res.body).toEqual({ department: MARKET, grants: expect.objectContaining({ publish: ["InspectionRecorded"] }), authorization: null });
+    // Service answers hold personal data: the read is in the access log, recorded before it was forwarded.
+    const reads = await gateway.accessLog!.list({ department: MARKET, action: "service.read" });
+    expect(reads.at(-1)).toMatchObject({ department: MARKET, action: "service.read", resource: "/v1/approval/whoami", detail: { service: "approval", pii: false } });
   });
 
   it("publishes to the publisher's own stream, with who and what in the metadata", async () => {

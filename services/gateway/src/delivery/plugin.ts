@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { families } from "@shenguan/contracts";
 import { parsePosition, type EventStore, type SqlExecutor } from "@shenguan/eventstore";
 import type { AccessLog, Clock, Grants } from "@shenguan/service-kit";
@@ -63,6 +64,8 @@ const plugin: FastifyPluginAsyncZod<DeliveryPluginOptions> = async (app, options
   app.decorate("webhooks", dispatcher);
 
   const shutdown = new AbortController();
+  // Every open SSE stream listens on it: more than ten subscribers is normal, not a leak.
+  setMaxListeners(0, shutdown.signal);
   let timer: NodeJS.Timeout | undefined;
   const pollMs = options.webhooks?.pollIntervalMs ?? 0;
   if (pollMs > 0) {

@@ -1,6 +1,7 @@
 import proxy from "@fastify/http-proxy";
-import { callerOf, IDENTITY_HEADER, ASSERTION_TTL_SECONDS, signIdentity, type Clock, type ServiceApp } from "@shenguan/service-kit";
+import { callerOf, IDENTITY_HEADER, ASSERTION_TTL_SECONDS, signIdentity, type AccessLog, type Clock, type ServiceApp } from "@shenguan/service-kit";
 import type { KeyObject } from "node:crypto";
+import type { FastifyRequest } from "fastify";
 
 export const SERVICES = ["approval", "supervision", "enforcement", "linkage"] as const;
 export type ServiceName = (typeof SERVICES)[number];
@@ -9,11 +10,15 @@ export type ServiceName = (typeof SERVICES)[number];
  * /v1/<service>/* → the service's own API, with the caller vouched for in a
  * gateway-signed x-shenguan-identity and the department's credential removed
  * (services must not see, or come to rely on, the department's token).
+ * With an access log, every read is recorded before it is forwarded: the
+ * services' answers (a licence case, an inbox) hold applicants' names and
+ * ID numbers, so who read which resource, and when, is kept like a delivery.
  */
 export async function proxyRoutes(
   app: ServiceApp,
   upstreams: Partial<Record<ServiceName, string>>,
   identity: { readonly key: KeyObject; readonly clock: Clock },
+  accessLog?: AccessLog,
 ): Promise<void> {
   for (const name of SERVICES) {
     const upstream = upstreams[name];
@@ -22,6 +27,15 @@ export async function proxyRoutes(
       upstream,
       prefix: `/v1/${name}`,
       rewritePrefix: "",
+      ...(accessLog
+        ? {
+            preHandler: async (request: FastifyRequest) => {
+              if (request.method !== "GET" && request.method !== "HEAD") return;
+              const caller = callerOf(request);
+              await accessLog.record([{ department: caller.department, action: "service.read", resource: request.url, detail: { service: name, pii: caller.grants.pii } }]);
+            },
+          }
+        : {}),
       replyOptions: {
         rewriteRequestHeaders: (request, headers) => {
           const caller = callerOf(request as never);
