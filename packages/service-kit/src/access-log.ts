@@ -124,10 +124,48 @@ export class AccessLog {
     });
   }
 
-  /** Appends the entries in order, chained; returns the stored rows. One transaction whatever the count. */
+  /** Callers waiting for the next write: their entries, in arrival order. */
+  #queue: Array<{ readonly entries: readonly AccessEntry[]; resolve(records: AccessRecord[]): void; reject(err: unknown): void }> = [];
+  #writing = false;
+
+  /**
+   * Appends the entries in order, chained; resolves with the stored rows once
+   * they are committed. Group commit: calls that arrive while a write is in
+   * flight go together in the next transaction, so twenty SSE streams cost one
+   * lock on the chain's head per round, not twenty (each waiting on the
+   * others, holding a pool connection). A failed write fails every call in it.
+   */
   async record(entries: readonly AccessEntry[]): Promise<AccessRecord[]> {
     if (entries.length === 0) return [];
     entries.forEach(checkEntry);
+    const stored = new Promise<AccessRecord[]>((resolve, reject) => this.#queue.push({ entries, resolve, reject }));
+    if (!this.#writing) void this.#drain();
+    return stored;
+  }
+
+  async #drain(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, this.#queue.length);
+        try {
+          const records = await this.#write(batch.flatMap((b) => b.entries));
+          let at = 0;
+          for (const b of batch) {
+            b.resolve(records.slice(at, at + b.entries.length));
+            at += b.entries.length;
+          }
+        } catch (err) {
+          for (const b of batch) b.reject(err);
+        }
+      }
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  /** One transaction whatever the count: lock the head, chain the rows, insert them, move the head. */
+  async #write(entries: readonly AccessEntry[]): Promise<AccessRecord[]> {
     const now = this.clock.now();
     return this.sql.transaction(async (tx) => {
       const { rows } = await tx.query<{ last_id: unknown; hash: string }>(`select last_id, hash from access_log_head for update`);

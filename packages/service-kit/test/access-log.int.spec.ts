@@ -93,7 +93,7 @@ describe("access log (PostgreSQL)", () => {
     const logA = new AccessLog(a.sql, clock);
     const logB = new AccessLog(b, clock);
     await Promise.all([logA.migrate(), logB.migrate()]);
-    await Promise.all(
+    const returned = await Promise.all(
       Array.from({ length: 40 }, (_, i) =>
         (i % 2 ? logA : logB).record([
           { department: `D${i}`, action: "delivery.webhook", resource: `w${i}` },
@@ -101,11 +101,23 @@ describe("access log (PostgreSQL)", () => {
         ]),
       ),
     );
+    // Calls made together are committed together (group commit), each answered with its own rows.
+    returned.forEach((records, i) => expect(records.map((r) => r.resource)).toEqual([`w${i}`, `e${i}`]));
     const rows = await logA.list({ limit: 1000 });
     expect(rows.map((r) => r.id)).toEqual(Array.from({ length: 80 }, (_, i) => BigInt(i + 1)));
     // A batch stays contiguous: nobody interleaves inside it.
     for (let i = 0; i < rows.length; i += 2) expect(rows[i]!.department).toBe(rows[i + 1]!.department);
     expect(await logA.verify()).toMatchObject({ ok: true, checked: 80 });
+  });
+
+  it("fails every call of a write that fails, and writes the next ones", async () => {
+    const { sql } = await freshSchema();
+    const log = new AccessLog(sql, clock);
+    // Not migrated: the head row is missing, so the write fails for everyone in it.
+    const failed = await Promise.allSettled([log.record([{ department: "D1", action: "pii.read", resource: "e1" }]), log.record([{ department: "D2", action: "pii.read", resource: "e2" }])]);
+    expect(failed.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+    await log.migrate();
+    expect(await log.record([{ department: "D3", action: "pii.read", resource: "e3" }])).toMatchObject([{ id: 1n, resource: "e3" }]);
   });
 
   it("detects a row edited, removed or cut off around the trigger", async () => {
