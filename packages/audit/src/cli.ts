@@ -10,12 +10,13 @@
  *
  * Every command takes --json. The store comes from DATABASE_URL (--schema for a
  * PostgreSQL schema); trusted public keys from --keys <keys.json> (the format
- * of a bundle's keys.json). Exit codes: 0 good, 1 verification failed, 2 bad
+ * of a bundle's keys.json) or --keys-dir <dir> (the bus's custody key
+ * directory, e.g. .data/keys: only the public halves are used). Exit codes: 0 good, 1 verification failed, 2 bad
  * input, 3 not found or the store failed.
  */
 import { readFile } from "node:fs/promises";
 import { ContractViolationError, ShenguanError } from "@shenguan/contracts";
-import { openEventStore, type EventStore } from "@shenguan/eventstore";
+import { FileKeyStore, openEventStore, type EventStore } from "@shenguan/eventstore";
 import { importSigningKey, type VerifyProgress } from "@shenguan/evidence";
 import { NotFoundError } from "@shenguan/service-kit";
 import cliProgress from "cli-progress";
@@ -24,6 +25,7 @@ import { asOf } from "./as-of.js";
 import { exportBundle, verifyBundle, type BundleScope } from "./bundle.js";
 import { toJsonText } from "./events.js";
 import { verifyPart, verifyWholeLog, type AuditKeys } from "./evidence.js";
+import { auditKeysOf } from "./http.js";
 import { formatAsOf, formatBundleVerification, formatEvidence, formatExport, formatSubject, formatTimeline } from "./format.js";
 import { invalid, parseInstant } from "./input.js";
 import { keysFromJson } from "./keys.js";
@@ -41,6 +43,7 @@ interface Global {
   json?: boolean;
   schema?: string;
   keys?: string;
+  keysDir?: string;
 }
 
 class Exit extends Error {
@@ -65,9 +68,16 @@ function progressReporter(io: Io, total: number | undefined): { update: (p: Veri
   };
 }
 
-async function readKeys(path: string | undefined, io: Io): Promise<AuditKeys> {
-  const file = path ?? io.env.SHENGUAN_AUDIT_KEYS;
-  if (!file) invalid("--keys", "required", "--keys <keys.json> (or SHENGUAN_AUDIT_KEYS) is required: the trusted public keys of the departments and the bus");
+async function readKeys(g: Global, io: Io): Promise<AuditKeys> {
+  if (g.keys !== undefined && g.keysDir !== undefined) invalid("--keys", "one-source", "give --keys <keys.json> or --keys-dir <dir>, not both");
+  if (g.keysDir !== undefined) {
+    // The bus's custody directory (FileKeyStore): every department's key, the bus's own under SHENGUAN-BUS.
+    const keys = await auditKeysOf(new FileKeyStore(g.keysDir));
+    if ([...keys.departments].length === 0) invalid("--keys-dir", "keys", `--keys-dir ${g.keysDir}: no <DEPARTMENT>.pem key files there`);
+    return keys;
+  }
+  const file = g.keys ?? io.env.SHENGUAN_AUDIT_KEYS;
+  if (!file) invalid("--keys", "required", "--keys <keys.json> or --keys-dir <dir> (or SHENGUAN_AUDIT_KEYS) is required: the trusted public keys of the departments and the bus");
   let text: string;
   try {
     text = await readFile(file, "utf8");
@@ -100,6 +110,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
     .option("--json", "machine-readable output")
     .option("--schema <schema>", "PostgreSQL schema of the event store")
     .option("--keys <file>", "trusted public keys (keys.json format); default SHENGUAN_AUDIT_KEYS")
+    .option("--keys-dir <dir>", "the bus's custody key directory (e.g. .data/keys): the public halves of its <DEPARTMENT>.pem files")
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout(s.trimEnd()), writeErr: (s) => io.stderr(s.trimEnd()) });
 
@@ -109,7 +120,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
     .option("--verify", "verify chains and seals of the case's streams (needs --keys)")
     .action(async (caseId: string, o: { verify?: boolean }) => {
       const g = program.opts<Global>();
-      const keys = o.verify ? await readKeys(g.keys, io) : undefined;
+      const keys = o.verify ? await readKeys(g, io) : undefined;
       const t = await caseTimeline(await open(g), caseId, keys ? { keys } : {});
       print(g, t, () => formatTimeline(t));
       if (t.evidence && !t.evidence.ok) throw new Exit(1);
@@ -144,7 +155,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
     .action(async (o: { case?: string; subject?: string; all?: boolean; signatures: "all" | "sealed-only" }) => {
       const g = program.opts<Global>();
       const scope = scopeOf(o);
-      const keys = await readKeys(g.keys, io);
+      const keys = await readKeys(g, io);
       const s = await open(g);
       let report;
       if (scope.kind === "all") {
@@ -173,7 +184,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
     .action(async (outDir: string, o: { case?: string; subject?: string; all?: boolean; signKey?: string }) => {
       const g = program.opts<Global>();
       const scope = scopeOf(o);
-      const keys = await readKeys(g.keys, io);
+      const keys = await readKeys(g, io);
       const signer = o.signKey ? importSigningKey(await readFile(o.signKey, "utf8")) : undefined;
       const r = await exportBundle(await open(g), outDir, { scope, keys, ...(signer ? { signer } : {}) });
       print(g, r, () => formatExport(r));
@@ -185,7 +196,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
     .option("--require-signature", "refuse a bundle whose manifest is not signed by the bus")
     .action(async (dir: string, o: { requireSignature?: boolean }) => {
       const g = program.opts<Global>();
-      const trusted = g.keys ? await readKeys(g.keys, io) : undefined;
+      const trusted = g.keys ? await readKeys(g, io) : undefined;
       const progress = progressReporter(io, undefined);
       let v;
       try {

@@ -13,7 +13,7 @@ import { KeyRing, type KeyRingEntry } from "@shenguan/evidence";
 import { ForbiddenError, sendProblem, UnauthenticatedError } from "@shenguan/service-kit";
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from "fastify";
 import { asOf } from "./as-of.js";
-import { verifyPart, verifyWholeLog, type AuditKeys } from "./evidence.js";
+import { VerifiedBlocks, verifyPart, verifyWholeLog, type AuditKeys } from "./evidence.js";
 import { invalid, parseInstant, requireText } from "./input.js";
 import { readSubject, subjectFile } from "./subject.js";
 import { caseTimeline } from "./timeline.js";
@@ -42,6 +42,8 @@ export interface AuditPluginOptions {
   readonly busDepartment?: string;
   /** Route prefix inside the plugin (default /audit). */
   readonly prefix?: string;
+  /** Sealed blocks remembered once proven, so later case and subject queries skip re-reading them (default 256; 0: none). */
+  readonly provenBlocks?: number;
 }
 
 /** Splits a key store's entries: the bus's seal keys, and every key as a department key (the seal events are signed by the bus as a department). */
@@ -57,6 +59,8 @@ async function plugin(app: FastifyInstance, options: AuditPluginOptions): Promis
   const { store, accessLog } = options;
   const prefix = options.prefix ?? "/audit";
   const keys = () => auditKeysOf(options.keys, options.busDepartment);
+  // One per plugin: an auditor looking at case after case reads and hashes each sealed block once.
+  const blocks = new VerifiedBlocks(options.provenBlocks ?? 256);
 
   // Who may ask, and the record that they asked: before any route runs, so refused queries are recorded too.
   // The plugin is encapsulated (no fastify-plugin), so this hook and the error handler cover its routes only.
@@ -79,7 +83,7 @@ async function plugin(app: FastifyInstance, options: AuditPluginOptions): Promis
 
   app.get<{ Params: { caseId: string }; Querystring: { verify?: string } }>(`${prefix}/cases/:caseId/timeline`, async (request) => {
     const verify = bool(request.query.verify);
-    return caseTimeline(store, request.params.caseId, verify ? { keys: await keys() } : {});
+    return caseTimeline(store, request.params.caseId, verify ? { keys: await keys(), blocks } : {});
   });
 
   app.get<{ Params: { stream: string }; Querystring: { at?: string } }>(`${prefix}/streams/:stream/as-of`, async (request) =>
@@ -93,8 +97,8 @@ async function plugin(app: FastifyInstance, options: AuditPluginOptions): Promis
     const chosen = [q.case !== undefined, q.subject !== undefined, bool(q.all)].filter(Boolean).length;
     if (chosen !== 1) invalid("query", "one-scope", "give exactly one of case=<caseId>, subject=<uscc>, all=true");
     const k = await keys();
-    if (q.case !== undefined) return verifyPart(store, await store.readByCorrelationKey(requireText("case", q.case)), `case ${q.case}`, { keys: k });
-    if (q.subject !== undefined) return verifyPart(store, await readSubject(store, requireText("subject", q.subject)), `subject ${q.subject}`, { keys: k });
+    if (q.case !== undefined) return verifyPart(store, await store.readByCorrelationKey(requireText("case", q.case)), `case ${q.case}`, { keys: k, blocks });
+    if (q.subject !== undefined) return verifyPart(store, await readSubject(store, requireText("subject", q.subject)), `subject ${q.subject}`, { keys: k, blocks });
     return verifyWholeLog(store, { keys: k });
   });
 

@@ -3,7 +3,7 @@ export { caseTimeline, timelineOf, type CaseTimeline, type TimelineEntry, type T
 export { asOf, stateAsOf, folderOf, type AsOf, type StreamKind } from "./as-of.js";
 export { subjectFile, subjectFileOf, readSubject, sectionOf, mentions, type SubjectFile, type SubjectEntry, type SubjectSection } from "./subject.js";
 export { DeadlineTracker, type DeadlineSnapshot, type DeadlineKind, type DeadlineState } from "./deadlines.js";
-export { verifyPart, verifyWholeLog, readSeals, ringWithBus, type AuditKeys, type EvidenceReport, type PartOptions, type WholeLogOptions } from "./evidence.js";
+export { verifyPart, verifyWholeLog, readSeals, ringWithBus, VerifiedBlocks, type AuditKeys, type EvidenceReport, type PartOptions, type WholeLogOptions } from "./evidence.js";
 export {
   exportBundle,
   verifyBundle,

@@ -7,7 +7,7 @@ import { formatPosition, type EventStore, type StoredEvent } from "@shenguan/eve
 import { NotFoundError } from "@shenguan/service-kit";
 import { DeadlineTracker, type DeadlineSnapshot } from "./deadlines.js";
 import { byPosition, summaryOf } from "./events.js";
-import { verifyPart, type AuditKeys, type EvidenceReport } from "./evidence.js";
+import { verifyPart, type AuditKeys, type EvidenceReport, type VerifiedBlocks } from "./evidence.js";
 import { eventLabel } from "./labels.js";
 import { requireText } from "./input.js";
 
@@ -46,6 +46,8 @@ export interface TimelineOptions {
   /** Verify the evidence too (chain + seals; signatures of unsealed events). */
   readonly keys?: AuditKeys;
   readonly seals?: readonly unknown[];
+  /** Blocks proven by earlier queries (see VerifiedBlocks). */
+  readonly blocks?: VerifiedBlocks;
 }
 
 /** Builds the timeline from events already read (in any order). */
@@ -91,6 +93,7 @@ export async function caseTimeline(store: EventStore, caseId: string, options: T
   const evidence = await verifyPart(store, events, `case ${caseId}`, {
     keys: options.keys,
     ...(options.seals ? { seals: options.seals } : {}),
+    ...(options.blocks ? { blocks: options.blocks } : {}),
   });
   return { ...timeline, evidence };
 }

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { asOf, caseTimeline, exportBundle, keysToJson, subjectFile, verifyBundle, verifyPart, verifyWholeLog } from "../src/index.js";
+import { chainLinkOf, GENESIS_HASH, linkEvent } from "@shenguan/evidence";
+import { asOf, caseTimeline, exportBundle, keysToJson, subjectFile, VerifiedBlocks, verifyBundle, verifyPart, verifyWholeLog } from "../src/index.js";
 import { openFixture, scriptedCase, type Fixture, type FixtureEvent } from "./fixtures.js";
 
 const run = promisify(execFile);
@@ -15,18 +16,19 @@ const USCC = "91350100M000100Y43";
 const BIG = "91350100M000200Y4X";
 const START = Date.parse("2026-03-02T02:00:00Z");
 
-describe("auditor over a real PostgreSQL store with evidence (int)", () => {
+describe("auditor over a real PostgreSQL store behind the EvidenceStore and LogSealer (int)", () => {
   let f: Fixture;
   let dir: string;
   beforeAll(async () => {
     f = await openFixture("int", ["SPJ-350100", "SCJG-350100", "LINKAGE", "ZFJ-350100"]);
     dir = await mkdtemp(join(tmpdir(), "shenguan-audit-"));
     for (const { stream, events } of scriptedCase("CASE-1", USCC, START)) await f.append(stream, events);
-    await f.seal();
+    expect(await f.seal()).toHaveLength(1);
     // After the seal: proven by its signature only.
     await f.append("licence-case-CASE-1", [
       { type: "LicenceRevoked", department: "SPJ-350100", caseId: "CASE-1", subject: USCC, time: new Date(START + 3_600_000), data: { caseId: "CASE-1", licenceId: "JY-CASE-1", decisionNumber: "榕审批撤〔2026〕1号", reason: "以虚假承诺取得", decisionDate: "2026-03-10", answersRequestId: null } },
     ]);
+    await f.settled();
   });
   afterAll(async () => {
     await f?.close();
@@ -102,7 +104,10 @@ describe("auditor over a real PostgreSQL store with evidence (int)", () => {
   });
 
   it("verifies the whole log and exports it; the CLI reads the store and keys", async () => {
-    expect(await verifyWholeLog(f.store, { keys: f.keys, signatures: "all", workers: 0 })).toMatchObject({ ok: true, events: 8, seals: 1 });
+    expect(await verifyWholeLog(f.store, { keys: f.keys, signatures: "all", workers: 0 })).toMatchObject({ ok: true, events: 8, seals: 1, signatures: 8 });
+    // Pages smaller than the log: each page is read while the one before is checked.
+    // Unsealed: the revocation, and the seal event itself (the next block would cover it).
+    expect(await verifyWholeLog(f.store, { keys: f.keys, pageSize: 3 })).toMatchObject({ ok: true, events: 8, seals: 1, unsealedEvents: 2 });
     const keysFile = join(dir, "keys.json");
     await writeFile(keysFile, JSON.stringify(keysToJson(f.keys)));
     const env = { ...process.env, DATABASE_URL: f.url };
@@ -115,6 +120,42 @@ describe("auditor over a real PostgreSQL store with evidence (int)", () => {
     const bad = await run(TSX, [CLI, "--schema", f.schema, "verify", "--case", "CASE-1"], { env }).catch((e: { code: number; stderr: string }) => e);
     expect(bad).toMatchObject({ code: 2 });
     expect((bad as { stderr: string }).stderr).toContain("--keys");
+    // The bus's custody directory instead of a keys.json: the public halves of its PEM files.
+    const fromDir = await run(TSX, [CLI, "--schema", f.schema, "--keys-dir", f.keysDir, "verify", "--all", "--json"], { env });
+    expect(JSON.parse(fromDir.stdout)).toMatchObject({ ok: true, events: 8, seals: 1 });
+    const both = await run(TSX, [CLI, "--schema", f.schema, "--keys", keysFile, "--keys-dir", f.keysDir, "verify", "--all"], { env }).catch((e: { code: number; stderr: string }) => e);
+    expect(both).toMatchObject({ code: 2 });
+  });
+
+  it("proves sealed events by their block's leaves, read once and remembered: a re-chained edit fails either way", async () => {
+    const blocks = new VerifiedBlocks();
+    const first = await caseTimeline(f.store, "CASE-1", { keys: f.keys, blocks });
+    expect(first.evidence).toMatchObject({ ok: true, seals: 1 });
+    expect(blocks.size).toBe(1);
+    expect((await caseTimeline(f.store, "CASE-1", { keys: f.keys, blocks })).evidence).toMatchObject({ ok: true, seals: 1 });
+
+    // Someone with the database rewrites a sealed event and its chain link so the stream's chain holds
+    // (it is the stream's last event): only the seal can tell.
+    const sql = f.opened.executor!;
+    const target = (await f.store.readStream("supervision-H-JY-CASE-1")).at(-1)!;
+    const original = await sql.query<{ data: unknown; metadata: unknown }>(`select data, metadata from events where event_id = $1`, [target.id]);
+    const forged = { ...target, data: { ...(target.data as object), findings: "篡改" } };
+    const link = linkEvent(forged, chainLinkOf(target)?.prev ?? GENESIS_HASH);
+    await sql.query(
+      `update events set data = jsonb_set(data, '{findings}', '"篡改"'), metadata = jsonb_set(metadata, '{evidence,chain,hash}', to_jsonb($2::text)) where event_id = $1`,
+      [target.id, link.hash],
+    );
+    try {
+      const expected = { ok: false, failure: { kind: "seal-root-mismatch", eventId: target.id, stream: target.stream } };
+      // Remembered block: the event's hash is not the leaf the bus sealed at its position.
+      expect((await caseTimeline(f.store, "CASE-1", { keys: f.keys, blocks })).evidence).toMatchObject(expected);
+      // Block read afresh: its Merkle root is not the sealed one.
+      expect((await caseTimeline(f.store, "CASE-1", { keys: f.keys })).evidence).toMatchObject({ ok: false, failure: { kind: "seal-root-mismatch" } });
+    } finally {
+      const row = original.rows[0]!;
+      await sql.query(`update events set data = $2::jsonb, metadata = $3::jsonb where event_id = $1`, [target.id, JSON.stringify(row.data), JSON.stringify(row.metadata)]);
+    }
+    expect((await caseTimeline(f.store, "CASE-1", { keys: f.keys, blocks })).evidence).toMatchObject({ ok: true });
   });
 
   it("names the first broken link when a stored event is altered", async () => {
@@ -135,7 +176,8 @@ describe("auditor over a real PostgreSQL store with evidence (int)", () => {
           type: i % 3 === 0 ? "InspectionRecorded" : i % 3 === 1 ? "CreditRecordPublished" : "PenaltyImposed",
           department: "ZFJ-350100",
           subject: BIG,
-          time: new Date(START + i * 1000),
+          // One time per stream: each stream is one append through the EvidenceStore.
+          time: new Date(START + s * 1000),
           data: { seq: i, holderUscc: BIG, holderName: "福州大量事件测试有限公司" },
         });
       }

@@ -1,40 +1,49 @@
 /**
- * A real PostgreSQL store (fresh schema) holding events with evidence as the
- * EvidenceStore writes them: the store's time in the signed bytes, each event
- * signed by its department's key and linked in its stream's SM3 chain, and
- * the bus's LogSealed events in `shenguan-seals` covering blocks of the log.
+ * A real PostgreSQL store (fresh schema) behind the real evidence layer of
+ * @shenguan/eventstore: an EvidenceStore signing each department's events
+ * with its custody key (a FileKeyStore in a temporary directory, as the bus
+ * keeps .data/keys) and linking each stream's SM3 chain, and a LogSealer
+ * appending the bus's LogSealed events to `shenguan-seals`. The store's
+ * clock is the fixture's: each event is appended at the time it names, so
+ * deadlines and as-of queries see the times the tests chose.
  */
 import { randomUUID } from "node:crypto";
-import { openEventStore, type EventStore, type OpenedEventStore, type StoredEvent } from "@shenguan/eventstore";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
-  chainLinkOf,
-  generateSigningKey,
-  KeyRing,
-  linkEvent,
-  sealBlock,
-  signEvent,
-  withEvidence,
-  GENESIS_HASH,
-  type Seal,
-  type SigningKey,
-} from "@shenguan/evidence";
+  comparePositions,
+  EvidenceStore,
+  FileKeyStore,
+  LogSealer,
+  openEventStore,
+  parsePosition,
+  type LogPosition,
+  type OpenedEventStore,
+} from "@shenguan/eventstore";
+import type { Seal, Signer } from "@shenguan/evidence";
 import { databaseUrl } from "@shenguan/tests/harness/services";
 import pg from "pg";
-import type { AuditKeys } from "../src/index.js";
+import { auditKeysOf, type AuditKeys } from "../src/index.js";
 
 export const BUS = "SHENGUAN-BUS";
 
 export interface Fixture {
-  readonly store: EventStore;
+  /** The EvidenceStore: what the services append through and the auditor reads. */
+  readonly store: EvidenceStore;
   readonly opened: OpenedEventStore;
   readonly schema: string;
   readonly url: string;
+  /** The custody key directory (FileKeyStore), what `--keys-dir` reads. */
+  readonly keysDir: string;
   readonly keys: AuditKeys;
-  readonly signers: Map<string, SigningKey>;
-  readonly bus: SigningKey;
+  /** The bus's custody signer (seals, and an export's manifest). */
+  readonly bus: Signer;
   append(stream: string, events: readonly FixtureEvent[]): Promise<void>;
-  /** Seals everything after the last seal as one block (LogSealed appended to shenguan-seals). */
-  seal(): Promise<Seal | undefined>;
+  /** Seals everything appended so far (LogSealer.flush: LogSealed appended to shenguan-seals). */
+  seal(): Promise<Seal[]>;
+  /** Resolves once the global log shows everything appended (readers hold back while older transactions run). */
+  settled(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -45,50 +54,70 @@ export interface FixtureEvent {
   readonly caseId?: string;
   readonly subject?: string;
   readonly causationId?: string | null;
+  /** The store's time for the event; consecutive events with the same time go in one append. */
   readonly time: Date;
   readonly id?: string;
+}
+
+/** Polls a condition (not a clock): the global log is held back by other sessions' open transactions. */
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 export async function openFixture(name: string, departments: readonly string[]): Promise<Fixture> {
   const url = await databaseUrl();
   const schema = `audit_${name}_${randomUUID().replaceAll("-", "").slice(0, 8)}`;
+  const keysDir = await mkdtemp(join(tmpdir(), "shenguan-audit-keys-"));
   const opened = await openEventStore({ url, schema, poolSize: 4 });
-  const store = opened.store;
-  const signers = new Map(departments.map((d) => [d, generateSigningKey("SM2-SM3")]));
-  const bus = generateSigningKey("SM2-SM3");
-  const ring = new KeyRing();
-  for (const [d, k] of signers) ring.add(k.publicKey, d);
-  const keys: AuditKeys = { departments: ring, bus: new KeyRing([{ key: bus.publicKey, owner: BUS }]) };
-  const heads = new Map<string, { revision: bigint; hash: string }>();
-  let lastSeal: Seal | null = null;
-  let sealedUpTo: StoredEvent["position"] | undefined;
+  const custody = new FileKeyStore(keysDir);
+  for (const d of [...departments, BUS]) await custody.ensure(d, "SM2-SM3");
+  let now = new Date("2026-03-02T00:00:00Z");
+  const store = new EvidenceStore(opened.store, { keys: custody, clock: () => now });
+  // Blocks are cut only by seal(): never by size (10 000 is more than any test appends) nor by delay.
+  const sealer = new LogSealer({ store, blockSize: 10_000, maxDelayMs: Number.MAX_SAFE_INTEGER, clock: () => now });
+  await sealer.start();
+  const keys = await auditKeysOf(custody, BUS);
+  const bus = (await custody.signerFor(BUS))!;
+  let appendedThrough: LogPosition | undefined;
 
   const append = async (stream: string, events: readonly FixtureEvent[]) => {
-    let head = heads.get(stream);
-    const prepared = events.map((e) => {
-      const revision = head === undefined ? 0n : head.revision + 1n;
-      const metadata = {
-        correlationId: randomUUID(),
-        causationId: e.causationId ?? null,
-        department: e.department,
-        ...(e.caseId ? { caseId: e.caseId } : {}),
-        ...(e.subject ? { subject: e.subject } : {}),
-      };
-      const bare = { id: e.id ?? randomUUID(), type: e.type, stream, revision, time: e.time, data: e.data, metadata };
-      const key = e.department === BUS ? bus : signers.get(e.department);
-      if (!key) throw new Error(`no key for ${e.department}`);
-      const signed = withEvidence(bare, { signature: signEvent(bare, key) });
-      const chain = linkEvent(signed, head?.hash ?? GENESIS_HASH);
-      head = { revision, hash: chain.hash };
-      return withEvidence(signed, { chain });
+    for (let i = 0; i < events.length; ) {
+      const time = events[i]!.time.getTime();
+      let j = i;
+      while (j < events.length && events[j]!.time.getTime() === time) j++;
+      now = new Date(time);
+      const result = await store.append(
+        stream,
+        events.slice(i, j).map((e) => ({
+          ...(e.id ? { id: e.id } : {}),
+          type: e.type,
+          data: e.data,
+          metadata: {
+            correlationId: randomUUID(),
+            causationId: e.causationId ?? null,
+            department: e.department,
+            ...(e.caseId ? { caseId: e.caseId } : {}),
+            ...(e.subject ? { subject: e.subject } : {}),
+          },
+        })),
+        "any",
+      );
+      if (appendedThrough === undefined || comparePositions(result.position, appendedThrough) > 0) appendedThrough = result.position;
+      i = j;
+    }
+  };
+
+  const settled = async () => {
+    const through = appendedThrough;
+    if (through === undefined) return;
+    await until("the log to show every appended event", async () => {
+      const [last] = await opened.store.readAll({ after: { commit: through.commit, prepare: through.prepare - 1n }, maxCount: 1 });
+      return last !== undefined;
     });
-    const expected = heads.get(stream)?.revision ?? "no_stream";
-    await store.append(
-      stream,
-      prepared.map((p) => ({ id: p.id, type: p.type, data: p.data, time: p.time, metadata: p.metadata })),
-      expected,
-    );
-    heads.set(stream, head!);
   };
 
   return {
@@ -96,24 +125,27 @@ export async function openFixture(name: string, departments: readonly string[]):
     opened,
     schema,
     url,
+    keysDir,
     keys,
-    signers,
     bus,
     append,
+    settled,
     async seal() {
-      const pending = await store.readAll(sealedUpTo ? { after: sealedUpTo } : {});
-      if (pending.length === 0) return undefined;
-      const seal = sealBlock(
-        { block: lastSeal === null ? 0 : lastSeal.block + 1, prev: lastSeal, entries: pending.map((e) => ({ position: e.position, hash: chainLinkOf(e)!.hash })) },
-        bus,
-      );
-      lastSeal = seal;
-      sealedUpTo = pending[pending.length - 1]!.position;
-      await append("shenguan-seals", [{ type: "LogSealed", data: seal as unknown as Record<string, unknown>, department: BUS, time: new Date(seal.time) }]);
-      return seal;
+      await settled();
+      const seals = await sealer.flush();
+      const through = sealer.metrics().sealedThrough;
+      if (through === undefined || (appendedThrough !== undefined && comparePositions(parsePosition(through), appendedThrough) < 0)) {
+        throw new Error(`the sealer sealed through ${through ?? "nothing"}, not every appended event`);
+      }
+      // The seal events themselves are appended too: later reads must see them.
+      const last = await store.readStream("shenguan-seals", { direction: "backwards", maxCount: 1 });
+      if (last[0] !== undefined && (appendedThrough === undefined || comparePositions(last[0].position, appendedThrough) > 0)) appendedThrough = last[0].position;
+      return seals;
     },
     async close() {
+      await sealer.stop();
       await opened.close();
+      await rm(keysDir, { recursive: true, force: true });
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       try {

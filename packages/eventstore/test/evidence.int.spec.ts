@@ -4,6 +4,7 @@ import {
   GENESIS_HASH,
   KeyRing,
   linkEvent,
+  merkleRoot,
   parseSeal,
   SigningKey,
   signBytes,
@@ -19,12 +20,15 @@ import {
   LOG_SEALED,
   LogSealer,
   MemoryKeyStore,
+  readLeaves,
+  readLogPages,
   SEAL_STREAM,
   verifyStore,
   verifyStreams,
   type KeyStore,
+  type VerifiedRow,
 } from "../src/evidence/index.js";
-import type { EventMetadata, NewEvent, StoredEvent } from "../src/port.js";
+import { formatPosition, parsePosition, type EventMetadata, type NewEvent, type StoredEvent } from "../src/port.js";
 import { PostgresEventStore, pgliteExecutor } from "../src/postgres/index.js";
 import { isContract } from "../src/relay/relay.js";
 import { createTestSchema, postgresReachable, unavailableMessage, type TestSchema } from "./support/postgres.js";
@@ -292,6 +296,25 @@ describe("LogSealer and verifyStore on PostgreSQL", () => {
     const all = await verifyStore(inner, { keys });
     expect(all).toMatchObject({ ok: true, events: 15, seals: 4, unsealedEvents: 1 });
     expect(await verifyStore(inner, { keys, signatures: "all", workers: 0 })).toMatchObject({ ok: true, signatures: 15 });
+    expect(await verifyStore(store, { keys, pageSize: 2 })).toMatchObject({ ok: true, events: 15, seals: 4 });
+
+    // The verifier's lean reads (through the EvidenceStore too) agree with readAll, positions as the seals write them.
+    const lean: VerifiedRow[] = [];
+    for await (const page of readLogPages(store, { pageSize: 4 })) {
+      expect(page.length).toBeLessThanOrEqual(4);
+      lean.push(...page);
+    }
+    const whole = await inner.readAll();
+    expect(lean.map((e) => [e.id, e.position, e.revision, (e.time as Date).toISOString()])).toEqual(
+      whole.map((e) => [e.id, formatPosition(e.position), e.revision.toString(), e.time.toISOString()]),
+    );
+    expect(lean.map((e) => [e.data, e.metadata])).toEqual(whole.map((e) => [e.data, e.metadata]));
+    // Each block's leaves, read lean (position and chain hash only), are what its seal's root is over.
+    for (const seal of await seals()) {
+      const leaves = await readLeaves(store, parsePosition(seal.firstPosition), parsePosition(seal.lastPosition));
+      expect(leaves.map((l) => l.position).at(-1)).toBe(seal.lastPosition);
+      expect(merkleRoot(leaves.map((l) => l.hash!)).toString("hex")).toBe(seal.root);
+    }
     // The seal events are signed by the bus and chained like any other stream.
     const sealEvents = await inner.readStream(SEAL_STREAM);
     expect(sealEvents.every((e) => e.type === LOG_SEALED && e.metadata.department === BUS_DEPARTMENT)).toBe(true);
