@@ -12,10 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deliveryPlugin, PiiProtector } from "../src/index.js";
 
 // SSE backpressure on a real port over a real PostgreSQL store: a subscriber
-// that stops reading its socket must stop the gateway reading the store for
-// it (the subscription waits for the socket to drain), so what the gateway
-// holds for it stays bounded however much is appended; once it reads again
-// it gets everything, exactly once, in order.
+// that stops reading its socket must stop the gateway taking events for it
+// (the stream asks for its next batch only once the socket drains), so what
+// the gateway holds for it stays bounded however much is appended; the
+// gateway's one shared reader of the log keeps a bounded buffer meanwhile.
+// Once the subscriber reads again it gets everything, exactly once, in order.
 const DEPT = "350000-XYB";
 const grants: Grants = { ...NO_GRANTS, subscribe: { families: ["approval"], regions: ["*"] }, pii: true };
 const BATCH = 10;
@@ -28,8 +29,14 @@ let schema: string;
 let sql: SqlExecutor;
 let inner: PostgresEventStore;
 let app: ServiceApp;
-/** Events the store handed to SSE handlers: what the gateway has read for its subscribers. */
+/** Events the shared reader took from the store's subscription. */
 let handedOver = 0;
+let accessLog: AccessLog;
+/** Events taken for the stream: each batch is in the access log before it is written to the socket. */
+async function takenForStream(): Promise<number> {
+  const rows = await accessLog.list({ action: "delivery.sse", limit: 10_000 });
+  return rows.reduce((n, r) => n + (r.detail["events"] as string[]).length, 0);
+}
 const streams: ServerResponse[] = [];
 
 beforeAll(async () => {
@@ -43,7 +50,7 @@ beforeAll(async () => {
   inner = new PostgresEventStore(sql, { pollIntervalMs: 50 });
   await inner.migrate();
   const clock = new ManualClock("2026-10-12T01:00:00.000Z");
-  const accessLog = new AccessLog(sql, clock);
+  accessLog = new AccessLog(sql, clock);
   await accessLog.migrate();
   // The store as the plugin sees it, counting what its subscriptions hand over.
   const store: EventStore = {
@@ -70,7 +77,7 @@ beforeAll(async () => {
     pii: new PiiProtector({ mode: "mask" }),
     clock,
     grantsOf: async () => grants,
-    sse: { heartbeatMs: 60_000, batchSize: BATCH },
+    sse: { heartbeatMs: 60_000, batchSize: BATCH, maxBuffered: 300 },
   });
   await app.listen({ host: "127.0.0.1", port: 0 });
 });
@@ -88,13 +95,13 @@ afterAll(async () => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits until `value()` has not changed for `quietMs`; returns it. */
-async function settled(value: () => number, quietMs: number, timeoutMs: number): Promise<number> {
+async function settled(value: () => Promise<number>, quietMs: number, timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
-  let last = value();
+  let last = await value();
   let since = Date.now();
   while (Date.now() < deadline) {
     await sleep(50);
-    const now = value();
+    const now = await value();
     if (now !== last) {
       last = now;
       since = Date.now();
@@ -138,17 +145,21 @@ describe("SSE backpressure", () => {
       await inner.append(`bp-${i}`, events, "no_stream");
     }
 
-    // Paused: the gateway fills the socket, then stops; it does not read the rest of the log for this subscriber.
-    const stalledAt = await settled(() => handedOver, 1_000, 30_000);
+    // Paused: the gateway fills the socket, then stops; it takes no more of the log for this subscriber.
+    const stalledAt = await settled(takenForStream, 1_000, 30_000);
     expect(stalledAt).toBeLessThan(EVENTS);
     expect(stalledAt).toBeGreaterThan(0);
+    // The shared reader went on reading the log (it waits for nobody) into a buffer of at most 300.
+    await settled(async () => handedOver, 500, 30_000);
+    expect(handedOver).toBe(EVENTS);
+    expect(app.sseTail.buffered).toBeLessThanOrEqual(300);
     // What the gateway holds in user space for the stream: at most the high-water mark plus one event, not the backlog.
     const eventBytes = PAD.length + 2_000;
     expect(response.writableLength).toBeLessThanOrEqual(response.writableHighWaterMark + eventBytes);
     expect(response.socket!.writableLength).toBeLessThanOrEqual(response.writableHighWaterMark + eventBytes);
     // Still stalled a while later: nothing more read, nothing more buffered.
     await sleep(500);
-    expect(handedOver).toBe(stalledAt);
+    expect(await takenForStream()).toBe(stalledAt);
     expect(response.writableLength).toBeLessThanOrEqual(response.writableHighWaterMark + eventBytes);
 
     // Reading again: every event, exactly once, in log order.
@@ -161,7 +172,8 @@ describe("SSE backpressure", () => {
     }
     await sleep(200);
     expect(idsOf()).toEqual(expected);
-    expect(handedOver).toBe(EVENTS);
+    // The events the buffer had dropped were read from the store for this subscriber: all of them, once.
+    expect(await takenForStream()).toBe(EVENTS);
     socket.off("data", onData);
     socket.destroy();
   }, 90_000);

@@ -1,6 +1,7 @@
 export { deliveryPlugin, type DeliveryPluginOptions } from "./plugin.js";
 export { filterWithin, isContractEvent, matches, regionCovered, regionOf, render, type DeliveryFilter, type Rendered } from "./filter.js";
 export { resumePosition, streamEvents, type SseOptions } from "./sse.js";
+export { LogTail } from "./log-tail.js";
 export {
   signWebhook,
   SIGNATURE_HEADER,

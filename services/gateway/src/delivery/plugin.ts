@@ -8,6 +8,7 @@ import { z } from "zod";
 import { requireCaller } from "./caller.js";
 import type { PiiProtector } from "../pii/index.js";
 import { filterWithin } from "./filter.js";
+import { LogTail } from "./log-tail.js";
 import { resumePosition, streamEvents } from "./sse.js";
 import { WebhookDispatcher, type WebhookRetryPolicy } from "./webhooks.js";
 
@@ -20,7 +21,12 @@ export interface DeliveryPluginOptions {
   readonly clock: Clock;
   /** The department registry's answer for webhook deliveries, which run without a request. */
   readonly grantsOf: (department: string) => Promise<Grants | undefined>;
-  readonly sse?: { readonly heartbeatMs?: number; readonly batchSize?: number };
+  readonly sse?: {
+    readonly heartbeatMs?: number;
+    readonly batchSize?: number;
+    /** Newest events the shared reader keeps for the streams at the live end (default 10 000). */
+    readonly maxBuffered?: number;
+  };
   readonly webhooks?: WebhookRetryPolicy & {
     /** How often the worker calls deliverDue() on a real timer; 0 (the default) runs no timer, for tests and for a separate worker. */
     readonly pollIntervalMs?: number;
@@ -33,6 +39,8 @@ declare module "fastify" {
   interface FastifyInstance {
     /** The webhook worker: `deliverDue()` sends what is due on the injected clock. */
     webhooks: WebhookDispatcher;
+    /** The one reader of the log's live end that every SSE stream shares. */
+    sseTail: LogTail;
   }
 }
 
@@ -63,6 +71,9 @@ const plugin: FastifyPluginAsyncZod<DeliveryPluginOptions> = async (app, options
   if (options.migrate ?? true) await dispatcher.migrate();
   app.decorate("webhooks", dispatcher);
 
+  // One reader of the log's live end for all SSE streams of this gateway.
+  const tail = new LogTail(options.store, options.sse?.maxBuffered !== undefined ? { maxBuffered: options.sse.maxBuffered } : {});
+  app.decorate("sseTail", tail);
   const shutdown = new AbortController();
   // Every open SSE stream listens on it: more than ten subscribers is normal, not a leak.
   setMaxListeners(0, shutdown.signal);
@@ -82,6 +93,7 @@ const plugin: FastifyPluginAsyncZod<DeliveryPluginOptions> = async (app, options
   app.addHook("preClose", async () => {
     shutdown.abort();
     if (timer) clearInterval(timer);
+    await tail.close();
   });
 
   app.get(
@@ -97,7 +109,7 @@ const plugin: FastifyPluginAsyncZod<DeliveryPluginOptions> = async (app, options
       const filter = filterWithin(caller.grants, { families: request.query.families, regions: request.query.regions }, "querystring");
       const after = resumePosition(request, request.query.lastEventId);
       await streamEvents(request, reply, caller, filter, after, {
-        store: options.store,
+        tail,
         accessLog: options.accessLog,
         pii: options.pii,
         shutdown: shutdown.signal,

@@ -1,14 +1,16 @@
 import { once } from "node:events";
 import type { ServerResponse } from "node:http";
 import { ContractViolationError } from "@shenguan/contracts";
-import { formatPosition, parsePosition, type EventStore, type LogPosition, type StoredEvent } from "@shenguan/eventstore";
+import { formatPosition, parsePosition, type LogPosition, type StoredEvent } from "@shenguan/eventstore";
 import type { AccessEntry, AccessLog, Caller } from "@shenguan/service-kit";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { PiiProtector } from "../pii/index.js";
 import { matches, render, type DeliveryFilter } from "./filter.js";
+import type { LogTail } from "./log-tail.js";
 
 export interface SseOptions {
-  readonly store: EventStore;
+  /** The gateway's one reader of the log's live end (see log-tail.ts). */
+  readonly tail: LogTail;
   readonly accessLog: AccessLog;
   readonly pii: PiiProtector;
   /** A comment line this often keeps proxies from closing an idle stream (default 15 s). */
@@ -43,9 +45,10 @@ export function resumePosition(request: FastifyRequest, queryValue: string | und
  * EventSource spec it updates the id without dispatching), so a reconnect does
  * not rescan them.
  *
- * Backpressure: the subscription hands over a batch and waits for this
- * handler; the handler waits for the socket to drain before it returns, so
- * nothing is read from the store ahead of a slow client.
+ * Backpressure: the next batch is asked for only after the socket has
+ * drained, so nothing is read ahead of a slow client; the shared LogTail
+ * never waits for one, and a client that falls behind its buffer reads the
+ * store until it catches up.
  *
  * Every batch is written to the access log (one row per batch, plus one
  * `pii.read` row when clear personal data went out) before it is sent.
@@ -84,54 +87,65 @@ export async function streamEvents(
     return !raw.destroyed;
   };
 
-  const subscription = options.store.subscribeToAll(
-    async (events: readonly StoredEvent[]) => {
-      if (stop.signal.aborted || events.length === 0) return;
-      const chunks: string[] = [];
-      const delivered: string[] = [];
-      const piiRead: Array<{ event: string; paths: readonly string[] }> = [];
-      let lastSent: LogPosition | undefined;
-      let treatment: string | undefined;
-      for (const event of events) {
-        if (!matches(filter, event)) continue;
-        const r = render(event, options.pii, caller.grants.pii);
-        const id = formatPosition(event.position);
-        chunks.push(`id: ${id}\nevent: ${event.type}\ndata: ${r.json}\n\n`);
-        delivered.push(event.id);
-        treatment = r.treatment;
-        if (r.treatment === "clear" && r.piiPaths.length > 0) piiRead.push({ event: event.id, paths: r.piiPaths });
-        lastSent = event.position;
+  const deliver = async (events: readonly StoredEvent[]): Promise<boolean> => {
+    if (stop.signal.aborted) return false;
+    const chunks: string[] = [];
+    const delivered: string[] = [];
+    const piiRead: Array<{ event: string; paths: readonly string[] }> = [];
+    let lastSent: LogPosition | undefined;
+    let treatment: string | undefined;
+    for (const event of events) {
+      if (!matches(filter, event)) continue;
+      const r = render(event, options.pii, caller.grants.pii);
+      const id = formatPosition(event.position);
+      chunks.push(`id: ${id}\nevent: ${event.type}\ndata: ${r.json}\n\n`);
+      delivered.push(event.id);
+      treatment = r.treatment;
+      if (r.treatment === "clear" && r.piiPaths.length > 0) piiRead.push({ event: event.id, paths: r.piiPaths });
+      lastSent = event.position;
+    }
+    const last = events[events.length - 1]!.position;
+    if (lastSent !== last) chunks.push(`id: ${formatPosition(last)}\n\n`);
+    if (delivered.length > 0) {
+      const entries: AccessEntry[] = [
+        {
+          department: caller.department,
+          action: "delivery.sse",
+          resource: `sse:${request.id}`,
+          detail: { events: delivered, first: formatPosition(events[0]!.position), last: formatPosition(last), pii: treatment },
+        },
+      ];
+      if (piiRead.length > 0) {
+        entries.push({ department: caller.department, action: "pii.read", resource: `sse:${request.id}`, detail: { events: piiRead } });
       }
-      const last = events[events.length - 1]!.position;
-      if (lastSent !== last) chunks.push(`id: ${formatPosition(last)}\n\n`);
-      if (delivered.length > 0) {
-        const entries: AccessEntry[] = [
-          {
-            department: caller.department,
-            action: "delivery.sse",
-            resource: `sse:${request.id}`,
-            detail: { events: delivered, first: formatPosition(events[0]!.position), last: formatPosition(last), pii: treatment },
-          },
-        ];
-        if (piiRead.length > 0) {
-          entries.push({ department: caller.department, action: "pii.read", resource: `sse:${request.id}`, detail: { events: piiRead } });
-        }
-        await options.accessLog.record(entries);
+      await options.accessLog.record(entries);
+    }
+    for (const chunk of chunks) if (!(await send(chunk))) return false;
+    return true;
+  };
+
+  const batchSize = options.batchSize ?? 100;
+  const follow = async () => {
+    let position = after;
+    while (!stop.signal.aborted) {
+      const events = await options.tail.next(position, batchSize);
+      if (events.length === 0) {
+        await options.tail.wait(stop.signal, position);
+        continue;
       }
-      for (const chunk of chunks) if (!(await send(chunk))) return;
-    },
-    { ...(after ? { after } : {}), batchSize: options.batchSize ?? 100, signal: stop.signal },
-  );
+      if (!(await deliver(events))) return;
+      position = events[events.length - 1]!.position;
+    }
+  };
 
   try {
-    await Promise.race([subscription.done, closed]);
+    await Promise.race([follow(), closed]);
   } catch (err) {
     request.log.error({ err }, "SSE subscription failed");
   } finally {
     clearInterval(heartbeat);
     options.shutdown?.removeEventListener("abort", endOnShutdown);
     stop.abort();
-    await subscription.close().catch(() => {});
     if (!raw.destroyed) raw.end();
   }
 }
