@@ -20,6 +20,8 @@ export interface Grants {
 export interface Caller {
   readonly department: string;
   readonly grants: Grants;
+  /** When the credential it authenticated with stops being valid (a token's exp); long-lived streams end then. */
+  readonly expiresAt?: Date;
 }
 
 export const NO_GRANTS: Grants = Object.freeze({

@@ -85,6 +85,7 @@ const person = (regionCode: string) => ({
   legalRepresentative: "张三丰",
 });
 const pushed = (regionCode: string) => ({ ...sampleOf("HandoffPushed"), regionCode });
+const pushedGrant = (regionCode: string) => ({ ...sampleOf("LicenceGranted"), regionCode });
 
 interface SseMessage {
   id?: string;
@@ -204,6 +205,24 @@ describe("SSE delivery", () => {
     await expect(sql.query(`update access_log set department = 'nobody'`)).rejects.toThrow(/append-only/);
     expect(await accessLog.verify()).toMatchObject({ ok: true });
   }, 60_000);
+
+  it("ends an open stream when the department's grant is withdrawn, telling the client why", async () => {
+    const LATE = "350102-WJJ";
+    callers[LATE] = { ...NO_GRANTS, subscribe: { families: ["approval"], regions: ["350102"] } };
+    const before = await append("LicenceGranted", pushedGrant("350102"));
+    const read = readSse(LATE, {
+      until: (events) => events.some((e) => e.event === "access-ended"),
+    });
+    // The first batch goes out; then the registry withdraws the grant, and the next batch ends the stream.
+    await new Promise((r) => setTimeout(r, 300));
+    callers[LATE] = { ...NO_GRANTS, subscribe: { families: ["linkage"], regions: ["350102"] } };
+    await append("LicenceGranted", pushedGrant("350102"));
+    const { events } = await read;
+    const delivered = events.filter((e) => e.event === "LicenceGranted").map((e) => (JSON.parse(e.data!) as { id: string }).id);
+    expect(delivered).toContain(before);
+    expect(events.at(-1)).toMatchObject({ event: "access-ended", data: JSON.stringify({ reason: "grant-withdrawn" }) });
+
+  });
 
   it("refuses subscriptions outside the grants and bad Last-Event-IDs, naming what is wrong", async () => {
     const get = (dept: string | undefined, q: string, headers: Record<string, string> = {}) =>

@@ -92,5 +92,5 @@ export function verifyToken(token: string, registry: DepartmentRegistry, now: Da
   const t = Math.floor(now.getTime() / 1000);
   if (t >= claims.exp) throw new UnauthenticatedError(`the token expired at ${new Date(claims.exp * 1000).toISOString()}`, "token-expired");
   if (claims.iat > t + SKEW_SECONDS) throw new UnauthenticatedError("the token is issued in the future", "token-not-yet-valid");
-  return { department: department.code, grants: department.grants };
+  return { department: department.code, grants: department.grants, expiresAt: new Date(claims.exp * 1000) };
 }

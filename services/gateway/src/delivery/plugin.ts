@@ -110,6 +110,7 @@ const plugin: FastifyPluginAsyncZod<DeliveryPluginOptions> = async (app, options
       const after = resumePosition(request, request.query.lastEventId);
       await streamEvents(request, reply, caller, filter, after, {
         tail,
+        grantsOf: options.grantsOf,
         accessLog: options.accessLog,
         pii: options.pii,
         shutdown: shutdown.signal,

@@ -2,10 +2,10 @@ import { once } from "node:events";
 import type { ServerResponse } from "node:http";
 import { ContractViolationError } from "@shenguan/contracts";
 import { formatPosition, parsePosition, type LogPosition, type StoredEvent } from "@shenguan/eventstore";
-import type { AccessEntry, AccessLog, Caller } from "@shenguan/service-kit";
+import type { AccessEntry, AccessLog, Caller, Grants } from "@shenguan/service-kit";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { PiiProtector } from "../pii/index.js";
-import { matches, render, type DeliveryFilter } from "./filter.js";
+import { filterWithin, matches, render, type DeliveryFilter } from "./filter.js";
 import type { LogTail } from "./log-tail.js";
 
 export interface SseOptions {
@@ -17,6 +17,14 @@ export interface SseOptions {
   readonly heartbeatMs?: number;
   /** Events read from the store per step (default 100). */
   readonly batchSize?: number;
+  /**
+   * The department's grants as the registry has them now (undefined when it
+   * is deactivated). Asked before every batch: a stream opened with grants
+   * that are later withdrawn must not go on delivering.
+   */
+  readonly grantsOf?: (department: string) => Promise<Grants | undefined>;
+  /** The clock a credential's expiry is judged by (default: the wall clock). */
+  readonly now?: () => Date;
   /** Aborted when the app closes: open streams end so the server can stop. */
   readonly shutdown?: AbortSignal;
 }
@@ -87,8 +95,37 @@ export async function streamEvents(
     return !raw.destroyed;
   };
 
+  /**
+   * Whether the stream may go on, and with which grants: the credential has
+   * not expired, and the registry still grants what the stream asked for.
+   * The client is told why, then reconnects with a fresh credential and its
+   * Last-Event-ID and loses nothing.
+   */
+  let grants = caller.grants;
+  const mayContinue = async (): Promise<boolean> => {
+    const now = options.now?.() ?? new Date();
+    let why: string | undefined;
+    if (caller.expiresAt && now >= caller.expiresAt) why = "credential-expired";
+    else if (options.grantsOf) {
+      const current = await options.grantsOf(caller.department);
+      if (!current) why = "department-inactive";
+      else {
+        try {
+          filterWithin(current, { families: filter.families, regions: filter.regions }, "subscription");
+          grants = current;
+        } catch {
+          why = "grant-withdrawn";
+        }
+      }
+    }
+    if (why === undefined) return true;
+    if (!raw.destroyed) raw.write(`event: access-ended\ndata: {"reason":"${why}"}\n\n`);
+    return false;
+  };
+
   const deliver = async (events: readonly StoredEvent[]): Promise<boolean> => {
     if (stop.signal.aborted) return false;
+    if (!(await mayContinue())) return false;
     const chunks: string[] = [];
     const delivered: string[] = [];
     const piiRead: Array<{ event: string; paths: readonly string[] }> = [];
@@ -96,7 +133,7 @@ export async function streamEvents(
     let treatment: string | undefined;
     for (const event of events) {
       if (!matches(filter, event)) continue;
-      const r = render(event, options.pii, caller.grants.pii);
+      const r = render(event, options.pii, grants.pii);
       const id = formatPosition(event.position);
       chunks.push(`id: ${id}\nevent: ${event.type}\ndata: ${r.json}\n\n`);
       delivered.push(event.id);
