@@ -18,11 +18,12 @@ import { mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { once } from "node:events";
 import { ShenguanError } from "@shenguan/contracts";
-import { parsePosition, START, type EventStore, type StoredEvent } from "@shenguan/eventstore";
+import { comparePositions, formatPosition, parsePosition, type EventStore, type LogPosition, type StoredEvent } from "@shenguan/eventstore";
 import {
   canonicalBytes,
   chainLinkOf,
   evidenceOf,
+  KeyRing,
   parseSeal,
   parseSignature,
   signBytes,
@@ -35,8 +36,8 @@ import {
   type VerifyProgress,
 } from "@shenguan/evidence";
 import { byPosition, eventJson, readLog, toJsonText, type EventJson } from "./events.js";
-import { readSeals, ringWithBus, type AuditKeys } from "./evidence.js";
-import { keysFromJson, keysToJson } from "./keys.js";
+import { readBlockLeaves, readSeals, ringWithBus, type AuditKeys } from "./evidence.js";
+import { keysFromJson, keysToJson, type KeysJson } from "./keys.js";
 import { readSubject } from "./subject.js";
 
 export const BUNDLE_FORMAT = "shenguan-audit-bundle/1";
@@ -148,11 +149,14 @@ export async function exportBundle(store: EventStore, dir: string, options: Expo
       });
       if (at >= 0) covering.add(at);
     }
-    for (const at of [...covering].sort((a, b) => a - b)) {
+    // The leaves as the sealer hashed them: every position in the seal's range that has a chain link. Events
+    // without one (appended around the evidence layer) sit inside or between blocks but are no leaves, so a
+    // block is its range, not `count` events after the previous seal.
+    const ats = [...covering].sort((a, b) => a - b);
+    const leavesOf = await readBlockLeaves(store, seals, ats);
+    for (const at of ats) {
       const seal = seals[at]!;
-      const after = at === 0 ? START : parsePosition(seals[at - 1]!.lastPosition);
-      const block = await store.readAll({ after, maxCount: seal.count });
-      const leaves = block.map((e) => ({ position: eventJson(e).position, hash: chainLinkOf(e)?.hash ?? "" }));
+      const leaves = (leavesOf.get(at) ?? []).filter((l): l is { position: string; hash: string } => l.hash !== undefined);
       const previous = at === 0 ? null : seals[at - 1]!;
       await sealFile.write(`${toJsonText({ seal, previous, leaves })}\n`);
       sealCount++;
@@ -196,7 +200,10 @@ export type BundleFailureKind =
   | "line-altered"
   | "malformed-line"
   | "line-count"
-  | "seal-leaf-mismatch";
+  | "count-mismatch"
+  | "keys-file"
+  | "seal-leaf-mismatch"
+  | "seal-missing";
 
 export interface BundleFailure {
   readonly kind: BundleFailureKind;
@@ -210,8 +217,24 @@ export interface BundleFailure {
   readonly position?: string;
 }
 
+/**
+ * How far a bundle can be believed.
+ * - `verified`: everything checks out, and the manifest is signed by a bus key the verifier trusts from
+ *   outside the bundle (trusted keys, or a bus key id obtained out of band). The manifest holds the SM3 of
+ *   every file, so the bus vouches for the events, the seals and the keys in keys.json.
+ * - `self-consistent`: everything checks out, but only against keys that came with the bundle (or the
+ *   manifest is unsigned). Whoever made the bundle chose those keys: a forger who rewrote events, put their
+ *   own keys in keys.json, recomputed every hash and dropped the manifest signature gets this too.
+ * - `failed`: something does not check out (see `failures`).
+ */
+export type BundleTrust = "verified" | "self-consistent" | "failed";
+
 export interface BundleVerification {
+  /** `trust` is `verified`, or `self-consistent` and the caller accepted that (`acceptSelfAttested`). */
   readonly ok: boolean;
+  readonly trust: BundleTrust;
+  /** Why `trust` is what it is: which key anchored the manifest, or what was missing. */
+  readonly trustReason: string;
   readonly dir: string;
   readonly scope: BundleScope | null;
   readonly events: number;
@@ -225,10 +248,21 @@ export interface BundleVerification {
 }
 
 export interface VerifyBundleOptions {
-  /** Trusted bus keys (e.g. from another channel); the bundle's own keys.json is used otherwise. */
+  /**
+   * Keys the verifier trusts, from outside the bundle (e.g. `--keys`, `--keys-dir`): the bus keys check the
+   * manifest and the seals, the department keys the events' signatures. The bundle's keys.json is not used.
+   * Every entry must name its owner.
+   */
   readonly trustedKeys?: AuditKeys;
+  /**
+   * The id of the bus key, obtained out of band. Only the bus key with this id (from `trustedKeys`, else
+   * from keys.json) checks the manifest and the seals; a manifest it signed vouches for keys.json.
+   */
+  readonly busKeyId?: string;
   /** Refuse a bundle whose manifest is not signed. */
   readonly requireSignature?: boolean;
+  /** Let `ok` be true for a bundle that is only self-consistent (checked against its own keys). */
+  readonly acceptSelfAttested?: boolean;
   readonly workers?: number;
   readonly onProgress?: (progress: VerifyProgress) => void;
 }
@@ -259,7 +293,18 @@ function where(failure: EvidenceFailure): Omit<BundleFailure, "kind" | "message"
   };
 }
 
-/** Verifies a bundle offline: manifest (signature, file hashes), each line, then chains, signatures and seals. */
+/** Trusted keys must say whose they are: an entry without an owner skips the signer-is-the-event's-department check. */
+function assertOwned(keys: AuditKeys): void {
+  for (const [field, ring] of [["departments", keys.departments], ["bus", keys.bus]] as const) {
+    for (const entry of ring) {
+      if (entry.owner === undefined) throw new BundleError(`trusted ${field} key ${entry.key.keyId} has no owner: every trusted key must name the department it signs for`);
+    }
+  }
+}
+
+const within = (p: LogPosition, first: LogPosition, last: LogPosition) => comparePositions(p, first) >= 0 && comparePositions(p, last) <= 0;
+
+/** Verifies a bundle offline: manifest (signature, file hashes, counts), each line, then chains, signatures and seals. */
 export async function verifyBundle(dir: string, options: VerifyBundleOptions = {}): Promise<BundleVerification> {
   const started = performance.now();
   const failures: BundleFailure[] = [];
@@ -270,6 +315,7 @@ export async function verifyBundle(dir: string, options: VerifyBundleOptions = {
     throw new BundleError(`${dir}: no readable manifest.json`, { cause });
   }
   if (manifest?.format !== BUNDLE_FORMAT) throw new BundleError(`${dir}/manifest.json: format is not ${BUNDLE_FORMAT}`);
+  if (options.trustedKeys) assertOwned(options.trustedKeys);
 
   const raw: Record<string, Buffer> = {};
   for (const name of BUNDLE_FILES) {
@@ -280,23 +326,39 @@ export async function verifyBundle(dir: string, options: VerifyBundleOptions = {
       failures.push({ kind: "file-altered", file: name, message: `${name} is missing` });
     }
   }
-  let keys: AuditKeys;
+  // The bundle's own keys: a claim of whoever made the bundle, to be used only when nothing trusted replaces them.
+  let bundleKeys: AuditKeys | undefined;
+  let bundleKeyCount: number | undefined;
   try {
-    keys = keysFromJson(JSON.parse(raw["keys.json"]!.toString("utf8")), `${dir}/keys.json`);
+    const json = JSON.parse(raw["keys.json"]!.toString("utf8")) as Partial<KeysJson>;
+    bundleKeys = keysFromJson(json, `${dir}/keys.json`);
+    bundleKeyCount = (json.departments?.length ?? 0) + (json.bus?.length ?? 0);
   } catch (cause) {
-    throw new BundleError(`${dir}/keys.json is not readable`, { cause });
+    failures.push({ kind: "keys-file", file: "keys.json", message: `keys.json is not readable as keys: ${cause instanceof Error ? cause.message : String(cause)}` });
   }
-  const busKeys = options.trustedKeys?.bus ?? keys.bus;
+  const source = options.trustedKeys ?? bundleKeys ?? { departments: new KeyRing(), bus: new KeyRing() };
+  const anchor =
+    options.busKeyId !== undefined
+      ? `bus key ${options.busKeyId} given by the verifier`
+      : options.trustedKeys !== undefined
+        ? "the verifier's trusted keys"
+        : undefined;
+  // Only the named bus key, when one was named: the manifest signed by any other does not count.
+  const busEntry = options.busKeyId === undefined ? undefined : source.bus.get(options.busKeyId);
+  const busKeys = options.busKeyId === undefined ? source.bus : new KeyRing(busEntry ? [busEntry] : []);
+  const keys: AuditKeys = { departments: source.departments, bus: busKeys };
 
   // The manifest: signed by the bus, and every file as it says.
   const { signature, ...body } = manifest;
+  let signedBy: string | undefined;
   if (signature === undefined) {
     if (options.requireSignature) failures.push({ kind: "manifest-unsigned", file: "manifest.json", message: "manifest.json is not signed" });
   } else {
     const parsed = parseSignature(signature);
     const key = parsed ? busKeys.get(parsed.keyId)?.key : undefined;
     const good = parsed !== undefined && key !== undefined && key.verify(canonicalBytes(body), Buffer.from(parsed.sig, "base64"));
-    if (!good) failures.push({ kind: "manifest-signature", file: "manifest.json", message: `manifest.json: signature by key ${signature.keyId} does not verify with the bus keys` });
+    if (good) signedBy = parsed.keyId;
+    else failures.push({ kind: "manifest-signature", file: "manifest.json", message: `manifest.json: signature by key ${signature.keyId} does not verify with the bus keys${anchor ? ` (${anchor})` : ""}` });
   }
   for (const name of BUNDLE_FILES) {
     const expected = manifest.files?.[name];
@@ -361,8 +423,16 @@ export async function verifyBundle(dir: string, options: VerifyBundleOptions = {
     signatures = chain.ok ? events.length : chain.events;
     if (chain.failure) failures.push({ kind: chain.failure.kind, message: chain.failure.message, ...where(chain.failure) });
     const leafAt = new Map<string, string>();
+    // Every block the bundle shows (its seals, and the seals they follow), whether or not its seal verified.
+    const blocks: { first: LogPosition; last: LogPosition; block: number; proven: boolean }[] = [];
+    let sealedThrough: LogPosition | undefined;
+    const sealedTo = (s: Seal) => {
+      const last = parsePosition(s.lastPosition);
+      if (sealedThrough === undefined || comparePositions(last, sealedThrough) > 0) sealedThrough = last;
+    };
     for (const entry of sealEntries) {
       const seal = parseSeal(entry.seal);
+      const previous = entry.previous === undefined || entry.previous === null ? undefined : parseSeal(entry.previous);
       const leaves = entry.leaves ?? [];
       const check = verifySeal(entry.seal, {
         keys: busKeys,
@@ -370,6 +440,11 @@ export async function verifyBundle(dir: string, options: VerifyBundleOptions = {
         ...(entry.previous !== undefined ? { previous: parseSeal(entry.previous) ?? null } : {}),
         ...(leaves.length > 0 ? { positions: { first: leaves[0]!.position, last: leaves[leaves.length - 1]!.position } } : {}),
       });
+      if (seal !== undefined) {
+        blocks.push({ first: parsePosition(seal.firstPosition), last: parsePosition(seal.lastPosition), block: seal.block, proven: check.ok });
+        sealedTo(seal);
+      }
+      if (previous !== undefined) sealedTo(previous);
       if (!check.ok || seal === undefined) {
         failures.push({ kind: check.ok ? "seal-sequence" : check.failure.kind, file: "seals.jsonl", message: check.ok ? "malformed seal" : check.failure.message });
         continue;
@@ -377,33 +452,80 @@ export async function verifyBundle(dir: string, options: VerifyBundleOptions = {
       for (const l of leaves) leafAt.set(l.position, l.hash);
       sealsOk++;
     }
-    // Each sealed event is the leaf its seal holds at its position.
+    // Each sealed event is the leaf its seal holds at its position. An event the bundle's own seals say is
+    // sealed (at or before the last position any of them covers: the blocks cover the log's chained events
+    // without gaps) but that lies in no block of the bundle had its seal line taken out: dropping the line
+    // must not turn a sealed event into one proven by its signature alone.
+    let mismatch: BundleFailure | undefined;
+    const missing: (typeof events)[number][] = [];
     for (const event of events) {
-      const position = `${event.position.commit}/${event.position.prepare}`;
-      const leaf = leafAt.get(position);
+      const position = formatPosition(event.position);
       const hash = chainLinkOf(event)?.hash;
-      if (leaf !== undefined && leaf !== hash) {
-        failures.push({
+      const block = blocks.find((b) => within(event.position, b.first, b.last));
+      if (block === undefined) {
+        if (hash !== undefined && sealedThrough !== undefined && comparePositions(event.position, sealedThrough) <= 0) missing.push(event);
+        continue;
+      }
+      // A seal that failed is reported already; its leaves prove nothing.
+      if (!block.proven || mismatch !== undefined) continue;
+      const leaf = leafAt.get(position);
+      if (leaf === undefined || leaf !== hash) {
+        mismatch = {
           kind: "seal-leaf-mismatch",
           eventId: event.id,
           stream: event.stream,
           revision: event.revision.toString(),
           position,
-          message: `event ${event.id} (${event.stream}@${event.revision}): chain hash ${hash ?? "none"} is not the sealed leaf ${leaf} at ${position}`,
-        });
-        break;
+          message: `event ${event.id} (${event.stream}@${event.revision}): chain hash ${hash ?? "none"} is not the sealed leaf ${leaf ?? "(none)"} at ${position} in block ${block.block}`,
+        };
       }
     }
+    if (mismatch) failures.push(mismatch);
+    const first = missing[0];
+    if (first !== undefined) {
+      const position = formatPosition(first.position);
+      failures.push({
+        kind: "seal-missing",
+        eventId: first.id,
+        stream: first.stream,
+        revision: first.revision.toString(),
+        position,
+        message: `event ${first.id} (${first.stream}@${first.revision}) at ${position} is sealed (the bundle's seals run through ${formatPosition(sealedThrough!)}) but seals.jsonl has no seal for its block${missing.length > 1 ? `; ${missing.length - 1} more such events` : ""}`,
+      });
+    }
   }
+
+  // The counts the manifest states (signed with it) against what the files hold: a dropped seal line shows here.
+  const counted: [keyof Manifest["counts"], number | undefined, string][] = [
+    ["seals", sealLines.length, "seals.jsonl"],
+    ["streams", new Set(events.map((e) => e.stream)).size, "events.jsonl"],
+    ["keys", bundleKeyCount, "keys.json"],
+  ];
   if (manifest.counts?.events !== events.length) {
     failures.push({ kind: "line-count", file: "manifest.json", message: `the manifest counts ${String(manifest.counts?.events)} events, events.jsonl holds ${events.length}` });
+  }
+  for (const [what, actual, file] of counted) {
+    if (actual !== undefined && manifest.counts?.[what] !== actual) {
+      failures.push({ kind: "count-mismatch", file: "manifest.json", message: `the manifest counts ${String(manifest.counts?.[what])} ${what}, ${file} holds ${actual}` });
+    }
   }
 
   // Most telling first: a named line, then what its change broke, then file-level findings.
   const rank = (f: BundleFailure) => (f.kind === "line-altered" || f.kind === "malformed-line" ? 0 : f.eventId ? 1 : f.kind === "file-altered" ? 3 : 2);
   const ordered = [...failures].sort((a, b) => rank(a) - rank(b));
+  const trust: BundleTrust = ordered.length > 0 ? "failed" : anchor !== undefined && signedBy !== undefined ? "verified" : "self-consistent";
+  const trustReason =
+    trust === "failed"
+      ? `${ordered.length} failure${ordered.length === 1 ? "" : "s"}`
+      : trust === "verified"
+        ? `manifest signed by bus key ${signedBy} (${anchor}); it vouches for every file's SM3`
+        : anchor === undefined
+          ? "checked only against the bundle's own keys.json, which whoever made the bundle chose: give trusted keys (--keys, --keys-dir) or the bus key id obtained out of band (--bus-key-id)"
+          : `the manifest is not signed, so no trusted bus key (${anchor}) vouches for the bundle as a whole`;
   return {
-    ok: ordered.length === 0,
+    ok: trust === "verified" || (trust === "self-consistent" && options.acceptSelfAttested === true),
+    trust,
+    trustReason,
     dir,
     scope,
     events: events.length,

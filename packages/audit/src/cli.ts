@@ -6,7 +6,7 @@
  *   shenguan-audit subject <uscc>
  *   shenguan-audit verify (--case X | --subject X | --all) [--signatures all]
  *   shenguan-audit export (--case X | --subject X | --all) <outDir> [--sign-key bus.pem]
- *   shenguan-audit verify-bundle <dir>          (offline: no database)
+ *   shenguan-audit verify-bundle <dir> [--bus-key-id <id>] [--accept-self-attested]   (offline: no database)
  *
  * Every command takes --json. The store comes from DATABASE_URL (--schema for a
  * PostgreSQL schema); trusted public keys from --keys <keys.json> (the format
@@ -193,18 +193,34 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   program
     .command("verify-bundle <dir>")
     .description("verify an export bundle offline: any changed byte fails, naming the event it is in")
+    .option("--bus-key-id <keyId>", "the bus key's id, obtained out of band: the manifest must be signed by that key")
     .option("--require-signature", "refuse a bundle whose manifest is not signed by the bus")
-    .action(async (dir: string, o: { requireSignature?: boolean }) => {
+    .option("--accept-self-attested", "exit 0 for a bundle that checks out only against its own keys.json (no trusted bus key signed it)")
+    .action(async (dir: string, o: { busKeyId?: string; requireSignature?: boolean; acceptSelfAttested?: boolean }) => {
       const g = program.opts<Global>();
-      const trusted = g.keys ? await readKeys(g, io) : undefined;
+      // Trusted keys only from outside the bundle; without them (or --bus-key-id) the result is self-consistent at best.
+      const trusted = g.keys !== undefined || g.keysDir !== undefined || io.env.SHENGUAN_AUDIT_KEYS ? await readKeys(g, io) : undefined;
       const progress = progressReporter(io, undefined);
       let v;
       try {
-        v = await verifyBundle(dir, { ...(trusted ? { trustedKeys: trusted } : {}), requireSignature: o.requireSignature === true, onProgress: progress.update });
+        v = await verifyBundle(dir, {
+          ...(trusted ? { trustedKeys: trusted } : {}),
+          ...(o.busKeyId !== undefined ? { busKeyId: o.busKeyId } : {}),
+          requireSignature: o.requireSignature === true,
+          acceptSelfAttested: o.acceptSelfAttested === true,
+          onProgress: progress.update,
+        });
       } finally {
         progress.stop();
       }
       print(g, v, () => formatBundleVerification(v));
+      if (v.trust === "self-consistent") {
+        io.stderr(
+          v.ok
+            ? `shenguan-audit: accepted as self-attested only (--accept-self-attested): ${v.trustReason}`
+            : `shenguan-audit: not verified: ${v.trustReason}; pass --accept-self-attested to accept that`,
+        );
+      }
       if (!v.ok) throw new Exit(1);
     });
 

@@ -272,7 +272,7 @@ async function wholeStream(store: EventStore, stream: string, events: readonly S
 }
 
 /** The leaves of blocks `ats` (ascending): one lean read per run of consecutive blocks, split by the seals' ranges. */
-async function readBlockLeaves(store: EventStore, seals: readonly Seal[], ats: readonly number[]): Promise<Map<number, LeafRow[]>> {
+export async function readBlockLeaves(store: EventStore, seals: readonly Seal[], ats: readonly number[]): Promise<Map<number, LeafRow[]>> {
   const runs: number[][] = [];
   for (const at of ats) {
     const run = runs[runs.length - 1];

@@ -86,7 +86,8 @@ export function formatEvidence(r: EvidenceReport): string {
 
 export function formatBundleVerification(v: BundleVerification): string {
   const counts = `${v.events} 个事件, ${v.seals} 个封存块, ${v.signatures} 个签名, 清单${v.signed ? "已签名" : "未签名"}, ${Math.round(v.elapsedMs)} ms`;
-  if (v.ok) return `导出包验证通过 ${v.dir}: ${counts}`;
+  if (v.trust === "verified") return `导出包验证通过 ${v.dir}: ${counts}\n  可信: ${v.trustReason}`;
+  if (v.trust === "self-consistent") return `导出包仅自洽 (未经可信总线公钥验证) ${v.dir}: ${counts}\n  ${v.trustReason}`;
   const out = [`导出包验证失败 ${v.dir}:`];
   for (const f of v.failures) {
     const at = [f.file, f.line !== undefined ? `第 ${f.line} 行` : undefined, f.eventId ? `事件 ${f.eventId}` : undefined, f.stream ? `${f.stream}@${f.revision ?? "?"}` : undefined]

@@ -7,6 +7,10 @@
  *   GET /audit/streams/:stream/as-of?at=<instant>
  *   GET /audit/subjects/:uscc
  *   GET /audit/verify?case=X | ?subject=X | ?all=true
+ *
+ * Timelines, as-of states and subject files carry personal data: a caller
+ * without the `pii` grant gets it masked; a caller with it gets it in clear,
+ * and a `pii.read` entry names the paths that went out.
  */
 import type { EventStore } from "@shenguan/eventstore";
 import { KeyRing, type KeyRingEntry } from "@shenguan/evidence";
@@ -15,13 +19,14 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from "fastif
 import { asOf } from "./as-of.js";
 import { VerifiedBlocks, verifyPart, verifyWholeLog, type AuditKeys } from "./evidence.js";
 import { invalid, parseInstant, requireText } from "./input.js";
+import { maskPersonalData } from "./pii.js";
 import { readSubject, subjectFile } from "./subject.js";
 import { caseTimeline } from "./timeline.js";
 
 /** One access-log entry (the shape of service-kit's AccessLog.record). */
 export interface AuditAccessEntry {
   readonly department: string;
-  readonly action: "audit.query";
+  readonly action: "audit.query" | "pii.read";
   readonly resource: string;
   readonly detail?: Readonly<Record<string, unknown>>;
 }
@@ -81,16 +86,29 @@ async function plugin(app: FastifyInstance, options: AuditPluginOptions): Promis
     if (!allowed) throw new ForbiddenError(`department ${caller.department} has no audit grant`, "audit");
   });
 
+  /** What a caller may see of `value`: personal data masked without the pii grant, logged as read with it. */
+  const release = async <T>(request: FastifyRequest, value: T): Promise<T> => {
+    const caller = request.caller!;
+    const masked = maskPersonalData(value);
+    if (!caller.grants.pii) return masked.value;
+    if (masked.paths.length > 0 && accessLog) {
+      await accessLog.record([
+        { department: caller.department, action: "pii.read", resource: request.url, detail: { via: "audit", count: masked.paths.length, paths: masked.paths.slice(0, 200) } },
+      ]);
+    }
+    return value;
+  };
+
   app.get<{ Params: { caseId: string }; Querystring: { verify?: string } }>(`${prefix}/cases/:caseId/timeline`, async (request) => {
     const verify = bool(request.query.verify);
-    return caseTimeline(store, request.params.caseId, verify ? { keys: await keys(), blocks } : {});
+    return release(request, await caseTimeline(store, request.params.caseId, verify ? { keys: await keys(), blocks } : {}));
   });
 
   app.get<{ Params: { stream: string }; Querystring: { at?: string } }>(`${prefix}/streams/:stream/as-of`, async (request) =>
-    asOf(store, requireText("stream", request.params.stream), parseInstant("at", request.query.at)),
+    release(request, await asOf(store, requireText("stream", request.params.stream), parseInstant("at", request.query.at))),
   );
 
-  app.get<{ Params: { uscc: string } }>(`${prefix}/subjects/:uscc`, async (request) => subjectFile(store, request.params.uscc));
+  app.get<{ Params: { uscc: string } }>(`${prefix}/subjects/:uscc`, async (request) => release(request, await subjectFile(store, request.params.uscc)));
 
   app.get<{ Querystring: { case?: string; subject?: string; all?: string } }>(`${prefix}/verify`, async (request) => {
     const q = request.query;

@@ -12,6 +12,7 @@ export {
   BUNDLE_FORMAT,
   BUNDLE_FILES,
   type BundleScope,
+  type BundleTrust,
   type BundleFailure,
   type BundleVerification,
   type ExportOptions,
@@ -23,4 +24,5 @@ export { keysFromJson, keysToJson, KeyFileError, type KeysJson, type KeyEntryJso
 export { EVENT_LABELS, eventLabel, DEADLINE_KIND_LABELS, DEADLINE_STATUS_LABELS, SUBJECT_SECTION_LABELS } from "./labels.js";
 export { byPosition, eventJson, readLog, toJsonText, SEAL_STREAM, SEAL_EVENT, type EventJson } from "./events.js";
 export { parseInstant } from "./input.js";
+export { maskPersonalData, maskValue, type Masked } from "./pii.js";
 export { auditPlugin, auditKeysOf, type AuditPluginOptions, type AuditAccessLog, type AuditAccessEntry, type AuditKeySource } from "./http.js";

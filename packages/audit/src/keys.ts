@@ -2,6 +2,9 @@
  * Public keys as files: the keys.json of a bundle, and what `--keys` reads.
  * `{ departments: [{ owner, keyId, alg, pem }], bus: [...] }`: each entry is
  * re-derived from its PEM, so a keyId that does not match its key is an error.
+ * Every entry must name its `owner` (the department code): a ring entry with
+ * no owner makes the verifiers skip the check that an event is signed by its
+ * own department's key, so one key could sign for every department.
  */
 import { ShenguanError } from "@shenguan/contracts";
 import { importVerifyingKey, KeyRing } from "@shenguan/evidence";
@@ -49,7 +52,10 @@ export function keysFromJson(value: unknown, source: string): AuditKeys {
       if (entry.keyId !== undefined && entry.keyId !== key.keyId) {
         throw new KeyFileError(`${source}: ${field}[${i}].keyId ${entry.keyId} is not the id of its key (${key.keyId})`);
       }
-      r.add(key, typeof entry.owner === "string" ? entry.owner : undefined);
+      if (typeof entry.owner !== "string" || entry.owner.length === 0) {
+        throw new KeyFileError(`${source}: ${field}[${i}] (key ${key.keyId}) has no owner: every key must name the department it signs for`);
+      }
+      r.add(key, entry.owner);
     });
     return r;
   };

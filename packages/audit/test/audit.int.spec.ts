@@ -76,7 +76,9 @@ describe("auditor over a real PostgreSQL store behind the EvidenceStore and LogS
     const out = join(dir, "case");
     const result = await exportBundle(f.store, out, { scope: { kind: "case", id: "CASE-1" }, keys: f.keys, signer: f.bus });
     expect(result.manifest.counts).toMatchObject({ events: 7, streams: 3, seals: 1 });
-    expect(await verifyBundle(out)).toMatchObject({ ok: true, events: 7, seals: 1, signed: true, failures: [] });
+    expect(await verifyBundle(out, { trustedKeys: f.keys })).toMatchObject({ ok: true, trust: "verified", events: 7, seals: 1, signed: true, failures: [] });
+    // Against its own keys.json only: everything checks out, but nothing outside the bundle vouches for it.
+    expect(await verifyBundle(out)).toMatchObject({ ok: false, trust: "self-consistent", events: 7, failures: [] });
 
     const path = join(out, "events.jsonl");
     const original = await readFile(path);
@@ -99,8 +101,8 @@ describe("auditor over a real PostgreSQL store behind the EvidenceStore and LogS
     expect(failed).toMatchObject({ code: 1 });
     expect((failed as { stdout: string }).stdout).toContain(target.id);
     await writeFile(path, original);
-    const ok = await run(TSX, [CLI, "verify-bundle", out, "--json"], { env });
-    expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, events: 7 });
+    const ok = await run(TSX, [CLI, "verify-bundle", out, "--json", "--bus-key-id", f.bus.keyId], { env });
+    expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, trust: "verified", events: 7 });
   });
 
   it("verifies the whole log and exports it; the CLI reads the store and keys", async () => {
@@ -116,7 +118,9 @@ describe("auditor over a real PostgreSQL store behind the EvidenceStore and LogS
     expect(timeline.stdout).toContain("验证通过");
     const out = join(dir, "all");
     await run(TSX, [CLI, "--schema", f.schema, "--keys", keysFile, "export", "--all", out], { env });
-    expect(await verifyBundle(out)).toMatchObject({ ok: true, events: 8, seals: 1 });
+    // Exported without --sign-key: an unsigned manifest is self-consistent at best, even with trusted keys.
+    expect(await verifyBundle(out, { trustedKeys: f.keys })).toMatchObject({ ok: false, trust: "self-consistent", events: 8, seals: 1, failures: [] });
+    expect(await verifyBundle(out, { trustedKeys: f.keys, acceptSelfAttested: true })).toMatchObject({ ok: true, trust: "self-consistent" });
     const bad = await run(TSX, [CLI, "--schema", f.schema, "verify", "--case", "CASE-1"], { env }).catch((e: { code: number; stderr: string }) => e);
     expect(bad).toMatchObject({ code: 2 });
     expect((bad as { stderr: string }).stderr).toContain("--keys");

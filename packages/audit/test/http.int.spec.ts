@@ -6,6 +6,10 @@ import { openFixture, scriptedCase, type Fixture } from "./fixtures.js";
 const USCC = "91350100M000100Y43";
 const AUDITOR: Caller = { department: "SJJ-350100", grants: { ...NO_GRANTS, audit: true } };
 const REGULATOR: Caller = { department: "SCJG-350100", grants: NO_GRANTS };
+const PII_AUDITOR: Caller = { department: "SJJ-350000", grants: { ...NO_GRANTS, audit: true, pii: true } };
+// An individual business (个体工商户): its operator is a natural person.
+const PERSON_USCC = "92350102MA2Y00001P";
+const ID = "350102199001011234";
 
 describe("auditPlugin: the auditor API behind the audit grant, every query in the access log (int)", () => {
   let f: Fixture;
@@ -14,12 +18,18 @@ describe("auditPlugin: the auditor API behind the audit grant, every query in th
   beforeAll(async () => {
     f = await openFixture("http", ["SPJ-350100", "SCJG-350100", "LINKAGE"]);
     for (const { stream, events } of scriptedCase("CASE-H", USCC, Date.parse("2026-03-02T02:00:00Z"))) await f.append(stream, events);
+    const t = (m: number) => new Date(Date.parse("2026-03-02T03:00:00Z") + m * 60_000);
+    const applicant = { name: "张三丰", uscc: null, idNumber: ID };
+    await f.append("licence-case-CASE-P", [
+      { type: "ApplicationAccepted", department: "SPJ-350100", caseId: "CASE-P", subject: PERSON_USCC, time: t(0), data: { caseId: "CASE-P", applicant, contactPhone: "13812345678", itemName: "食品经营许可" } },
+      { type: "LicenceGranted", department: "SPJ-350100", caseId: "CASE-P", subject: PERSON_USCC, time: t(1), data: { caseId: "CASE-P", licenceId: "JY-CASE-P", holder: { name: "福州台江示范小吃店", uscc: PERSON_USCC, idNumber: null }, legalRepresentative: "张三丰" } },
+    ]);
     await f.seal();
     log = new AccessLog(f.opened.executor!);
     await log.migrate();
     app = await createServiceApp({ name: "audit-test", description: "host", logger: false, authentication: "own" });
     // The host's authentication (the gateway's, in production) puts the caller on the request.
-    const callers: Record<string, Caller> = { auditor: AUDITOR, regulator: REGULATOR };
+    const callers: Record<string, Caller> = { auditor: AUDITOR, regulator: REGULATOR, pii: PII_AUDITOR };
     app.addHook("onRequest", async (request) => {
       const who = request.headers["x-test-caller"];
       if (typeof who === "string" && callers[who]) request.caller = callers[who];
@@ -67,6 +77,32 @@ describe("auditPlugin: the auditor API behind the audit grant, every query in th
       ["SJJ-350100", "/audit/verify?all=true", true],
       ["SJJ-350100", "/audit/cases/NO-SUCH/timeline", true],
     ]);
+    expect(await log.verify()).toMatchObject({ ok: true });
+  });
+
+  it("masks personal data for an auditor without the pii grant; a pii holder gets it in clear and a pii.read entry", async () => {
+    const masked = await get(`/audit/subjects/${PERSON_USCC}`, "auditor");
+    expect(masked.statusCode).toBe(200);
+    expect(masked.body).not.toContain(ID);
+    expect(masked.body).not.toContain("张三丰");
+    expect(masked.body).not.toContain("13812345678");
+    expect(masked.json().sections.licences[0].data.applicant).toMatchObject({ name: "张**", idNumber: "3501**********1234" });
+    expect(masked.json().name).toBe("福州台江示范小吃店");
+    const state = await get("/audit/streams/licence-case-CASE-P/as-of?at=2026-03-02T04:00:00Z", "auditor");
+    expect(state.json()).toMatchObject({ state: { status: "granted", application: { applicant: { name: "张**", idNumber: "3501**********1234" } }, licence: { legalRepresentative: "张**" } } });
+    expect(await log.list({ action: "pii.read" })).toEqual([]);
+
+    const clear = await get(`/audit/subjects/${PERSON_USCC}`, "pii");
+    expect(clear.json().sections.licences[0].data.applicant).toMatchObject({ name: "张三丰", idNumber: ID });
+    const clearState = await get("/audit/streams/licence-case-CASE-P/as-of?at=2026-03-02T04:00:00Z", "pii");
+    expect(clearState.json()).toMatchObject({ state: { licence: { legalRepresentative: "张三丰" } } });
+    const reads = await log.list({ action: "pii.read" });
+    expect(reads.map((r) => [r.department, r.resource])).toEqual([
+      ["SJJ-350000", `/audit/subjects/${PERSON_USCC}`],
+      ["SJJ-350000", "/audit/streams/licence-case-CASE-P/as-of?at=2026-03-02T04:00:00Z"],
+    ]);
+    expect(reads[0]!.detail.paths).toEqual(expect.arrayContaining(["sections.licences.0.data.applicant.idNumber", "sections.licences.0.data.contactPhone"]));
+    expect(reads[1]!.detail.paths).toEqual(expect.arrayContaining(["state.application.applicant.idNumber", "state.licence.legalRepresentative"]));
     expect(await log.verify()).toMatchObject({ ok: true });
   });
 });
