@@ -15,7 +15,7 @@ describe("maskPersonalData", () => {
       },
     };
     const { value, paths } = maskPersonalData(file);
-    const [accepted, changed, pushed] = value.sections.licences as [
+    const [accepted, changed, pushed] = value.sections.licences as unknown as [
       { data: { applicant: { name: string; idNumber: string }; contactPhone: string } },
       { data: { changes: { from: string; to: string }[] } },
       { data: { holderName: string } },

@@ -51,7 +51,7 @@ export async function createServiceApp(options: ServiceAppOptions): Promise<Serv
   app.setNotFoundHandler((request, reply) => sendProblem(new NotFoundError(`no route ${request.method} ${request.url}`), request, reply));
   if ((options.authentication ?? "vouched") === "vouched") {
     app.addHook("onRequest", async (request) => {
-      if (!OPEN_ROUTES.has(request.routeOptions.url ?? "")) authenticateVouched(request);
+      if (!OPEN_ROUTES.has(request.routeOptions.url ?? "")) authenticateVouched(request, new Date(), options.name);
     });
   }
 

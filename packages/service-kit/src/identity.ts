@@ -20,6 +20,14 @@ export interface IdentityClaims {
   readonly iat: number;
   readonly exp: number;
   readonly rid: string;
+  /**
+   * The one request the assertion is for: the service's name and
+   * "<METHOD> <path?query>" as the service receives it. A forwarded request's
+   * assertion then cannot be replayed to another service or route within its
+   * lifetime. In-process vouching (the bus's seed, tests) may leave them out.
+   */
+  readonly aud?: string;
+  readonly req?: string;
 }
 
 /** An assertion is a hop credential, not a session: it lives long enough for one forwarded request and a little clock skew. */
@@ -42,7 +50,12 @@ export function signIdentity(privateKey: KeyObject | string, claims: IdentityCla
 }
 
 /** The services' side: the caller an assertion vouches for, or an UnauthenticatedError naming what is wrong. */
-export function verifyIdentity(header: string | undefined, trusted: readonly KeyObject[], now: Date): Caller {
+export function verifyIdentity(
+  header: string | undefined,
+  trusted: readonly KeyObject[],
+  now: Date,
+  target?: { readonly service: string; readonly request: string },
+): Caller {
   if (!header) throw new UnauthenticatedError(`header ${IDENTITY_HEADER} is required: call the service through the gateway`, "assertion-missing");
   const [body, sig, extra] = header.split(".");
   if (!body || !sig || extra !== undefined) throw new UnauthenticatedError(`header ${IDENTITY_HEADER} is not <claims>.<signature>`, "assertion-malformed");
@@ -68,6 +81,12 @@ export function verifyIdentity(header: string | undefined, trusted: readonly Key
   }
   if (typeof claims.iat === "number" && claims.iat > t + SKEW_SECONDS) {
     throw new UnauthenticatedError("the identity assertion is issued in the future", "assertion-expired");
+  }
+  if (target && claims.aud !== undefined && claims.aud !== target.service) {
+    throw new UnauthenticatedError(`the identity assertion is for service ${claims.aud}, not ${target.service}`, "assertion-misdirected");
+  }
+  if (target && claims.req !== undefined && claims.req !== target.request) {
+    throw new UnauthenticatedError(`the identity assertion is for ${claims.req}, not ${target.request}`, "assertion-misdirected");
   }
   return { department: claims.dept, grants: claims.grants };
 }
@@ -100,8 +119,9 @@ function headerOf(request: FastifyRequest): string | undefined {
 }
 
 /** Sets request.caller from the gateway's assertion (the services' onRequest hook), or throws 401. */
-export function authenticateVouched(request: FastifyRequest, now: Date = new Date()): Caller {
-  request.caller = verifyIdentity(headerOf(request), trustedGatewayKeys(), now);
+export function authenticateVouched(request: FastifyRequest, now: Date = new Date(), service?: string): Caller {
+  const target = service === undefined ? undefined : { service, request: `${request.method} ${request.url}` };
+  request.caller = verifyIdentity(headerOf(request), trustedGatewayKeys(), now, target);
   return request.caller;
 }
 

@@ -1,7 +1,8 @@
 import { generateKeyPairSync } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServiceApp, departmentOf, ForbiddenError, IDENTITY_HEADER, callerOf, type ServiceApp } from "../src/index.js";
-import { ALL_GRANTS, vouchFor } from "../src/testing.js";
+import { signIdentity, ASSERTION_TTL_SECONDS } from "../src/identity.js";
+import { ALL_GRANTS, testGatewayKey, vouchFor } from "../src/testing.js";
 
 // Services accept only identities the gateway vouches for: an assertion signed
 // by a trusted gateway key, not expired. Everything else is a 401 whose type names why.
@@ -42,6 +43,19 @@ describe("vouched identity", () => {
     const [, sig] = vouchFor("SPJ-350100")[IDENTITY_HEADER].split(".");
     const edited = Buffer.from(JSON.stringify({ dept: "OPS-350100", grants: ALL_GRANTS, iat: 0, exp: 9e9, rid: "x" })).toString("base64url");
     expect((await whoami({ [IDENTITY_HEADER]: `${edited}.${sig}` })).json()).toMatchObject({ reason: "assertion-forged" });
+  });
+
+  it("accepts an assertion bound to this service and request, and refuses one replayed to another service or route", async () => {
+    const bound = (aud: string, req: string) => {
+      const iat = Math.floor(Date.now() / 1000);
+      return { [IDENTITY_HEADER]: signIdentity(testGatewayKey.privateKey, { dept: "SPJ-350100", grants: ALL_GRANTS, iat, exp: iat + ASSERTION_TTL_SECONDS, rid: "r", aud, req }) };
+    };
+    expect((await whoami(bound("identity-test", "GET /whoami"))).statusCode).toBe(200);
+    for (const headers of [bound("supervision", "GET /whoami"), bound("identity-test", "POST /cases")]) {
+      const res = await whoami(headers);
+      expect(res.statusCode).toBe(401);
+      expect(res.json()).toMatchObject({ reason: "assertion-misdirected" });
+    }
   });
 
   it("leaves health and metrics open", async () => {

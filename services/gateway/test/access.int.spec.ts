@@ -41,7 +41,7 @@ beforeAll(async () => {
 
   // A service as every service is built: it trusts the gateway's public key and nothing else.
   trustGateway(world.identityKey.publicKey);
-  upstream = await createServiceApp({ name: "upstream", description: "echo", logger: false });
+  upstream = await createServiceApp({ name: "approval", description: "echo standing in for the approval service", logger: false });
   upstream.get("/whoami", async (req) => ({ department: departmentOf(req), grants: callerOf(req).grants, authorization: req.headers.authorization ?? null }));
   await upstream.listen({ host: "127.0.0.1", port: 0 });
 

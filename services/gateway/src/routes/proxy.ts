@@ -43,7 +43,16 @@ export async function proxyRoutes(
           const { authorization: _dropped, ...rest } = headers;
           return {
             ...rest,
-            [IDENTITY_HEADER]: signIdentity(identity.key, { dept: caller.department, grants: caller.grants, iat, exp: iat + ASSERTION_TTL_SECONDS, rid: String(request.id) }),
+            // Bound to this service and this request as the service will see it (the prefix stripped).
+            [IDENTITY_HEADER]: signIdentity(identity.key, {
+              dept: caller.department,
+              grants: caller.grants,
+              iat,
+              exp: iat + ASSERTION_TTL_SECONDS,
+              rid: String(request.id),
+              aud: name,
+              req: `${request.method} ${request.url.slice(`/v1/${name}`.length) || "/"}`,
+            }),
           };
         },
       },
