@@ -5,6 +5,7 @@
  * of every event. Ids follow linkage's deadlineIdOf (`claim-<handoffId>` …).
  */
 import { addDays, localDateOf, type LocalDate } from "@shenguan/deadlines";
+import { deadlineIdOf } from "@shenguan/linkage";
 
 export type DeadlineKind = "CLAIM" | "COMMITMENT_VERIFICATION" | "REVOCATION_DECISION" | "SUPPLEMENT" | "RECTIFICATION";
 /** open → yellow (黄牌) → red (红牌); met when the step was done; cancelled when the licence ended first. */
@@ -35,13 +36,7 @@ interface Tracked {
   metBy: string | null;
 }
 
-const SLUG: Record<DeadlineKind, string> = {
-  CLAIM: "claim",
-  COMMITMENT_VERIFICATION: "verification",
-  REVOCATION_DECISION: "revocation",
-  SUPPLEMENT: "supplement",
-  RECTIFICATION: "rectification",
-};
+const KINDS: ReadonlySet<string> = new Set<DeadlineKind>(["CLAIM", "COMMITMENT_VERIFICATION", "REVOCATION_DECISION", "SUPPLEMENT", "RECTIFICATION"]);
 
 /** The 60 calendar days for deciding a revocation request (市场监管总局令第16号), counted as linkage counts them. */
 const REVOCATION_DECISION_DAYS = 60;
@@ -94,7 +89,7 @@ export class DeadlineTracker {
       case "DeadlineBreached": {
         const kind = str(d.kind) as DeadlineKind | null;
         const subjectRef = str(d.subjectRef);
-        if (!kind || !subjectRef || !(kind in SLUG)) return false;
+        if (!kind || !subjectRef || !KINDS.has(kind)) return false;
         const t = this.open(kind, subjectRef, null, str(d.responsibleDepartment), str(d.dueDate));
         if (t.status === "met" || t.status === "cancelled") return true;
         if (event.type === "DeadlineBreached") t.status = "red";
@@ -126,7 +121,7 @@ export class DeadlineTracker {
   }
 
   private open(kind: DeadlineKind, subjectRef: string, licenceId: string | null, responsible: string | null, due: string | null): Tracked {
-    const deadlineId = `${SLUG[kind]}-${subjectRef}`;
+    const deadlineId = deadlineIdOf(kind, subjectRef);
     let t = this.deadlines.get(deadlineId);
     if (t === undefined) {
       t = { deadlineId, kind, subjectRef, licenceId, responsibleDepartment: responsible, dueDate: due, status: "open", metBy: null };
