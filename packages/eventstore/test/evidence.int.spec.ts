@@ -75,6 +75,8 @@ let custody: MemoryKeyStore;
 const ownKey = SigningKey.generate("SM2-SM3");
 const OWN = "350100-SCJGJ";
 const strangerKey = SigningKey.generate("Ed25519");
+/** A key OWN retired: kept for verifying old events, so absent from the ring of keys that may sign now. */
+const retiredKey = SigningKey.generate("Ed25519");
 let registry: KeyRing;
 const clock = manualClock("2026-03-02T09:00:00.000Z");
 
@@ -105,11 +107,14 @@ afterAll(async () => {
 function preSigned(
   stream: string,
   revision: bigint,
-  options: { key?: SigningKey; department?: string; prev?: string; data?: unknown; signedData?: unknown } = {},
+  options: { key?: SigningKey; department?: string | null; prev?: string; data?: unknown; signedData?: unknown; time?: string } = {},
 ): NewEvent {
   const id = uuidv7();
-  const time = new Date("2026-03-02T08:59:59.123Z");
-  const metadata = meta(options.department ?? OWN);
+  const time = new Date(options.time ?? "2026-03-02T08:59:59.123Z");
+  const base = meta(options.department ?? OWN);
+  // department: null → an event that names no department at all.
+  // The port's type requires a department; the store must still refuse an event that arrives without one.
+  const metadata = (options.department === null ? (({ department: _, ...rest }) => rest)(base) : base) as EventMetadata;
   const data = options.data ?? { n: Number(revision) };
   const event = { id, type: "SelfPublished", stream, revision, time, data, metadata };
   const signature: EvidenceSignature = signBytes(canonicalEvent({ ...event, data: options.signedData ?? data }), options.key ?? ownKey);
@@ -181,11 +186,27 @@ describe("EvidenceStore on PostgreSQL", () => {
       expect(verifyChain(events, { keys: await allKeys() })).toMatchObject({ ok: true, events: 2 });
     });
 
+    it("accepts a signed time within maxClockSkewMs either way, and the bound is configurable", async () => {
+      const stream = `skew-${uuidv7()}`;
+      const store = evidenceStore();
+      // The test clock is after 09:00:00; 4 minutes ahead of it is inside the default 5.
+      await store.append(stream, [preSigned(stream, 0n, { time: "2026-03-02T09:04:00.000Z" })], "no_stream");
+      const strict = new EvidenceStore(raw, { keys: custody, clock: clock.now, verifiers: () => registry, maxClockSkewMs: 1_000 });
+      const late = preSigned(stream, 1n);
+      await expect(strict.append(stream, [late], 0n)).rejects.toMatchObject({ kind: "signature-invalid", eventId: late.id });
+      expect(await raw.readStream(stream)).toHaveLength(1);
+      expect(() => new EvidenceStore(raw, { keys: custody, maxClockSkewMs: -1 })).toThrow(/maxClockSkewMs/);
+    });
+
     const refusals: Array<[string, (stream: string) => NewEvent, string, RegExp]> = [
       ["a signature over other bytes", (s) => preSigned(s, 1n, { signedData: { n: 99 } }), "signature-invalid", /signature by key .* does not verify/],
       ["a key nobody registered", (s) => preSigned(s, 1n, { key: strangerKey }), "unknown-key", /unknown key/],
       ["another department's key", (s) => preSigned(s, 1n, { key: ownKey, department: SAMR }), "wrong-signer", /of department 330100-SAMR is signed by key .* of 350100-SCJGJ/],
       ["a chain.prev that is not the head", (s) => preSigned(s, 1n, { prev: "ab".repeat(32) }), "prev-mismatch", /broken chain/],
+      ["an event that names no department", (s) => preSigned(s, 1n, { department: null }), "wrong-signer", /has no metadata\.department/],
+      ["a key missing from the ring of active keys (retired)", (s) => preSigned(s, 1n, { key: retiredKey }), "unknown-key", /unknown key .*retired/],
+      ["a time more than 5 minutes before the store's clock", (s) => preSigned(s, 1n, { time: "2026-03-02T08:54:59.000Z" }), "signature-invalid", /signed time 2026-03-02T08:54:59\.000Z is more than 300000 ms from the store's clock/],
+      ["a time more than 5 minutes after the store's clock", (s) => preSigned(s, 1n, { time: "2026-03-03T09:00:00.000Z" }), "signature-invalid", /maxClockSkewMs/],
     ];
     for (const [what, make, kind, message] of refusals) {
       it(`refuses ${what} (${kind}), naming the event, and stores nothing of the batch`, async () => {
@@ -270,6 +291,12 @@ describe("LogSealer and verifyStore on PostgreSQL", () => {
   async function seals() {
     return (await inner.readStream(SEAL_STREAM)).map((e) => parseSeal(e.data)!);
   }
+
+  it("refuses a blockSize under 2, naming the option: a block of one would hold the last seal alone and stall", () => {
+    for (const blockSize of [1, 0, 2.5]) {
+      expect(() => new LogSealer({ store: evidenceStore(custody, inner), blockSize })).toThrow(/blockSize: must be an integer of at least 2/);
+    }
+  });
 
   it("seals blocks of blockSize, survives a restart without sealing a block twice, and the log verifies", async () => {
     const store = evidenceStore(custody, inner);

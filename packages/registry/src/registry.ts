@@ -8,7 +8,7 @@ import {
   type StoredEvent,
   type Subscription,
 } from "@shenguan/eventstore";
-import { importVerifyingKey, KeyRing } from "@shenguan/evidence";
+import { importVerifyingKey, KeyRing, type KeyRingEntry } from "@shenguan/evidence";
 import type { Clock } from "@shenguan/service-kit";
 import { normaliseSerial, type CommandData, type CommandType, type RegistryCommand } from "./commands.js";
 import {
@@ -59,6 +59,7 @@ export class DepartmentRegistry {
   private readonly handle: ReturnType<typeof commandHandler<RegistryCommand, DepartmentEvent, DepartmentState>>;
   private subscription: Subscription | undefined;
   private ring: KeyRing | undefined;
+  private activeRing: KeyRing | undefined;
   private serials: Map<string, { code: string; certificate: Certificate }> | undefined;
 
   constructor(private readonly options: RegistryOptions) {
@@ -95,6 +96,16 @@ export class DepartmentRegistry {
     return state && state.status !== "none" ? state : undefined;
   }
 
+  /**
+   * The department when it is active: what anything that grants access now
+   * (deliveries, webhooks) must ask. get() also returns deactivated ones, for
+   * history and verification.
+   */
+  active(code: string): (Department & { status: "active" }) | undefined {
+    const department = this.get(code);
+    return department?.status === "active" ? department : undefined;
+  }
+
   list(): Department[] {
     return [...this.departments.keys()].map((c) => this.get(c)).filter((d): d is Department => d !== undefined);
   }
@@ -114,6 +125,25 @@ export class DepartmentRegistry {
   keyRing(): KeyRing {
     this.ring ??= new KeyRing(this.list().flatMap((d) => d.keys.map((k) => ({ key: importVerifyingKey(k.pem), owner: d.code }))));
     return this.ring;
+  }
+
+  /**
+   * The keys that may sign new events: unretired keys of active departments,
+   * plus those of `others` (the bus's custody keys) that the registry does not
+   * know of, such as the bus's own seal key. A key the registry knows counts
+   * only through it, and a custody key of a known department only if
+   * registered and active there, so retiring it or deactivating its department
+   * stops it signing at once. Verifying old events uses keyRing().
+   */
+  activeKeyRing(others: Iterable<KeyRingEntry> = []): KeyRing {
+    this.activeRing ??= new KeyRing(
+      this.list()
+        .filter((d) => d.status === "active")
+        .flatMap((d) => d.keys.filter((k) => !k.retired).map((k) => ({ key: importVerifyingKey(k.pem), owner: d.code }))),
+    );
+    const known = this.keyRing();
+    const extra = [...others].filter((e) => e.owner !== undefined && this.get(e.owner) === undefined && known.get(e.key.keyId) === undefined);
+    return extra.length === 0 ? this.activeRing : new KeyRing([...this.activeRing, ...extra]);
   }
 
   /** The department's changes in order, or undefined for an unknown code. */
@@ -165,9 +195,13 @@ export class DepartmentRegistry {
   }
 
   private replace(code: string, history: readonly StoredEvent[]): void {
+    // A stream only grows: a shorter history is a read that started before one
+    // already absorbed (a slow reload finishing late), and would undo that change.
+    if (history.length < (this.departments.get(code)?.history.length ?? 0)) return;
     const state = history.reduce((s, e) => departmentDecider.evolve(s, { type: e.type, data: e.data } as DepartmentEvent), departmentDecider.initialState());
     this.departments.set(code, { state, history });
     this.ring = undefined;
+    this.activeRing = undefined;
     this.serials = undefined;
   }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { DomainRefusal, openEventStore, type OpenedEventStore } from "@shenguan/eventstore";
-import { generateSigningKey } from "@shenguan/evidence";
+import { DomainRefusal, EvidenceRejectedError, EvidenceStore, MemoryKeyStore, openEventStore, type EventStore, type OpenedEventStore } from "@shenguan/eventstore";
+import { canonicalEvent, generateSigningKey, signBytes, type SigningKey } from "@shenguan/evidence";
 import { ManualClock } from "@shenguan/service-kit";
 import { databaseUrl } from "@shenguan/tests/harness/services";
 import pg from "pg";
@@ -74,9 +74,102 @@ describe("DepartmentRegistry", () => {
     );
   });
 
+  it("activeKeyRing holds only keys that may sign now: no retired key, no key of a deactivated department", async () => {
+    const ring = registry.activeKeyRing();
+    expect(ring.get(current.keyId)).toMatchObject({ owner: market.code });
+    expect(ring.get(old.keyId)).toBeUndefined();
+    // Custody keys count only for departments the registry does not know (the bus's own), and never a registered key.
+    const bus = generateSigningKey("Ed25519");
+    const stray = generateSigningKey("Ed25519");
+    const withCustody = registry.activeKeyRing([
+      { key: bus.publicKey, owner: "SHENGUAN-BUS" },
+      { key: stray.publicKey, owner: market.code },
+      { key: old.publicKey, owner: "SHENGUAN-BUS" },
+    ]);
+    expect(withCustody.get(bus.keyId)).toMatchObject({ owner: "SHENGUAN-BUS" });
+    expect(withCustody.get(stray.keyId)).toBeUndefined();
+    expect(withCustody.get(old.keyId)).toBeUndefined();
+
+    const gone = "GONE-350100";
+    const goneKey = generateSigningKey("Ed25519");
+    await registry.execute(gone, "RegisterDepartment", { ...market, code: gone, name: "已撤销的部门" }, admin("d1"));
+    await registry.execute(gone, "AddKey", { pem: goneKey.publicKey.toPem(), custody: "department" }, admin("d2"));
+    await registry.execute(gone, "ChangeGrants", { grants: { publish: [], subscribe: { families: ["approval"], regions: ["*"] }, pii: false, audit: false, admin: false } }, admin("d3"));
+    expect(registry.activeKeyRing().get(goneKey.keyId)).toMatchObject({ owner: gone });
+    expect(registry.active(gone)?.code).toBe(gone);
+    await registry.execute(gone, "Deactivate", { reason: "merged" }, admin("d4"));
+    expect(registry.activeKeyRing().get(goneKey.keyId)).toBeUndefined();
+    expect(registry.keyRing().get(goneKey.keyId)).toMatchObject({ owner: gone });
+    // Deliveries ask active(): a deactivated department has no grants any more, though get() still shows it.
+    expect(registry.active(gone)).toBeUndefined();
+    expect(registry.get(gone)?.status).toBe("inactive");
+  });
+
+  it("an EvidenceStore verifying against activeKeyRing refuses an event pre-signed with a retired key, storing nothing", async () => {
+    const store = new EvidenceStore(opened.store, { keys: new MemoryKeyStore(), clock: () => clock.now(), verifiers: () => registry.activeKeyRing() });
+    const stream = `published-${randomUUID()}`;
+    const signed = (key: SigningKey) => {
+      const event = { id: randomUUID(), type: "SelfPublished", stream, revision: 0n, time: clock.now(), data: { n: 1 }, metadata: { correlationId: "c", causationId: null, department: market.code } };
+      return { id: event.id, type: event.type, data: event.data, time: event.time, metadata: { ...event.metadata, evidence: { signature: signBytes(canonicalEvent(event), key) } } };
+    };
+    const error = await store.append(stream, [signed(old)], "no_stream").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EvidenceRejectedError);
+    expect(error).toMatchObject({ kind: "unknown-key" });
+    expect((error as Error).message).toMatch(/retired/);
+    expect(await opened.store.readStream(stream)).toHaveLength(0);
+    await store.append(stream, [signed(current)], "no_stream");
+    expect(await opened.store.readStream(stream)).toHaveLength(1);
+  });
+
+  it("a reload that finishes late with a shorter history does not undo a newer change", async () => {
+    // The `holdAt`-th readStream from now is held (after reading) until released, so an earlier reload finishes last.
+    let hold: Promise<void> | undefined;
+    let holdAt = 0;
+    let held: () => void = () => undefined;
+    const slow: EventStore = new Proxy(opened.store, {
+      get(target, prop, receiver) {
+        if (prop !== "readStream") {
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        }
+        return async (...args: Parameters<EventStore["readStream"]>) => {
+          const events = await target.readStream(...args);
+          const gate = hold !== undefined && --holdAt === 0 ? hold : undefined;
+          if (gate) {
+            hold = undefined;
+            await gate;
+          }
+          return events;
+        };
+      },
+    });
+    const code = "SLOW-350100";
+    const r = await new DepartmentRegistry({ store: slow, clock, follow: false }).start();
+    try {
+      await r.execute(code, "RegisterDepartment", { ...market, code, name: "慢部门" }, admin("s1"));
+      // execute reads the stream to decide (1st), then reloads it (2nd): hold the reload.
+      holdAt = 2;
+      hold = new Promise<void>((resolve) => (held = resolve));
+      const first = r.execute(code, "RecordCertificate", { serial: "5150", notAfter: "2027-03-02T00:00:00Z" }, admin("s2"));
+      // The first reload has read 2 events and waits; the second change is written and reloaded (3 events) meanwhile.
+      while (hold !== undefined) await new Promise((res) => setTimeout(res, 5));
+      await r.execute(code, "RecordCertificate", { serial: "5151", notAfter: "2027-03-02T00:00:00Z" }, admin("s3"));
+      held();
+      await first;
+      expect(r.history(code)).toHaveLength(3);
+      expect(r.get(code)?.certificates.map((c) => c.serial)).toEqual(["5150", "5151"]);
+    } finally {
+      await r.close();
+    }
+  });
+
   it("a second registry instance loads everything and follows live changes", async () => {
     const other = await new DepartmentRegistry({ store: opened.store, clock }).start();
     try {
+      // The global log shows a commit only once every older transaction on the server has ended (other test
+      // suites share it), so the first load may not hold it yet: the subscription brings it.
+      const loaded = Date.now() + 10_000;
+      while (other.get(market.code)?.keys.length !== 2 && Date.now() < loaded) await new Promise((r) => setTimeout(r, 20));
       expect(other.get(market.code)?.keys).toHaveLength(2);
       await registry.execute(market.code, "RevokeCertificate", { serial: "AFF", reason: "key compromise" }, admin("8"));
       const until = Date.now() + 10_000;

@@ -1,6 +1,6 @@
 import { ContractViolationError } from "@shenguan/contracts";
 import { toBigInt, type SqlExecutor, type SqlQueryable } from "@shenguan/eventstore";
-import { canonicalBytes, canonicalize, GENESIS_HASH, sm3 } from "@shenguan/evidence";
+import { canonicalBytes, canonicalize, CanonicalFormError, GENESIS_HASH, sm3 } from "@shenguan/evidence";
 import type { Clock } from "./clock.js";
 
 /**
@@ -124,8 +124,8 @@ export class AccessLog {
     });
   }
 
-  /** Callers waiting for the next write: their entries, in arrival order. */
-  #queue: Array<{ readonly entries: readonly AccessEntry[]; resolve(records: AccessRecord[]): void; reject(err: unknown): void }> = [];
+  /** Callers waiting for the next write: their entries (checked, detail canonical), in arrival order. */
+  #queue: Array<{ readonly entries: readonly CheckedEntry[]; resolve(records: AccessRecord[]): void; reject(err: unknown): void }> = [];
   #writing = false;
 
   /**
@@ -133,12 +133,15 @@ export class AccessLog {
    * they are committed. Group commit: calls that arrive while a write is in
    * flight go together in the next transaction, so twenty SSE streams cost one
    * lock on the chain's head per round, not twenty (each waiting on the
-   * others, holding a pool connection). A failed write fails every call in it.
+   * others, holding a pool connection). Entries are checked before they join
+   * a batch (a caller's bad entry is refused to that caller at once); if a
+   * batch still fails, its calls are written again one by one, so only the
+   * call that cannot be written fails.
    */
   async record(entries: readonly AccessEntry[]): Promise<AccessRecord[]> {
     if (entries.length === 0) return [];
-    entries.forEach(checkEntry);
-    const stored = new Promise<AccessRecord[]>((resolve, reject) => this.#queue.push({ entries, resolve, reject }));
+    const checked = entries.map(checkEntry);
+    const stored = new Promise<AccessRecord[]>((resolve, reject) => this.#queue.push({ entries: checked, resolve, reject }));
     if (!this.#writing) void this.#drain();
     return stored;
   }
@@ -156,7 +159,18 @@ export class AccessLog {
             at += b.entries.length;
           }
         } catch (err) {
-          for (const b of batch) b.reject(err);
+          if (batch.length === 1) {
+            batch[0]!.reject(err);
+            continue;
+          }
+          // One caller's entry the checks could not foresee must not fail the others: each call alone.
+          for (const b of batch) {
+            try {
+              b.resolve(await this.#write(b.entries));
+            } catch (alone) {
+              b.reject(alone);
+            }
+          }
         }
       }
     } finally {
@@ -165,7 +179,7 @@ export class AccessLog {
   }
 
   /** One transaction whatever the count: lock the head, chain the rows, insert them, move the head. */
-  async #write(entries: readonly AccessEntry[]): Promise<AccessRecord[]> {
+  async #write(entries: readonly CheckedEntry[]): Promise<AccessRecord[]> {
     const now = this.clock.now();
     return this.sql.transaction(async (tx) => {
       const { rows } = await tx.query<{ last_id: unknown; hash: string }>(`select last_id, hash from access_log_head for update`);
@@ -181,8 +195,8 @@ export class AccessLog {
           department: e.department,
           action: e.action,
           resource: e.resource,
-          // Normalised once, so what is hashed, stored and read back is the same JSON.
-          detail: JSON.parse(canonicalize(e.detail ?? {})) as Record<string, unknown>,
+          // Normalised once (checkEntry), so what is hashed, stored and read back is the same JSON.
+          detail: e.detail,
           prevHash,
         };
         const record = { ...row, hash: accessLogHash(row) };
@@ -326,12 +340,60 @@ async function insertRows(tx: SqlQueryable, records: readonly AccessRecord[]): P
   );
 }
 
-function checkEntry(e: AccessEntry, i: number): void {
-  const issues = (["department", "action", "resource"] as const)
-    .filter((k) => typeof e[k] !== "string" || e[k].length === 0)
-    .map((k) => ({ path: `entries.${i}.${k}`, rule: "required", message: `${k} must be a non-empty string` }));
+// In a `u` regex only a lone surrogate can match \p{Surrogate} (a pair reads as one code point).
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/** An entry as queued: checked, its detail in canonical JSON form. */
+interface CheckedEntry extends AccessEntry {
+  readonly detail: Record<string, unknown>;
+}
+
+/** The path of the first string (key or value) holding NUL, which PostgreSQL's text and jsonb refuse. */
+function nulPath(value: unknown, path: string): string | undefined {
+  if (typeof value === "string") return value.includes("\u0000") ? path : undefined;
+  if (value === null || typeof value !== "object") return undefined;
+  for (const [key, inner] of Object.entries(value)) {
+    const at = `${path}.${key.replaceAll("\u0000", "\\u0000")}`;
+    if (key.includes("\u0000")) return at;
+    const found = nulPath(inner, at);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/**
+ * Refuses, before the entry joins a group commit, what the database or the
+ * hash would refuse later (and so fail every caller in the batch): empty or
+ * NUL-bearing text, strings with lone surrogates, a detail with no canonical
+ * JSON form or not a JSON object, an invalid date.
+ */
+function checkEntry(e: AccessEntry, i: number): CheckedEntry {
+  const issues: Array<{ path: string; rule: string; message: string }> = [];
+  for (const k of ["department", "action", "resource"] as const) {
+    const v: unknown = e[k];
+    const path = `entries.${i}.${k}`;
+    if (typeof v !== "string" || v.length === 0) issues.push({ path, rule: "required", message: `${k} must be a non-empty string` });
+    else if (v.includes("\u0000")) issues.push({ path, rule: "no-nul", message: `${k} must not contain NUL (\\u0000): PostgreSQL refuses it` });
+    else if (LONE_SURROGATE.test(v)) issues.push({ path, rule: "well-formed", message: `${k} must not contain a lone surrogate` });
+  }
   if (e.at !== undefined && Number.isNaN(new Date(e.at).getTime())) {
     issues.push({ path: `entries.${i}.at`, rule: "date", message: "at must be a valid date" });
   }
+  let detail: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = JSON.parse(canonicalize(e.detail ?? {}));
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+      issues.push({ path: `entries.${i}.detail`, rule: "object", message: "detail must be a JSON object" });
+    } else {
+      detail = parsed as Record<string, unknown>;
+      const nul = nulPath(detail, `entries.${i}.detail`);
+      if (nul !== undefined) issues.push({ path: nul, rule: "no-nul", message: `${nul} must not contain NUL (\\u0000): PostgreSQL refuses it in jsonb` });
+    }
+  } catch (error) {
+    if (!(error instanceof CanonicalFormError)) throw error;
+    // The message names the spot as "$…": give it the entry's path.
+    issues.push({ path: `entries.${i}.detail`, rule: "canonical-json", message: `detail has no canonical JSON form: ${error.message.replace(/^\$/, `entries.${i}.detail`)}` });
+  }
   if (issues.length > 0) throw new ContractViolationError("access log entry", issues);
+  return { ...e, detail };
 }

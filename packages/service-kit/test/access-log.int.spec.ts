@@ -120,6 +120,41 @@ describe("access log (PostgreSQL)", () => {
     expect(await log.record([{ department: "D3", action: "pii.read", resource: "e3" }])).toMatchObject([{ id: 1n, resource: "e3" }]);
   });
 
+  it("refuses an entry PostgreSQL or the hash would refuse at once, naming the field, while a concurrent good call is written", async () => {
+    const { sql } = await freshSchema();
+    const log = new AccessLog(sql, clock);
+    await log.migrate();
+    const good = { department: "D1", action: "pii.read", resource: "e1", detail: { paths: ["holder.name"] } };
+    const [ok, nul, surrogate, nulResource] = await Promise.allSettled([
+      log.record([good]),
+      log.record([{ department: "D2", action: "pii.read", resource: "e2", detail: { query: { text: "a\u0000b" } } }]),
+      log.record([{ department: "D3", action: "pii.read", resource: "e3", detail: { text: "\ud800" } }]),
+      log.record([{ department: "D4", action: "pii.read", resource: "e\u00004" }]),
+    ]);
+    expect(ok).toMatchObject({ status: "fulfilled", value: [{ id: 1n, resource: "e1" }] });
+    expect(nul).toMatchObject({ status: "rejected", reason: { name: "ContractViolationError", issues: [{ path: "entries.0.detail.query.text", rule: "no-nul" }] } });
+    expect(surrogate).toMatchObject({ status: "rejected", reason: { issues: [{ path: "entries.0.detail", rule: "canonical-json" }] } });
+    expect((surrogate as PromiseRejectedResult).reason.message).toMatch(/lone surrogate/);
+    expect(nulResource).toMatchObject({ status: "rejected", reason: { issues: [{ path: "entries.0.resource", rule: "no-nul" }] } });
+    expect(await log.list()).toHaveLength(1);
+    expect(await log.verify()).toMatchObject({ ok: true, checked: 1 });
+  });
+
+  it("when a batch write still fails, writes its calls one by one so only the bad call fails", async () => {
+    const { sql } = await freshSchema();
+    const log = new AccessLog(sql, clock);
+    await log.migrate();
+    const calls = await Promise.allSettled([
+      log.record([{ department: "D1", action: "pii.read", resource: "e1" }]),
+      // A valid JavaScript date PostgreSQL cannot store (year 275760): no check foresees every such refusal.
+      log.record([{ department: "D2", action: "pii.read", resource: "e2", at: new Date(8.64e15) }]),
+      log.record([{ department: "D3", action: "pii.read", resource: "e3" }]),
+    ]);
+    expect(calls.map((c) => c.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect((await log.list()).map((r) => r.resource).sort()).toEqual(["e1", "e3"]);
+    expect(await log.verify()).toMatchObject({ ok: true, checked: 2 });
+  });
+
   it("detects a row edited, removed or cut off around the trigger", async () => {
     const { sql, name, url } = await freshSchema();
     const log = new AccessLog(sql, clock);

@@ -91,11 +91,15 @@ export async function startBus(options: BusOptions): Promise<Bus> {
   if (!opened.executor) throw new Error("KURRENTDB_URL as the only database is not supported by the bus yet: set DATABASE_URL for read models too");
   const sql = opened.executor;
   const keys = options.keys ?? new MemoryKeyStore({ autoProvision: config.SHENGUAN_AUTO_PROVISION_KEYS === "true" });
-  // Pre-signed events (the gateway's publish API) verify against the keys
-  // departments registered, retired ones included, and the custody keys.
+  // Pre-signed events (the gateway's publish API) verify against the keys that
+  // may sign now: active keys of active departments (retired keys only verify
+  // old events, in the auditor) and the custody keys of no known department.
   // The registry reads and writes through this store, so it is filled in below.
   const trusted: { registry?: DepartmentRegistry } = {};
-  const verifiers = async () => new KeyRing([...(trusted.registry?.keyRing() ?? []), ...(await keys.publicKeys())]);
+  const verifiers = async () => {
+    const custodyKeys = await keys.publicKeys();
+    return trusted.registry ? trusted.registry.activeKeyRing(custodyKeys) : new KeyRing(custodyKeys);
+  };
   const store = new EvidenceStore(opened.store, { keys, clock: () => clock.now(), verifiers });
   const linkage = await buildLinkageApp({ store, sql, clock, yellowShare: config.SHENGUAN_YELLOW_SHARE, cardGraceMs: config.SHENGUAN_CARD_GRACE_MS, logger });
   // The 告知承诺 gate reads linkage's credit standing. In one process that is a

@@ -123,7 +123,7 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<ServiceApp> {
       pii: subs.pii,
       clock: subs.clock,
       // Webhook deliveries run without a request: the registry answers for the department at send time.
-      grantsOf: async (department) => registry.get(department)?.grants,
+      grantsOf: async (department) => registry.active(department)?.grants,
       ...(subs.sse ? { sse: subs.sse } : {}),
       ...(subs.webhooks ? { webhooks: subs.webhooks } : {}),
     });

@@ -19,7 +19,11 @@ const opened = await openEventStore(env["DATABASE_SCHEMA"] ? { schema: env["DATA
 // signature, against the keys it registered) on their way into the store.
 const trusted: { registry?: DepartmentRegistry } = {};
 const store = evidenceStoreFromEnv(opened.store, env, {
-  verifiers: async () => new KeyRing([...(trusted.registry?.keyRing() ?? []), ...(await store.keys.publicKeys())]),
+  // Only keys that may sign now: active keys of active departments, and custody keys of no known department (retired keys verify old events only).
+  verifiers: async () => {
+    const custodyKeys = await store.keys.publicKeys();
+    return trusted.registry ? trusted.registry.activeKeyRing(custodyKeys) : new KeyRing(custodyKeys);
+  },
 });
 const registry = await new DepartmentRegistry({ store, clock: systemClock }).start();
 trusted.registry = registry;

@@ -244,6 +244,8 @@ describe("webhook delivery", () => {
   const received: Array<{ body: string; headers: IncomingHttpHeaders }> = [];
   let failFirst = 0;
   const failEvents = new Set<string>();
+  /** Runs before the receiver answers: a test's way to act while a delivery is in flight. */
+  let beforeAnswer: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
     server = createServer((req, res) => {
@@ -252,7 +254,7 @@ describe("webhook delivery", () => {
       req.on("end", () => {
         received.push({ body, headers: req.headers });
         const failing = failFirst-- > 0 || failEvents.has(String(req.headers["x-shenguan-event-id"]));
-        res.writeHead(failing ? 503 : 204).end();
+        void (beforeAnswer ?? (async () => undefined))().then(() => res.writeHead(failing ? 503 : 204).end());
       });
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -343,6 +345,13 @@ describe("webhook delivery", () => {
     const stillFailing = await call("POST", `/v1/webhooks/${hook.id}/dead-letters/${dead[0]!.id}/redeliver`);
     expect(await stillFailing.json()).toEqual({ delivered: false, error: "HTTP 503" });
     failEvents.delete(e3);
+    // The region is re-checked too: a department moved off 350102 gets no redelivery of a 350102 event.
+    const grantsThen = callers[REG]!;
+    callers[REG] = { ...grantsThen, subscribe: { ...grantsThen.subscribe, regions: ["350203"] } };
+    const elsewhere = await call("POST", `/v1/webhooks/${hook.id}/dead-letters/${dead[0]!.id}/redeliver`);
+    callers[REG] = grantsThen;
+    expect(elsewhere.status).toBe(403);
+    expect(JSON.stringify(await elsewhere.json())).toContain("subscribe:approval@350102");
     const redelivered = await call("POST", `/v1/webhooks/${hook.id}/dead-letters/${dead[0]!.id}/redeliver`);
     expect(await redelivered.json()).toEqual({ delivered: true });
     const last = received[received.length - 1]!;
@@ -360,4 +369,34 @@ describe("webhook delivery", () => {
     await webhooks.deliverDue();
     expect(received).toEqual([]);
   }, 60_000);
+
+  it("a worker whose lease was taken over stops at once, moving no checkpoint; leases run on the database's clock", async () => {
+    const [latest] = (await store.readAll()).slice(-1);
+    const created = await call("POST", "/v1/webhooks", {
+      url: hookUrl,
+      secret: SECRET,
+      families: ["approval"],
+      ...(latest ? { after: `${latest.position.commit}/${latest.position.prepare}` } : {}),
+    });
+    const hook = (await created.json()) as { id: string };
+    const before = (await sql.query<{ checkpoint: string | null }>(`select checkpoint from gateway_webhooks where id = $1`, [hook.id])).rows[0]!.checkpoint;
+    const e1 = await append("LicenceGranted", person("350102"));
+    await append("LicenceGranted", person("350102"));
+    received.length = 0;
+    // While e1 is in flight, the lease expires and another worker takes it (as after a long pause of this one).
+    beforeAnswer = async () => {
+      beforeAnswer = undefined;
+      await sql.query(`update gateway_webhooks set lease_owner = 'another-worker', lease_until = now() + interval '1 hour' where id = $1`, [hook.id]);
+    };
+    await app.webhooks.deliverDue();
+    expect(received.map((r) => r.headers["x-shenguan-event-id"])).toEqual([e1]);
+    const row = (await sql.query<{ checkpoint: string | null; lease_owner: string | null }>(`select checkpoint, lease_owner from gateway_webhooks where id = $1`, [hook.id])).rows[0]!;
+    expect(row).toEqual({ checkpoint: before, lease_owner: "another-worker" });
+    // Moving the business clock past the lease's end (and well past the database's day) does not end it: only the database's clock does.
+    clock.advance(Math.max(0, Date.now() - clock.now().getTime()) + 30 * 86_400_000);
+    received.length = 0;
+    await app.webhooks.deliverDue();
+    expect(received).toEqual([]);
+    expect((await call("DELETE", `/v1/webhooks/${hook.id}`)).status).toBe(204);
+  });
 });

@@ -39,12 +39,20 @@ export interface EvidenceStoreOptions {
   /** Custody keys: the signer of each department whose events arrive unsigned. */
   readonly keys: KeyStore;
   /**
-   * The keys pre-signed events are verified with, each owned by its department
-   * (the department registry supplies them). Default: the KeyStore's public keys.
+   * The keys a pre-signed event may be signed with now, each owned by its
+   * department: active keys of active departments only (the registry's
+   * activeKeyRing). Retired keys belong in the auditor's ring, not here: a
+   * retired or stolen key must not sign new events. Default: the KeyStore's public keys.
    */
   readonly verifiers?: () => KeyRing | Promise<KeyRing>;
   /** The store's clock: every unsigned event's `time`. Default: the system clock. */
   readonly clock?: () => Date;
+  /**
+   * How far a pre-signed event's own time may lie from the store's clock, either
+   * way (default 5 minutes). The time is in the signed bytes, so the store cannot
+   * replace it; without a bound a signer could date its events years back or ahead.
+   */
+  readonly maxClockSkewMs?: number;
   /** Streams whose head (revision, chain hash) is remembered between appends (default 10 000). */
   readonly headCacheSize?: number;
   /** Attempts of an "any" / "stream_exists" append that loses a race to another writer (default 8). */
@@ -58,6 +66,7 @@ interface Prepared {
 }
 
 const GENESIS = Buffer.alloc(32);
+const DEFAULT_MAX_CLOCK_SKEW_MS = 5 * 60_000;
 
 function reject(kind: EvidenceFailureKind, eventId: string | undefined, message: string, cause?: unknown): never {
   throw new EvidenceRejectedError(kind, eventId, message, cause === undefined ? undefined : { cause });
@@ -75,9 +84,11 @@ function reject(kind: EvidenceFailureKind, eventId: string | undefined, message:
  *   word, and an appender must not date its own events.
  * - Pre-signed events (`metadata.evidence.signature` present) keep their id
  *   and time (both are in the signed bytes, so both must be given) and are
- *   verified against `verifiers()`: a bad signature, an unknown key, a key
- *   not owned by `metadata.department`, or a `chain.prev` that is not the
- *   stream's head is refused.
+ *   verified against `verifiers()` (keys that may sign now): a bad signature,
+ *   a key not in that ring (unknown, retired, or of a deactivated department),
+ *   a key not owned by `metadata.department` (missing department included), a
+ *   time further than `maxClockSkewMs` from the store's clock, or a
+ *   `chain.prev` that is not the stream's head is refused.
  * - The chain is linked at the exact revision: the head is taken from a
  *   bounded LRU cache or read from the stream, and the append goes to the
  *   inner store with that exact expected revision, so two writers (in one
@@ -98,6 +109,7 @@ export class EvidenceStore implements EventStore {
   readonly #clock: () => Date;
   readonly #heads: LRUCache<string, ChainHead>;
   readonly #attempts: number;
+  readonly #maxSkewMs: number;
 
   constructor(inner: EventStore, options: EvidenceStoreOptions) {
     this.inner = inner;
@@ -110,6 +122,9 @@ export class EvidenceStore implements EventStore {
     const attempts = options.attempts ?? 8;
     if (!Number.isSafeInteger(attempts) || attempts < 1) throw new RangeError(`attempts: must be a positive integer, got ${attempts}`);
     this.#attempts = attempts;
+    const skew = options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
+    if (!Number.isSafeInteger(skew) || skew < 0) throw new RangeError(`maxClockSkewMs: must be a non-negative integer, got ${skew}`);
+    this.#maxSkewMs = skew;
   }
 
   async append(stream: string, events: readonly NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
@@ -212,6 +227,21 @@ export class EvidenceStore implements EventStore {
       if (preSigned && !(event.time instanceof Date)) {
         reject("signature-invalid", event.id, `${label} is pre-signed but carries no time: the signed bytes hold it, so it must travel with the event`);
       }
+      if (preSigned) {
+        // The signed time is the event's time for good; bound it so a signer cannot backdate or postdate what it publishes.
+        const skew = event.time!.getTime() - now.getTime();
+        if (Number.isNaN(skew) || Math.abs(skew) > this.#maxSkewMs) {
+          reject(
+            "signature-invalid",
+            event.id,
+            `refused ${label}: its signed time ${Number.isNaN(skew) ? "(invalid date)" : event.time!.toISOString()} is more than ${this.#maxSkewMs} ms from the store's clock ${now.toISOString()} (maxClockSkewMs)`,
+          );
+        }
+        // The key's owner is checked against the department; without one, any registered key would do.
+        if (typeof department !== "string" || department.length === 0) {
+          reject("wrong-signer", event.id, `refused ${label}: it is pre-signed but has no metadata.department, so its key's owner cannot be checked`);
+        }
+      }
       const time = preSigned ? event.time! : now;
       const candidate: EvidenceEvent = { id: event.id, type: event.type, stream, revision, time, data: event.data, metadata };
       let canonical: Buffer;
@@ -236,10 +266,17 @@ export class EvidenceStore implements EventStore {
         }
         ring ??= await this.#verifiers();
         const check = verifyEventSignature(candidate, ring);
-        if (!check.ok) reject(check.failure.kind, event.id, `refused ${check.failure.message}`);
+        if (!check.ok) {
+          // The ring holds only keys that may sign now, so "unknown" also covers a retired key and a deactivated department's.
+          const why = check.failure.kind === "unknown-key" ? " (not an active key of an active department: unregistered, retired, or its department deactivated)" : "";
+          reject(check.failure.kind, event.id, `refused ${check.failure.message}${why}`);
+        }
         const owner = ring.get(presented!.signature!.keyId)?.owner;
         if (owner === undefined) {
           reject("wrong-signer", event.id, `refused ${label}: key ${presented!.signature!.keyId} is registered for no department, so it cannot sign for ${String(department)}`);
+        }
+        if (owner !== department) {
+          reject("wrong-signer", event.id, `refused ${label}: key ${presented!.signature!.keyId} belongs to ${owner}, not to metadata.department ${String(department)}`);
         }
         signature = presented!.signature!;
       } else {

@@ -12,7 +12,10 @@ export interface SealerLogger {
 export interface LogSealerOptions {
   /** The store to seal; seals are appended through it, so each LogSealed event is itself chained and signed. */
   readonly store: EvidenceStore;
-  /** Events per block (default 1000). */
+  /**
+   * Events per block (default 1000, at least 2). A block of one could hold only
+   * the previous seal, which is never sealed alone, so the sealer would stall.
+   */
   readonly blockSize?: number;
   /** A partial block is sealed once its oldest event has waited this long, by `clock` (default 1000). */
   readonly maxDelayMs?: number;
@@ -95,7 +98,8 @@ export class LogSealer {
   constructor(options: LogSealerOptions) {
     this.#store = options.store;
     this.#blockSize = options.blockSize ?? 1000;
-    if (!Number.isSafeInteger(this.#blockSize) || this.#blockSize < 1) throw new RangeError(`blockSize: must be a positive integer, got ${this.#blockSize}`);
+    // Every seal is itself pending for the next block: one event per block would be that seal alone, never cut.
+    if (!Number.isSafeInteger(this.#blockSize) || this.#blockSize < 2) throw new RangeError(`blockSize: must be an integer of at least 2, got ${this.#blockSize}`);
     this.#maxDelayMs = options.maxDelayMs ?? 1000;
     if (!(this.#maxDelayMs >= 0)) throw new RangeError(`maxDelayMs: must be >= 0, got ${this.#maxDelayMs}`);
     this.#clock = options.clock ?? (() => new Date());

@@ -3,7 +3,7 @@ import { catalog, type Family } from "@shenguan/contracts";
 import { formatPosition, parsePosition, type EventStore, type LogPosition, type SqlExecutor } from "@shenguan/eventstore";
 import { ForbiddenError, NotFoundError, type AccessEntry, type AccessLog, type Clock, type Grants } from "@shenguan/service-kit";
 import type { PiiProtector } from "../pii/index.js";
-import { filterWithin, isContractEvent, matches, regionCovered, render, type DeliveryFilter } from "./filter.js";
+import { filterWithin, isContractEvent, matches, regionCovered, regionOf, render, type DeliveryFilter } from "./filter.js";
 
 export const SIGNATURE_HEADER = "x-shenguan-signature";
 
@@ -106,7 +106,11 @@ const MIGRATE_LOCK = 0x5a6e_b00c;
  *
  * Several gateways may run the worker: a webhook is leased (`lease_until`,
  * taken with `for update skip locked`) while one of them delivers to it, and
- * no transaction stays open across an HTTP call.
+ * no transaction stays open across an HTTP call. Leases run on the database's
+ * clock, the one all workers share (the business clock may be moved or differ
+ * between hosts), and every checkpoint save is conditional on still holding
+ * the lease: a worker whose lease expired and was taken over stops at once
+ * instead of moving the new holder's checkpoint.
  */
 export class WebhookDispatcher {
   private readonly owner = randomUUID();
@@ -216,7 +220,14 @@ export class WebhookDispatcher {
     if (isContractEvent(dead.type) && !grants.subscribe.families.includes(catalog[dead.type].family)) {
       throw new ForbiddenError(`no subscribe grant for family ${catalog[dead.type].family}: it lacks subscribe:${catalog[dead.type].family}`, `subscribe:${catalog[dead.type].family}`);
     }
-    if ((JSON.parse(dead.body) as { pii?: string }).pii === "clear" && !grants.pii) {
+    const body = JSON.parse(dead.body) as { pii?: string; data?: unknown };
+    // The region as delivery saw it (filter.ts); masked or absent → no region, which only "*" covers (fails closed).
+    const region = regionOf(body.data);
+    if (!regionCovered(grants.subscribe.regions, region)) {
+      const grant = `subscribe:${isContractEvent(dead.type) ? catalog[dead.type].family : "*"}@${region ?? "*"}`;
+      throw new ForbiddenError(`no subscribe grant for region ${region ?? "(none: only \"*\" covers it)"}: it lacks ${grant}`, grant);
+    }
+    if (body.pii === "clear" && !grants.pii) {
       throw new ForbiddenError("the dead letter holds personal data in clear and the department no longer has the pii grant", "pii");
     }
     await this.options.accessLog.record([
@@ -250,17 +261,24 @@ export class WebhookDispatcher {
   }
 
   private async lease(skip: readonly string[]): Promise<WebhookRow | undefined> {
+    // Due-ness is business time (retries follow the injected clock); the lease is the database's time.
     const now = this.options.clock.now();
-    const until = new Date(now.getTime() + 2 * this.timeoutMs * (this.options.maxPerRun ?? 500));
+    const leaseMs = 2 * this.timeoutMs * (this.options.maxPerRun ?? 500);
     return this.options.sql.transaction(async (tx) => {
       const { rows } = await tx.query<WebhookRow>(
         `select ${WEBHOOK_COLUMNS} from gateway_webhooks
-          where deleted_at is null and next_attempt_at <= $1 and (lease_until is null or lease_until <= $1) and not (id = any($2::text[]))
+          where deleted_at is null and next_attempt_at <= $1 and (lease_until is null or lease_until <= clock_timestamp()) and not (id = any($2::text[]))
           order by next_attempt_at, id limit 1 for update skip locked`,
         [now, skip],
       );
       const row = rows[0];
-      if (row) await tx.query(`update gateway_webhooks set lease_owner = $2, lease_until = $3 where id = $1`, [row.id, this.owner, until]);
+      if (row) {
+        await tx.query(`update gateway_webhooks set lease_owner = $2, lease_until = clock_timestamp() + make_interval(secs => $3) where id = $1`, [
+          row.id,
+          this.owner,
+          leaseMs / 1000,
+        ]);
+      }
       return row;
     });
   }
@@ -273,14 +291,14 @@ export class WebhookDispatcher {
     let checkpoint = hook.checkpoint ? parsePosition(hook.checkpoint) : undefined;
     let attempts = hook.attempts;
     let budget = this.options.maxPerRun ?? 500;
-    const save = (extra: { attempts: number; nextAttemptAt: Date; lastError: string | null }) =>
-      this.options.sql.query(`update gateway_webhooks set checkpoint = $2, attempts = $3, next_attempt_at = $4, last_error = $5 where id = $1`, [
-        hook.id,
-        checkpoint ? formatPosition(checkpoint) : null,
-        extra.attempts,
-        extra.nextAttemptAt,
-        extra.lastError,
-      ]);
+    // False when the lease is no longer ours (expired and taken over): the caller stops delivering.
+    const save = async (extra: { attempts: number; nextAttemptAt: Date; lastError: string | null }): Promise<boolean> => {
+      const { rowCount } = await this.options.sql.query(
+        `update gateway_webhooks set checkpoint = $2, attempts = $3, next_attempt_at = $4, last_error = $5 where id = $1 and lease_owner = $6`,
+        [hook.id, checkpoint ? formatPosition(checkpoint) : null, extra.attempts, extra.nextAttemptAt, extra.lastError, this.owner],
+      );
+      return rowCount !== 0;
+    };
 
     while (budget > 0) {
       const events = await this.options.store.readAll({ ...(checkpoint ? { after: checkpoint } : {}), maxCount: Math.min(budget, 100) });
@@ -304,7 +322,7 @@ export class WebhookDispatcher {
           report.delivered += 1;
           checkpoint = event.position;
           attempts = 0;
-          await save({ attempts: 0, nextAttemptAt: this.options.clock.now(), lastError: null });
+          if (!(await save({ attempts: 0, nextAttemptAt: this.options.clock.now(), lastError: null }))) return;
           continue;
         }
         report.failed += 1;
@@ -313,22 +331,27 @@ export class WebhookDispatcher {
           await save({ attempts, nextAttemptAt: new Date(this.options.clock.now().getTime() + this.delayAfter(attempts)), lastError: result.error });
           return;
         }
-        report.deadLettered += 1;
-        await this.options.sql.transaction(async (tx) => {
+        const kept = await this.options.sql.transaction(async (tx) => {
+          // Checked first, under the row lock: a worker that lost the lease writes no dead letter.
+          const { rowCount } = await tx.query(`update gateway_webhooks set checkpoint = $2, attempts = 0, next_attempt_at = $3, last_error = $4 where id = $1 and lease_owner = $5`, [
+            hook.id,
+            formatPosition(event.position),
+            this.options.clock.now(),
+            result.error,
+            this.owner,
+          ]);
+          if (rowCount === 0) return false;
           await tx.query(
             `insert into gateway_webhook_dead_letters (webhook_id, event_id, position, type, body, attempts, last_error, dead_at)
              values ($1, $2, $3, $4, $5, $6, $7, $8)`,
             [hook.id, event.id, formatPosition(event.position), event.type, r.json, attempts, result.error, this.options.clock.now()],
           );
-          checkpoint = event.position;
-          attempts = 0;
-          await tx.query(`update gateway_webhooks set checkpoint = $2, attempts = 0, next_attempt_at = $3, last_error = $4 where id = $1`, [
-            hook.id,
-            formatPosition(event.position),
-            this.options.clock.now(),
-            result.error,
-          ]);
+          return true;
         });
+        if (!kept) return;
+        report.deadLettered += 1;
+        checkpoint = event.position;
+        attempts = 0;
       }
     }
     await save({ attempts, nextAttemptAt: this.options.clock.now(), lastError: attempts > 0 ? hook.last_error : null });
