@@ -16,6 +16,7 @@ import {
   type ProjectionConsumer,
   type SqlExecutor,
 } from "@shenguan/eventstore";
+import { families, topicOf } from "@shenguan/contracts";
 import { KeyRing } from "@shenguan/evidence";
 import { bootstrapDepartments, buildGatewayApp, gatewayTls, loadIdentityKey, PiiProtector, vouchHeaders, type PiiKeyRing } from "@shenguan/gateway";
 import { buildLinkageApp, linkageConsumers } from "@shenguan/linkage";
@@ -109,6 +110,7 @@ export async function startBus(options: BusOptions): Promise<Bus> {
   const enforcement = await buildEnforcementApp({ store, sql, clock, creditDepartment: config.SHENGUAN_CREDIT_DEPARTMENT, logger });
 
   const kafka = createKafka({ clientId: "shenguan-bus", brokers: parseBrokers(config.KAFKA_BROKERS) }, logger);
+  await warnIfTopicsOutliveStore(kafka, opened.store, config.KAFKA_TOPIC_PREFIX, logger);
   const consumers = await startConsumers(
     [
       ...linkageConsumers(linkage.linkage.handle),
@@ -205,4 +207,35 @@ export async function startBus(options: BusOptions): Promise<Bus> {
       await opened.close();
     },
   };
+}
+
+/**
+ * A store with no events beside topics that hold some: the store was reset
+ * (or is another one) but Kafka was not, and the consumers are about to apply
+ * another store's events to this store's read models. Not refused (a store
+ * may rightly start empty beside a shared broker), but said loudly.
+ */
+async function warnIfTopicsOutliveStore(kafka: ReturnType<typeof createKafka>, store: { readAll(o: { maxCount: number }): Promise<unknown[]> }, prefix: string, logger: Logger): Promise<void> {
+  if ((await store.readAll({ maxCount: 1 })).length > 0) return;
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const existing = new Set(await admin.listTopics());
+    for (const family of families) {
+      const topic = topicOf(family, prefix);
+      if (!existing.has(topic)) continue;
+      const offsets = await admin.fetchTopicOffsets(topic);
+      if (offsets.some((o) => Number(o.high) > Number(o.low))) {
+        logger.warn(
+          { topic },
+          "the event store is empty but Kafka already holds events: its consumers will apply another store's events here. To start over locally, stop the bus and run `bash infra/reset.sh`; or set KAFKA_TOPIC_PREFIX",
+        );
+        return;
+      }
+    }
+  } catch (err) {
+    logger.debug({ err }, "could not compare the store with the topics");
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
 }
