@@ -44,7 +44,14 @@ beforeAll(async () => {
   app = await createServiceApp({ name: "gateway-delivery", description: "test", logger: false, authentication: "own" });
   app.addHook("onRequest", async (request) => {
     const dept = request.headers["x-test-department"];
-    if (typeof dept === "string" && callers[dept]) request.caller = { department: dept, grants: callers[dept] } satisfies Caller;
+    const expiresIn = request.headers["x-test-expires-in-ms"];
+    if (typeof dept === "string" && callers[dept]) {
+      request.caller = {
+        department: dept,
+        grants: callers[dept],
+        ...(typeof expiresIn === "string" ? { expiresAt: new Date(Date.now() + Number(expiresIn)) } : {}),
+      } satisfies Caller;
+    }
   });
   await app.register(deliveryPlugin, {
     store,
@@ -222,6 +229,13 @@ describe("SSE delivery", () => {
     expect(delivered).toContain(before);
     expect(events.at(-1)).toMatchObject({ event: "access-ended", data: JSON.stringify({ reason: "grant-withdrawn" }) });
 
+  });
+
+  it("ends an idle stream when the caller's token expires", async () => {
+    const res = await fetch(`${base()}/v1/subscribe/sse?families=linkage`, { headers: { "x-test-department": REG, "x-test-expires-in-ms": "400" } });
+    expect(res.status).toBe(200);
+    const text = await res.text(); // resolves only when the server ends the stream
+    expect(text).toContain(`event: access-ended\ndata: {"reason":"credential-expired"}`);
   });
 
   it("refuses subscriptions outside the grants and bad Last-Event-IDs, naming what is wrong", async () => {

@@ -89,6 +89,17 @@ export async function streamEvents(
     if (!raw.writableNeedDrain && !raw.destroyed) raw.write(": heartbeat\n\n");
   }, options.heartbeatMs ?? 15_000);
 
+  // A stream outlives no credential: at the token's expiry it ends even when idle.
+  const expiry = caller.expiresAt
+    ? setTimeout(
+        () => {
+          if (!raw.destroyed) raw.end(`event: access-ended\ndata: {"reason":"credential-expired"}\n\n`);
+        },
+        Math.max(0, caller.expiresAt.getTime() - Date.now()),
+      )
+    : undefined;
+  expiry?.unref();
+
   const send = async (chunk: string) => {
     if (raw.destroyed) return false;
     if (!raw.write(chunk)) await Promise.race([once(raw, "drain"), closed]);
@@ -181,6 +192,7 @@ export async function streamEvents(
     request.log.error({ err }, "SSE subscription failed");
   } finally {
     clearInterval(heartbeat);
+    if (expiry) clearTimeout(expiry);
     options.shutdown?.removeEventListener("abort", endOnShutdown);
     stop.abort();
     if (!raw.destroyed) raw.end();
