@@ -12,6 +12,7 @@
  * without the `pii` grant gets it masked; a caller with it gets it in clear,
  * and a `pii.read` entry names the paths that went out.
  */
+import { maskPersonalData } from "@shenguan/contracts";
 import type { EventStore } from "@shenguan/eventstore";
 import { KeyRing, type KeyRingEntry } from "@shenguan/evidence";
 import { ForbiddenError, sendProblem, UnauthenticatedError } from "@shenguan/service-kit";
@@ -19,7 +20,6 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from "fastif
 import { asOf } from "./as-of.js";
 import { VerifiedBlocks, verifyPart, verifyWholeLog, type AuditKeys } from "./evidence.js";
 import { invalid, parseInstant, requireText } from "./input.js";
-import { maskPersonalData } from "./pii.js";
 import { readSubject, subjectFile } from "./subject.js";
 import { caseTimeline } from "./timeline.js";
 

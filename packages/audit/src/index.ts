@@ -24,5 +24,4 @@ export { keysFromJson, keysToJson, KeyFileError, type KeysJson, type KeyEntryJso
 export { EVENT_LABELS, eventLabel, DEADLINE_KIND_LABELS, DEADLINE_STATUS_LABELS, SUBJECT_SECTION_LABELS } from "./labels.js";
 export { byPosition, eventJson, readLog, toJsonText, SEAL_STREAM, SEAL_EVENT, type EventJson } from "./events.js";
 export { parseInstant } from "./input.js";
-export { maskPersonalData, maskValue, type Masked } from "./pii.js";
 export { auditPlugin, auditKeysOf, type AuditPluginOptions, type AuditAccessLog, type AuditAccessEntry, type AuditKeySource } from "./http.js";

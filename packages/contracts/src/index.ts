@@ -13,6 +13,7 @@ export * from "./codec.js";
 export * from "./cloudevents.js";
 export * from "./topics.js";
 export * from "./pii.js";
+export * from "./personal-data.js";
 export * from "./formats.js";
 export * from "./validate.js";
 export * from "./samples.js";

@@ -43,6 +43,7 @@ beforeAll(async () => {
   trustGateway(world.identityKey.publicKey);
   upstream = await createServiceApp({ name: "approval", description: "echo standing in for the approval service", logger: false });
   upstream.get("/whoami", async (req) => ({ department: departmentOf(req), grants: callerOf(req).grants, authorization: req.headers.authorization ?? null }));
+  upstream.get("/applicant", async () => ({ caseId: "C-1", applicant: { name: "张三丰", uscc: null, idNumber: "350102199001011234" }, contactPhone: "13812345678" }));
   await upstream.listen({ host: "127.0.0.1", port: 0 });
 
   gateway = await buildGatewayApp({
@@ -236,6 +237,13 @@ describe("gateway behaviour", () => {
     // Service answers hold personal data: the read is in the access log, recorded before it was forwarded.
     const reads = await gateway.accessLog!.list({ department: MARKET, action: "service.read" });
     expect(reads.at(-1)).toMatchObject({ department: MARKET, action: "service.read", resource: "/v1/approval/whoami", detail: { service: "approval", pii: false } });
+  });
+
+  it("masks personal data in a service's answer for a department without the pii grant, not for one with it", async () => {
+    const masked = await httpsCall(port, ca, { path: "/v1/approval/applicant", ...token.market() });
+    expect(masked.body).toEqual({ caseId: "C-1", applicant: { name: "张**", uscc: null, idNumber: "3501**********1234" }, contactPhone: "138****5678" });
+    const clear = await httpsCall(port, ca, { path: "/v1/approval/applicant", ...token.ops() });
+    expect(clear.body).toEqual({ caseId: "C-1", applicant: { name: "张三丰", uscc: null, idNumber: "350102199001011234" }, contactPhone: "13812345678" });
   });
 
   it("publishes to the publisher's own stream, with who and what in the metadata", async () => {

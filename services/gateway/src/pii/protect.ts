@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from "node:crypto";
-import { ContractViolationError, piiFieldsOf, type PiiField, type PiiKind } from "@shenguan/contracts";
+import { ContractViolationError, maskValue, piiFieldsOf, type PiiField, type PiiKind } from "@shenguan/contracts";
 
 /**
  * Personal-data protection for deliveries. Subscribers without the `pii`
@@ -149,27 +149,8 @@ function macOf(key: Buffer, keyId: string, type: string, fieldPath: string, iv: 
   return h.digest();
 }
 
-/** A recognisable shape with the identifying part hidden: 3501**********1234, 张*, 138****5678. */
-export function mask(kind: PiiKind, value: string): string {
-  const chars = Array.from(value);
-  const n = chars.length;
-  const keep = (head: number, tail: number) =>
-    n <= head + tail ? "*".repeat(n) : chars.slice(0, head).join("") + "*".repeat(n - head - tail) + chars.slice(n - tail).join("");
-  switch (kind) {
-    case "id-card":
-      return keep(4, 4);
-    case "phone":
-      return keep(3, 4);
-    case "name":
-      return n <= 1 ? "*" : chars[0] + "*".repeat(n - 1);
-    default:
-      return exhaustive(kind);
-  }
-}
-
-function exhaustive(x: never): never {
-  throw new Error(`unhandled PII kind ${String(x)}`);
-}
+/** A recognisable shape with the identifying part hidden (3501**********1234, 张*, 138****5678): one rule with the auditor's. */
+export const mask: (kind: PiiKind, value: string) => string = maskValue;
 
 /** Paths of the personal fields present in clear data, for logging a clear delivery. */
 export function personalPaths(type: string, data: unknown): string[] {

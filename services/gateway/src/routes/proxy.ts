@@ -1,6 +1,7 @@
 import proxy from "@fastify/http-proxy";
 import { callerOf, IDENTITY_HEADER, ASSERTION_TTL_SECONDS, signIdentity, type AccessLog, type Clock, type ServiceApp } from "@shenguan/service-kit";
 import type { KeyObject } from "node:crypto";
+import { maskPersonalData } from "@shenguan/contracts";
 import type { FastifyRequest } from "fastify";
 
 export const SERVICES = ["approval", "supervision", "enforcement", "linkage"] as const;
@@ -37,6 +38,20 @@ export async function proxyRoutes(
           }
         : {}),
       replyOptions: {
+        // Services answer with applicants' ID numbers, names and phones; a
+        // department without the pii grant gets them masked, as in deliveries.
+        onResponse: (request, reply, res) => {
+          const upstream = res as unknown as { stream: NodeJS.ReadableStream; headers: Record<string, string | string[] | undefined> };
+          const caller = (request as FastifyRequest).caller;
+          if (!caller || caller.grants.pii || !String(upstream.headers["content-type"] ?? "").includes("json")) {
+            void reply.send(upstream.stream);
+            return;
+          }
+          void maskedBody(upstream.stream).then(
+            (body) => reply.removeHeader("content-length").send(body),
+            (err: unknown) => reply.send(err),
+          );
+        },
         rewriteRequestHeaders: (request, headers) => {
           const caller = callerOf(request as never);
           const iat = Math.floor(identity.clock.now().getTime() / 1000);
@@ -58,6 +73,15 @@ export async function proxyRoutes(
       },
     });
   }
+}
+
+/** The upstream's JSON body with every personal value masked (@shenguan/contracts maskPersonalData). */
+async function maskedBody(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+  const text = Buffer.concat(chunks).toString("utf8");
+  if (text.length === 0) return text;
+  return JSON.stringify(maskPersonalData(JSON.parse(text) as unknown).value);
 }
 
 /** A vouched identity for a caller, for in-process calls into a service app (the bus's seed and bench). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { maskPersonalData } from "./pii.js";
+import { maskPersonalData } from "../src/personal-data.js";
 
 describe("maskPersonalData", () => {
   it("masks catalogued fields of events and personal keys of states, and nothing of an organisation", () => {

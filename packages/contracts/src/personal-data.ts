@@ -1,9 +1,10 @@
 /**
- * Personal data (个人信息) in what the auditor API returns. Subject files,
- * timelines and as-of states carry events' payloads and the states folded from
- * them: ID-card numbers, natural persons' names, phone numbers. A caller without
- * the `pii` grant gets them masked, as the gateway masks deliveries; a caller
- * with it gets them in clear, and the paths go to the access log.
+ * Personal data (个人信息) in anything built from events: the auditor's subject
+ * files, timelines and as-of states, and the services' answers the gateway
+ * forwards. ID-card numbers, natural persons' names and phone numbers are
+ * masked for a caller without the `pii` grant (deliveries are masked per field
+ * by the gateway's PiiProtector with the same shapes); the paths found go to
+ * the access log.
  *
  * Two sources of "personal", both applied:
  * - the contracts' catalog (`piiFieldsOf`) for anything shaped like an event
@@ -16,9 +17,9 @@
  * Finally any other string equal to a value masked above is masked too (a
  * subject file repeats the holder's name at its top).
  */
-import { PERSONAL_LICENCE_FIELDS, piiFieldsOf, type PiiKind } from "@shenguan/contracts";
+import { PERSONAL_LICENCE_FIELDS, piiFieldsOf, type PiiKind } from "./pii.js";
 
-/** A recognisable shape with the identifying part hidden: 3501**********1234, 张*, 138****5678 (the gateway's mask). */
+/** A recognisable shape with the identifying part hidden: 3501**********1234, 张*, 138****5678. */
 export function maskValue(kind: PiiKind, value: string): string {
   const chars = Array.from(value);
   const n = chars.length;
