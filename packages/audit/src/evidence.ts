@@ -27,6 +27,7 @@ import {
   verifyLog,
   verifySeal,
   type EvidenceFailure,
+  type LogVerification,
   type Seal,
   type VerifyProgress,
 } from "@shenguan/evidence";
@@ -38,19 +39,13 @@ export interface AuditKeys {
   readonly bus: KeyRing;
 }
 
-export interface EvidenceReport {
-  readonly ok: boolean;
+/**
+ * What verifying a part or the whole log found: verifyLog's counts (for a
+ * part, `unsealedEvents` are the events of the scope no seal covers yet,
+ * proven by their signature), with the scope it was asked for.
+ */
+export interface EvidenceReport extends LogVerification {
   readonly scope: string;
-  /** Events verified (chains). */
-  readonly events: number;
-  readonly streams: number;
-  readonly seals: number;
-  readonly signatures: number;
-  /** Events of the scope no seal covers yet (proven by their signature). */
-  readonly unsealedEvents: number;
-  readonly elapsedMs: number;
-  /** The first broken link: event id, stream, revision, kind, what is wrong. */
-  readonly failure?: EvidenceFailure;
 }
 
 /** The seals in block order, read from their stream. */
