@@ -1,8 +1,9 @@
 /**
  * The evidence layer at append: 16 writers appending through EvidenceStore
- * (department signature + SM3 chain link per event, SM2-SM3 and Ed25519)
- * beside the same appends straight to PostgresEventStore, in the same run on
- * the same server, alternating within each round. Then the LogSealer sealing
+ * (department signature + SM3 chain link per event, SM2-SM3 and Ed25519),
+ * signing inline (on the main thread) and on a SigningPool of 2 worker
+ * threads, beside the same appends straight to PostgresEventStore, in the
+ * same run on the same server, alternating within each round. Then the LogSealer sealing
  * the whole log, and verifyStore reading it back (sealed-only).
  *
  *   pnpm --filter @shenguan/bench run evidence-store
@@ -93,12 +94,22 @@ const opened = await openEventStore({ url, schema, poolSize: CONCURRENCY });
 if (opened.kind === "kurrentdb") throw new Error("unreachable: a PostgreSQL URL was given");
 const { store: direct, executor: sql } = opened;
 
-function evidence(alg: SignatureAlgorithm): EvidenceStore {
-  return new EvidenceStore(direct, { keys: new MemoryKeyStore({ autoProvision: true, alg }) });
+const POOL_SIZE = 2;
+
+/** signingPool: 0 signs on the main thread, POOL_SIZE on that many worker threads (closed with the store). */
+function evidence(alg: SignatureAlgorithm, signingPool: number): EvidenceStore {
+  return new EvidenceStore(direct, { keys: new MemoryKeyStore({ autoProvision: true, alg }), signingPool });
 }
 
-const stores: Record<"direct" | "sm2" | "ed25519", EventStore> = { direct, sm2: evidence("SM2-SM3"), ed25519: evidence("Ed25519") };
+const stores = {
+  direct,
+  sm2: evidence("SM2-SM3", 0),
+  sm2Pool: evidence("SM2-SM3", POOL_SIZE),
+  ed25519: evidence("Ed25519", 0),
+  ed25519Pool: evidence("Ed25519", POOL_SIZE),
+} satisfies Record<string, EventStore>;
 type Mode = keyof typeof stores;
+const MODES = Object.keys(stores) as Mode[];
 
 function run(mode: Mode, round: number, perAppend: number) {
   const events = Array.from({ length: perAppend }, () => event);
@@ -109,23 +120,30 @@ function run(mode: Mode, round: number, perAppend: number) {
 async function compare(perAppend: number) {
   const rounds: Record<Mode, Measurement>[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    const r = { direct: await run("direct", round, perAppend), sm2: await run("sm2", round, perAppend), ed25519: await run("ed25519", round, perAppend) };
+    const r = {} as Record<Mode, Measurement>;
+    for (const mode of MODES) r[mode] = await run(mode, round, perAppend);
     rounds.push(r);
-    console.log(`${perAppend} per append, round ${round + 1}: direct ${r.direct.eventsPerSecond}/s, SM2 ${r.sm2.eventsPerSecond}/s, Ed25519 ${r.ed25519.eventsPerSecond}/s`);
+    console.log(
+      `${perAppend} per append, round ${round + 1}: direct ${r.direct.eventsPerSecond}/s, ` +
+        `SM2 inline ${r.sm2.eventsPerSecond}/s (p99 ${r.sm2.latencyMs.p99} ms), SM2 pool ${r.sm2Pool.eventsPerSecond}/s (p99 ${r.sm2Pool.latencyMs.p99} ms), ` +
+        `Ed25519 inline ${r.ed25519.eventsPerSecond}/s, Ed25519 pool ${r.ed25519Pool.eventsPerSecond}/s`,
+    );
   }
   const median = (mode: Mode) => [...rounds].sort((a, b) => a[mode].eventsPerSecond - b[mode].eventsPerSecond)[Math.floor(rounds.length / 2)]![mode];
   return {
     direct: median("direct"),
     evidenceSm2: median("sm2"),
+    evidenceSm2Pool: median("sm2Pool"),
     evidenceEd25519: median("ed25519"),
-    rounds: rounds.map((r) => ({ direct: r.direct.eventsPerSecond, sm2: r.sm2.eventsPerSecond, ed25519: r.ed25519.eventsPerSecond })),
+    evidenceEd25519Pool: median("ed25519Pool"),
+    rounds: rounds.map((r) => Object.fromEntries(MODES.map((mode) => [mode, r[mode].eventsPerSecond]))),
   };
 }
 
 try {
   const loadAverageAtStart = os.loadavg()[0];
   console.log(`warming up (${schema})…`);
-  for (const mode of ["direct", "sm2", "ed25519"] as const) await measure(500, 1, (i) => stores[mode].append(`warmup-${mode}-${i}`, [event], "no_stream"));
+  for (const mode of MODES) await measure(500, 1, (i) => stores[mode].append(`warmup-${mode}-${i}`, [event], "no_stream"));
 
   const onePerAppend = await compare(1);
   const batchOf10 = await compare(BATCH);
@@ -161,6 +179,7 @@ try {
   const results = {
     loadAverageAtStart,
     writers: CONCURRENCY,
+    signingPoolSize: POOL_SIZE,
     payloadBytes: JSON.stringify(event.data).length + JSON.stringify(event.metadata).length,
     appends: { onePerAppend, [`batchOf${BATCH}`]: batchOf10 },
     sealer,
@@ -170,5 +189,7 @@ try {
   console.log(`written to ${writeResult("evidence-store", results)}`);
 } finally {
   await sql.query(`drop schema ${schema} cascade`);
+  // Closes the signing pools; the inner store (shared) is closed once, below.
+  await Promise.all([stores.sm2Pool, stores.ed25519Pool].map((s) => s.close()));
   await opened.close();
 }

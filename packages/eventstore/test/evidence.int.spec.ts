@@ -8,6 +8,7 @@ import {
   parseSeal,
   SigningKey,
   signBytes,
+  SigningPool,
   verifyChain,
   type EvidenceSignature,
 } from "@shenguan/evidence";
@@ -170,6 +171,43 @@ describe("EvidenceStore on PostgreSQL", () => {
     await store.append(stream, [fact(4)], 2n);
     const events = await raw.readStream(stream);
     expect(verifyChain(events, { keys: await allKeys() })).toMatchObject({ ok: true, events: 4 });
+  });
+
+  it("signs through a signing pool off the main thread: the same chain, verifiable signatures, pre-signed events kept", async () => {
+    const pool = new SigningPool({ size: 2 });
+    try {
+      const store = new EvidenceStore(raw, { keys: custody, clock: clock.now, verifiers: () => registry, signingPool: pool });
+      const stream = `pooled-${uuidv7()}`;
+      await store.append(stream, [fact(0), fact(1, XZSP), fact(2)], "no_stream");
+      await Promise.all([store.append(stream, [fact(3)], "any"), store.append(stream, [fact(4), fact(5)], "any")]);
+      const signedByOwn = preSigned(stream, 6n);
+      await store.append(stream, [signedByOwn, fact(7, XZSP)], 5n);
+      await schema.sql.transaction((tx) => store.appendWithin(tx, stream, [fact(8)], 7n));
+      const events = await raw.readStream(stream);
+      expect(events.map((e) => e.metadata.evidence?.signature?.alg)).toEqual(["SM2-SM3", "Ed25519", ...Array(4).fill("SM2-SM3"), "SM2-SM3", "Ed25519", "SM2-SM3"]);
+      expect(events[6]!.metadata.evidence?.signature).toEqual(signedByOwn.metadata.evidence?.signature);
+      expect(verifyChain(events, { keys: await allKeys() })).toMatchObject({ ok: true, events: 9 });
+      // Ed25519 is deterministic: the pool's signature is the one this thread would make.
+      expect(events[1]!.metadata.evidence?.signature).toEqual(signBytes(canonicalEvent(events[1]!), (await custody.signerFor(XZSP))!));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("closes the signing pool it created with close(), and not one it was given", async () => {
+    const given = new SigningPool({ size: 1 });
+    const inner = new PostgresEventStore(schema.sql, { pollIntervalMs: 50 });
+    const borrowing = new EvidenceStore(inner, { keys: custody, clock: clock.now, signingPool: given });
+    await borrowing.append(`borrowed-${uuidv7()}`, [fact(0)], "no_stream");
+    await borrowing.close();
+    expect(given.workers).toHaveLength(1);
+    await given.close();
+
+    const owning = new EvidenceStore(new PostgresEventStore(schema.sql, { pollIntervalMs: 50 }), { keys: custody, clock: clock.now, signingPool: 1 });
+    const stream = `owned-${uuidv7()}`;
+    await owning.append(stream, [fact(0)], "no_stream");
+    await owning.close();
+    await expect(owning.append(stream, [fact(1)], 0n)).rejects.toThrow(/closed/);
   });
 
   describe("pre-signed events", () => {

@@ -61,4 +61,5 @@ export {
   type VerifySealOptions,
 } from "./seal.js";
 export { InlineSignatureVerifier, SignatureWorkerPool, type SignatureJob, type SignatureVerifier } from "./pool.js";
+export { SigningPool, defaultSigningPoolSize, type SigningJob, type SigningPoolOptions } from "./signing-pool.js";
 export { verifyLog, type LoggedEvent, type LogVerification, type VerifyLogOptions, type VerifyProgress } from "./verify-log.js";

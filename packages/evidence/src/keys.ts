@@ -211,11 +211,15 @@ export class SigningKey implements Signer {
 
   /** PKCS#8 PEM ("PRIVATE KEY"), readable by OpenSSL, GmSSL, Bouncy Castle. */
   toPem(): string {
+    return pem("PRIVATE KEY", this.toPkcs8());
+  }
+
+  /** PKCS#8 DER: what {@link SigningKey.from} reads back (the signing pool hands keys to its workers this way). */
+  toPkcs8(): Buffer {
     if (this.impl instanceof Sm2PrivateKey) {
-      const der = Buffer.concat([SM2_PKCS8_PREFIX, bigintToBytes(this.impl.d), SM2_PKCS8_MIDDLE, this.impl.publicKey.uncompressed()]);
-      return pem("PRIVATE KEY", der);
+      return Buffer.concat([SM2_PKCS8_PREFIX, bigintToBytes(this.impl.d), SM2_PKCS8_MIDDLE, this.impl.publicKey.uncompressed()]);
     }
-    return this.impl.export({ format: "pem", type: "pkcs8" }).toString();
+    return this.impl.export({ format: "der", type: "pkcs8" });
   }
 }
 

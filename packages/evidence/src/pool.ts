@@ -71,15 +71,17 @@ function tsxEsmApi(from: string): string {
 }
 
 /**
- * Starts a worker running verify-worker: the compiled .js next to this
- * module, or, when running from TypeScript sources (tests, tsx), the .ts
- * file loaded through tsx's API (the root workspace's dev dependency).
+ * Starts a worker running `module` (a sibling of this file, named without its
+ * extension): the compiled .js next to this module, or, when running from
+ * TypeScript sources (tests, tsx), the .ts file loaded through tsx's API (the
+ * root workspace's dev dependency).
+ * @internal shared with the signing pool.
  */
-function startWorker(workerData: WorkerKeys): Worker {
+export function startWorker(module: string, workerData: unknown): Worker {
   const self = import.meta.url;
-  if (!self.endsWith(".ts")) return new Worker(new URL("./verify-worker.js", self), { workerData });
+  if (!self.endsWith(".ts")) return new Worker(new URL(`./${module}.js`, self), { workerData });
   const tsx = tsxEsmApi(self);
-  const entry = new URL("./verify-worker.ts", self).href;
+  const entry = new URL(`./${module}.ts`, self).href;
   const bootstrap = `import(${JSON.stringify(tsx)}).then((api) => api.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(entry)}))`;
   return new Worker(bootstrap, { eval: true, workerData });
 }
@@ -123,7 +125,7 @@ export class SignatureWorkerPool implements SignatureVerifier {
     const workerData: WorkerKeys = { keys: list.map((k) => ({ keyId: k.keyId, spki: new Uint8Array(k.spki) })) };
     const workers: PoolWorker[] = [];
     try {
-      for (let i = 0; i < size; i++) workers.push({ worker: startWorker(workerData), inFlight: 0 });
+      for (let i = 0; i < size; i++) workers.push({ worker: startWorker("verify-worker", workerData), inFlight: 0 });
       await Promise.all(
         workers.map(
           ({ worker }) =>

@@ -6,12 +6,14 @@ import {
   evidenceOf,
   GENESIS_HASH,
   KeyRing,
-  signBytes,
+  SigningPool,
   verifyEventSignature,
   type ChainHead,
+  type ChainLink,
   type EventEvidence,
   type EvidenceEvent,
   type EvidenceFailureKind,
+  type EvidenceSignature,
   type Signer,
 } from "@shenguan/evidence";
 import { LRUCache } from "lru-cache";
@@ -57,6 +59,16 @@ export interface EvidenceStoreOptions {
   readonly headCacheSize?: number;
   /** Attempts of an "any" / "stream_exists" append that loses a race to another writer (default 8). */
   readonly attempts?: number;
+  /**
+   * Where custody signatures are computed: a SigningPool the caller owns (and
+   * closes; it may serve several stores), or the number of worker threads of a
+   * pool this store creates and closes with close() (0 = sign on the calling
+   * thread). Default: one process-wide pool of SIGNING_THREADS_DEFAULT threads,
+   * shared by every store that takes the default and closed when the last of
+   * them closes (one process holds one bus: per-store pools would only
+   * multiply threads competing for the same cores).
+   */
+  readonly signingPool?: SigningPool | number;
 }
 
 interface Prepared {
@@ -66,6 +78,22 @@ interface Prepared {
 }
 
 const GENESIS = Buffer.alloc(32);
+/** See bench/evidence-store.ts for the measurements behind it. */
+export const SIGNING_THREADS_DEFAULT = 2;
+
+let shared: { readonly pool: SigningPool; users: number } | undefined;
+
+function acquireSharedPool(): SigningPool {
+  shared ??= { pool: new SigningPool({ size: SIGNING_THREADS_DEFAULT }), users: 0 };
+  shared.users++;
+  return shared.pool;
+}
+
+async function releaseSharedPool(pool: SigningPool): Promise<void> {
+  if (shared?.pool !== pool || --shared.users > 0) return;
+  shared = undefined;
+  await pool.close();
+}
 const DEFAULT_MAX_CLOCK_SKEW_MS = 5 * 60_000;
 
 function reject(kind: EvidenceFailureKind, eventId: string | undefined, message: string, cause?: unknown): never {
@@ -110,6 +138,10 @@ export class EvidenceStore implements EventStore {
   readonly #heads: LRUCache<string, ChainHead>;
   readonly #attempts: number;
   readonly #maxSkewMs: number;
+  readonly #signing: SigningPool;
+  /** What close() does with the pool: close one the store created, release the shared one, leave one it was given. */
+  readonly #signingOwner: "store" | "shared" | "caller";
+  #closed = false;
 
   constructor(inner: EventStore, options: EvidenceStoreOptions) {
     this.inner = inner;
@@ -125,6 +157,9 @@ export class EvidenceStore implements EventStore {
     const skew = options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
     if (!Number.isSafeInteger(skew) || skew < 0) throw new RangeError(`maxClockSkewMs: must be a non-negative integer, got ${skew}`);
     this.#maxSkewMs = skew;
+    const signing = options.signingPool;
+    this.#signingOwner = signing === undefined ? "shared" : typeof signing === "number" ? "store" : "caller";
+    this.#signing = signing === undefined ? acquireSharedPool() : typeof signing === "number" ? new SigningPool({ size: signing }) : signing;
   }
 
   async append(stream: string, events: readonly NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
@@ -210,13 +245,21 @@ export class EvidenceStore implements EventStore {
     return head;
   }
 
-  /** Time, signature and chain link for each event, in one pass; refuses the batch at the first event that fails. */
+  /**
+   * Time, signature and chain link for each event; refuses the batch at the
+   * first event that fails. Links and checks run on this thread in one pass;
+   * the custody signatures (the chain does not depend on them: canonical
+   * bytes exclude metadata.evidence) go to the signing pool as one batch once
+   * the whole batch has passed, so a refused batch costs no signature.
+   */
   async #prepare(stream: string, events: readonly (NewEvent & { readonly id: string })[], head: ChainHead | undefined, now: Date): Promise<Prepared> {
     let prev: Buffer = head === undefined ? GENESIS : Buffer.from(head.hash, "hex");
     let revision = head === undefined ? 0n : head.revision + 1n;
     let ring: KeyRing | undefined;
     const signers = new Map<string, Signer>();
-    const out: NewEvent[] = [];
+    const drafts: { readonly event: NewEvent & { readonly id: string }; readonly time: Date; readonly chain: ChainLink; signature: EvidenceSignature | undefined }[] = [];
+    // Unsigned events: their index in `drafts`, canonical bytes and custody signer.
+    const toSign: { readonly at: number; readonly message: Uint8Array; readonly signer: Signer }[] = [];
     for (const event of events) {
       const metadata = event.metadata as EventMetadata & Record<string, unknown>;
       const label = `event ${event.id} (${stream}@${revision})`;
@@ -255,7 +298,7 @@ export class EvidenceStore implements EventStore {
       const hash = chainHash(prev, canonical);
       const hashHex = hash.toString("hex");
 
-      let signature;
+      let signature: EvidenceSignature | undefined;
       if (preSigned) {
         const claimed = presented?.chain as { prev?: unknown; hash?: unknown } | undefined;
         if (claimed?.prev !== undefined && claimed.prev !== prevHex) {
@@ -289,18 +332,22 @@ export class EvidenceStore implements EventStore {
           }
           signers.set(department, signer);
         }
-        signature = signBytes(canonical, signer);
+        toSign.push({ at: drafts.length, message: canonical, signer });
       }
-      out.push({
-        id: event.id,
-        type: event.type,
-        data: event.data,
-        time,
-        metadata: { ...metadata, evidence: { signature, chain: { prev: prevHex, hash: hashHex } } },
-      });
+      drafts.push({ event, time, chain: { prev: prevHex, hash: hashHex }, signature });
       prev = hash;
       revision++;
     }
+    const signatures = toSign.length === 0 ? [] : await this.#signing.sign(toSign);
+    toSign.forEach((job, i) => (drafts[job.at]!.signature = signatures[i]));
+    const out = drafts.map(({ event, time, chain, signature }): NewEvent => ({
+      id: event.id,
+      type: event.type,
+      data: event.data,
+      time,
+      // Every draft is signed by now: pre-signed, or by the pool just above.
+      metadata: { ...event.metadata, evidence: { signature: signature!, chain } },
+    }));
     return { events: out, lastHash: prev.toString("hex") };
   }
 
@@ -320,7 +367,15 @@ export class EvidenceStore implements EventStore {
     return this.inner.readByCorrelationKey(key);
   }
 
-  close(): Promise<void> {
-    return this.inner.close();
+  async close(): Promise<void> {
+    try {
+      await this.inner.close();
+    } finally {
+      if (!this.#closed) {
+        this.#closed = true;
+        if (this.#signingOwner === "store") await this.#signing.close();
+        else if (this.#signingOwner === "shared") await releaseSharedPool(this.#signing);
+      }
+    }
   }
 }
