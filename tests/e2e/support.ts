@@ -16,7 +16,7 @@ import { supervisionConsumers } from "@shenguan/supervision";
 import type { Kafka } from "kafkajs";
 import pg from "pg";
 import { pino } from "pino";
-import { databaseUrl, kafkaBrokers } from "../harness/services.js";
+import { databaseUrl, kafkaBrokers, retriable } from "../harness/services.js";
 import { vouchFor } from "@shenguan/service-kit/testing";
 
 export { DEMO };
@@ -235,7 +235,7 @@ export async function topicEnds(kafka: Kafka, topics: readonly string[]): Promis
   await admin.connect();
   try {
     const ends = new Map<string, string>();
-    for (const topic of topics) for (const p of await admin.fetchTopicOffsets(topic)) ends.set(`${topic}/${p.partition}`, p.high);
+    for (const topic of topics) for (const p of await retriable(() => admin.fetchTopicOffsets(topic))) ends.set(`${topic}/${p.partition}`, p.high);
     return ends;
   } finally {
     await admin.disconnect();

@@ -299,3 +299,19 @@ export async function kurrentdbUrl(): Promise<string | undefined> {
   if (await dockerAvailable()) return startKurrentdbContainer();
   return undefined;
 }
+
+/**
+ * Retries what a broker refuses for a moment (kafkajs marks it retriable:
+ * "not the leader for that topic-partition" while a new topic's leadership
+ * settles) instead of failing the test on it.
+ */
+export async function retriable<T>(call: () => Promise<T>, attempts = 10): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (attempt >= attempts || !(err as { retriable?: boolean }).retriable) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+  }
+}

@@ -10,6 +10,7 @@ import {
   collectFrom,
   deleteTopics,
   ensureTopics,
+  retriable,
   KAFKA_BROKERS,
   kafkaReachable,
   kafkaUnavailableMessage,
@@ -65,7 +66,7 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
 
   /** Resolves once the consumer's stored offsets reach the end of every partition of `topic`. */
   async function caughtUp(name: string, topic: string, timeoutMs = 30_000): Promise<void> {
-    const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, p.high]));
+    const ends = new Map((await retriable(() => admin.fetchTopicOffsets(topic))).map((p) => [p.partition, p.high]));
     await waitFor(`${name} to reach the end of ${topic}`, async () => {
       const { rows } = await schema.sql.query<{ partition: number; next_offset: string }>(
         `select partition, next_offset::text as next_offset from consumer_offsets where consumer = $1 and topic = $2`,

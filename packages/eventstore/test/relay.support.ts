@@ -2,6 +2,7 @@
  * What the relay and consumer integration tests share: the real broker, a
  * collector that reads what actually landed on a topic, bounded polling.
  */
+import { retriable } from "@shenguan/tests/harness/services";
 import { deadLetterTopicOf, families, topicOf } from "@shenguan/contracts";
 import type { IHeaders, ISocketFactory, Kafka } from "kafkajs";
 import net from "node:net";
@@ -156,7 +157,7 @@ export async function collectFrom(kafka: Kafka, topics: readonly string[], accep
   const start = new Map<string, bigint>();
   try {
     for (const topic of topics) {
-      for (const p of await admin.fetchTopicOffsets(topic)) start.set(`${topic}/${p.partition}`, BigInt(p.high));
+      for (const p of await retriable(() => admin.fetchTopicOffsets(topic))) start.set(`${topic}/${p.partition}`, BigInt(p.high));
     }
   } finally {
     await admin.disconnect();
@@ -195,3 +196,5 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+export { retriable };
