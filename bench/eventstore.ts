@@ -12,8 +12,8 @@
 import os from "node:os";
 import { performance } from "node:perf_hooks";
 // Relative until @shenguan/eventstore's index exports openEventStore.
-import { openEventStore, type LogPosition, type NewEvent } from "@shenguan/eventstore";
-import { writeResult } from "./machine.js";
+import { openEventStore, type LogPosition } from "@shenguan/eventstore";
+import { runConcurrently, SAMPLE_EVENT, writeResult } from "./machine.js";
 
 const url = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/shenguan_test";
 const CONCURRENCY = 16;
@@ -22,27 +22,7 @@ const SINGLE_WRITER_EVENTS = Math.min(EVENTS, 5_000);
 const READ_BATCH = 1_000;
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 
-// The size and shape of a real integration event: a licence grant.
-const event: NewEvent = {
-  type: "LicenceGranted",
-  data: {
-    caseId: "LIC-2024-330100-000123",
-    licenceNo: "JY33010020240001234",
-    holder: { uscc: "91330100MA2GXXXX1X", name: "杭州示例食品有限公司" },
-    items: ["食品销售", "餐饮服务"],
-    validFrom: "2024-05-01",
-    validTo: "2029-04-30",
-    decidedBy: "330100-SAMR",
-  },
-  metadata: {
-    correlationId: "018f3c2a-7b1e-7c4d-9a51-3e0f6b2d8c11",
-    causationId: "018f3c2a-7b1e-7c4d-9a51-3e0f6b2d8c10",
-    department: "330100-SAMR",
-    traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-    subject: "91330100MA2GXXXX1X",
-    caseId: "LIC-2024-330100-000123",
-  },
-};
+const event = SAMPLE_EVENT;
 
 interface Measurement {
   readonly operations: number;
@@ -51,32 +31,10 @@ interface Measurement {
   readonly latencyMs?: { readonly p50: number; readonly p99: number };
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  return Number((sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0).toFixed(3));
-}
-
 /** `total` operations shared by `workers` loops, each awaiting its previous operation. */
 async function measure(total: number, workers: number, operation: (i: number) => Promise<unknown>): Promise<Measurement> {
-  const latencies: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: workers }, async () => {
-      for (let i = next++; i < total; i = next++) {
-        const t = performance.now();
-        await operation(i);
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  return {
-    operations: total,
-    seconds: Number(seconds.toFixed(3)),
-    perSecond: Math.round(total / seconds),
-    latencyMs: { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) },
-  };
+  const { seconds, latencyMs } = await runConcurrently(total, workers, operation);
+  return { operations: total, seconds: Number(seconds.toFixed(3)), perSecond: Math.round(total / seconds), latencyMs };
 }
 
 interface Comparison {

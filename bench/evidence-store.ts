@@ -21,10 +21,9 @@ import {
   openEventStore,
   verifyStore,
   type EventStore,
-  type NewEvent,
 } from "@shenguan/eventstore";
 import { KeyRing, type SignatureAlgorithm } from "@shenguan/evidence";
-import { writeResult } from "./machine.js";
+import { runConcurrently, SAMPLE_EVENT, writeResult } from "./machine.js";
 
 const url = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/shenguan_test";
 const CONCURRENCY = 16;
@@ -32,26 +31,7 @@ const EVENTS = Number(process.env.EVENTS ?? 10_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const BATCH = 10;
 
-// A licence grant, as in bench/eventstore.ts.
-const event: NewEvent = {
-  type: "LicenceGranted",
-  data: {
-    caseId: "LIC-2024-330100-000123",
-    licenceNo: "JY33010020240001234",
-    holder: { uscc: "91330100MA2GXXXX1X", name: "杭州示例食品有限公司" },
-    items: ["食品销售", "餐饮服务"],
-    validFrom: "2024-05-01",
-    validTo: "2029-04-30",
-    decidedBy: "330100-SAMR",
-  },
-  metadata: {
-    correlationId: "018f3c2a-7b1e-7c4d-9a51-3e0f6b2d8c11",
-    causationId: "018f3c2a-7b1e-7c4d-9a51-3e0f6b2d8c10",
-    department: "330100-SAMR",
-    subject: "91330100MA2GXXXX1X",
-    caseId: "LIC-2024-330100-000123",
-  },
-};
+const event = SAMPLE_EVENT;
 
 interface Measurement {
   readonly events: number;
@@ -60,33 +40,11 @@ interface Measurement {
   readonly latencyMs: { readonly p50: number; readonly p99: number };
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  return Number((sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0).toFixed(3));
-}
-
-/** `appends` appends of `perAppend` events each, shared by 16 loops. */
+/** `appends` appends of `perAppend` events each, shared by CONCURRENCY loops. */
 async function measure(appends: number, perAppend: number, append: (i: number) => Promise<unknown>): Promise<Measurement> {
-  const latencies: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      for (let i = next++; i < appends; i = next++) {
-        const t = performance.now();
-        await append(i);
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
+  const { seconds, latencyMs } = await runConcurrently(appends, CONCURRENCY, append);
   const events = appends * perAppend;
-  return {
-    events,
-    seconds: Number(seconds.toFixed(3)),
-    eventsPerSecond: Math.round(events / seconds),
-    latencyMs: { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) },
-  };
+  return { events, seconds: Number(seconds.toFixed(3)), eventsPerSecond: Math.round(events / seconds), latencyMs };
 }
 
 const schema = `bench_evidence_${Date.now()}`;

@@ -28,7 +28,7 @@ import { DepartmentRegistry } from "@shenguan/registry";
 import { NO_GRANTS, systemClock, type Grants } from "@shenguan/service-kit";
 import pg from "pg";
 import { Pool } from "undici";
-import { writeResult } from "./machine.js";
+import { percentile, writeResult } from "./machine.js";
 
 const url = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/shenguan_test";
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16);
@@ -47,10 +47,6 @@ interface Measurement {
   readonly seconds: number;
   readonly eventsPerSecond: number;
   readonly latencyMs: { readonly p50: number; readonly p99: number };
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  return Number((sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0).toFixed(3));
 }
 
 /** `CONCURRENCY` loops, each awaiting its previous operation, for `seconds`. */

@@ -221,3 +221,25 @@ export class DepartmentRegistry {
     }
   }
 }
+
+/**
+ * The `verifiers` of an EvidenceStore that the registry itself reads and
+ * writes through: the registry can only be started on that store, so it is
+ * attached afterwards (`attach`). Until then only the custody keys verify;
+ * from then on, the keys that may sign now (activeKeyRing).
+ */
+export function signingKeysFor(custody: { publicKeys(): Promise<readonly KeyRingEntry[]> }): {
+  readonly verifiers: () => Promise<KeyRing>;
+  attach(registry: DepartmentRegistry): void;
+} {
+  let attached: DepartmentRegistry | undefined;
+  return {
+    verifiers: async () => {
+      const custodyKeys = await custody.publicKeys();
+      return attached ? attached.activeKeyRing(custodyKeys) : new KeyRing(custodyKeys);
+    },
+    attach(registry) {
+      attached = registry;
+    },
+  };
+}

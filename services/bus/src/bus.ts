@@ -17,10 +17,9 @@ import {
   type SqlExecutor,
 } from "@shenguan/eventstore";
 import { families, topicOf } from "@shenguan/contracts";
-import { KeyRing } from "@shenguan/evidence";
 import { bootstrapDepartments, buildGatewayApp, gatewayTls, loadIdentityKey, PiiProtector, vouchHeaders, type PiiKeyRing } from "@shenguan/gateway";
 import { buildLinkageApp, linkageConsumers } from "@shenguan/linkage";
-import { DepartmentRegistry } from "@shenguan/registry";
+import { DepartmentRegistry, signingKeysFor } from "@shenguan/registry";
 import { NO_GRANTS, systemClock, trustGateway, type Clock, type ServiceApp } from "@shenguan/service-kit";
 import { buildSupervisionApp, supervisionConsumers } from "@shenguan/supervision";
 import type { Logger } from "pino";
@@ -95,13 +94,9 @@ export async function startBus(options: BusOptions): Promise<Bus> {
   // Pre-signed events (the gateway's publish API) verify against the keys that
   // may sign now: active keys of active departments (retired keys only verify
   // old events, in the auditor) and the custody keys of no known department.
-  // The registry reads and writes through this store, so it is filled in below.
-  const trusted: { registry?: DepartmentRegistry } = {};
-  const verifiers = async () => {
-    const custodyKeys = await keys.publicKeys();
-    return trusted.registry ? trusted.registry.activeKeyRing(custodyKeys) : new KeyRing(custodyKeys);
-  };
-  const store = new EvidenceStore(opened.store, { keys, clock: () => clock.now(), verifiers });
+  // The registry reads and writes through this store, so it is attached below.
+  const signing = signingKeysFor(keys);
+  const store = new EvidenceStore(opened.store, { keys, clock: () => clock.now(), verifiers: signing.verifiers });
   const linkage = await buildLinkageApp({ store, sql, clock, yellowShare: config.SHENGUAN_YELLOW_SHARE, cardGraceMs: config.SHENGUAN_CARD_GRACE_MS, logger });
   // The 告知承诺 gate reads linkage's credit standing. In one process that is a
   // function call; split across hosts it is linkage's GET /subjects/:uscc/commitment-eligibility.
@@ -152,7 +147,7 @@ export async function startBus(options: BusOptions): Promise<Bus> {
   // custody keys and grants) and the identity key the services here trust.
   // Credentials are checked against the wall clock, whatever the business clock shows.
   const registry = await new DepartmentRegistry({ store, clock, follow: false }).start();
-  trusted.registry = registry;
+  signing.attach(registry);
   await bootstrapDepartments(registry, keys, DEMO_DEPARTMENTS);
   const identityKey = config.SHENGUAN_GATEWAY_KEY ? loadIdentityKey(config.SHENGUAN_GATEWAY_KEY, true) : generateKeyPairSync("ed25519").privateKey;
   trustGateway(identityKey);

@@ -5,8 +5,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { evidenceStoreFromEnv, openEventStore } from "@shenguan/eventstore";
-import { KeyRing } from "@shenguan/evidence";
-import { DepartmentRegistry } from "@shenguan/registry";
+import { DepartmentRegistry, signingKeysFor } from "@shenguan/registry";
 import { systemClock } from "@shenguan/service-kit";
 import { pino } from "pino";
 import { buildGatewayApp } from "./app.js";
@@ -17,16 +16,11 @@ const logger = pino({ level: env["LOG_LEVEL"] ?? "info", name: "gateway" });
 const opened = await openEventStore(env["DATABASE_SCHEMA"] ? { schema: env["DATABASE_SCHEMA"] } : {});
 // Published events are signed (custody key) or verified (a department's own
 // signature, against the keys it registered) on their way into the store.
-const trusted: { registry?: DepartmentRegistry } = {};
-const store = evidenceStoreFromEnv(opened.store, env, {
-  // Only keys that may sign now: active keys of active departments, and custody keys of no known department (retired keys verify old events only).
-  verifiers: async () => {
-    const custodyKeys = await store.keys.publicKeys();
-    return trusted.registry ? trusted.registry.activeKeyRing(custodyKeys) : new KeyRing(custodyKeys);
-  },
-});
+// Only keys that may sign now: active keys of active departments, and custody keys of no known department.
+const signing = signingKeysFor({ publicKeys: () => store.keys.publicKeys() });
+const store = evidenceStoreFromEnv(opened.store, env, { verifiers: signing.verifiers });
 const registry = await new DepartmentRegistry({ store, clock: systemClock }).start();
-trusted.registry = registry;
+signing.attach(registry);
 const pkiDir = env["PKI_DIR"] ?? join(process.cwd(), ".data/pki");
 const app = await buildGatewayApp({
   store,

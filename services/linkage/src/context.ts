@@ -3,7 +3,7 @@ import { ConcurrencyError, type EventMetadata, type EventStore, type ExpectedRev
 import type { Clock } from "@shenguan/service-kit";
 import { v7 as uuidv7 } from "uuid";
 import { Calendars } from "./calendar/calendars.js";
-import { appendWithin, EvidenceStore, PostgresEventStore, type SqlQueryable } from "@shenguan/eventstore";
+import { appendInTransaction, type SqlQueryable } from "@shenguan/eventstore";
 
 /** What the linkage code logs through: pino's (and fastify's) signature. */
 export interface LinkageLogger {
@@ -43,9 +43,7 @@ export function emitterFor(store: EventStore): Emit {
     // Fail here, not at the relay (which would park the event unpublished).
     const checked = events.map((e) => ({ id: e.id ?? uuidv7(), type: e.type, data: validatePayload(e.type, e.data), metadata }));
     try {
-      if (store instanceof EvidenceStore && store.inner instanceof PostgresEventStore) await store.appendWithin(tx, stream, checked, expected);
-      else if (store instanceof PostgresEventStore) await appendWithin(tx, stream, checked, expected);
-      else await store.append(stream, checked, expected);
+      await appendInTransaction(store, tx, stream, checked, expected);
       // The caller applies these events in `tx` right after: their echoes through Kafka are then no-ops (skipEcho).
       await tx.query(`insert into linkage_emitted (event_id) select unnest($1::text[]) on conflict do nothing`, [checked.map((e) => e.id)]);
       return { appended: true };
