@@ -8,6 +8,7 @@ import {
   parseSeal,
   SigningKey,
   signBytes,
+  signatureBatch,
   SigningPool,
   verifyChain,
   type EvidenceSignature,
@@ -184,7 +185,14 @@ describe("EvidenceStore on PostgreSQL", () => {
       await store.append(stream, [signedByOwn, fact(7, XZSP)], 5n);
       await schema.sql.transaction((tx) => store.appendWithin(tx, stream, [fact(8)], 7n));
       const events = await raw.readStream(stream);
-      expect(events.map((e) => e.metadata.evidence?.signature?.alg)).toEqual(["SM2-SM3", "Ed25519", ...Array(4).fill("SM2-SM3"), "SM2-SM3", "Ed25519", "SM2-SM3"]);
+      expect(events.map((e) => e.metadata.evidence?.signature?.alg)).toEqual([
+        "SM2-SM3",
+        "Ed25519",
+        ...Array(4).fill("SM2-SM3"),
+        "SM2-SM3",
+        "Ed25519",
+        "SM2-SM3",
+      ]);
       expect(events[6]!.metadata.evidence?.signature).toEqual(signedByOwn.metadata.evidence?.signature);
       expect(verifyChain(events, { keys: await allKeys() })).toMatchObject({ ok: true, events: 9 });
       // Ed25519 is deterministic: the pool's signature is the one this thread would make.
@@ -192,6 +200,81 @@ describe("EvidenceStore on PostgreSQL", () => {
     } finally {
       await pool.close();
     }
+  });
+
+  it("signs appends that wait together with one batch signature each event can prove alone; batchSignatures: false signs each", async () => {
+    const pool = new SigningPool({ size: 1 });
+    try {
+      const store = new EvidenceStore(raw, { keys: custody, clock: clock.now, verifiers: () => registry, signingPool: pool });
+      const streams = Array.from({ length: 12 }, () => `batched-${uuidv7()}`);
+      // One append of three events of one department: one statement for the three.
+      await store.append(streams[0]!, [fact(0), fact(1), fact(2)], "no_stream");
+      // Eleven appends at once: the first goes alone, the others wait for it and leave together.
+      await Promise.all(streams.slice(1).map((stream) => store.append(stream, [fact(0)], "no_stream")));
+      const events = (await Promise.all(streams.map((stream) => raw.readStream(stream)))).flat();
+      const signatures = events.map((e) => e.metadata.evidence!.signature!);
+      expect(new Set(signatures.slice(0, 3).map((s) => s.sig)).size).toBe(1);
+      expect(signatures.slice(0, 3).map((s) => s.batch)).toMatchObject([
+        { index: 0, size: 3 },
+        { index: 1, size: 3 },
+        { index: 2, size: 3 },
+      ]);
+      expect(new Set(signatures.slice(3).map((s) => s.sig)).size).toBeLessThan(11);
+      expect(verifyChain(events, { keys: await allKeys() })).toMatchObject({ ok: true, events: 14 });
+      expect(await verifyStreams(raw, streams, await allKeys())).toMatchObject({ ok: true, events: 14 });
+      // An altered payload no longer fits its batch proof.
+      const [first] = await raw.readStream(streams[5]!);
+      expect(verifyChain([{ ...first!, data: { n: 99 } }], { keys: await allKeys() }).failure?.kind).toMatch(
+        /hash-mismatch|signature-invalid/,
+      );
+
+      const single = new EvidenceStore(raw, {
+        keys: custody,
+        clock: clock.now,
+        verifiers: () => registry,
+        signingPool: pool,
+        batchSignatures: false,
+      });
+      const stream = `unbatched-${uuidv7()}`;
+      await single.append(stream, [fact(0), fact(1)], "no_stream");
+      const plain = await raw.readStream(stream);
+      expect(plain.map((e) => e.metadata.evidence!.signature!.batch)).toEqual([undefined, undefined]);
+      expect(verifyChain(plain, { keys: await allKeys() })).toMatchObject({ ok: true, events: 2 });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("accepts a department's own batch signature over events it signed together, and refuses one whose proof is for another event", async () => {
+    const store = evidenceStore();
+    const stream = `self-batched-${uuidv7()}`;
+    const time = new Date("2026-03-02T08:59:59.123Z");
+    const drafts = [0n, 1n, 2n].map((revision) => ({
+      id: uuidv7(),
+      type: "SelfPublished",
+      stream,
+      revision,
+      time,
+      data: { n: Number(revision) },
+      metadata: meta(OWN),
+    }));
+    const batch = signatureBatch(drafts.map((d) => canonicalEvent(d)));
+    const signature = signBytes(batch.statement, ownKey);
+    const withProof = (d: (typeof drafts)[number], index: number): NewEvent => ({
+      id: d.id,
+      time,
+      type: d.type,
+      data: d.data,
+      metadata: { ...d.metadata, evidence: { signature: { ...signature, batch: batch.proof(index) } } },
+    });
+    // Revision 1 carrying revision 2's proof: refused, nothing stored.
+    const error = await rejection(store.append(stream, [withProof(drafts[0]!, 0), withProof(drafts[1]!, 2)], "no_stream"));
+    expect(error).toMatchObject({ kind: "signature-invalid", eventId: drafts[1]!.id });
+    expect(await raw.readStream(stream)).toEqual([]);
+    await store.append(stream, drafts.map(withProof), "no_stream");
+    const events = await raw.readStream(stream);
+    expect(events.map((e) => e.metadata.evidence!.signature!.sig)).toEqual([signature.sig, signature.sig, signature.sig]);
+    expect(verifyChain(events, { keys: await allKeys() })).toMatchObject({ ok: true, events: 3 });
   });
 
   it("closes the signing pool it created with close(), and not one it was given", async () => {
@@ -203,7 +286,11 @@ describe("EvidenceStore on PostgreSQL", () => {
     expect(given.workers).toHaveLength(1);
     await given.close();
 
-    const owning = new EvidenceStore(new PostgresEventStore(schema.sql, { pollIntervalMs: 50 }), { keys: custody, clock: clock.now, signingPool: 1 });
+    const owning = new EvidenceStore(new PostgresEventStore(schema.sql, { pollIntervalMs: 50 }), {
+      keys: custody,
+      clock: clock.now,
+      signingPool: 1,
+    });
     const stream = `owned-${uuidv7()}`;
     await owning.append(stream, [fact(0)], "no_stream");
     await owning.close();
@@ -237,14 +324,39 @@ describe("EvidenceStore on PostgreSQL", () => {
     });
 
     const refusals: Array<[string, (stream: string) => NewEvent, string, RegExp]> = [
-      ["a signature over other bytes", (s) => preSigned(s, 1n, { signedData: { n: 99 } }), "signature-invalid", /signature by key .* does not verify/],
+      [
+        "a signature over other bytes",
+        (s) => preSigned(s, 1n, { signedData: { n: 99 } }),
+        "signature-invalid",
+        /signature by key .* does not verify/,
+      ],
       ["a key nobody registered", (s) => preSigned(s, 1n, { key: strangerKey }), "unknown-key", /unknown key/],
-      ["another department's key", (s) => preSigned(s, 1n, { key: ownKey, department: SAMR }), "wrong-signer", /of department 330100-SAMR is signed by key .* of 350100-SCJGJ/],
+      [
+        "another department's key",
+        (s) => preSigned(s, 1n, { key: ownKey, department: SAMR }),
+        "wrong-signer",
+        /of department 330100-SAMR is signed by key .* of 350100-SCJGJ/,
+      ],
       ["a chain.prev that is not the head", (s) => preSigned(s, 1n, { prev: "ab".repeat(32) }), "prev-mismatch", /broken chain/],
       ["an event that names no department", (s) => preSigned(s, 1n, { department: null }), "wrong-signer", /has no metadata\.department/],
-      ["a key missing from the ring of active keys (retired)", (s) => preSigned(s, 1n, { key: retiredKey }), "unknown-key", /unknown key .*retired/],
-      ["a time more than 5 minutes before the store's clock", (s) => preSigned(s, 1n, { time: "2026-03-02T08:54:59.000Z" }), "signature-invalid", /signed time 2026-03-02T08:54:59\.000Z is more than 300000 ms from the store's clock/],
-      ["a time more than 5 minutes after the store's clock", (s) => preSigned(s, 1n, { time: "2026-03-03T09:00:00.000Z" }), "signature-invalid", /maxClockSkewMs/],
+      [
+        "a key missing from the ring of active keys (retired)",
+        (s) => preSigned(s, 1n, { key: retiredKey }),
+        "unknown-key",
+        /unknown key .*retired/,
+      ],
+      [
+        "a time more than 5 minutes before the store's clock",
+        (s) => preSigned(s, 1n, { time: "2026-03-02T08:54:59.000Z" }),
+        "signature-invalid",
+        /signed time 2026-03-02T08:54:59\.000Z is more than 300000 ms from the store's clock/,
+      ],
+      [
+        "a time more than 5 minutes after the store's clock",
+        (s) => preSigned(s, 1n, { time: "2026-03-03T09:00:00.000Z" }),
+        "signature-invalid",
+        /maxClockSkewMs/,
+      ],
     ];
     for (const [what, make, kind, message] of refusals) {
       it(`refuses ${what} (${kind}), naming the event, and stores nothing of the batch`, async () => {
@@ -332,7 +444,9 @@ describe("LogSealer and verifyStore on PostgreSQL", () => {
 
   it("refuses a blockSize under 2, naming the option: a block of one would hold the last seal alone and stall", () => {
     for (const blockSize of [1, 0, 2.5]) {
-      expect(() => new LogSealer({ store: evidenceStore(custody, inner), blockSize })).toThrow(/blockSize: must be an integer of at least 2/);
+      expect(() => new LogSealer({ store: evidenceStore(custody, inner), blockSize })).toThrow(
+        /blockSize: must be an integer of at least 2/,
+      );
     }
   });
 
@@ -360,7 +474,8 @@ describe("LogSealer and verifyStore on PostgreSQL", () => {
     const keys = await allKeys();
     const all = await verifyStore(inner, { keys });
     expect(all).toMatchObject({ ok: true, events: 15, seals: 4, unsealedEvents: 1 });
-    expect(await verifyStore(inner, { keys, signatures: "all", workers: 0 })).toMatchObject({ ok: true, signatures: 15 });
+    // 15 events, 10 signatures: each two-event append shares one batch signature, verified once.
+    expect(await verifyStore(inner, { keys, signatures: "all", workers: 0 })).toMatchObject({ ok: true, signatures: 10 });
     expect(await verifyStore(store, { keys, pageSize: 2 })).toMatchObject({ ok: true, events: 15, seals: 4 });
 
     // The verifier's lean reads (through the EvidenceStore too) agree with readAll, positions as the seals write them.
@@ -429,7 +544,9 @@ describe("LogSealer and verifyStore on PostgreSQL", () => {
   describe("tampering in the database", () => {
     /** Runs `edit` on the event's row, checks, then puts the row back as it was. */
     async function tampered(event: StoredEvent, edit: string, params: unknown[], check: () => Promise<void>) {
-      const { rows } = await s.sql.query<{ data: unknown; metadata: unknown }>(`select data, metadata from events where event_id = $1`, [event.id]);
+      const { rows } = await s.sql.query<{ data: unknown; metadata: unknown }>(`select data, metadata from events where event_id = $1`, [
+        event.id,
+      ]);
       await s.sql.query(`update events set ${edit} where event_id = $1`, [event.id, ...params]);
       try {
         await check();
@@ -458,11 +575,14 @@ describe("LogSealer and verifyStore on PostgreSQL", () => {
         expect((await verifyStore(inner, { keys })).failure).toMatchObject({ kind: "hash-mismatch", ...where });
       });
 
-      // A valid signature, of another event: only a signature check sees it (the chain does not cover evidence).
-      const otherSig = after!.metadata.evidence!.signature!.sig;
-      await tampered(victim!, `metadata = jsonb_set(metadata, '{evidence,signature,sig}', to_jsonb($2::text))`, [otherSig], async () => {
+      // A valid signature, of another event (here its batch signature with its proof): only a signature check sees it (the chain does not cover evidence).
+      const otherSignature = JSON.stringify(after!.metadata.evidence!.signature!);
+      await tampered(victim!, `metadata = jsonb_set(metadata, '{evidence,signature}', $2::jsonb)`, [otherSignature], async () => {
         expect((await verifyStreams(inner, [stream], keys)).failure).toMatchObject({ kind: "signature-invalid", ...where });
-        expect((await verifyStore(inner, { keys, signatures: "all", workers: 0 })).failure).toMatchObject({ kind: "signature-invalid", ...where });
+        expect((await verifyStore(inner, { keys, signatures: "all", workers: 0 })).failure).toMatchObject({
+          kind: "signature-invalid",
+          ...where,
+        });
       });
 
       const forged = linkEvent({ ...victim!, data: { forged: true } }, victim!.metadata.evidence!.chain!.prev).hash;
@@ -503,7 +623,11 @@ describe("EvidenceStore on PGlite", () => {
       await sealer.start();
       expect((await sealer.flush()).map((x) => x.count)).toEqual([2, 1]);
       await sealer.stop();
-      expect(await verifyStore(inner, { keys: await allKeys(), signatures: "all", workers: 0 })).toMatchObject({ ok: true, events: 5, seals: 2 });
+      expect(await verifyStore(inner, { keys: await allKeys(), signatures: "all", workers: 0 })).toMatchObject({
+        ok: true,
+        events: 5,
+        seals: 2,
+      });
     } finally {
       await inner.close();
       await sql.close();

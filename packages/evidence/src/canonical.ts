@@ -1,5 +1,6 @@
 import { CanonicalFormError } from "./errors.js";
 import { canonicalBytes } from "./jcs.js";
+import type { InclusionProof } from "./merkle.js";
 
 export type SignatureAlgorithm = "SM2-SM3" | "Ed25519";
 
@@ -10,6 +11,12 @@ export interface EvidenceSignature {
   readonly keyId: string;
   /** Base64 of the signature: DER SEQUENCE { r, s } for SM2 (GM/T 0009), 64 raw bytes for Ed25519. */
   readonly sig: string;
+  /**
+   * Set on a batch signature (batch.ts): `sig` signs the statement of a
+   * Merkle root over a batch of canonical events, and this is the event's
+   * inclusion proof in that batch. Absent: `sig` signs the canonical bytes.
+   */
+  readonly batch?: InclusionProof;
 }
 
 /** An event's link in its stream's hash chain (both lowercase hex SM3 digests). */

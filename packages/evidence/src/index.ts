@@ -40,7 +40,25 @@ export {
   type ChainVerification,
   type VerifyChainOptions,
 } from "./chain.js";
-export { leafHash, nodeHash, merkleRoot, MerkleTree, proveInclusion, verifyInclusion, type InclusionProof } from "./merkle.js";
+export {
+  leafHash,
+  nodeHash,
+  merkleRoot,
+  MerkleTree,
+  proveInclusion,
+  rootFromInclusion,
+  verifyInclusion,
+  type InclusionProof,
+} from "./merkle.js";
+export {
+  BATCH_SIGNATURE_CONTEXT,
+  MAX_SIGNATURE_BATCH,
+  batchStatement,
+  parseBatchProof,
+  signatureBatch,
+  signedMessage,
+  type SignatureBatch,
+} from "./batch.js";
 export {
   SEAL_FORMAT,
   Sealer,

@@ -90,14 +90,23 @@ export function proveInclusion(leaves: readonly (Uint8Array | string)[], index: 
  * verifySealedInclusion with a seal), as a path can fit more than one size.
  */
 export function verifyInclusion(root: Uint8Array | string, leaf: Uint8Array | string, proof: InclusionProof): boolean {
+  const computed = rootFromInclusion(leaf, proof);
+  return computed !== undefined && bytesEqual(computed, asBytes(root));
+}
+
+/**
+ * The root that `proof` takes `leaf` to (RFC 9162 §2.1.3.2), or undefined
+ * when the proof is malformed or does not fit a tree of `proof.size` leaves.
+ */
+export function rootFromInclusion(leaf: Uint8Array | string, proof: InclusionProof): Buffer | undefined {
   const { index, size, path } = proof;
-  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) return false;
-  if (!Array.isArray(path) || !path.every(isHash)) return false;
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) return undefined;
+  if (!Array.isArray(path) || !path.every(isHash)) return undefined;
   let fn = index;
   let sn = size - 1;
   let r = leafHash(leaf);
   for (const p of path) {
-    if (sn === 0) return false;
+    if (sn === 0) return undefined;
     const sibling = Buffer.from(p, "hex");
     if (fn % 2 === 1 || fn === sn) {
       r = nodeHash(sibling, r);
@@ -113,5 +122,5 @@ export function verifyInclusion(root: Uint8Array | string, leaf: Uint8Array | st
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);
   }
-  return sn === 0 && bytesEqual(r, asBytes(root));
+  return sn === 0 ? r : undefined;
 }

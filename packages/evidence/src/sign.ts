@@ -1,3 +1,4 @@
+import { parseBatchProof, signedMessage } from "./batch.js";
 import { fromBase64 } from "./bytes.js";
 import { canonicalEvent, evidenceOf, type EvidenceEvent, type EvidenceSignature, type SignatureAlgorithm } from "./canonical.js";
 import type { EvidenceFailure } from "./failure.js";
@@ -19,7 +20,10 @@ export function parseSignature(value: unknown): EvidenceSignature | undefined {
   if (!SIGNATURE_ALGORITHMS.includes(alg as SignatureAlgorithm)) return undefined;
   if (typeof keyId !== "string" || !/^[0-9a-f]{32}$/.test(keyId)) return undefined;
   if (typeof sig !== "string" || fromBase64(sig) === undefined) return undefined;
-  return { alg: alg as SignatureAlgorithm, keyId, sig };
+  const batchField = (value as Record<string, unknown>).batch;
+  if (batchField === undefined) return { alg: alg as SignatureAlgorithm, keyId, sig };
+  const batch = parseBatchProof(batchField);
+  return batch === undefined ? undefined : { alg: alg as SignatureAlgorithm, keyId, sig, batch };
 }
 
 export type SignatureCheck = { readonly ok: true } | { readonly ok: false; readonly failure: Omit<EvidenceFailure, "index"> };
@@ -78,6 +82,30 @@ function departmentOf(event: EvidenceEvent): unknown {
   return (event.metadata as Record<string, unknown>).department;
 }
 
+/**
+ * Batch statements already verified in this process: a batch signature
+ * covers many events, and verifying it once is enough for all of them. Only
+ * successes are kept, keyed by everything that was verified (key id,
+ * signature, statement); bounded, oldest forgotten first.
+ */
+const verifiedStatements = new Map<string, true>();
+const VERIFIED_STATEMENTS_MAX = 4096;
+
+function verifyCached(
+  key: { verify(message: Uint8Array, signature: Uint8Array): boolean },
+  keyId: string,
+  sig: string,
+  message: Uint8Array,
+  bytes: Uint8Array,
+): boolean {
+  const cacheKey = `${keyId}|${sig}|${Buffer.from(message).toString("base64")}`;
+  if (verifiedStatements.has(cacheKey)) return true;
+  if (!key.verify(message, bytes)) return false;
+  if (verifiedStatements.size >= VERIFIED_STATEMENTS_MAX) verifiedStatements.delete(verifiedStatements.keys().next().value!);
+  verifiedStatements.set(cacheKey, true);
+  return true;
+}
+
 /** Verify the signature in `metadata.evidence.signature` (or the one given) against the key ring. */
 export function verifyEventSignature(
   event: EvidenceEvent,
@@ -88,12 +116,20 @@ export function verifyEventSignature(
   const pre = precheckSignature(signature, keys, { department: departmentOf(event), label });
   if (!pre.ok) return pre;
   const key = keys.get(pre.signature.keyId)!.key;
-  if (key.verify(canonicalEvent(event), pre.bytes)) return { ok: true };
+  const message = signedMessage(pre.signature, canonicalEvent(event));
+  const batch = pre.signature.batch;
+  const good =
+    message !== undefined &&
+    (batch === undefined ? key.verify(message, pre.bytes) : verifyCached(key, pre.signature.keyId, pre.signature.sig, message, pre.bytes));
+  if (good) return { ok: true };
   return {
     ok: false,
     failure: {
       kind: "signature-invalid",
-      message: `${label}: ${pre.signature.alg} signature by key ${pre.signature.keyId} does not verify`,
+      message:
+        batch === undefined
+          ? `${label}: ${pre.signature.alg} signature by key ${pre.signature.keyId} does not verify`
+          : `${label}: ${pre.signature.alg} batch signature by key ${pre.signature.keyId} does not verify for this event (leaf ${batch.index} of ${batch.size})`,
     },
   };
 }

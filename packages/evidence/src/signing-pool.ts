@@ -1,5 +1,6 @@
 import os from "node:os";
 import type { Worker } from "node:worker_threads";
+import { MAX_SIGNATURE_BATCH, signatureBatch } from "./batch.js";
 import type { EvidenceSignature } from "./canonical.js";
 import { SigningKey, type Signer } from "./keys.js";
 import { startWorker } from "./pool.js";
@@ -43,6 +44,14 @@ interface Waiter {
   readonly sent: readonly string[];
 }
 
+/** A job waiting in its key's queue for signCoalesced. */
+interface Queued {
+  readonly message: Uint8Array;
+  readonly signer: Signer;
+  readonly resolve: (signature: EvidenceSignature) => void;
+  readonly reject: (error: Error) => void;
+}
+
 interface Thread {
   readonly worker: Worker;
   /** Key ids this worker already holds. */
@@ -78,6 +87,9 @@ export class SigningPool {
   readonly #threads: (Thread | undefined)[];
   #nextId = 0;
   #closed = false;
+  /** signCoalesced: jobs waiting per key id, and that key's batches out. */
+  readonly #queues = new Map<string, Queued[]>();
+  readonly #outstanding = new Map<string, number>();
 
   constructor(options: SigningPoolOptions = {}) {
     const size = options.size ?? defaultSigningPoolSize();
@@ -111,6 +123,65 @@ export class SigningPool {
       });
     }
     return out as EvidenceSignature[];
+  }
+
+  /**
+   * The signatures of `jobs`, in order, where jobs of one key that wait
+   * together are signed together: one batch signature (batch.ts) over all of
+   * them. Each key has at most `max(1, size)` signatures out at a time; jobs
+   * that arrive meanwhile, from this call or any other, queue and leave as
+   * the next batch when one comes back. So under light load every event gets
+   * a plain signature at once, and under load the cost per event falls with
+   * the queue instead of the queue growing: one SM2 signature (~0.2–0.9 ms
+   * here) serves every append that arrived while the previous one was made.
+   * Jobs of one call for the same key always share a batch (or a plain
+   * signature when alone).
+   */
+  async signCoalesced(jobs: readonly SigningJob[]): Promise<EvidenceSignature[]> {
+    if (this.#closed) throw new Error("signing pool closed");
+    if (jobs.length === 0) return [];
+    const signatures = jobs.map(
+      (job) =>
+        new Promise<EvidenceSignature>((resolve, reject) => {
+          let queue = this.#queues.get(job.signer.keyId);
+          if (queue === undefined) this.#queues.set(job.signer.keyId, (queue = []));
+          queue.push({ message: job.message, signer: job.signer, resolve, reject });
+        }),
+    );
+    for (const keyId of new Set(jobs.map((job) => job.signer.keyId))) this.#pump(keyId);
+    return Promise.all(signatures);
+  }
+
+  #pump(keyId: string): void {
+    const queue = this.#queues.get(keyId);
+    const limit = Math.max(1, this.size);
+    while (queue !== undefined && queue.length > 0 && (this.#outstanding.get(keyId) ?? 0) < limit) {
+      const taken = queue.splice(0, MAX_SIGNATURE_BATCH);
+      if (queue.length === 0) this.#queues.delete(keyId);
+      this.#outstanding.set(keyId, (this.#outstanding.get(keyId) ?? 0) + 1);
+      void this.#signTogether(taken).finally(() => {
+        const left = (this.#outstanding.get(keyId) ?? 1) - 1;
+        if (left === 0) this.#outstanding.delete(keyId);
+        else this.#outstanding.set(keyId, left);
+        this.#pump(keyId);
+      });
+    }
+  }
+
+  async #signTogether(taken: readonly Queued[]): Promise<void> {
+    try {
+      const signer = taken[0]!.signer;
+      if (taken.length === 1) {
+        taken[0]!.resolve(await this.signOne(taken[0]!.message, signer));
+        return;
+      }
+      const batch = signatureBatch(taken.map((job) => job.message));
+      const signature = await this.signOne(batch.statement, signer);
+      taken.forEach((job, i) => job.resolve({ ...signature, batch: batch.proof(i) }));
+    } catch (error) {
+      const failure = error instanceof Error ? error : new Error(String(error));
+      for (const job of taken) job.reject(failure);
+    }
   }
 
   #post(jobs: readonly SigningJob[]): Promise<string[]> {

@@ -9,6 +9,7 @@ import { InlineSignatureVerifier, SignatureWorkerPool, type SignatureJob, type S
 import { parseSeal, positionString, verifySeal, type PositionLike, type Seal } from "./seal.js";
 import { departmentOf, eventLabel, precheckSignature } from "./sign.js";
 import { toHex } from "./bytes.js";
+import { signedMessage } from "./batch.js";
 
 /** An event of the global log, in log order. */
 export interface LoggedEvent extends EvidenceEvent {
@@ -118,6 +119,8 @@ export async function verifyLog(
   let jobLabels: string[] = [];
   const streamStarts: number[] = []; // index of each stream's first event
   const inFlight = new Set<Promise<void>>();
+  /** Batch signature statements already sent for verification (recent ones: a batch's events lie close together in the log). */
+  const batchStatements = new Set<string>();
 
   const progress = () =>
     options.onProgress?.({ events: index, seals: sealEnds.length, signatures: verified, elapsedMs: performance.now() - started });
@@ -210,16 +213,37 @@ export async function verifyLog(
           fail({ ...where, ...pre.failure });
           break;
         }
-        jobs.push({ message: canonical, signature: pre.bytes, keyId: pre.signature.keyId });
-        jobIndexes.push(index);
-        jobWheres.push(where);
-        jobLabels.push(label);
-        dispatched++;
-        if (jobs.length >= batchSize) flush();
-        while (inFlight.size >= verifier.concurrency) await Promise.race(inFlight);
-        if (verifier.concurrency === 1) {
-          flush();
-          await Promise.all(inFlight);
+        const message = signedMessage(pre.signature, canonical);
+        if (message === undefined) {
+          fail({
+            ...where,
+            kind: "signature-invalid",
+            message: `${label}: its batch signature's proof does not fit a batch of ${pre.signature.batch!.size}`,
+          });
+          break;
+        }
+        // A batch signature covers many neighbouring events: its statement is
+        // verified once. If it is bad, its first event (the earliest) is the one reported.
+        const statement =
+          pre.signature.batch === undefined
+            ? undefined
+            : `${pre.signature.keyId}|${pre.signature.sig}|${Buffer.from(message).toString("base64")}`;
+        if (statement === undefined || !batchStatements.has(statement)) {
+          if (statement !== undefined) {
+            if (batchStatements.size >= 4096) batchStatements.delete(batchStatements.values().next().value!);
+            batchStatements.add(statement);
+          }
+          jobs.push({ message, signature: pre.bytes, keyId: pre.signature.keyId });
+          jobIndexes.push(index);
+          jobWheres.push(where);
+          jobLabels.push(label);
+          dispatched++;
+          if (jobs.length >= batchSize) flush();
+          while (inFlight.size >= verifier.concurrency) await Promise.race(inFlight);
+          if (verifier.concurrency === 1) {
+            flush();
+            await Promise.all(inFlight);
+          }
         }
       }
 

@@ -69,6 +69,15 @@ export interface EvidenceStoreOptions {
    * multiply threads competing for the same cores).
    */
   readonly signingPool?: SigningPool | number;
+  /**
+   * Custody signatures made together share one batch signature (an SM2
+   * signature over the Merkle root of their canonical bytes; each event
+   * carries its inclusion proof, as X-Road signs message batches): the
+   * events of one append, and appends of one department that wait while its
+   * previous signatures are being made (SigningPool.signCoalesced). Default
+   * true; false signs every event on its own.
+   */
+  readonly batchSignatures?: boolean;
 }
 
 interface Prepared {
@@ -141,6 +150,7 @@ export class EvidenceStore implements EventStore {
   readonly #signing: SigningPool;
   /** What close() does with the pool: close one the store created, release the shared one, leave one it was given. */
   readonly #signingOwner: "store" | "shared" | "caller";
+  readonly #batchSignatures: boolean;
   #closed = false;
 
   constructor(inner: EventStore, options: EvidenceStoreOptions) {
@@ -157,9 +167,11 @@ export class EvidenceStore implements EventStore {
     const skew = options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
     if (!Number.isSafeInteger(skew) || skew < 0) throw new RangeError(`maxClockSkewMs: must be a non-negative integer, got ${skew}`);
     this.#maxSkewMs = skew;
+    this.#batchSignatures = options.batchSignatures ?? true;
     const signing = options.signingPool;
     this.#signingOwner = signing === undefined ? "shared" : typeof signing === "number" ? "store" : "caller";
-    this.#signing = signing === undefined ? acquireSharedPool() : typeof signing === "number" ? new SigningPool({ size: signing }) : signing;
+    this.#signing =
+      signing === undefined ? acquireSharedPool() : typeof signing === "number" ? new SigningPool({ size: signing }) : signing;
   }
 
   async append(stream: string, events: readonly NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
@@ -194,8 +206,14 @@ export class EvidenceStore implements EventStore {
    * writer makes one of the two fail with ConcurrencyError. Not retried and
    * not cached: the transaction is the caller's and may still roll back.
    */
-  async appendWithin(tx: SqlQueryable, stream: string, events: readonly NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
-    if (!(this.inner instanceof PostgresEventStore)) throw new TypeError("appendWithin: the inner store must be the PostgreSQL/PGlite store");
+  async appendWithin(
+    tx: SqlQueryable,
+    stream: string,
+    events: readonly NewEvent[],
+    expectedRevision: ExpectedRevision,
+  ): Promise<AppendResult> {
+    if (!(this.inner instanceof PostgresEventStore))
+      throw new TypeError("appendWithin: the inner store must be the PostgreSQL/PGlite store");
     this.#heads.delete(stream);
     if (events.length === 0) return appendWithin(tx, stream, events, expectedRevision);
     let head: ChainHead | undefined;
@@ -207,11 +225,19 @@ export class EvidenceStore implements EventStore {
       const row = rows[0];
       head = row === undefined ? undefined : { revision: toBigInt(row.revision), hash: row.hash ?? GENESIS_HASH };
       const actual = head?.revision ?? "no_stream";
-      if ((expectedRevision === "stream_exists" && head === undefined) || (typeof expectedRevision === "bigint" && actual !== expectedRevision)) {
+      if (
+        (expectedRevision === "stream_exists" && head === undefined) ||
+        (typeof expectedRevision === "bigint" && actual !== expectedRevision)
+      ) {
         throw new ConcurrencyError(stream, expectedRevision, actual);
       }
     }
-    const prepared = await this.#prepare(stream, events.map((e) => ({ ...e, id: e.id ?? uuidv7() })), head, this.#clock());
+    const prepared = await this.#prepare(
+      stream,
+      events.map((e) => ({ ...e, id: e.id ?? uuidv7() })),
+      head,
+      this.#clock(),
+    );
     return appendWithin(tx, stream, prepared.events, head === undefined ? "no_stream" : head.revision);
   }
 
@@ -225,7 +251,8 @@ export class EvidenceStore implements EventStore {
     // A new stream links to GENESIS whatever is cached; the inner store refuses it if the stream exists.
     if (expected === "no_stream") return undefined;
     const cached = fresh ? undefined : this.#heads.get(stream);
-    const head = cached !== undefined && (typeof expected !== "bigint" || cached.revision === expected) ? cached : await this.#readHead(stream);
+    const head =
+      cached !== undefined && (typeof expected !== "bigint" || cached.revision === expected) ? cached : await this.#readHead(stream);
     const actual = head?.revision ?? "no_stream";
     if ((expected === "stream_exists" && head === undefined) || (typeof expected === "bigint" && actual !== expected)) {
       throw new ConcurrencyError(stream, expected, actual);
@@ -252,23 +279,38 @@ export class EvidenceStore implements EventStore {
    * bytes exclude metadata.evidence) go to the signing pool as one batch once
    * the whole batch has passed, so a refused batch costs no signature.
    */
-  async #prepare(stream: string, events: readonly (NewEvent & { readonly id: string })[], head: ChainHead | undefined, now: Date): Promise<Prepared> {
+  async #prepare(
+    stream: string,
+    events: readonly (NewEvent & { readonly id: string })[],
+    head: ChainHead | undefined,
+    now: Date,
+  ): Promise<Prepared> {
     let prev: Buffer = head === undefined ? GENESIS : Buffer.from(head.hash, "hex");
     let revision = head === undefined ? 0n : head.revision + 1n;
     let ring: KeyRing | undefined;
     const signers = new Map<string, Signer>();
-    const drafts: { readonly event: NewEvent & { readonly id: string }; readonly time: Date; readonly chain: ChainLink; signature: EvidenceSignature | undefined }[] = [];
+    const drafts: {
+      readonly event: NewEvent & { readonly id: string };
+      readonly time: Date;
+      readonly chain: ChainLink;
+      signature: EvidenceSignature | undefined;
+    }[] = [];
     // Unsigned events: their index in `drafts`, canonical bytes and custody signer.
     const toSign: { readonly at: number; readonly message: Uint8Array; readonly signer: Signer }[] = [];
     for (const event of events) {
       const metadata = event.metadata as EventMetadata & Record<string, unknown>;
       const label = `event ${event.id} (${stream}@${revision})`;
-      if (metadata === null || typeof metadata !== "object" || Array.isArray(metadata)) reject("not-canonical", event.id, `${label}: metadata is not an object`);
+      if (metadata === null || typeof metadata !== "object" || Array.isArray(metadata))
+        reject("not-canonical", event.id, `${label}: metadata is not an object`);
       const department = metadata.department;
       const presented = evidenceOf(event as unknown as EvidenceEvent) as EventEvidence | null | undefined;
       const preSigned = presented?.signature !== undefined;
       if (preSigned && !(event.time instanceof Date)) {
-        reject("signature-invalid", event.id, `${label} is pre-signed but carries no time: the signed bytes hold it, so it must travel with the event`);
+        reject(
+          "signature-invalid",
+          event.id,
+          `${label} is pre-signed but carries no time: the signed bytes hold it, so it must travel with the event`,
+        );
       }
       if (preSigned) {
         // The signed time is the event's time for good; bound it so a signer cannot backdate or postdate what it publishes.
@@ -282,7 +324,11 @@ export class EvidenceStore implements EventStore {
         }
         // The key's owner is checked against the department; without one, any registered key would do.
         if (typeof department !== "string" || department.length === 0) {
-          reject("wrong-signer", event.id, `refused ${label}: it is pre-signed but has no metadata.department, so its key's owner cannot be checked`);
+          reject(
+            "wrong-signer",
+            event.id,
+            `refused ${label}: it is pre-signed but has no metadata.department, so its key's owner cannot be checked`,
+          );
         }
       }
       const time = preSigned ? event.time! : now;
@@ -302,24 +348,43 @@ export class EvidenceStore implements EventStore {
       if (preSigned) {
         const claimed = presented?.chain as { prev?: unknown; hash?: unknown } | undefined;
         if (claimed?.prev !== undefined && claimed.prev !== prevHex) {
-          reject("prev-mismatch", event.id, `${label}: broken chain, its chain.prev ${String(claimed.prev)} is not the stream's head ${prevHex}`);
+          reject(
+            "prev-mismatch",
+            event.id,
+            `${label}: broken chain, its chain.prev ${String(claimed.prev)} is not the stream's head ${prevHex}`,
+          );
         }
         if (claimed?.hash !== undefined && claimed.hash !== hashHex) {
-          reject("hash-mismatch", event.id, `${label}: its chain.hash ${String(claimed.hash)} is not SM3(prev ‖ canonical event) ${hashHex}`);
+          reject(
+            "hash-mismatch",
+            event.id,
+            `${label}: its chain.hash ${String(claimed.hash)} is not SM3(prev ‖ canonical event) ${hashHex}`,
+          );
         }
         ring ??= await this.#verifiers();
         const check = verifyEventSignature(candidate, ring);
         if (!check.ok) {
           // The ring holds only keys that may sign now, so "unknown" also covers a retired key and a deactivated department's.
-          const why = check.failure.kind === "unknown-key" ? " (not an active key of an active department: unregistered, retired, or its department deactivated)" : "";
+          const why =
+            check.failure.kind === "unknown-key"
+              ? " (not an active key of an active department: unregistered, retired, or its department deactivated)"
+              : "";
           reject(check.failure.kind, event.id, `refused ${check.failure.message}${why}`);
         }
         const owner = ring.get(presented!.signature!.keyId)?.owner;
         if (owner === undefined) {
-          reject("wrong-signer", event.id, `refused ${label}: key ${presented!.signature!.keyId} is registered for no department, so it cannot sign for ${String(department)}`);
+          reject(
+            "wrong-signer",
+            event.id,
+            `refused ${label}: key ${presented!.signature!.keyId} is registered for no department, so it cannot sign for ${String(department)}`,
+          );
         }
         if (owner !== department) {
-          reject("wrong-signer", event.id, `refused ${label}: key ${presented!.signature!.keyId} belongs to ${owner}, not to metadata.department ${String(department)}`);
+          reject(
+            "wrong-signer",
+            event.id,
+            `refused ${label}: key ${presented!.signature!.keyId} belongs to ${owner}, not to metadata.department ${String(department)}`,
+          );
         }
         signature = presented!.signature!;
       } else {
@@ -328,7 +393,11 @@ export class EvidenceStore implements EventStore {
         if (signer === undefined) {
           signer = await this.keys.signerFor(department);
           if (signer === undefined) {
-            reject("unknown-key", event.id, `refused ${label}: no custody key for department ${department} (register the department; autoProvision is for development only)`);
+            reject(
+              "unknown-key",
+              event.id,
+              `refused ${label}: no custody key for department ${department} (register the department; autoProvision is for development only)`,
+            );
           }
           signers.set(department, signer);
         }
@@ -338,7 +407,8 @@ export class EvidenceStore implements EventStore {
       prev = hash;
       revision++;
     }
-    const signatures = toSign.length === 0 ? [] : await this.#signing.sign(toSign);
+    const signatures =
+      toSign.length === 0 ? [] : this.#batchSignatures ? await this.#signing.signCoalesced(toSign) : await this.#signing.sign(toSign);
     toSign.forEach((job, i) => (drafts[job.at]!.signature = signatures[i]));
     const out = drafts.map(({ event, time, chain, signature }): NewEvent => ({
       id: event.id,
