@@ -55,7 +55,12 @@ export interface EvidenceStoreOptions {
    * replace it; without a bound a signer could date its events years back or ahead.
    */
   readonly maxClockSkewMs?: number;
-  /** Streams whose head (revision, chain hash) is remembered between appends (default 10 000). */
+  /**
+   * Streams whose head (revision, chain hash) is remembered between appends
+   * (default 100 000, ~20 MB): a miss costs a read of the stream's last event
+   * before the append, and a bus takes a day's cases (tens of thousands) and
+   * appends to each again within days.
+   */
   readonly headCacheSize?: number;
   /** Attempts of an "any" / "stream_exists" append that loses a race to another writer (default 8). */
   readonly attempts?: number;
@@ -158,7 +163,7 @@ export class EvidenceStore implements EventStore {
     this.keys = options.keys;
     this.#verifiers = options.verifiers ?? (async () => new KeyRing(await options.keys.publicKeys()));
     this.#clock = options.clock ?? (() => new Date());
-    const max = options.headCacheSize ?? 10_000;
+    const max = options.headCacheSize ?? 100_000;
     if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`headCacheSize: must be a positive integer, got ${max}`);
     this.#heads = new LRUCache({ max });
     const attempts = options.attempts ?? 8;
