@@ -1,5 +1,7 @@
 import { sampleOf } from "@shenguan/contracts";
 import { describe, expect, it } from "vitest";
+import type { StoredEvent } from "@shenguan/eventstore";
+import { render, renderShared } from "../src/delivery/filter.js";
 import { mask, PiiProtector } from "../src/pii/index.js";
 
 const keys = { current: "k2", secrets: { k1: Buffer.alloc(32, 1), k2: Buffer.alloc(32, 2).toString("base64") } };
@@ -57,7 +59,10 @@ describe("SM4 sealing", () => {
     expect(sealed.data.holder.uscc).toBeNull();
     expect(sealed.data.decisionNumber).toBe(person.decisionNumber);
     expect(p.protect("LicenceGranted", person, "sm4").data.holder.idNumber).not.toBe(sealed.data.holder.idNumber); // random IV
-    expect(p.reveal("LicenceGranted", sealed.data)).toEqual({ data: person, paths: ["holder.idNumber", "holder.name", "legalRepresentative"] });
+    expect(p.reveal("LicenceGranted", sealed.data)).toEqual({
+      data: person,
+      paths: ["holder.idNumber", "holder.name", "legalRepresentative"],
+    });
   });
 
   it("opens values sealed with a retired key, and refuses altered or moved values naming the field", () => {
@@ -84,6 +89,37 @@ describe("SM4 sealing", () => {
 
   it("refuses a configuration it cannot honour, naming the setting", () => {
     expect(() => new PiiProtector({ mode: "sm4" })).toThrow(/keys.current/);
-    expect(() => new PiiProtector({ mode: "mask", keys: { current: "k", secrets: { k: Buffer.alloc(8) } } })).toThrow(/keys.secrets.k: .*at least 16 bytes/);
+    expect(() => new PiiProtector({ mode: "mask", keys: { current: "k", secrets: { k: Buffer.alloc(8) } } })).toThrow(
+      /keys.secrets.k: .*at least 16 bytes/,
+    );
+  });
+});
+
+describe("bodies shared by subscribers (renderShared)", () => {
+  const event = {
+    id: "0190a6f2-0000-7000-8000-000000000001",
+    type: "LicenceGranted",
+    stream: "licence-1",
+    revision: 0n,
+    position: { commit: 10n, prepare: 1n },
+    time: new Date("2026-03-02T09:00:00Z"),
+    data: person,
+    metadata: { department: "SPJ-350100", correlationId: "c1", causationId: null },
+  } as unknown as StoredEvent;
+
+  it("seals an event once per view for every subscriber of one gateway, and never shares across gateways or events", () => {
+    const p = new PiiProtector({ mode: "sm4", keys });
+    const first = renderShared(event, p, false);
+    expect(renderShared(event, p, false)).toBe(first);
+    expect(first.treatment).toBe("sm4");
+    expect(JSON.parse(first.json).data.holder.idNumber).toMatch(/^sm4:/);
+    // SM4-CBC takes a fresh IV: a second rendering would differ, the shared one is the same body.
+    expect(render(event, p, false).json).not.toBe(first.json);
+    const clear = renderShared(event, p, true);
+    expect(clear.treatment).toBe("clear");
+    expect(JSON.parse(clear.json).data.holder.idNumber).toBe("350102199001011234");
+    const masking = new PiiProtector({ mode: "mask" });
+    expect(JSON.parse(renderShared(event, masking, false).json).data.holder.idNumber).toBe("3501**********1234");
+    expect(renderShared({ ...event } as StoredEvent, p, false)).not.toBe(first);
   });
 });

@@ -61,7 +61,11 @@ export function matches(filter: DeliveryFilter, event: StoredEvent): boolean {
  * region outside them is a 403 naming the missing grant, an unknown family a
  * 400. Unset means everything the grants allow.
  */
-export function filterWithin(grants: Grants, requested: { families?: readonly string[]; regions?: readonly string[] }, where: string): DeliveryFilter {
+export function filterWithin(
+  grants: Grants,
+  requested: { families?: readonly string[]; regions?: readonly string[] },
+  where: string,
+): DeliveryFilter {
   const fams = requested.families ?? grants.subscribe.families.filter((f): f is Family => (families as readonly string[]).includes(f));
   const unknown = fams.filter((f) => !(families as readonly string[]).includes(f));
   if (unknown.length > 0) {
@@ -73,14 +77,22 @@ export function filterWithin(grants: Grants, requested: { families?: readonly st
     throw new ForbiddenError("no family to subscribe to: the department holds no subscribe grant", "subscribe");
   }
   const missingFamily = fams.find((f) => !grants.subscribe.families.includes(f));
-  if (missingFamily) throw new ForbiddenError(`no subscribe grant for family ${missingFamily}: it lacks subscribe:${missingFamily}`, `subscribe:${missingFamily}`);
+  if (missingFamily)
+    throw new ForbiddenError(
+      `no subscribe grant for family ${missingFamily}: it lacks subscribe:${missingFamily}`,
+      `subscribe:${missingFamily}`,
+    );
   const regions = requested.regions ?? grants.subscribe.regions;
   const bad = regions.find((r) => r !== "*" && !/^\d{6}$/.test(r));
   if (bad !== undefined) {
-    throw new ContractViolationError("subscription", [{ path: `${where}.regions`, rule: "region", message: `${bad} is not "*" or a 6-digit region code` }]);
+    throw new ContractViolationError("subscription", [
+      { path: `${where}.regions`, rule: "region", message: `${bad} is not "*" or a 6-digit region code` },
+    ]);
   }
-  const missingRegion = regions.find((r) => (r === "*" ? !grants.subscribe.regions.includes("*") : !regionCovered(grants.subscribe.regions, r)));
-    // Named as the ACL names it (access/acl.ts): family@region.
+  const missingRegion = regions.find((r) =>
+    r === "*" ? !grants.subscribe.regions.includes("*") : !regionCovered(grants.subscribe.regions, r),
+  );
+  // Named as the ACL names it (access/acl.ts): family@region.
   if (missingRegion !== undefined) {
     const grant = `subscribe:${fams[0]}@${missingRegion}`;
     throw new ForbiddenError(`no subscribe grant for region ${missingRegion}: it lacks ${grant}`, grant);
@@ -111,4 +123,21 @@ export function render(event: StoredEvent, pii: PiiProtector, hasPiiGrant: boole
     pii: out.treatment,
   };
   return { json: JSON.stringify(body), treatment: out.treatment, piiPaths: out.paths };
+}
+
+/**
+ * render, once per event and view for every subscriber that shares them:
+ * the SSE streams following the live end all receive the same event objects
+ * from the one LogTail, and twenty subscribers without the pii grant need the
+ * same masked or SM4-sealed body, not twenty encryptions of it. Keyed by the
+ * event object (a WeakMap: bodies go when the tail's buffer lets the event
+ * go) and the protector, so another gateway's policy never shares a body.
+ */
+const renderedBodies = new WeakMap<StoredEvent, { readonly pii: PiiProtector; clear?: Rendered; protected?: Rendered }>();
+
+export function renderShared(event: StoredEvent, pii: PiiProtector, hasPiiGrant: boolean): Rendered {
+  let views = renderedBodies.get(event);
+  if (views === undefined || views.pii !== pii) renderedBodies.set(event, (views = { pii }));
+  const view = hasPiiGrant ? "clear" : "protected";
+  return (views[view] ??= render(event, pii, hasPiiGrant));
 }

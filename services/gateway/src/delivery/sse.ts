@@ -5,7 +5,7 @@ import { formatPosition, parsePosition, type LogPosition, type StoredEvent } fro
 import type { AccessEntry, AccessLog, Caller, Grants } from "@shenguan/service-kit";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { PiiProtector } from "../pii/index.js";
-import { filterWithin, matches, render, type DeliveryFilter } from "./filter.js";
+import { filterWithin, matches, renderShared, type DeliveryFilter } from "./filter.js";
 import type { LogTail } from "./log-tail.js";
 
 export interface SseOptions {
@@ -144,7 +144,7 @@ export async function streamEvents(
     let treatment: string | undefined;
     for (const event of events) {
       if (!matches(filter, event)) continue;
-      const r = render(event, options.pii, grants.pii);
+      const r = renderShared(event, options.pii, grants.pii);
       const id = formatPosition(event.position);
       chunks.push(`id: ${id}\nevent: ${event.type}\ndata: ${r.json}\n\n`);
       delivered.push(event.id);
