@@ -1,8 +1,11 @@
 /**
  * The evidence layer at append: 16 writers appending through EvidenceStore
  * (department signature + SM3 chain link per event, SM2-SM3 and Ed25519),
- * signing inline (on the main thread) and on a SigningPool of 2 worker
- * threads, beside the same appends straight to PostgresEventStore, in the
+ * with batch signatures (the default: a department's events gathered
+ * together share one signature) signed inline (on the main thread, the
+ * default) and on a SigningPool of 2 worker threads, and one SM2 signature
+ * per event on 2 threads (batchSignatures: false, the default before batch
+ * signatures), beside the same appends straight to PostgresEventStore, in the
  * same run on the same server, alternating within each round. Then the LogSealer sealing
  * the whole log, and verifyStore reading it back (sealed-only).
  *
@@ -55,14 +58,15 @@ const { store: direct, executor: sql } = opened;
 const POOL_SIZE = 2;
 
 /** signingPool: 0 signs on the main thread, POOL_SIZE on that many worker threads (closed with the store). */
-function evidence(alg: SignatureAlgorithm, signingPool: number): EvidenceStore {
-  return new EvidenceStore(direct, { keys: new MemoryKeyStore({ autoProvision: true, alg }), signingPool });
+function evidence(alg: SignatureAlgorithm, signingPool: number, batchSignatures = true): EvidenceStore {
+  return new EvidenceStore(direct, { keys: new MemoryKeyStore({ autoProvision: true, alg }), signingPool, batchSignatures });
 }
 
 const stores = {
   direct,
   sm2: evidence("SM2-SM3", 0),
   sm2Pool: evidence("SM2-SM3", POOL_SIZE),
+  sm2Unbatched: evidence("SM2-SM3", POOL_SIZE, false),
   ed25519: evidence("Ed25519", 0),
   ed25519Pool: evidence("Ed25519", POOL_SIZE),
 } satisfies Record<string, EventStore>;
@@ -71,7 +75,9 @@ const MODES = Object.keys(stores) as Mode[];
 
 function run(mode: Mode, round: number, perAppend: number) {
   const events = Array.from({ length: perAppend }, () => event);
-  return measure(Math.floor(EVENTS / perAppend), perAppend, (i) => stores[mode].append(`${mode}-${perAppend}-${round}-${i}`, events, "no_stream"));
+  return measure(Math.floor(EVENTS / perAppend), perAppend, (i) =>
+    stores[mode].append(`${mode}-${perAppend}-${round}-${i}`, events, "no_stream"),
+  );
 }
 
 /** The median round (by events/s) of each mode; every round kept. */
@@ -84,14 +90,17 @@ async function compare(perAppend: number) {
     console.log(
       `${perAppend} per append, round ${round + 1}: direct ${r.direct.eventsPerSecond}/s, ` +
         `SM2 inline ${r.sm2.eventsPerSecond}/s (p99 ${r.sm2.latencyMs.p99} ms), SM2 pool ${r.sm2Pool.eventsPerSecond}/s (p99 ${r.sm2Pool.latencyMs.p99} ms), ` +
+        `SM2 one signature per event on the pool ${r.sm2Unbatched.eventsPerSecond}/s, ` +
         `Ed25519 inline ${r.ed25519.eventsPerSecond}/s, Ed25519 pool ${r.ed25519Pool.eventsPerSecond}/s`,
     );
   }
-  const median = (mode: Mode) => [...rounds].sort((a, b) => a[mode].eventsPerSecond - b[mode].eventsPerSecond)[Math.floor(rounds.length / 2)]![mode];
+  const median = (mode: Mode) =>
+    [...rounds].sort((a, b) => a[mode].eventsPerSecond - b[mode].eventsPerSecond)[Math.floor(rounds.length / 2)]![mode];
   return {
     direct: median("direct"),
     evidenceSm2: median("sm2"),
     evidenceSm2Pool: median("sm2Pool"),
+    evidenceSm2UnbatchedPool: median("sm2Unbatched"),
     evidenceEd25519: median("ed25519"),
     evidenceEd25519Pool: median("ed25519Pool"),
     rounds: rounds.map((r) => Object.fromEntries(MODES.map((mode) => [mode, r[mode].eventsPerSecond]))),
@@ -114,7 +123,13 @@ try {
     const keys = new MemoryKeyStore({ autoProvision: true });
     await keys.ensure(BUS_DEPARTMENT);
     const store = new EvidenceStore(sealed.store, { keys });
-    await measure(Math.floor(EVENTS / BATCH), BATCH, (i) => store.append(`seal-${i}`, Array.from({ length: BATCH }, () => event), "no_stream"));
+    await measure(Math.floor(EVENTS / BATCH), BATCH, (i) =>
+      store.append(
+        `seal-${i}`,
+        Array.from({ length: BATCH }, () => event),
+        "no_stream",
+      ),
+    );
     const logSealer = new LogSealer({ store, blockSize: 1000 });
     await logSealer.start();
     let started = performance.now();
@@ -127,7 +142,12 @@ try {
     started = performance.now();
     const result = await verifyStore(store, { keys: new KeyRing(await keys.publicKeys()) });
     seconds = (performance.now() - started) / 1000;
-    verify = { events: result.events, seconds: Number(seconds.toFixed(3)), eventsPerSecond: Math.round(result.events / seconds), ok: result.ok };
+    verify = {
+      events: result.events,
+      seconds: Number(seconds.toFixed(3)),
+      eventsPerSecond: Math.round(result.events / seconds),
+      ok: result.ok,
+    };
     console.log(`verifyStore (sealed-only): ${verify.eventsPerSecond} events/s, ok ${verify.ok}`);
   } finally {
     await sealed.executor?.query(`drop schema ${schema}_seal cascade`);

@@ -72,7 +72,7 @@ describe("batch signatures", () => {
     const forged = signed.map((e) => {
       const signature = (e.metadata as { evidence: { signature: EvidenceSignature } }).evidence.signature;
       const bytes = Buffer.from(signature.sig, "base64");
-      bytes[bytes.length - 1] ^= 1;
+      bytes[bytes.length - 1]! ^= 1;
       return withEvidence(e, { signature: { ...signature, sig: bytes.toString("base64") } });
     });
     for (const event of forged) expect(verifyEventSignature(event, ring).ok).toBe(false);
@@ -122,6 +122,19 @@ describe("batch signatures", () => {
     results.forEach(([s], i) => expect(verifyEventSignature(withEvidence(many[i]!, { signature: s! }), ring)).toEqual({ ok: true }));
   });
 
+  it("on a pool of no threads, gather the jobs of one turn of the event loop into one batch", async () => {
+    const inline = new SigningPool({ size: 0 });
+    const many = Array.from({ length: 12 }, (_, i) =>
+      licenceEvent(`licence-SP-350100-2026-0002${String(i).padStart(2, "0")}`, 0n, "SPJ-350100", i),
+    );
+    const results = await Promise.all(many.map((e) => inline.signCoalesced([{ message: canonicalEvent(e), signer: key }])));
+    expect(new Set(results.map(([s]) => s!.sig)).size).toBe(1);
+    results.forEach(([s], i) => expect(verifyEventSignature(withEvidence(many[i]!, { signature: s! }), ring)).toEqual({ ok: true }));
+    const [alone] = await inline.signCoalesced([{ message: canonicalEvent(many[0]!), signer: key }]);
+    expect(alone!.batch).toBeUndefined();
+    await inline.close();
+  });
+
   it("leave plain signatures (signEvent) as they were", () => {
     const plain = withEvidence(events[0]!, { signature: signEvent(events[0]!, key) });
     expect(verifyEventSignature(plain, ring)).toEqual({ ok: true });
@@ -152,7 +165,7 @@ describe("batch signatures", () => {
         if (i < 18 || i > 23) return e;
         const signature = (e.metadata as { evidence: { signature: EvidenceSignature } }).evidence.signature;
         const bytes = Buffer.from(signature.sig, "base64");
-        bytes[bytes.length - 3] ^= 1;
+        bytes[bytes.length - 3]! ^= 1;
         return withEvidence(e, {
           signature: { ...signature, sig: bytes.toString("base64") },
           chain: (e.metadata as { evidence: { chain: never } }).evidence.chain,

@@ -90,6 +90,8 @@ export class SigningPool {
   /** signCoalesced: jobs waiting per key id, and that key's batches out. */
   readonly #queues = new Map<string, Queued[]>();
   readonly #outstanding = new Map<string, number>();
+  /** Keys whose queue is signed on this thread at the next turn of the event loop (size 0). */
+  readonly #deferred = new Set<string>();
 
   constructor(options: SigningPoolOptions = {}) {
     const size = options.size ?? defaultSigningPoolSize();
@@ -148,7 +150,18 @@ export class SigningPool {
           queue.push({ message: job.message, signer: job.signer, resolve, reject });
         }),
     );
-    for (const keyId of new Set(jobs.map((job) => job.signer.keyId))) this.#pump(keyId);
+    for (const keyId of new Set(jobs.map((job) => job.signer.keyId))) {
+      if (this.size > 0) this.#pump(keyId);
+      else if (!this.#deferred.has(keyId)) {
+        // Signing on this thread is synchronous, so nothing could ever wait behind it:
+        // the jobs of this turn of the event loop are gathered first and signed together.
+        this.#deferred.add(keyId);
+        setImmediate(() => {
+          this.#deferred.delete(keyId);
+          this.#pump(keyId);
+        });
+      }
+    }
     return Promise.all(signatures);
   }
 

@@ -68,10 +68,10 @@ export interface EvidenceStoreOptions {
    * Where custody signatures are computed: a SigningPool the caller owns (and
    * closes; it may serve several stores), or the number of worker threads of a
    * pool this store creates and closes with close() (0 = sign on the calling
-   * thread). Default: one process-wide pool of SIGNING_THREADS_DEFAULT threads,
-   * shared by every store that takes the default and closed when the last of
-   * them closes (one process holds one bus: per-store pools would only
-   * multiply threads competing for the same cores).
+   * thread, each turn of the event loop's jobs together). Default: one
+   * process-wide pool of SIGNING_THREADS_DEFAULT threads (none with batch
+   * signatures), shared by every store that takes the default and closed when
+   * the last of them closes.
    */
   readonly signingPool?: SigningPool | number;
   /**
@@ -92,20 +92,31 @@ interface Prepared {
 }
 
 const GENESIS = Buffer.alloc(32);
-/** See bench/evidence-store.ts for the measurements behind it. */
-export const SIGNING_THREADS_DEFAULT = 2;
+/**
+ * Worker threads of the default pool. With batch signatures (the default)
+ * none: one signature serves every event of a department gathered in a turn
+ * of the event loop, so signing costs this thread little, while a hop to a
+ * worker thread costs latency that grows with the load (bench/evidence-store.ts:
+ * on 2 cores under load, 16 writers of single-event appends, 78–256 events/s
+ * signing batches on 2 threads, 551–602 on this thread).
+ * Signing each event on its own (batchSignatures: false) takes 2 threads.
+ */
+export const SIGNING_THREADS_DEFAULT = { batched: 0, single: 2 } as const;
 
-let shared: { readonly pool: SigningPool; users: number } | undefined;
+/** One process holds one bus: per-store pools would only split the batches and multiply threads competing for the same cores. */
+const shared = new Map<number, { readonly pool: SigningPool; users: number }>();
 
-function acquireSharedPool(): SigningPool {
-  shared ??= { pool: new SigningPool({ size: SIGNING_THREADS_DEFAULT }), users: 0 };
-  shared.users++;
-  return shared.pool;
+function acquireSharedPool(size: number): SigningPool {
+  let entry = shared.get(size);
+  if (entry === undefined) shared.set(size, (entry = { pool: new SigningPool({ size }), users: 0 }));
+  entry.users++;
+  return entry.pool;
 }
 
 async function releaseSharedPool(pool: SigningPool): Promise<void> {
-  if (shared?.pool !== pool || --shared.users > 0) return;
-  shared = undefined;
+  const entry = shared.get(pool.size);
+  if (entry?.pool !== pool || --entry.users > 0) return;
+  shared.delete(pool.size);
   await pool.close();
 }
 const DEFAULT_MAX_CLOCK_SKEW_MS = 5 * 60_000;
@@ -176,7 +187,11 @@ export class EvidenceStore implements EventStore {
     const signing = options.signingPool;
     this.#signingOwner = signing === undefined ? "shared" : typeof signing === "number" ? "store" : "caller";
     this.#signing =
-      signing === undefined ? acquireSharedPool() : typeof signing === "number" ? new SigningPool({ size: signing }) : signing;
+      signing === undefined
+        ? acquireSharedPool(this.#batchSignatures ? SIGNING_THREADS_DEFAULT.batched : SIGNING_THREADS_DEFAULT.single)
+        : typeof signing === "number"
+          ? new SigningPool({ size: signing })
+          : signing;
   }
 
   async append(stream: string, events: readonly NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
