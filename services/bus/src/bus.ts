@@ -17,7 +17,15 @@ import {
   type SqlExecutor,
 } from "@shenguan/eventstore";
 import { families, topicOf } from "@shenguan/contracts";
-import { bootstrapDepartments, buildGatewayApp, gatewayTls, loadIdentityKey, PiiProtector, vouchHeaders, type PiiKeyRing } from "@shenguan/gateway";
+import {
+  bootstrapDepartments,
+  buildGatewayApp,
+  gatewayTls,
+  loadIdentityKey,
+  PiiProtector,
+  vouchHeaders,
+  type PiiKeyRing,
+} from "@shenguan/gateway";
 import { buildLinkageApp, linkageConsumers } from "@shenguan/linkage";
 import { DepartmentRegistry, signingKeysFor } from "@shenguan/registry";
 import { NO_GRANTS, systemClock, trustGateway, type Clock, type ServiceApp } from "@shenguan/service-kit";
@@ -53,7 +61,12 @@ export interface BusOptions {
 }
 
 export interface Bus {
-  readonly apps: { approval: Awaited<ReturnType<typeof buildApprovalApp>>; supervision: Awaited<ReturnType<typeof buildSupervisionApp>>; enforcement: Awaited<ReturnType<typeof buildEnforcementApp>>; linkage: Awaited<ReturnType<typeof buildLinkageApp>> };
+  readonly apps: {
+    approval: Awaited<ReturnType<typeof buildApprovalApp>>;
+    supervision: Awaited<ReturnType<typeof buildSupervisionApp>>;
+    enforcement: Awaited<ReturnType<typeof buildEnforcementApp>>;
+    linkage: Awaited<ReturnType<typeof buildLinkageApp>>;
+  };
   readonly urls: Readonly<Record<"gateway" | "approval" | "supervision" | "enforcement" | "linkage", string>>;
   readonly sql: SqlExecutor;
   /** The event store every service appends through: signed and chained (EvidenceStore). */
@@ -88,7 +101,8 @@ export async function startBus(options: BusOptions): Promise<Bus> {
   });
   // Read models, checkpoints and idempotency keys live beside the events on
   // PostgreSQL/PGlite; with KurrentDB they need a PostgreSQL of their own.
-  if (!opened.executor) throw new Error("KURRENTDB_URL as the only database is not supported by the bus yet: set DATABASE_URL for read models too");
+  if (!opened.executor)
+    throw new Error("KURRENTDB_URL as the only database is not supported by the bus yet: set DATABASE_URL for read models too");
   const sql = opened.executor;
   const keys = options.keys ?? new MemoryKeyStore({ autoProvision: config.SHENGUAN_AUTO_PROVISION_KEYS === "true" });
   // Pre-signed events (the gateway's publish API) verify against the keys that
@@ -97,10 +111,23 @@ export async function startBus(options: BusOptions): Promise<Bus> {
   // The registry reads and writes through this store, so it is attached below.
   const signing = signingKeysFor(keys);
   const store = new EvidenceStore(opened.store, { keys, clock: () => clock.now(), verifiers: signing.verifiers });
-  const linkage = await buildLinkageApp({ store, sql, clock, yellowShare: config.SHENGUAN_YELLOW_SHARE, cardGraceMs: config.SHENGUAN_CARD_GRACE_MS, logger });
+  const linkage = await buildLinkageApp({
+    store,
+    sql,
+    clock,
+    yellowShare: config.SHENGUAN_YELLOW_SHARE,
+    cardGraceMs: config.SHENGUAN_CARD_GRACE_MS,
+    logger,
+  });
   // The 告知承诺 gate reads linkage's credit standing. In one process that is a
   // function call; split across hosts it is linkage's GET /subjects/:uscc/commitment-eligibility.
-  const approval = await buildApprovalApp({ store, sql, clock, eligibility: (applicant) => linkage.linkage.eligibility(applicant), logger });
+  const approval = await buildApprovalApp({
+    store,
+    sql,
+    clock,
+    eligibility: (applicant) => linkage.linkage.eligibility(applicant),
+    logger,
+  });
   const supervision = await buildSupervisionApp({ store, sql, clock, logger });
   const enforcement = await buildEnforcementApp({ store, sql, clock, creditDepartment: config.SHENGUAN_CREDIT_DEPARTMENT, logger });
 
@@ -149,7 +176,9 @@ export async function startBus(options: BusOptions): Promise<Bus> {
   const registry = await new DepartmentRegistry({ store, clock, follow: false }).start();
   signing.attach(registry);
   await bootstrapDepartments(registry, keys, DEMO_DEPARTMENTS);
-  const identityKey = config.SHENGUAN_GATEWAY_KEY ? loadIdentityKey(config.SHENGUAN_GATEWAY_KEY, true) : generateKeyPairSync("ed25519").privateKey;
+  const identityKey = config.SHENGUAN_GATEWAY_KEY
+    ? loadIdentityKey(config.SHENGUAN_GATEWAY_KEY, true)
+    : generateKeyPairSync("ed25519").privateKey;
   trustGateway(identityKey);
   const gateway = await buildGatewayApp({
     store,
@@ -161,15 +190,25 @@ export async function startBus(options: BusOptions): Promise<Bus> {
     subscriptions: {
       sql,
       clock,
-      pii: new PiiProtector({ mode: config.SHENGUAN_PII_MODE, keys: options.piiKeys ?? { current: "dev", secrets: { dev: randomBytes(32).toString("base64") } } }),
+      pii: new PiiProtector({
+        mode: config.SHENGUAN_PII_MODE,
+        keys: options.piiKeys ?? { current: "dev", secrets: { dev: randomBytes(32).toString("base64") } },
+      }),
       // The auditor verifies with what the EvidenceStore trusts: registered department keys and custody keys.
       auditKeys: { publicKeys: async () => [...registry.keyRing(), ...(await keys.publicKeys())] },
-      ...(options.timer ? { webhooks: { pollIntervalMs: 1_000 } } : {}),
+      webhooks: {
+        ...(options.timer ? { pollIntervalMs: 1_000 } : {}),
+        egress: { allowPrivateNetworks: config.SHENGUAN_WEBHOOK_PRIVATE_NETWORKS === "allow" },
+      },
     },
     logger,
   });
-  const urlsWithGateway = { ...urls, gateway: options.listen ? await gateway.listen({ host: config.SHENGUAN_HOST, port: config.SHENGUAN_PORT_BASE }) : "" };
-  const vouch = (department: string) => vouchHeaders(identityKey, systemClock, { department, grants: registry.get(department)?.grants ?? NO_GRANTS }, "bus");
+  const urlsWithGateway = {
+    ...urls,
+    gateway: options.listen ? await gateway.listen({ host: config.SHENGUAN_HOST, port: config.SHENGUAN_PORT_BASE }) : "",
+  };
+  const vouch = (department: string) =>
+    vouchHeaders(identityKey, systemClock, { department, grants: registry.get(department)?.grants ?? NO_GRANTS }, "bus");
 
   // One beat at a time: a slow tick is never overlapped by the next.
   let beat: Promise<unknown> = Promise.resolve();
@@ -210,7 +249,12 @@ export async function startBus(options: BusOptions): Promise<Bus> {
  * another store's events to this store's read models. Not refused (a store
  * may rightly start empty beside a shared broker), but said loudly.
  */
-async function warnIfTopicsOutliveStore(kafka: ReturnType<typeof createKafka>, store: { readAll(o: { maxCount: number }): Promise<unknown[]> }, prefix: string, logger: Logger): Promise<void> {
+async function warnIfTopicsOutliveStore(
+  kafka: ReturnType<typeof createKafka>,
+  store: { readAll(o: { maxCount: number }): Promise<unknown[]> },
+  prefix: string,
+  logger: Logger,
+): Promise<void> {
   if ((await store.readAll({ maxCount: 1 })).length > 0) return;
   const admin = kafka.admin();
   try {

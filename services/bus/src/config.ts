@@ -4,7 +4,10 @@ import { z } from "zod";
 /** Everything the bus reads from the environment, checked once at start with errors naming the variable. */
 const schema = z.object({
   KAFKA_BROKERS: z.string().default("127.0.0.1:9092"),
-  KAFKA_TOPIC_PREFIX: z.string().regex(/^[a-zA-Z0-9._-]+$/).default(DEFAULT_TOPIC_PREFIX),
+  KAFKA_TOPIC_PREFIX: z
+    .string()
+    .regex(/^[a-zA-Z0-9._-]+$/)
+    .default(DEFAULT_TOPIC_PREFIX),
   DATABASE_URL: z.string().optional(),
   KURRENTDB_URL: z.string().optional(),
   SHENGUAN_HOST: z.string().default("127.0.0.1"),
@@ -15,19 +18,30 @@ const schema = z.object({
   /** Share of a limit after which a yellow card is shown. */
   SHENGUAN_YELLOW_SHARE: z.coerce.number().gt(0).max(1).default(0.8),
   /** How long after midnight the day's deadline cards wait for claims and verifications still in flight. */
-  SHENGUAN_CARD_GRACE_MS: z.coerce.number().int().min(0).max(86_399_999).default(15 * 60_000),
+  SHENGUAN_CARD_GRACE_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(86_399_999)
+    .default(15 * 60_000),
   /** Department code of the credit platform that publishes credit records. */
   SHENGUAN_CREDIT_DEPARTMENT: z.string().default("XYB-350100"),
   /** Custody keys (one PKCS#8 PEM per department); default <repo>/.data/keys for the runner. */
   SHENGUAN_KEYS_DIR: z.string().min(1).optional(),
+  /** What subscribers without the pii grant receive: personal fields masked (张*) or sealed with SM4 (revealable by grant holders). */
+  SHENGUAN_PII_MODE: z.enum(["mask", "sm4"]).default("sm4"),
   /**
    * Create a department's signing key on its first event. On for the
    * development runner and tests; production registers departments (and their
    * keys) in the department registry and sets this to false.
    */
-  /** What subscribers without the pii grant receive: personal fields masked (张*) or sealed with SM4 (revealable by grant holders). */
-  SHENGUAN_PII_MODE: z.enum(["mask", "sm4"]).default("sm4"),
   SHENGUAN_AUTO_PROVISION_KEYS: z.enum(["true", "false"]).default("true"),
+  /**
+   * Webhooks go to public addresses only (deny, the default): a department's
+   * URL must not reach the database, the services or cloud metadata beside
+   * the gateway. allow: receivers on the internal network too.
+   */
+  SHENGUAN_WEBHOOK_PRIVATE_NETWORKS: z.enum(["allow", "deny"]).default("deny"),
   /** Events per sealed block of the global log. */
   SHENGUAN_SEAL_BLOCK_SIZE: z.coerce.number().int().min(1).max(100_000).default(1000),
   /** A partial block is sealed once its oldest event waited this long. */

@@ -142,7 +142,7 @@ const routes: Route[] = [
     name: "POST /v1/webhooks",
     method: "POST",
     path: "/v1/webhooks",
-    body: () => ({ url: "http://127.0.0.1:9/hook", secret: "s3cret-s3cret-s3cret", families: ["approval"] }),
+    body: () => ({ url: "https://hooks.example.org/shenguan", secret: "s3cret-s3cret-s3cret", families: ["approval"] }),
     grant: { name: "subscribe:approval", lackedBy: token.bureau },
     allowed: token.market,
     ok: 201,

@@ -1,7 +1,7 @@
 import { createHmac, randomUUID } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { sampleOf, type EventName, type EventPayloads } from "@shenguan/contracts";
+import { ContractViolationError, sampleOf, type EventName, type EventPayloads } from "@shenguan/contracts";
 import { pgExecutor, PostgresEventStore, type SqlExecutor } from "@shenguan/eventstore";
 import { AccessLog, createServiceApp, ManualClock, NO_GRANTS, type Caller, type Grants, type ServiceApp } from "@shenguan/service-kit";
 import { databaseUrl } from "@shenguan/tests/harness/services";
@@ -16,7 +16,11 @@ const REG = "350102-SCJGJ"; // a county market regulator: approval + linkage of 
 const CREDIT = "350000-XYB"; // the province's credit platform: everything, pii
 const callers: Record<string, Grants> = {
   [REG]: { ...NO_GRANTS, subscribe: { families: ["approval", "linkage"], regions: ["350102"] } },
-  [CREDIT]: { ...NO_GRANTS, subscribe: { families: ["approval", "linkage", "supervision", "enforcement", "credit"], regions: ["*"] }, pii: true },
+  [CREDIT]: {
+    ...NO_GRANTS,
+    subscribe: { families: ["approval", "linkage", "supervision", "enforcement", "credit"], regions: ["*"] },
+    pii: true,
+  },
 };
 
 let url: string;
@@ -61,7 +65,8 @@ beforeAll(async () => {
     clock,
     grantsOf: async (d) => callers[d],
     sse: { heartbeatMs: 100, batchSize: 2 },
-    webhooks: { maxAttempts: 3, baseDelayMs: 1_000, timeoutMs: 2_000 },
+    // The receivers in these tests listen on 127.0.0.1.
+    webhooks: { maxAttempts: 3, baseDelayMs: 1_000, timeoutMs: 2_000, egress: { allowPrivateNetworks: true } },
   });
   await app.register(piiPlugin, { pii, accessLog });
   await app.listen({ host: "127.0.0.1", port: 0 });
@@ -82,7 +87,11 @@ let seq = 0;
 
 async function append<N extends EventName>(type: N | "LogSealed", data: EventPayloads[N] | object): Promise<string> {
   const id = randomUUID();
-  await store.append(`test-${seq++}`, [{ id, type, data, metadata: { correlationId: id, causationId: null, department: "350102-SPJ" } }], "any");
+  await store.append(
+    `test-${seq++}`,
+    [{ id, type, data, metadata: { correlationId: id, causationId: null, department: "350102-SPJ" } }],
+    "any",
+  );
   return id;
 }
 const person = (regionCode: string) => ({
@@ -179,12 +188,18 @@ describe("SSE delivery", () => {
     const id = await append("LicenceGranted", person("350102"));
     const mine = (r: { events: SseMessage[] }) => r.events.some((e) => (JSON.parse(e.data!) as { id: string }).id === id);
     const reg = await readSse(REG, { until: (e) => mine({ events: e }), query: "?families=approval" });
-    const sealed = JSON.parse(reg.events.find((e) => JSON.parse(e.data!).id === id)!.data!) as { data: { holder: { idNumber: string } }; pii: string };
+    const sealed = JSON.parse(reg.events.find((e) => JSON.parse(e.data!).id === id)!.data!) as {
+      data: { holder: { idNumber: string } };
+      pii: string;
+    };
     expect(sealed.pii).toBe("sm4");
     expect(sealed.data.holder.idNumber).toMatch(/^sm4:k1:/);
 
     const credit = await readSse(CREDIT, { until: (e) => mine({ events: e }) });
-    const clear = JSON.parse(credit.events.find((e) => JSON.parse(e.data!).id === id)!.data!) as { data: { holder: { idNumber: string } }; pii: string };
+    const clear = JSON.parse(credit.events.find((e) => JSON.parse(e.data!).id === id)!.data!) as {
+      data: { holder: { idNumber: string } };
+      pii: string;
+    };
     expect(clear).toMatchObject({ pii: "clear", data: { holder: { idNumber: "350102199001011234" } } });
 
     // The pii holder opens what REG received sealed; REG itself may not.
@@ -228,11 +243,12 @@ describe("SSE delivery", () => {
     const delivered = events.filter((e) => e.event === "LicenceGranted").map((e) => (JSON.parse(e.data!) as { id: string }).id);
     expect(delivered).toContain(before);
     expect(events.at(-1)).toMatchObject({ event: "access-ended", data: JSON.stringify({ reason: "grant-withdrawn" }) });
-
   });
 
   it("ends an idle stream when the caller's token expires", async () => {
-    const res = await fetch(`${base()}/v1/subscribe/sse?families=linkage`, { headers: { "x-test-department": REG, "x-test-expires-in-ms": "400" } });
+    const res = await fetch(`${base()}/v1/subscribe/sse?families=linkage`, {
+      headers: { "x-test-department": REG, "x-test-expires-in-ms": "400" },
+    });
     expect(res.status).toBe(200);
     const text = await res.text(); // resolves only when the server ends the stream
     expect(text).toContain(`event: access-ended\ndata: {"reason":"credential-expired"}`);
@@ -337,7 +353,15 @@ describe("webhook delivery", () => {
     expect(body.data.holder.idNumber).toMatch(/^sm4:k1:/);
 
     // A durable checkpoint: another worker on the same database does not send them again.
-    const other = new WebhookDispatcher({ sql, store, accessLog, pii, clock, grantsOf: async (d) => callers[d] });
+    const other = new WebhookDispatcher({
+      sql,
+      store,
+      accessLog,
+      pii,
+      clock,
+      grantsOf: async (d) => callers[d],
+      egress: { allowPrivateNetworks: true },
+    });
     expect(await other.deliverDue()).toEqual({ delivered: 0, failed: 0, deadLettered: 0 });
 
     // An event that never gets through is dead-lettered after maxAttempts (3) and does not hold back the next one.
@@ -352,7 +376,11 @@ describe("webhook delivery", () => {
     expect(await webhooks.deliverDue()).toEqual({ delivered: 1, failed: 1, deadLettered: 1 });
     expect(received.map((r) => r.headers["x-shenguan-event-id"])).toEqual([e3, e3, e3, e4]);
 
-    const dead = (await (await call("GET", `/v1/webhooks/${hook.id}/dead-letters`)).json()) as Array<{ id: string; eventId: string; attempts: number }>;
+    const dead = (await (await call("GET", `/v1/webhooks/${hook.id}/dead-letters`)).json()) as Array<{
+      id: string;
+      eventId: string;
+      attempts: number;
+    }>;
     expect(dead).toMatchObject([{ eventId: e3, attempts: 3, lastError: "HTTP 503", redeliveredAt: null }]);
     expect((await call("GET", `/v1/webhooks/${hook.id}/dead-letters`, undefined, CREDIT)).status).toBe(404); // not CREDIT's hook
 
@@ -371,7 +399,10 @@ describe("webhook delivery", () => {
     const last = received[received.length - 1]!;
     expect(last.headers["x-shenguan-event-id"]).toBe(e3);
     verify(last);
-    expect(((await (await call("GET", `/v1/webhooks/${hook.id}/dead-letters`)).json()) as Array<{ redeliveredAt: string | null }>)[0]!.redeliveredAt).not.toBeNull();
+    expect(
+      ((await (await call("GET", `/v1/webhooks/${hook.id}/dead-letters`)).json()) as Array<{ redeliveredAt: string | null }>)[0]!
+        .redeliveredAt,
+    ).not.toBeNull();
 
     const logged = await accessLog.list({ department: REG, action: "delivery.webhook", limit: 1000 });
     expect(logged.flatMap((r) => r.detail["events"] as string[])).toEqual(expect.arrayContaining([e1, e2, e3, e4]));
@@ -384,6 +415,53 @@ describe("webhook delivery", () => {
     expect(received).toEqual([]);
   }, 60_000);
 
+  it("sends only to public addresses unless private networks are allowed: refused at registration and at every connection", async () => {
+    const strict = new WebhookDispatcher({ sql, store, accessLog, pii, clock, grantsOf: async (d) => callers[d] });
+    try {
+      for (const url of [
+        hookUrl,
+        "http://localhost:8080/hook",
+        "http://[::1]/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.1.2.3/",
+        "https://user:pw@example.org/hook",
+      ]) {
+        const error = await strict.register(REG, callers[REG]!, { url, secret: SECRET }).catch((e: unknown) => e);
+        expect(error, url).toBeInstanceOf(ContractViolationError);
+        expect((error as ContractViolationError).issues[0]).toMatchObject({ path: "body.url", rule: "webhook-destination" });
+      }
+      // A hook registered while private networks were allowed (or a name that now resolves to a private
+      // address, which is what `localhost` does) is refused when it would connect: nothing reaches the receiver.
+      const [latest] = (await store.readAll()).slice(-1);
+      const after = latest ? `${latest.position.commit}/${latest.position.prepare}` : undefined;
+      const viaLiteral = (await (
+        await call("POST", "/v1/webhooks", { url: hookUrl, secret: SECRET, families: ["approval"], ...(after ? { after } : {}) })
+      ).json()) as { id: string };
+      const port = (server.address() as AddressInfo).port;
+      const viaName = (await (
+        await call("POST", "/v1/webhooks", {
+          url: `http://localhost:${port}/hook`,
+          secret: SECRET,
+          families: ["approval"],
+          ...(after ? { after } : {}),
+        })
+      ).json()) as { id: string };
+      await append("LicenceGranted", person("350102"));
+      received.length = 0;
+      expect(await strict.deliverDue()).toMatchObject({ delivered: 0, failed: 2 });
+      expect(received).toEqual([]);
+      const errors = await sql.query<{ id: string; last_error: string }>(`select id, last_error from gateway_webhooks where id = any($1)`, [
+        [viaLiteral.id, viaName.id],
+      ]);
+      const byId = Object.fromEntries(errors.rows.map((r) => [r.id, r.last_error]));
+      expect(byId[viaLiteral.id]).toMatch(/127\.0\.0\.1 is not a public address/);
+      expect(byId[viaName.id]).toMatch(/localhost resolves to (127\.0\.0\.1|::1), not a public address/);
+      for (const id of [viaLiteral.id, viaName.id]) expect((await call("DELETE", `/v1/webhooks/${id}`)).status).toBe(204);
+    } finally {
+      await strict.close();
+    }
+  });
+
   it("a worker whose lease was taken over stops at once, moving no checkpoint; leases run on the database's clock", async () => {
     const [latest] = (await store.readAll()).slice(-1);
     const created = await call("POST", "/v1/webhooks", {
@@ -393,18 +471,26 @@ describe("webhook delivery", () => {
       ...(latest ? { after: `${latest.position.commit}/${latest.position.prepare}` } : {}),
     });
     const hook = (await created.json()) as { id: string };
-    const before = (await sql.query<{ checkpoint: string | null }>(`select checkpoint from gateway_webhooks where id = $1`, [hook.id])).rows[0]!.checkpoint;
+    const before = (await sql.query<{ checkpoint: string | null }>(`select checkpoint from gateway_webhooks where id = $1`, [hook.id]))
+      .rows[0]!.checkpoint;
     const e1 = await append("LicenceGranted", person("350102"));
     await append("LicenceGranted", person("350102"));
     received.length = 0;
     // While e1 is in flight, the lease expires and another worker takes it (as after a long pause of this one).
     beforeAnswer = async () => {
       beforeAnswer = undefined;
-      await sql.query(`update gateway_webhooks set lease_owner = 'another-worker', lease_until = now() + interval '1 hour' where id = $1`, [hook.id]);
+      await sql.query(`update gateway_webhooks set lease_owner = 'another-worker', lease_until = now() + interval '1 hour' where id = $1`, [
+        hook.id,
+      ]);
     };
     await app.webhooks.deliverDue();
     expect(received.map((r) => r.headers["x-shenguan-event-id"])).toEqual([e1]);
-    const row = (await sql.query<{ checkpoint: string | null; lease_owner: string | null }>(`select checkpoint, lease_owner from gateway_webhooks where id = $1`, [hook.id])).rows[0]!;
+    const row = (
+      await sql.query<{ checkpoint: string | null; lease_owner: string | null }>(
+        `select checkpoint, lease_owner from gateway_webhooks where id = $1`,
+        [hook.id],
+      )
+    ).rows[0]!;
     expect(row).toEqual({ checkpoint: before, lease_owner: "another-worker" });
     // Moving the business clock past the lease's end (and well past the database's day) does not end it: only the database's clock does.
     clock.advance(Math.max(0, Date.now() - clock.now().getTime()) + 30 * 86_400_000);

@@ -10,6 +10,7 @@ import type { PiiProtector } from "../pii/index.js";
 import { filterWithin } from "./filter.js";
 import { LogTail } from "./log-tail.js";
 import { resumePosition, streamEvents } from "./sse.js";
+import type { EgressPolicy } from "./egress.js";
 import { WebhookDispatcher, type WebhookRetryPolicy } from "./webhooks.js";
 
 export interface DeliveryPluginOptions {
@@ -30,6 +31,8 @@ export interface DeliveryPluginOptions {
   readonly webhooks?: WebhookRetryPolicy & {
     /** How often the worker calls deliverDue() on a real timer; 0 (the default) runs no timer, for tests and for a separate worker. */
     readonly pollIntervalMs?: number;
+    /** Which destinations webhooks may reach (egress.ts): public addresses only unless allowPrivateNetworks. */
+    readonly egress?: EgressPolicy;
   };
   /** Create the webhook tables on registration (default true). */
   readonly migrate?: boolean;
@@ -46,7 +49,12 @@ declare module "fastify" {
 
 const csv = z
   .string()
-  .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean))
+  .transform((s) =>
+    s
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean),
+  )
   .optional();
 const webhookBody = z.strictObject({
   url: z.url({ protocol: /^https?$/ }).max(2000),
@@ -55,7 +63,10 @@ const webhookBody = z.strictObject({
   families: z.array(z.enum(families)).min(1).optional(),
   regions: z.array(z.string()).min(1).optional(),
   /** Start after this log position ("<commit>/<prepare>"); default: the start of the log. */
-  after: z.string().regex(/^\d+\/\d+$/).optional(),
+  after: z
+    .string()
+    .regex(/^\d+\/\d+$/)
+    .optional(),
 });
 const webhookParams = z.strictObject({ id: z.string().max(100) });
 
@@ -67,7 +78,11 @@ const webhookParams = z.strictObject({ id: z.string().max(100) });
  * allows, and write every delivery to the access log.
  */
 const plugin: FastifyPluginAsyncZod<DeliveryPluginOptions> = async (app, options) => {
-  const dispatcher = new WebhookDispatcher({ ...options, ...(options.webhooks ? { retry: options.webhooks } : {}) });
+  const dispatcher = new WebhookDispatcher({
+    ...options,
+    ...(options.webhooks ? { retry: options.webhooks } : {}),
+    ...(options.webhooks?.egress ? { egress: options.webhooks.egress } : {}),
+  });
   if (options.migrate ?? true) await dispatcher.migrate();
   app.decorate("webhooks", dispatcher);
 
@@ -94,6 +109,7 @@ const plugin: FastifyPluginAsyncZod<DeliveryPluginOptions> = async (app, options
     shutdown.abort();
     if (timer) clearInterval(timer);
     await tail.close();
+    await dispatcher.close();
   });
 
   app.get(
@@ -122,11 +138,18 @@ const plugin: FastifyPluginAsyncZod<DeliveryPluginOptions> = async (app, options
   app.post("/v1/webhooks", { schema: { summary: "Register a webhook", body: webhookBody } }, async (request, reply) => {
     const caller = requireCaller(request);
     const { after, ...rest } = request.body;
-    const hook = await dispatcher.register(caller.department, caller.grants, { ...rest, ...(after ? { after: parsePosition(after) } : {}) });
+    const hook = await dispatcher.register(caller.department, caller.grants, {
+      ...rest,
+      ...(after ? { after: parsePosition(after) } : {}),
+    });
     return reply.code(201).send(hook);
   });
-  app.get("/v1/webhooks", { schema: { summary: "The department's webhooks" } }, async (request) => dispatcher.list(requireCaller(request).department));
-  app.get("/v1/webhooks/:id", { schema: { params: webhookParams } }, async (request) => dispatcher.get(requireCaller(request).department, request.params.id));
+  app.get("/v1/webhooks", { schema: { summary: "The department's webhooks" } }, async (request) =>
+    dispatcher.list(requireCaller(request).department),
+  );
+  app.get("/v1/webhooks/:id", { schema: { params: webhookParams } }, async (request) =>
+    dispatcher.get(requireCaller(request).department, request.params.id),
+  );
   app.delete("/v1/webhooks/:id", { schema: { params: webhookParams } }, async (request, reply) => {
     await dispatcher.remove(requireCaller(request).department, request.params.id);
     return reply.code(204).send();

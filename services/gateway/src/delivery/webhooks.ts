@@ -2,7 +2,9 @@ import { createHmac, randomUUID } from "node:crypto";
 import { catalog, type Family } from "@shenguan/contracts";
 import { formatPosition, parsePosition, type EventStore, type LogPosition, type SqlExecutor } from "@shenguan/eventstore";
 import { ForbiddenError, NotFoundError, type AccessEntry, type AccessLog, type Clock, type Grants } from "@shenguan/service-kit";
+import { Agent, fetch } from "undici";
 import type { PiiProtector } from "../pii/index.js";
+import { checkWebhookUrl, egressAgent, literalAllowed, type EgressPolicy } from "./egress.js";
 import { filterWithin, isContractEvent, matches, regionCovered, regionOf, render, type DeliveryFilter } from "./filter.js";
 
 export const SIGNATURE_HEADER = "x-shenguan-signature";
@@ -39,6 +41,8 @@ export interface WebhookDispatcherOptions {
   readonly retry?: WebhookRetryPolicy;
   /** Events delivered per webhook per deliverDue() call at most (default 500), so one busy hook does not starve others. */
   readonly maxPerRun?: number;
+  /** Which destinations webhooks may reach (egress.ts): public addresses only unless allowPrivateNetworks. */
+  readonly egress?: EgressPolicy;
 }
 
 export interface Webhook {
@@ -118,8 +122,10 @@ export class WebhookDispatcher {
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly timeoutMs: number;
+  private readonly agent: Agent;
 
   constructor(private readonly options: WebhookDispatcherOptions) {
+    this.agent = egressAgent(options.egress);
     this.maxAttempts = options.retry?.maxAttempts ?? 8;
     this.baseDelayMs = options.retry?.baseDelayMs ?? 10_000;
     this.maxDelayMs = options.retry?.maxDelayMs ?? 3_600_000;
@@ -170,12 +176,22 @@ export class WebhookDispatcher {
     grants: Grants,
     input: { url: string; secret: string; families?: readonly string[]; regions?: readonly string[]; after?: LogPosition },
   ): Promise<Webhook> {
+    checkWebhookUrl(input.url, this.options.egress);
     const filter = filterWithin(grants, input, "body");
     const now = this.options.clock.now();
     const { rows } = await this.options.sql.query<WebhookRow>(
       `insert into gateway_webhooks (id, department, url, families, regions, secret, created_at, checkpoint, next_attempt_at)
        values ($1, $2, $3, $4, $5, $6, $7, $8, $7) returning ${WEBHOOK_COLUMNS}`,
-      [randomUUID(), department, input.url, filter.families, filter.regions, input.secret, now, input.after ? formatPosition(input.after) : null],
+      [
+        randomUUID(),
+        department,
+        input.url,
+        filter.families,
+        filter.regions,
+        input.secret,
+        now,
+        input.after ? formatPosition(input.after) : null,
+      ],
     );
     return toWebhook(rows[0]!);
   }
@@ -203,12 +219,20 @@ export class WebhookDispatcher {
 
   async deadLetters(department: string, id: string): Promise<DeadLetter[]> {
     await this.row(department, id);
-    const { rows } = await this.options.sql.query<DeadRow>(`select ${DEAD_COLUMNS} from gateway_webhook_dead_letters where webhook_id = $1 order by id`, [id]);
+    const { rows } = await this.options.sql.query<DeadRow>(
+      `select ${DEAD_COLUMNS} from gateway_webhook_dead_letters where webhook_id = $1 order by id`,
+      [id],
+    );
     return rows.map(toDeadLetter);
   }
 
   /** Sends a dead-lettered event again, now; the dead letter is marked redelivered when the receiver accepts it. */
-  async redeliver(department: string, grants: Grants, webhookId: string, deadLetterId: string): Promise<{ delivered: boolean; error?: string }> {
+  async redeliver(
+    department: string,
+    grants: Grants,
+    webhookId: string,
+    deadLetterId: string,
+  ): Promise<{ delivered: boolean; error?: string }> {
     const hook = await this.row(department, webhookId);
     const { rows } = await this.options.sql.query<DeadRow & { body: string }>(
       `select ${DEAD_COLUMNS}, body from gateway_webhook_dead_letters where webhook_id = $1 and id = $2`,
@@ -218,14 +242,17 @@ export class WebhookDispatcher {
     if (!dead) throw new NotFoundError(`no dead letter ${deadLetterId} on webhook ${webhookId}`);
     // The body was rendered under the grants of its time: check they still allow it.
     if (isContractEvent(dead.type) && !grants.subscribe.families.includes(catalog[dead.type].family)) {
-      throw new ForbiddenError(`no subscribe grant for family ${catalog[dead.type].family}: it lacks subscribe:${catalog[dead.type].family}`, `subscribe:${catalog[dead.type].family}`);
+      throw new ForbiddenError(
+        `no subscribe grant for family ${catalog[dead.type].family}: it lacks subscribe:${catalog[dead.type].family}`,
+        `subscribe:${catalog[dead.type].family}`,
+      );
     }
     const body = JSON.parse(dead.body) as { pii?: string; data?: unknown };
     // The region as delivery saw it (filter.ts); masked or absent → no region, which only "*" covers (fails closed).
     const region = regionOf(body.data);
     if (!regionCovered(grants.subscribe.regions, region)) {
       const grant = `subscribe:${isContractEvent(dead.type) ? catalog[dead.type].family : "*"}@${region ?? "*"}`;
-      throw new ForbiddenError(`no subscribe grant for region ${region ?? "(none: only \"*\" covers it)"}: it lacks ${grant}`, grant);
+      throw new ForbiddenError(`no subscribe grant for region ${region ?? '(none: only "*" covers it)'}: it lacks ${grant}`, grant);
     }
     if (body.pii === "clear" && !grants.pii) {
       throw new ForbiddenError("the dead letter holds personal data in clear and the department no longer has the pii grant", "pii");
@@ -235,7 +262,10 @@ export class WebhookDispatcher {
     ]);
     const result = await this.post(hook, dead.body, dead.event_id, dead.type, Number(dead.attempts) + 1);
     if (result.ok) {
-      await this.options.sql.query(`update gateway_webhook_dead_letters set redelivered_at = $2 where id = $1`, [dead.id, this.options.clock.now()]);
+      await this.options.sql.query(`update gateway_webhook_dead_letters set redelivered_at = $2 where id = $1`, [
+        dead.id,
+        this.options.clock.now(),
+      ]);
       return { delivered: true };
     }
     return { delivered: false, error: result.error };
@@ -252,10 +282,10 @@ export class WebhookDispatcher {
       try {
         await this.deliverTo(hook, report);
       } finally {
-        await this.options.sql.query(`update gateway_webhooks set lease_owner = null, lease_until = null where id = $1 and lease_owner = $2`, [
-          hook.id,
-          this.owner,
-        ]);
+        await this.options.sql.query(
+          `update gateway_webhooks set lease_owner = null, lease_until = null where id = $1 and lease_owner = $2`,
+          [hook.id, this.owner],
+        );
       }
     }
   }
@@ -273,11 +303,10 @@ export class WebhookDispatcher {
       );
       const row = rows[0];
       if (row) {
-        await tx.query(`update gateway_webhooks set lease_owner = $2, lease_until = clock_timestamp() + make_interval(secs => $3) where id = $1`, [
-          row.id,
-          this.owner,
-          leaseMs / 1000,
-        ]);
+        await tx.query(
+          `update gateway_webhooks set lease_owner = $2, lease_until = clock_timestamp() + make_interval(secs => $3) where id = $1`,
+          [row.id, this.owner, leaseMs / 1000],
+        );
       }
       return row;
     });
@@ -311,10 +340,20 @@ export class WebhookDispatcher {
         budget -= 1;
         const r = render(event, this.options.pii, grants.pii);
         const entries: AccessEntry[] = [
-          { department: hook.department, action: "delivery.webhook", resource: hook.id, detail: { events: [event.id], attempt: attempts + 1, pii: r.treatment } },
+          {
+            department: hook.department,
+            action: "delivery.webhook",
+            resource: hook.id,
+            detail: { events: [event.id], attempt: attempts + 1, pii: r.treatment },
+          },
         ];
         if (r.treatment === "clear" && r.piiPaths.length > 0) {
-          entries.push({ department: hook.department, action: "pii.read", resource: hook.id, detail: { events: [{ event: event.id, paths: r.piiPaths }] } });
+          entries.push({
+            department: hook.department,
+            action: "pii.read",
+            resource: hook.id,
+            detail: { events: [{ event: event.id, paths: r.piiPaths }] },
+          });
         }
         await this.options.accessLog.record(entries);
         const result = await this.post(hook, r.json, event.id, event.type, attempts + 1);
@@ -328,18 +367,19 @@ export class WebhookDispatcher {
         report.failed += 1;
         attempts += 1;
         if (attempts < this.maxAttempts) {
-          await save({ attempts, nextAttemptAt: new Date(this.options.clock.now().getTime() + this.delayAfter(attempts)), lastError: result.error });
+          await save({
+            attempts,
+            nextAttemptAt: new Date(this.options.clock.now().getTime() + this.delayAfter(attempts)),
+            lastError: result.error,
+          });
           return;
         }
         const kept = await this.options.sql.transaction(async (tx) => {
           // Checked first, under the row lock: a worker that lost the lease writes no dead letter.
-          const { rowCount } = await tx.query(`update gateway_webhooks set checkpoint = $2, attempts = 0, next_attempt_at = $3, last_error = $4 where id = $1 and lease_owner = $5`, [
-            hook.id,
-            formatPosition(event.position),
-            this.options.clock.now(),
-            result.error,
-            this.owner,
-          ]);
+          const { rowCount } = await tx.query(
+            `update gateway_webhooks set checkpoint = $2, attempts = 0, next_attempt_at = $3, last_error = $4 where id = $1 and lease_owner = $5`,
+            [hook.id, formatPosition(event.position), this.options.clock.now(), result.error, this.owner],
+          );
           if (rowCount === 0) return false;
           await tx.query(
             `insert into gateway_webhook_dead_letters (webhook_id, event_id, position, type, body, attempts, last_error, dead_at)
@@ -362,10 +402,20 @@ export class WebhookDispatcher {
     return Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** Math.max(0, attempts - 1));
   }
 
-  private async post(hook: WebhookRow, body: string, eventId: string, type: string, attempt: number): Promise<{ ok: true } | { ok: false; error: string }> {
+  private async post(
+    hook: WebhookRow,
+    body: string,
+    eventId: string,
+    type: string,
+    attempt: number,
+  ): Promise<{ ok: true } | { ok: false; error: string }> {
     const t = Math.floor(this.options.clock.now().getTime() / 1000);
     try {
-      const res = await fetch(hook.url, {
+      const url = new URL(hook.url);
+      if (!literalAllowed(url, this.options.egress))
+        return { ok: false, error: `${url.hostname} is not a public address: webhook refused (allowPrivateNetworks is off)` };
+      const res = await fetch(url, {
+        dispatcher: this.agent,
         method: "POST",
         headers: {
           "content-type": "application/json",
@@ -382,8 +432,15 @@ export class WebhookDispatcher {
       await res.body?.cancel().catch(() => {});
       return res.ok ? { ok: true } : { ok: false, error: `HTTP ${res.status}` };
     } catch (err) {
-      return { ok: false, error: (err as Error).message };
+      // undici reports a refused lookup as the cause of "fetch failed": the cause says why.
+      const cause = (err as { cause?: unknown }).cause;
+      return { ok: false, error: cause instanceof Error ? `${(err as Error).message}: ${cause.message}` : (err as Error).message };
     }
+  }
+
+  /** Closes the HTTP client's connections. */
+  async close(): Promise<void> {
+    await this.agent.close();
   }
 
   private async row(department: string, id: string): Promise<WebhookRow> {
@@ -399,7 +456,9 @@ export class WebhookDispatcher {
 /** The registered filter, narrowed to what the department may read today; undefined when nothing is left. */
 function narrowed(hook: WebhookRow, grants: Grants): DeliveryFilter | undefined {
   const families = hook.families.filter((f) => grants.subscribe.families.includes(f)) as Family[];
-  const regions = hook.regions.filter((r) => (r === "*" ? grants.subscribe.regions.includes("*") : regionCovered(grants.subscribe.regions, r)));
+  const regions = hook.regions.filter((r) =>
+    r === "*" ? grants.subscribe.regions.includes("*") : regionCovered(grants.subscribe.regions, r),
+  );
   return families.length > 0 && regions.length > 0 ? { families, regions } : undefined;
 }
 
