@@ -2,7 +2,7 @@ import { createHmac, randomUUID } from "node:crypto";
 import { catalog, type Family } from "@shenguan/contracts";
 import { formatPosition, parsePosition, type EventStore, type LogPosition, type SqlExecutor } from "@shenguan/eventstore";
 import { ForbiddenError, NotFoundError, type AccessEntry, type AccessLog, type Clock, type Grants } from "@shenguan/service-kit";
-import { Agent, fetch } from "undici";
+import { fetch, type Agent } from "undici";
 import type { PiiProtector } from "../pii/index.js";
 import { checkWebhookUrl, egressAgent, literalAllowed, type EgressPolicy } from "./egress.js";
 import { filterWithin, isContractEvent, matches, regionCovered, regionOf, render, type DeliveryFilter } from "./filter.js";
