@@ -186,7 +186,7 @@ export async function startBus(options: BusOptions): Promise<Bus> {
     identityKey,
     authClock: systemClock,
     ...(options.listen ? { upstreams: urls } : {}),
-    ...(config.SHENGUAN_PKI_DIR ? { https: gatewayTls(config.SHENGUAN_PKI_DIR) } : {}),
+    ...(config.SHENGUAN_PKI_DIR ? { https: gatewayTls(config.SHENGUAN_PKI_DIR), pkiDir: config.SHENGUAN_PKI_DIR } : {}),
     subscriptions: {
       sql,
       clock,

@@ -1,10 +1,18 @@
 import type { KeyObject } from "node:crypto";
-import type { ServerOptions as HttpsServerOptions } from "node:https";
+import type { Server as HttpsServer, ServerOptions as HttpsServerOptions } from "node:https";
 import rateLimit from "@fastify/rate-limit";
 import { auditPlugin, type AuditKeySource } from "@shenguan/audit";
 import type { EventStore, SqlExecutor } from "@shenguan/eventstore";
 import type { DepartmentRegistry } from "@shenguan/registry";
-import { AccessLog, callerOf, createServiceApp, systemClock, UnauthenticatedError, type Clock, type ServiceApp } from "@shenguan/service-kit";
+import {
+  AccessLog,
+  callerOf,
+  createServiceApp,
+  systemClock,
+  UnauthenticatedError,
+  type Clock,
+  type ServiceApp,
+} from "@shenguan/service-kit";
 import { Counter } from "prom-client";
 import { authenticate } from "./access/authenticate.js";
 import { deliveryPlugin, type DeliveryPluginOptions } from "./delivery/index.js";
@@ -14,6 +22,7 @@ import { adminRoutes } from "./routes/admin.js";
 import { proxyRoutes, type ServiceName } from "./routes/proxy.js";
 import { publishRoutes } from "./routes/publish.js";
 import { schemaRegistryPlugin } from "./schema-registry/index.js";
+import { watchPki } from "./tls.js";
 
 export interface GatewayDeps {
   /** The bus's store: the EvidenceStore, which signs (custody key) or verifies (pre-signed) every event. */
@@ -31,6 +40,13 @@ export interface GatewayDeps {
   readonly upstreams?: Partial<Record<ServiceName, string>>;
   /** Mutual TLS: key, cert, ca (the bus CA), crl, requestCert: true, rejectUnauthorized: false (see tls.ts). */
   readonly https?: HttpsServerOptions;
+  /**
+   * The bus CA directory the `https` options came from (gatewayTls): watched,
+   * so a certificate revoked with infra/pki/ca.sh is refused without a
+   * restart (tls.ts watchPki). Polled every `pkiWatchMs` (default 2 s).
+   */
+  readonly pkiDir?: string;
+  readonly pkiWatchMs?: number;
   /**
    * Subscriptions (SSE, webhooks), personal-data reveal and the auditor API
    * need the database beside the store (webhook checkpoints, the access log).
@@ -78,7 +94,12 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<ServiceApp> {
     ...(deps.logger !== undefined ? { logger: deps.logger } : {}),
   });
   const clock = deps.authClock ?? systemClock;
-  const refused = new Counter({ name: "gateway_unauthenticated_total", help: "Requests refused at authentication, by reason", labelNames: ["reason"], registers: [app.metrics] });
+  const refused = new Counter({
+    name: "gateway_unauthenticated_total",
+    help: "Requests refused at authentication, by reason",
+    labelNames: ["reason"],
+    registers: [app.metrics],
+  });
 
   app.addHook("onRequest", async (request) => {
     if (isOpen(request.routeOptions.url ?? request.url.split("?")[0])) return;
@@ -98,7 +119,11 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<ServiceApp> {
     keyGenerator: (request) => request.caller?.department ?? request.ip,
     allowList: (request) => isOpen(request.routeOptions.url),
     errorResponseBuilder: (request, context) =>
-      Object.assign(new Error(`${request.caller?.department ?? request.ip} exceeded ${context.max} requests per ${context.after}`), { statusCode: 429, code: "rate-limited", name: "Too Many Requests" }),
+      Object.assign(new Error(`${request.caller?.department ?? request.ip} exceeded ${context.max} requests per ${context.after}`), {
+        statusCode: 429,
+        code: "rate-limited",
+        name: "Too Many Requests",
+      }),
   });
 
   app.get("/v1/me", { schema: { tags: ["access"], summary: "Who the gateway takes you for, and your grants" } }, async (req) => {
@@ -130,6 +155,20 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<ServiceApp> {
     await app.register(piiPlugin, { pii: subs.pii, accessLog });
     await app.register(auditPlugin, { store: deps.store, keys: subs.auditKeys, accessLog });
     app.decorate("accessLog", accessLog);
+  }
+  if (deps.https && deps.pkiDir) {
+    const pkiDir = deps.pkiDir;
+    let unwatch: (() => void) | undefined;
+    app.addHook("onReady", async () => {
+      unwatch = watchPki(app.server as unknown as HttpsServer, pkiDir, {
+        ...(deps.pkiWatchMs !== undefined ? { intervalMs: deps.pkiWatchMs } : {}),
+        onReload: (err) =>
+          err
+            ? app.log.error({ err, pkiDir }, "TLS: could not reload the bus CA files; the previous ones stay")
+            : app.log.info({ pkiDir }, "TLS: CRL and certificates reloaded"),
+      });
+    });
+    app.addHook("onClose", async () => unwatch?.());
   }
   return app;
 }

@@ -32,7 +32,7 @@ const app = await buildGatewayApp({
     enforcement: env["ENFORCEMENT_URL"] ?? "http://127.0.0.1:4103",
     linkage: env["LINKAGE_URL"] ?? "http://127.0.0.1:4104",
   },
-  ...(existsSync(join(pkiDir, "ca.pem")) ? { https: gatewayTls(pkiDir) } : {}),
+  ...(existsSync(join(pkiDir, "ca.pem")) ? { https: gatewayTls(pkiDir), pkiDir } : {}),
   logger,
 });
 let stopping = false;

@@ -1,6 +1,6 @@
 import { createPrivateKey, generateKeyPairSync, type KeyObject } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import type { ServerOptions } from "node:https";
+import { existsSync, mkdirSync, readFileSync, unwatchFile, watchFile, writeFileSync, type Stats } from "node:fs";
+import type { Server, ServerOptions } from "node:https";
 import { dirname, join } from "node:path";
 
 /**
@@ -19,6 +19,39 @@ export function gatewayTls(pkiDir: string): ServerOptions {
     ...(existsSync(join(pkiDir, "crl.pem")) ? { crl: read("crl.pem") } : {}),
     requestCert: true,
     rejectUnauthorized: false,
+  };
+}
+
+/**
+ * Keeps a running server's TLS context in step with the bus CA directory:
+ * when `infra/pki/ca.sh revoke` rewrites crl.pem (or the server's
+ * certificate is renewed), the new context takes every later handshake, and
+ * idle keep-alive connections are closed so their clients handshake again
+ * against the new CRL (a connection's certificate is judged once, at its
+ * handshake). Polls the files' stat (`fs.watchFile`), which survives the
+ * rename a CA tool writes with, unlike inotify on the old inode. Returns the
+ * function that stops watching.
+ */
+export function watchPki(
+  server: Server,
+  pkiDir: string,
+  options: { readonly intervalMs?: number; readonly onReload?: (error?: Error) => void } = {},
+): () => void {
+  const files = ["crl.pem", "server.pem", "server.key", "ca.pem"].map((name) => join(pkiDir, name));
+  const changed = (now: Stats, before: Stats) => {
+    if (now.mtimeMs === before.mtimeMs && now.size === before.size && now.ino === before.ino) return;
+    try {
+      server.setSecureContext(gatewayTls(pkiDir));
+      server.closeIdleConnections();
+      options.onReload?.();
+    } catch (error) {
+      // A half-written file: the old context stays until the next change.
+      options.onReload?.(error as Error);
+    }
+  };
+  for (const file of files) watchFile(file, { interval: options.intervalMs ?? 2_000, persistent: false }, changed);
+  return () => {
+    for (const file of files) unwatchFile(file, changed);
   };
 }
 

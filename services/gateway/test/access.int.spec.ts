@@ -7,7 +7,20 @@ import { generateSigningKey } from "@shenguan/evidence";
 import { createServiceApp, departmentOf, callerOf, trustGateway, type ServiceApp } from "@shenguan/service-kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildGatewayApp, gatewayTls, mintToken, PiiProtector } from "../src/index.js";
-import { accessWorld, BUREAU, caSh, httpsCall, issue, MARKET, newPki, OPS, removeDir, type AccessWorld, type ClientCert, type HttpsReply } from "./support/access.js";
+import {
+  accessWorld,
+  BUREAU,
+  caSh,
+  httpsCall,
+  issue,
+  MARKET,
+  newPki,
+  OPS,
+  removeDir,
+  type AccessWorld,
+  type ClientCert,
+  type HttpsReply,
+} from "./support/access.js";
 
 // The 401/403 matrix over every gateway route, on a real HTTPS server with
 // mutual TLS (certificates from infra/pki/ca.sh), a registry on PostgreSQL,
@@ -27,7 +40,12 @@ beforeAll(async () => {
   foreignPki = newPki();
   ca = readFileSync(join(pki, "ca.pem"));
   const record = (code: string, c: ClientCert) =>
-    world.registry.execute(code, "RecordCertificate", { serial: c.serial, notAfter: "2027-03-01T00:00:00Z" }, { department: OPS, correlationId: "setup" });
+    world.registry.execute(
+      code,
+      "RecordCertificate",
+      { serial: c.serial, notAfter: "2027-03-01T00:00:00Z" },
+      { department: OPS, correlationId: "setup" },
+    );
   certs.market = issue(pki, MARKET);
   await record(MARKET, certs.market);
   certs.crlRevoked = issue(pki, MARKET);
@@ -35,15 +53,28 @@ beforeAll(async () => {
   caSh(pki, "revoke", certs.crlRevoked.serial);
   certs.registryRevoked = issue(pki, MARKET);
   await record(MARKET, certs.registryRevoked);
-  await world.registry.execute(MARKET, "RevokeCertificate", { serial: certs.registryRevoked.serial, reason: "laptop stolen" }, { department: OPS, correlationId: "setup" });
+  await world.registry.execute(
+    MARKET,
+    "RevokeCertificate",
+    { serial: certs.registryRevoked.serial, reason: "laptop stolen" },
+    { department: OPS, correlationId: "setup" },
+  );
   certs.unrecorded = issue(pki, MARKET);
   certs.foreign = issue(foreignPki, MARKET);
 
   // A service as every service is built: it trusts the gateway's public key and nothing else.
   trustGateway(world.identityKey.publicKey);
   upstream = await createServiceApp({ name: "approval", description: "echo standing in for the approval service", logger: false });
-  upstream.get("/whoami", async (req) => ({ department: departmentOf(req), grants: callerOf(req).grants, authorization: req.headers.authorization ?? null }));
-  upstream.get("/applicant", async () => ({ caseId: "C-1", applicant: { name: "张三丰", uscc: null, idNumber: "350102199001011234" }, contactPhone: "13812345678" }));
+  upstream.get("/whoami", async (req) => ({
+    department: departmentOf(req),
+    grants: callerOf(req).grants,
+    authorization: req.headers.authorization ?? null,
+  }));
+  upstream.get("/applicant", async () => ({
+    caseId: "C-1",
+    applicant: { name: "张三丰", uscc: null, idNumber: "350102199001011234" },
+    contactPhone: "13812345678",
+  }));
   await upstream.listen({ host: "127.0.0.1", port: 0 });
 
   gateway = await buildGatewayApp({
@@ -52,6 +83,8 @@ beforeAll(async () => {
     identityKey: world.identityKey.privateKey,
     upstreams: { approval: `http://127.0.0.1:${(upstream.server.address() as AddressInfo).port}` },
     https: gatewayTls(pki),
+    pkiDir: pki,
+    pkiWatchMs: 50,
     subscriptions: {
       sql: world.opened.executor,
       clock: world.clock,
@@ -101,7 +134,14 @@ const token = {
 const AUDITED_USCC = "91350100M000100Y44";
 const routes: Route[] = [
   { name: "GET /v1/me", method: "GET", path: "/v1/me", allowed: () => ({ client: certs.market }), ok: 200 },
-  { name: "GET /v1/admin/departments", method: "GET", path: "/v1/admin/departments", grant: { name: "admin", lackedBy: token.market }, allowed: token.ops, ok: 200 },
+  {
+    name: "GET /v1/admin/departments",
+    method: "GET",
+    path: "/v1/admin/departments",
+    grant: { name: "admin", lackedBy: token.market },
+    allowed: token.ops,
+    ok: 200,
+  },
   {
     name: "GET /v1/admin/departments/:code/history",
     method: "GET",
@@ -114,7 +154,15 @@ const routes: Route[] = [
     name: "PUT /v1/admin/departments/:code/grants",
     method: "PUT",
     path: `/v1/admin/departments/${BUREAU}/grants`,
-    body: () => ({ grants: { publish: ["LicenceGranted", "ApplicationAccepted"], subscribe: { families: ["supervision"], regions: ["350100"] }, pii: false, audit: false, admin: false } }),
+    body: () => ({
+      grants: {
+        publish: ["LicenceGranted", "ApplicationAccepted"],
+        subscribe: { families: ["supervision"], regions: ["350100"] },
+        pii: false,
+        audit: false,
+        admin: false,
+      },
+    }),
     grant: { name: "admin", lackedBy: () => ({ client: certs.market }) },
     allowed: token.ops,
     ok: 200,
@@ -226,6 +274,28 @@ describe("gateway behaviour", () => {
     expect(res.body).toMatchObject({ department: MARKET, kind: "regulator", grants: { publish: ["InspectionRecorded"] } });
   });
 
+  it("refuses a certificate revoked with ca.sh while it runs, without a restart (the CRL is reloaded)", async () => {
+    const laptop = issue(pki, MARKET);
+    await world.registry.execute(
+      MARKET,
+      "RecordCertificate",
+      { serial: laptop.serial, notAfter: "2027-03-01T00:00:00Z" },
+      { department: OPS, correlationId: "crl-reload" },
+    );
+    expect((await httpsCall(port, ca, { path: "/v1/me", client: laptop })).status).toBe(200);
+    caSh(pki, "revoke", laptop.serial);
+    // The watcher polls every 50 ms; every call is a new connection, so a new handshake.
+    let reply = await httpsCall(port, ca, { path: "/v1/me", client: laptop });
+    for (const until = Date.now() + 10_000; reply.status === 200 && Date.now() < until;) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      reply = await httpsCall(port, ca, { path: "/v1/me", client: laptop });
+    }
+    expect(reply.status).toBe(401);
+    expect(reply.body).toMatchObject({ reason: "certificate-revoked" });
+    // The department's other certificate still works.
+    expect((await httpsCall(port, ca, { path: "/v1/me", client: certs.market })).status).toBe(200);
+  });
+
   it("takes an SM2-signed token bound to the department's key", async () => {
     const res = await call(routes[0]!, token.bureau());
     expect(res.body).toMatchObject({ department: BUREAU, kind: "approval-bureau" });
@@ -233,34 +303,70 @@ describe("gateway behaviour", () => {
 
   it("forwards to the service with a gateway-signed identity, and without the department's token", async () => {
     const res = await httpsCall(port, ca, { path: "/v1/approval/whoami", ...token.market() });
-    expect(res.body).toEqual({ department: MARKET, grants: expect.objectContaining({ publish: ["InspectionRecorded"] }), authorization: null });
+    expect(res.body).toEqual({
+      department: MARKET,
+      grants: expect.objectContaining({ publish: ["InspectionRecorded"] }),
+      authorization: null,
+    });
     // Service answers hold personal data: the read is in the access log, recorded before it was forwarded.
     const reads = await gateway.accessLog!.list({ department: MARKET, action: "service.read" });
-    expect(reads.at(-1)).toMatchObject({ department: MARKET, action: "service.read", resource: "/v1/approval/whoami", detail: { service: "approval", pii: false } });
+    expect(reads.at(-1)).toMatchObject({
+      department: MARKET,
+      action: "service.read",
+      resource: "/v1/approval/whoami",
+      detail: { service: "approval", pii: false },
+    });
   });
 
   it("masks personal data in a service's answer for a department without the pii grant, not for one with it", async () => {
     const masked = await httpsCall(port, ca, { path: "/v1/approval/applicant", ...token.market() });
-    expect(masked.body).toEqual({ caseId: "C-1", applicant: { name: "张**", uscc: null, idNumber: "3501**********1234" }, contactPhone: "138****5678" });
+    expect(masked.body).toEqual({
+      caseId: "C-1",
+      applicant: { name: "张**", uscc: null, idNumber: "3501**********1234" },
+      contactPhone: "138****5678",
+    });
     const clear = await httpsCall(port, ca, { path: "/v1/approval/applicant", ...token.ops() });
-    expect(clear.body).toEqual({ caseId: "C-1", applicant: { name: "张三丰", uscc: null, idNumber: "350102199001011234" }, contactPhone: "13812345678" });
+    expect(clear.body).toEqual({
+      caseId: "C-1",
+      applicant: { name: "张三丰", uscc: null, idNumber: "350102199001011234" },
+      contactPhone: "13812345678",
+    });
   });
 
   it("publishes to the publisher's own stream, with who and what in the metadata", async () => {
     const data = sampleOf("LicenceGranted");
-    const res = await httpsCall(port, ca, { method: "POST", path: "/v1/events", body: { type: "LicenceGranted", subject: "91350100M000100Y43", caseId: "C-1", data }, ...token.bureau() });
+    const res = await httpsCall(port, ca, {
+      method: "POST",
+      path: "/v1/events",
+      body: { type: "LicenceGranted", subject: "91350100M000100Y43", caseId: "C-1", data },
+      ...token.bureau(),
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     expect(res.body).toMatchObject({ stream: `published-${BUREAU}-91350100M000100Y43`, revision: "0" });
     const [event] = await world.opened.store.readStream(res.body.stream);
-    expect(event).toMatchObject({ type: "LicenceGranted", data, metadata: { department: BUREAU, subject: "91350100M000100Y43", caseId: "C-1" } });
+    expect(event).toMatchObject({
+      type: "LicenceGranted",
+      data,
+      metadata: { department: BUREAU, subject: "91350100M000100Y43", caseId: "C-1" },
+    });
   });
 
   it("refuses an event that breaks its contract, naming the field", async () => {
     const data = { ...sampleOf("LicenceGranted"), holder: { name: "x", uscc: "91350100M000100Y44", idNumber: null } };
-    const res = await httpsCall(port, ca, { method: "POST", path: "/v1/events", body: { type: "LicenceGranted", subject: "S-1", data }, ...token.bureau() });
+    const res = await httpsCall(port, ca, {
+      method: "POST",
+      path: "/v1/events",
+      body: { type: "LicenceGranted", subject: "S-1", data },
+      ...token.bureau(),
+    });
     expect(res.status).toBe(400);
     expect(res.body.errors.map((e: { path: string }) => e.path)).toContain("data.holder.uscc");
-    const unknown = await httpsCall(port, ca, { method: "POST", path: "/v1/events", body: { type: "NoSuchEvent", subject: "S-1", data: {} }, ...token.bureau() });
+    const unknown = await httpsCall(port, ca, {
+      method: "POST",
+      path: "/v1/events",
+      body: { type: "NoSuchEvent", subject: "S-1", data: {} },
+      ...token.bureau(),
+    });
     expect(unknown.body.errors).toEqual([expect.objectContaining({ path: "type", rule: "unknown-event" })]);
   });
 
@@ -286,7 +392,13 @@ describe("gateway behaviour", () => {
 
 describe("rate limit", () => {
   it("counts per department: one department's burst does not throttle another", async () => {
-    const limited = await buildGatewayApp({ store: world.opened.store, registry: world.registry, identityKey: world.identityKey.privateKey, rateLimit: { max: 2, timeWindow: "1 minute" }, logger: false });
+    const limited = await buildGatewayApp({
+      store: world.opened.store,
+      registry: world.registry,
+      identityKey: world.identityKey.privateKey,
+      rateLimit: { max: 2, timeWindow: "1 minute" },
+      logger: false,
+    });
     try {
       const me = (t: () => Credential) => limited.inject({ url: "/v1/me", headers: t().headers! });
       expect((await me(token.bureau)).statusCode).toBe(200);
