@@ -2,7 +2,7 @@
  * The linkage projection consumer as a process of its own, for the e2e test
  * that kills it with SIGKILL mid-stream. Env: DATABASE_URL, DATABASE_SCHEMA,
  * KAFKA_BROKERS, TOPIC_PREFIX, GROUP_ID, CLOCK (ISO time of its ManualClock),
- * SLOW_MS (a pause inside each event's transaction, so a kill lands in one).
+ * SLOW_MS (a pause inside each transaction, an event's or a chunk's, so a kill lands in one).
  */
 import { createKafka, openEventStore, parseBrokers, runProjectionConsumer } from "@shenguan/eventstore";
 import { buildLinkageApp, LINKAGE_PROJECTION, linkageTopicsOf } from "@shenguan/linkage";
@@ -29,6 +29,11 @@ const consumer = await runProjectionConsumer({
   db,
   handle: async (event, tx) => {
     await app.linkage.handle(event, tx);
+    if (slowSeconds > 0) await tx.query(`select pg_sleep($1)`, [slowSeconds]);
+  },
+  // As the bus runs it: a chunk's events through the batch path, with the pause once per chunk's transaction.
+  handleChunk: async (events, tx) => {
+    await app.linkage.handle.handleChunk(events, tx);
     if (slowSeconds > 0) await tx.query(`select pg_sleep($1)`, [slowSeconds]);
   },
   logger,

@@ -202,6 +202,57 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
     }
   });
 
+  it("with handleChunk, hands over a chunk's new events in offset order, each ce_id once, in the transaction that stores the offset; a failing chunk goes through handle one by one", async () => {
+    const f = await fixture();
+    const dlq = await collectFrom(kafka, [`${f.topic}.dlq`]);
+    const apply = projection(f.readModel);
+    const chunks: string[][] = [];
+    const handleChunk = async (events: readonly ConsumedEvent[], tx: SqlQueryable) => {
+      chunks.push(events.map((e) => e.ce.id));
+      for (const e of events) await apply(e, tx);
+      if (events.some((e) => e.name === "LicenceRevoked")) throw new Error("boom");
+    };
+    const handle = async (event: ConsumedEvent, tx: SqlQueryable) => {
+      await apply(event, tx);
+      if (event.name === "LicenceRevoked") throw new Error("boom");
+    };
+    // One subject: one partition, in this order. The first event is published twice (a relay re-sending).
+    const subject = "91350100M000100Y43";
+    const twice = crypto.randomUUID();
+    const first = [
+      contractMessage("LicenceGranted", subject, twice),
+      contractMessage("LicenceGranted", subject),
+      contractMessage("LicenceGranted", subject, twice),
+      contractMessage("PenaltyImposed", subject),
+    ];
+    await producer.send({ topic: f.topic, messages: first });
+    const consumer = await start(f, handle, { handleChunk, maxAttempts: 2, retryBackoff: { initialMs: 20, maxMs: 50 } });
+    try {
+      await caughtUp(f.name, f.topic);
+      const idOf = (m: (typeof first)[number]) => String(m.headers!.ce_id);
+      expect(chunks.flat()).toEqual([idOf(first[0]!), idOf(first[1]!), idOf(first[3]!)]);
+      const { rows: applied } = await schema.sql.query<{ ce_id: string }>(`select ce_id from ${f.readModel}_applied order by "offset"`);
+      expect(applied.map((r) => r.ce_id)).toEqual(chunks.flat());
+      // Same transaction: each applied row and its inbox row.
+      expect(await count(`select count(*) as n from consumer_inbox i join ${f.readModel}_applied a using (ce_id) where i.consumer = $1 and i.xmin::text = a.txid`, [f.name])).toBe(3);
+      expect(consumer.metrics()).toMatchObject({ applied: 3, duplicates: 1, deadLettered: 0 });
+
+      // A chunk whose handler fails rolls back whole; its events are then applied one by one, the bad one dead-lettered.
+      const poison = contractMessage("LicenceRevoked", subject);
+      await producer.send({ topic: f.topic, messages: [contractMessage("LicenceGranted", subject), poison, contractMessage("LicenceGranted", subject)] });
+      await caughtUp(f.name, f.topic);
+      await waitFor("the poison event in the DLQ", () => dlq.messages.length === 1);
+      expect(dlq.messages[0]!.headers[DLQ_HEADER.reason]).toBe("handler failed 2 times: boom");
+      expect(dlq.messages[0]!.headers.ce_id).toBe(poison.headers!.ce_id);
+      expect(await count(`select count(*) as n from ${f.readModel}_applied`)).toBe(5);
+      expect(await count(`select count(*) as n from ${f.readModel}_applied where name = 'LicenceRevoked'`)).toBe(0);
+      expect(consumer.metrics()).toMatchObject({ applied: 5, duplicates: 1, deadLettered: 1 });
+    } finally {
+      await consumer.stop();
+      await dlq.stop();
+    }
+  });
+
   it("resumes from the offsets in the database, not Kafka's: a new group under the same name neither re-applies nor skips", async () => {
     const f = await fixture();
     const subjects = ["a", "b", "c", "d", "e", "f"];

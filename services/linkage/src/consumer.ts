@@ -5,9 +5,9 @@ import { LINKAGE_PROJECTION, linkageTopics, type LinkageHandler } from "./projec
 
 /**
  * Runs the linkage projection on Kafka: every family topic, offsets and
- * ce_id inbox in the read models' database, each event applied (and the
- * process manager's events appended) in the transaction that stores its
- * offset. `db` must be the store's database for that to hold.
+ * ce_id inbox in the read models' database, each chunk of a partition's
+ * events applied (and the process manager's events appended) in the
+ * transaction that stores its offset. `db` must be the store's database for that to hold.
  */
 export function startLinkageConsumer(options: {
   readonly kafka: Kafka;
@@ -23,6 +23,7 @@ export function startLinkageConsumer(options: {
     kafka: options.kafka,
     db: options.db,
     handle: options.handle,
+    handleChunk: options.handle.handleChunk,
     logger: options.logger,
     groupId: options.groupId ?? "shenguan-linkage",
     topics: options.topics ?? linkageTopics,

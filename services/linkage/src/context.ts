@@ -38,18 +38,85 @@ export type Emit = (
   metadata: EventMetadata,
 ) => Promise<EmitOutcome>;
 
+/** One append of emitEach: a stream, its events and the revision they expect. */
+export interface EmitAppend {
+  readonly stream: string;
+  readonly events: readonly ContractEvent[];
+  readonly expected: ExpectedRevision;
+  readonly metadata: EventMetadata;
+}
+
+/**
+ * Emit for several streams at once (a consumer chunk's pushes): the appends
+ * start together, so their signatures (computed off this thread, on the
+ * evidence signing pool) overlap instead of one waiting for the other; their
+ * SQL runs one append at a time (see exclusiveSections), and the emitted ids
+ * are recorded in one statement. Outcomes in the order of `appends`.
+ */
+export type EmitEach = (tx: SqlQueryable, appends: readonly EmitAppend[]) => Promise<EmitOutcome[]>;
+
 export function emitterFor(store: EventStore): Emit {
-  return async (tx, stream, events, expected, metadata) => {
-    // Fail here, not at the relay (which would park the event unpublished).
-    const checked = events.map((e) => ({ id: e.id ?? uuidv7(), type: e.type, data: validatePayload(e.type, e.data), metadata }));
+  const emitEach = eachEmitterFor(store);
+  return async (tx, stream, events, expected, metadata) => (await emitEach(tx, [{ stream, events, expected, metadata }]))[0]!;
+}
+
+export function eachEmitterFor(store: EventStore): EmitEach {
+  return async (tx, appends) => {
+    // Fail here, not at the relay (which would park the event unpublished); before any append, so a bad payload costs no signature.
+    const checked = appends.map((a) =>
+      a.events.map((e) => ({ id: e.id ?? uuidv7(), type: e.type, data: validatePayload(e.type, e.data), metadata: a.metadata })),
+    );
+    const section = exclusiveSections(tx);
+    const settled = await Promise.allSettled(
+      appends.map((a, i) => section((own) => appendInTransaction(store, own, a.stream, checked[i]!, a.expected))),
+    );
+    const outcomes: EmitOutcome[] = [];
+    const emittedIds: string[] = [];
+    for (const [i, result] of settled.entries()) {
+      if (result.status === "fulfilled") {
+        outcomes.push({ appended: true });
+        emittedIds.push(...checked[i]!.map((e) => e.id));
+      } else if (result.reason instanceof ConcurrencyError) {
+        outcomes.push({ appended: false, conflict: result.reason });
+      } else {
+        throw result.reason;
+      }
+    }
+    // The caller applies these events in `tx` right after: their echoes through Kafka are then no-ops (skipEcho).
+    if (emittedIds.length > 0) {
+      await tx.query(`insert into linkage_emitted (event_id) select unnest($1::text[]) on conflict do nothing`, [emittedIds]);
+    }
+    return outcomes;
+  };
+}
+
+/**
+ * Sections that may run concurrently on one transaction connection while
+ * each keeps its statements together: a section takes the connection at its
+ * first query and holds it until it settles, so no other section's statement
+ * lands between its own (an append's savepoint, insert and release must not
+ * interleave with another's). What a section awaits before its first query
+ * (an append's signatures) still overlaps with the others.
+ */
+export function exclusiveSections(tx: SqlQueryable): <T>(section: (own: SqlQueryable) => Promise<T>) => Promise<T> {
+  let tail: Promise<void> = Promise.resolve();
+  return async (section) => {
+    let release!: () => void;
+    const done = new Promise<void>((resolve) => (release = resolve));
+    let turn: Promise<void> | undefined;
+    const own: SqlQueryable = {
+      query<Row>(text: string, params?: readonly unknown[]) {
+        if (turn === undefined) {
+          turn = tail;
+          tail = tail.then(() => done);
+        }
+        return turn.then(() => tx.query<Row>(text, params));
+      },
+    };
     try {
-      await appendInTransaction(store, tx, stream, checked, expected);
-      // The caller applies these events in `tx` right after: their echoes through Kafka are then no-ops (skipEcho).
-      await tx.query(`insert into linkage_emitted (event_id) select unnest($1::text[]) on conflict do nothing`, [checked.map((e) => e.id)]);
-      return { appended: true };
-    } catch (err) {
-      if (err instanceof ConcurrencyError) return { appended: false, conflict: err };
-      throw err;
+      return await section(own);
+    } finally {
+      release();
     }
   };
 }
@@ -73,6 +140,7 @@ export interface LinkageContext {
   readonly department: string;
   readonly logger: LinkageLogger;
   readonly emit: Emit;
+  readonly emitEach: EmitEach;
 }
 
 export const DEFAULT_YELLOW_SHARE = 0.8;
@@ -102,6 +170,7 @@ export function linkageContext(options: LinkageOptions): LinkageContext {
     department: options.department ?? DEFAULT_LINKAGE_DEPARTMENT,
     logger: options.logger ?? silentLogger,
     emit: emitterFor(options.store),
+    emitEach: eachEmitterFor(options.store),
   };
 }
 
@@ -114,13 +183,15 @@ function checkedGrace(ms: number): number {
 export type LinkageSetup = LinkageOptions | LinkageContext;
 
 /**
- * True (and forgets the id) when `eventId` is an event this service appended
- * and applied in the appending transaction: its Kafka echo changes nothing,
- * so the projection skips it. One round trip instead of re-deriving the rows.
+ * Which of `eventIds` are events this service appended and applied in the
+ * appending transaction (and forgets them): their Kafka echoes change
+ * nothing, so the projection skips them. One round trip for a whole chunk
+ * instead of re-deriving the rows.
  */
-export async function isOwnEcho(tx: SqlQueryable, eventId: string): Promise<boolean> {
-  const { rowCount } = await tx.query(`delete from linkage_emitted where event_id = $1`, [eventId]);
-  return rowCount > 0;
+export async function ownEchoes(tx: SqlQueryable, eventIds: readonly string[]): Promise<Set<string>> {
+  if (eventIds.length === 0) return new Set();
+  const { rows } = await tx.query<{ event_id: string }>(`delete from linkage_emitted where event_id = any($1::text[]) returning event_id`, [eventIds]);
+  return new Set(rows.map((r) => r.event_id));
 }
 
 export function contextOf(setup: LinkageSetup): LinkageContext {

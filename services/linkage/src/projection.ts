@@ -1,12 +1,12 @@
-import { families, topicOf } from "@shenguan/contracts";
+import { families, topicOf, type LicenceGranted } from "@shenguan/contracts";
 import { localDateOf } from "@shenguan/deadlines";
-import { contextOf, isOwnEcho, type LinkageSetup } from "./context.js";
+import { contextOf, ownEchoes, type LinkageSetup } from "./context.js";
 import { recordCommitmentBreach, recordCreditRecord, recordCreditRepair } from "./credit/credit.js";
 import { deadlineFact, deadlineIdOf, openDeadline, recordCard, REVOCATION_DECISION_LIMIT } from "./deadline/deadlines.js";
 import { calendarDaysUntil } from "./deadline/limits.js";
 import type { ConsumedEvent, SqlQueryable } from "@shenguan/eventstore";
 import { feedbackOf, recordFeedback } from "./feedback/feedback.js";
-import { applyClaimed, applyPushed, applyUnrouted, closeLicence, recordGrant, routeHandoff } from "./handoff/handoffs.js";
+import { applyClaimed, applyPushed, applyUnrouted, closeLicence, recordAndRouteGrants, type Trigger } from "./handoff/handoffs.js";
 
 /** The consumer's name in consumer_offsets / consumer_inbox: what a rebuild resets. */
 export const LINKAGE_PROJECTION = "linkage";
@@ -25,27 +25,75 @@ export const linkageTopics: readonly string[] = linkageTopicsOf();
 /** The events this service appends (and applies at once): their echoes may be skipped. */
 const OWN_EVENTS: ReadonlySet<string> = new Set(["HandoffPushed", "HandoffClaimed", "HandoffUnrouted", "DeadlineWarned", "DeadlineBreached"]);
 
-export type LinkageHandler = (event: ConsumedEvent, tx: SqlQueryable) => Promise<void>;
+/**
+ * runProjectionConsumer's `handle` (one event), with `handleChunk` (a
+ * chunk of one partition's events, in order) attached: both apply the same
+ * events to the same effect, the chunk with its statements batched.
+ */
+export type LinkageHandler = ((event: ConsumedEvent, tx: SqlQueryable) => Promise<void>) & {
+  readonly handleChunk: (events: readonly ConsumedEvent[], tx: SqlQueryable) => Promise<void>;
+};
 
 /**
  * The linkage projection and process manager: what runProjectionConsumer
- * calls for each event, inside the transaction that also stores the offset.
- * Every branch is idempotent (a redelivery or a replay changes nothing
- * twice), and the events it emits go into the same transaction.
+ * calls for each event (or chunk of events), inside the transaction that
+ * also stores the offset. Every branch is idempotent (a redelivery or a
+ * replay changes nothing twice), and the events it emits go into the same
+ * transaction.
  */
 export function createLinkageProjection(setup: LinkageSetup): LinkageHandler {
   const ctx = contextOf(setup);
-  return async function handle(event, tx) {
+  const triggerOf = (event: ConsumedEvent): Trigger => ({ correlationId: event.ce.id, causationId: event.ce.id, now: ctx.clock.now() });
+
+  async function handle(event: ConsumedEvent, tx: SqlQueryable): Promise<void> {
+    if (OWN_EVENTS.has(event.name) && (await ownEchoes(tx, [event.ce.id])).size > 0) return;
+    await apply(event, tx);
+  }
+
+  /**
+   * The chunk in order, with the statements that need no order batched: the
+   * echoes of this service's own events found in one statement (the echo of
+   * an append cannot arrive in the chunk that appends it), and each run of
+   * grants of distinct licences recorded and pushed together
+   * (recordAndRouteGrants). Any other event ends the run before it is
+   * applied, as does a second grant of a licence in the run: per licence,
+   * what happens follows the order of the events.
+   */
+  async function handleChunk(events: readonly ConsumedEvent[], tx: SqlQueryable): Promise<void> {
+    const echoes = await ownEchoes(
+      tx,
+      events.filter((e) => OWN_EVENTS.has(e.name)).map((e) => e.ce.id),
+    );
+    let grants: Array<{ grant: LicenceGranted; trigger: Trigger }> = [];
+    const licences = new Set<string>();
+    const flush = async () => {
+      if (grants.length === 0) return;
+      await recordAndRouteGrants(ctx, tx, grants);
+      grants = [];
+      licences.clear();
+    };
+    for (const event of events) {
+      if (echoes.has(event.ce.id)) continue;
+      if (event.name === "LicenceGranted") {
+        if (licences.has(event.payload.licenceId)) await flush();
+        licences.add(event.payload.licenceId);
+        grants.push({ grant: event.payload, trigger: triggerOf(event) });
+        continue;
+      }
+      await flush();
+      await apply(event, tx);
+    }
+    await flush();
+  }
+
+  async function apply(event: ConsumedEvent, tx: SqlQueryable): Promise<void> {
     const id = event.ce.id;
     const time = new Date(event.ce.time);
-    if (OWN_EVENTS.has(event.name) && (await isOwnEcho(tx, id))) return;
     switch (event.name) {
       // ---- approval: the loop starts and ends here
-      case "LicenceGranted": {
-        const { handoffId, row } = await recordGrant(ctx, tx, event.payload);
-        await routeHandoff(ctx, tx, handoffId, { correlationId: id, causationId: id, now: ctx.clock.now() }, row);
+      case "LicenceGranted":
+        await recordAndRouteGrants(ctx, tx, [{ grant: event.payload, trigger: triggerOf(event) }]);
         return;
-      }
       case "LicenceRevoked": {
         const p = event.payload;
         if (p.answersRequestId) {
@@ -204,5 +252,7 @@ export function createLinkageProjection(setup: LinkageSetup): LinkageHandler {
         throw new Error(`linkage projection: no branch for ${(unhandled as ConsumedEvent).name}`);
       }
     }
-  };
+  }
+
+  return Object.assign(handle, { handleChunk });
 }

@@ -15,6 +15,7 @@ import {
   harness,
   ITEM,
   openTestDb,
+  OTHER_ITEM,
   REGULATOR,
   rows,
   USCC,
@@ -100,6 +101,180 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     // The push's own echo from Kafka is a no-op too.
     await h.deliver(consumed("HandoffPushed", pushed, { id: events[0]!.id }));
     expect((await getHandoff(db.sql, "H-L1"))?.status).toBe("pushed");
+  });
+
+  it("applies a chunk to the same read model and events as its events one at a time, in order per licence", async () => {
+    // The same events into two databases: one transaction per event here, one per chunk there.
+    const other = await openTestDb(kind);
+    try {
+      const chunked = harness(other);
+      for (const target of [db, other]) {
+        await addRoute(target, { regionCode: "350100", verificationMonths: 3 });
+        await addRoute(target, { itemCode: OTHER_ITEM, regionCode: "350102", pushIsClaim: true });
+      }
+      const first = [
+        consumed("LicenceGranted", grant({ licenceId: "L1" })),
+        consumed("LicenceGranted", grant({ licenceId: "L2", itemCode: OTHER_ITEM })),
+        consumed("LicenceGranted", grant({ licenceId: "L3", itemCode: "000105009000" })), // no route: unrouted
+        consumed("LicenceGranted", grant({ licenceId: "L4", underCommitment: true })),
+        // Ends the run of grants: L1 is pushed before it is revoked, as one event at a time would have it.
+        consumed("LicenceRevoked", { ...sampleOf("LicenceRevoked"), licenceId: "L1", caseId: "C-L1", answersRequestId: null }),
+        consumed("LicenceGranted", grant({ licenceId: "L5" })),
+        // L5 again under another ce_id (past the inbox): a second run, where the push is done before.
+        consumed("LicenceGranted", grant({ licenceId: "L5" })),
+      ];
+      for (const e of first) await h.deliver(e);
+      await chunked.deliverChunk(first);
+
+      // Then the echoes of each database's own pushes, a regulator's claim and another grant, again as one chunk there.
+      const claim = consumed("HandoffClaimed", {
+        handoffId: "H-L4",
+        licenceId: "L4",
+        regulator: REGULATOR,
+        claimedAt: Date.parse("2026-09-30T02:00:00Z"),
+        claimDue: "2026-10-12",
+        onTime: true,
+        automatic: false,
+      });
+      const later = consumed("LicenceGranted", grant({ licenceId: "L6" }));
+      const echoes = async (target: TestDb) => {
+        const out = [];
+        for (const l of ["L1", "L2", "L4", "L5"]) {
+          for (const e of await target.store.readStream(`handoff-H-${l}`)) {
+            out.push(consumed(e.type as "HandoffPushed", e.data as EventPayloads["HandoffPushed"], { id: e.id }));
+          }
+        }
+        return out;
+      };
+      for (const e of [...(await echoes(db)), claim, later]) await h.deliver(e);
+      await chunked.deliverChunk([...(await echoes(other)), claim, later]);
+
+      const state = async (target: TestDb) => ({
+        handoffs: await rows(target, `select * from linkage_handoffs order by handoff_id`),
+        deadlines: await rows(target, `select * from linkage_deadlines order by deadline_id`),
+        // Event ids of the automatic claims are new in each database; the facts are the same.
+        facts: await rows(target, `select deadline_id, fact, at, due, by from linkage_deadline_facts order by deadline_id, at`),
+        emittedLeft: await rows(target, `select count(*)::int as n from linkage_emitted`),
+        streams: await Promise.all(
+          ["L1", "L2", "L3", "L4", "L5", "L6"].map(async (l) =>
+            (await target.store.readStream(`handoff-H-${l}`)).map((e) => ({
+              type: e.type,
+              data: e.data,
+              causationId: e.metadata.causationId,
+            })),
+          ),
+        ),
+      });
+      const expected = await state(db);
+      expect(await state(other)).toEqual(expected);
+      // What both show: every grant handled, each licence's history in its order.
+      expect(expected.streams.map((events) => events.map((e) => e.type))).toEqual([
+        ["HandoffPushed"],
+        ["HandoffPushed", "HandoffClaimed"],
+        ["HandoffUnrouted"],
+        ["HandoffPushed"],
+        ["HandoffPushed"],
+        ["HandoffPushed"],
+      ]);
+      expect(expected.handoffs.map((r) => [r["handoff_id"], r["status"]])).toEqual([
+        ["H-L1", "closed"],
+        ["H-L2", "claimed"],
+        ["H-L3", "unrouted"],
+        ["H-L4", "claimed"],
+        ["H-L5", "pushed"],
+        ["H-L6", "pushed"],
+      ]);
+      expect(expected.deadlines.map((r) => [r["deadline_id"], r["status"]])).toEqual([
+        ["claim-H-L1", "cancelled"],
+        ["claim-H-L2", "met"],
+        ["claim-H-L4", "met"],
+        ["claim-H-L5", "open"],
+        ["claim-H-L6", "open"],
+        ["verification-L4", "open"],
+      ]);
+      // Echoes not delivered yet: L3's HandoffUnrouted and L6's HandoffPushed.
+      expect(expected.emittedLeft).toEqual([{ n: 2 }]);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("pushes the rest of a chunk when one push finds its stream written before", async () => {
+    await addRoute(db, { regionCode: "350100" });
+    // L8's handoff stream holds a push the read model does not show (as after a rebuild that has not caught up).
+    await db.store.append(
+      "handoff-H-L8",
+      [
+        {
+          type: "HandoffUnrouted",
+          data: { ...sampleOf("HandoffUnrouted"), handoffId: "H-L8", licenceId: "L8" },
+          metadata: { correlationId: "c", causationId: null, department: "SHENGUAN-LINKAGE" },
+        },
+      ],
+      "no_stream",
+    );
+    // The chunk's appends start together: the conflict in the middle must not undo or block its neighbours'.
+    await h.deliverChunk(["L7", "L8", "L9"].map((licenceId) => consumed("LicenceGranted", grant({ licenceId }))));
+    expect(types(await stream("handoff-H-L7"))).toEqual(["HandoffPushed"]);
+    expect(types(await stream("handoff-H-L8"))).toEqual(["HandoffUnrouted"]);
+    expect(types(await stream("handoff-H-L9"))).toEqual(["HandoffPushed"]);
+    expect(await rows(db, `select handoff_id, status from linkage_handoffs order by handoff_id`)).toEqual([
+      { handoff_id: "H-L7", status: "pushed" },
+      { handoff_id: "H-L8", status: "granted" },
+      { handoff_id: "H-L9", status: "pushed" },
+    ]);
+    expect(await rows(db, `select deadline_id from linkage_deadlines order by deadline_id`)).toEqual([
+      { deadline_id: "claim-H-L7" },
+      { deadline_id: "claim-H-L9" },
+    ]);
+  });
+
+  it("restarts a verification deadline opened by a push replayed before its grant at the grant's decision date", async () => {
+    await addRoute(db, { regionCode: "350102", verificationMonths: 3 });
+    // The push arrives first (a replay in topic order): only its due date is known, so the limit is the calendar days to it.
+    await h.deliver(
+      consumed("HandoffPushed", {
+        handoffId: "H-L12",
+        caseId: "C-L12",
+        licenceId: "L12",
+        holderName: "示例餐饮有限公司",
+        holderUscc: USCC,
+        itemCode: ITEM,
+        regionCode: "350102",
+        regulator: REGULATOR,
+        pushedAt: Date.parse("2026-09-29T02:00:00Z"),
+        claimLimit: { amount: 5, unit: "WORKING_DAYS" },
+        claimDue: "2026-10-12",
+        autoClaimed: false,
+        underCommitment: true,
+        verificationDue: "2026-12-28",
+        approvalAuthority: BUREAU,
+      }),
+    );
+    expect(await deadline("verification-L12")).toMatchObject({
+      start_date: "2026-09-29",
+      limit_unit: "CALENDAR_DAYS",
+      due_date: "2026-12-28",
+    });
+    // Its grant, in a chunk with another licence's: the deadline counts from the decision, in whole months.
+    await h.deliverChunk([
+      consumed("LicenceGranted", grant({ licenceId: "L12", underCommitment: true, decisionDate: "2026-09-28" })),
+      consumed("LicenceGranted", grant({ licenceId: "L13", underCommitment: true, decisionDate: "2026-09-28" })),
+    ]);
+    expect(await deadline("verification-L12")).toMatchObject({
+      start_date: "2026-09-28",
+      limit_amount: 3,
+      limit_unit: "MONTHS",
+      due_date: "2026-12-28",
+      status: "open",
+    });
+    expect(types(await stream("handoff-H-L12"))).toEqual([]); // pushed before: nothing appended again
+    expect(await deadline("verification-L13")).toMatchObject({
+      start_date: "2026-09-28",
+      limit_amount: 3,
+      limit_unit: "MONTHS",
+      due_date: "2026-12-28",
+    });
   });
 
   it("rolls the push back with the transaction: nothing is emitted for a failed delivery", async () => {

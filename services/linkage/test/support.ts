@@ -1,7 +1,7 @@
 /**
  * What the linkage tests share: a real database (PGlite in memory, or a
  * fresh PostgreSQL schema), the projection driven as the consumer drives it
- * (one transaction per event), and contract payloads built from sampleOf.
+ * (one transaction per event, or per chunk), and contract payloads built from sampleOf.
  */
 import { PGlite } from "@electric-sql/pglite";
 import { cloudEventTypeOf, sampleOf, sourceOf, type EventName, type EventPayloads } from "@shenguan/contracts";
@@ -67,6 +67,8 @@ export interface Harness {
   readonly handle: LinkageHandler;
   /** Delivers an event as the consumer does: one transaction, the handler inside it. */
   deliver(event: ConsumedEvent): Promise<void>;
+  /** Delivers a chunk as the consumer does with handleChunk: one transaction for all of them. */
+  deliverChunk(events: readonly ConsumedEvent[]): Promise<void>;
 }
 
 export function harness(db: TestDb, options: { start?: string; yellowShare?: number } = {}): Harness {
@@ -76,7 +78,14 @@ export function harness(db: TestDb, options: { start?: string; yellowShare?: num
     sql: db.sql,
   };
   const handle = createLinkageProjection(ctx);
-  return { db, clock, ctx, handle, deliver: (event) => db.sql.transaction((tx) => handle(event, tx)) };
+  return {
+    db,
+    clock,
+    ctx,
+    handle,
+    deliver: (event) => db.sql.transaction((tx) => handle(event, tx)),
+    deliverChunk: (events) => db.sql.transaction((tx) => handle.handleChunk(events, tx)),
+  };
 }
 
 let offset = 0;

@@ -15,6 +15,8 @@ export interface ConsumerSpec {
   /** See ProjectionConsumerOptions.mode: read models are "projection", command-issuing reactions "reactor". */
   readonly mode: "projection" | "reactor";
   readonly handle: (event: ConsumedEvent, tx: SqlQueryable) => Promise<unknown>;
+  /** A projection's batch path (see ProjectionConsumerOptions.handleChunk); without it each event goes to `handle`. */
+  readonly handleChunk?: (events: readonly ConsumedEvent[], tx: SqlQueryable) => Promise<unknown>;
 }
 
 /**
@@ -57,6 +59,9 @@ export async function startConsumers(
         groupId: `${runtime.topicPrefix}.${spec.name}`,
         topics: spec.families.map((f) => topicOf(f, runtime.topicPrefix)),
         handle: async (event, tx) => void (await spec.handle(event, tx)),
+        ...(spec.handleChunk && spec.mode === "projection"
+          ? { handleChunk: async (events: readonly ConsumedEvent[], tx: SqlQueryable) => void (await spec.handleChunk!(events, tx)) }
+          : {}),
         ...(runtime.partitionsConcurrently ? { partitionsConcurrently: runtime.partitionsConcurrently } : {}),
       }),
     ),

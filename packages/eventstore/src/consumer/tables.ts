@@ -71,6 +71,28 @@ export async function claimInbox(db: SqlQueryable, consumer: string, ceId: strin
   return rowCount > 0;
 }
 
+/**
+ * claimInbox for a chunk of one partition in one statement: the ce_ids that
+ * were new (claimed now). A ce_id repeated within `claims` is claimed once.
+ */
+export async function claimInboxMany(
+  db: SqlQueryable,
+  consumer: string,
+  topic: string,
+  partition: number,
+  claims: ReadonlyArray<{ readonly ceId: string; readonly offset: string }>,
+): Promise<Set<string>> {
+  if (claims.length === 0) return new Set();
+  const { rows } = await db.query<{ ce_id: string }>(
+    `insert into consumer_inbox (consumer, ce_id, topic, partition, "offset")
+     select $1, c.ce_id, $2, $3, c.off from unnest($4::text[], $5::bigint[]) as c(ce_id, off)
+     on conflict (consumer, ce_id) do nothing
+     returning ce_id`,
+    [consumer, topic, partition, claims.map((c) => c.ceId), claims.map((c) => c.offset)],
+  );
+  return new Set(rows.map((r) => r.ce_id));
+}
+
 /** Whether `consumer` already applied `ceId` (the reactor mode's check before it acts). */
 export async function inInbox(db: SqlQueryable, consumer: string, ceId: string): Promise<boolean> {
   const { rows } = await db.query(`select 1 from consumer_inbox where consumer = $1 and ce_id = $2`, [consumer, ceId]);

@@ -44,42 +44,73 @@ export interface DeadlineSpec {
 
 /** Opens a deadline (idempotent) and folds in whatever is already known about it. */
 export async function openDeadline(ctx: LinkageContext, tx: SqlQueryable, spec: DeadlineSpec): Promise<string> {
-  const id = deadlineIdOf(spec.kind, spec.subjectRef);
+  const [id] = await openDeadlines(ctx, tx, [spec]);
+  return id!;
+}
+
+/** openDeadline for several deadlines: one insert and one settle for all of them (a consumer chunk's pushes). */
+export async function openDeadlines(ctx: LinkageContext, tx: SqlQueryable, specs: readonly DeadlineSpec[]): Promise<string[]> {
+  if (specs.length === 0) return [];
+  const ids = specs.map((spec) => deadlineIdOf(spec.kind, spec.subjectRef));
+  const column = <T>(f: (spec: DeadlineSpec) => T) => specs.map(f);
   await tx.query(
     `insert into linkage_deadlines (deadline_id, kind, subject_ref, case_id, licence_id, subject, responsible_department, start_date,
        limit_amount, limit_unit, fixed_due, opened_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+     select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+       $9::int[], $10::text[], $11::text[], $12::timestamptz[])
      on conflict (deadline_id) do nothing`,
     [
-      id,
-      spec.kind,
-      spec.subjectRef,
-      spec.caseId,
-      spec.licenceId,
-      spec.subject,
-      spec.responsibleDepartment,
-      spec.start,
-      spec.limit.amount,
-      spec.limit.unit,
-      spec.fixedDue ?? null,
-      spec.openedAt,
+      ids,
+      column((s) => s.kind),
+      column((s) => s.subjectRef),
+      column((s) => s.caseId),
+      column((s) => s.licenceId),
+      column((s) => s.subject),
+      column((s) => s.responsibleDepartment),
+      column((s) => s.start),
+      column((s) => s.limit.amount),
+      column((s) => s.limit.unit),
+      column((s) => s.fixedDue ?? null),
+      // ISO strings, not Dates: every driver (pg, PGlite) passes text arrays as they are.
+      column((s) => s.openedAt.toISOString()),
     ],
   );
-  await settleDeadline(ctx, tx, id);
-  return id;
+  await settleDeadlines(ctx, tx, ids);
+  return ids;
 }
 
 /** Something that happened to a deadline: met (the step was done) or moved (a new due date). Kept even before the deadline is opened. */
-export async function deadlineFact(
-  ctx: LinkageContext,
-  tx: SqlQueryable,
-  fact: { eventId: string; deadlineId: string; fact: "met" | "moved"; at: Date; due?: string; by: string },
-): Promise<void> {
+export async function deadlineFact(ctx: LinkageContext, tx: SqlQueryable, fact: DeadlineFact): Promise<void> {
+  await deadlineFacts(ctx, tx, [fact]);
+}
+
+export interface DeadlineFact {
+  readonly eventId: string;
+  readonly deadlineId: string;
+  readonly fact: "met" | "moved";
+  readonly at: Date;
+  readonly due?: string;
+  readonly by: string;
+}
+
+/** deadlineFact for several facts: one insert, one settle of the deadlines they touch. */
+export async function deadlineFacts(ctx: LinkageContext, tx: SqlQueryable, facts: readonly DeadlineFact[]): Promise<void> {
+  if (facts.length === 0) return;
   await tx.query(
-    `insert into linkage_deadline_facts (event_id, deadline_id, fact, at, due, by) values ($1, $2, $3, $4, $5, $6) on conflict do nothing`,
-    [fact.eventId, fact.deadlineId, fact.fact, fact.at, fact.due ?? null, fact.by],
+    `insert into linkage_deadline_facts (event_id, deadline_id, fact, at, due, by)
+     select * from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[])
+     on conflict do nothing`,
+    [
+      facts.map((f) => f.eventId),
+      facts.map((f) => f.deadlineId),
+      facts.map((f) => f.fact),
+      // ISO strings, not Dates: every driver (pg, PGlite) passes text arrays as they are.
+      facts.map((f) => f.at.toISOString()),
+      facts.map((f) => f.due ?? null),
+      facts.map((f) => f.by),
+    ],
   );
-  await settleDeadline(ctx, tx, fact.deadlineId);
+  await settleDeadlines(ctx, tx, [...new Set(facts.map((f) => f.deadlineId))]);
 }
 
 /** A card in the deadline's stream: the timer's own append, or its echo from Kafka (same event id, so once). */
@@ -129,10 +160,39 @@ interface DeadlineRow {
  * the facts came in.
  */
 export async function settleDeadline(ctx: LinkageContext, tx: SqlQueryable, deadlineId: string): Promise<void> {
-  // One read: the row (locked), its latest move, its first met fact (in the order of the facts), its first cards, and whether its licence ended.
-  const { rows } = await tx.query<
-    DeadlineRow & { moved_due: string | null; met_fact_at: Date | null; met_fact_by: string | null; warned_card: Date | null; breached_card: Date | null; closed: boolean }
-  >(
+  await settleDeadlines(ctx, tx, [deadlineId]);
+}
+
+type SettleRow = DeadlineRow & {
+  moved_due: string | null;
+  met_fact_at: Date | null;
+  met_fact_by: string | null;
+  warned_card: Date | null;
+  breached_card: Date | null;
+  closed: boolean;
+};
+
+/** What settling writes to a deadline row. */
+interface Settled {
+  readonly deadlineId: string;
+  readonly limit: Limit;
+  readonly fixedDue: string | null;
+  readonly due: string | null;
+  readonly yellow: string | null;
+  readonly red: string | null;
+  readonly cardsError: string | null;
+  readonly status: DeadlineStatus;
+  readonly metAt: Date | null;
+  readonly metBy: string | null;
+  readonly warnedAt: Date | null;
+  readonly breachedAt: Date | null;
+}
+
+/** settleDeadline for several deadlines: one read (rows locked in id order), one write of those that changed. */
+export async function settleDeadlines(ctx: LinkageContext, tx: SqlQueryable, deadlineIds: readonly string[]): Promise<void> {
+  if (deadlineIds.length === 0) return;
+  // One read: the rows (locked), each one's latest move, its first met fact (in the order of the facts), its first cards, and whether its licence ended.
+  const { rows } = await tx.query<SettleRow>(
     `select d.*,
        (select due from linkage_deadline_facts f where f.deadline_id = d.deadline_id and f.fact = 'moved' order by f.at desc, f.event_id desc limit 1) as moved_due,
        m.at as met_fact_at, m.by as met_fact_by,
@@ -141,12 +201,48 @@ export async function settleDeadline(ctx: LinkageContext, tx: SqlQueryable, dead
        (d.licence_id is not null and exists (select 1 from linkage_handoffs h where h.licence_id = d.licence_id and h.closed_at is not null)) as closed
      from linkage_deadlines d
      left join lateral (select at, by from linkage_deadline_facts f where f.deadline_id = d.deadline_id and f.fact = 'met' order by f.at, f.event_id limit 1) m on true
-     where d.deadline_id = $1
+     where d.deadline_id = any($1::text[])
+     order by d.deadline_id
      for update of d`,
-    [deadlineId],
+    [deadlineIds],
   );
-  const row = rows[0];
-  if (!row) return;
+  const changed: Settled[] = [];
+  for (const row of rows) {
+    const settled = await settle(ctx, tx, row);
+    if (settled) changed.push(settled);
+  }
+  if (changed.length === 0) return;
+  const column = <T>(f: (s: Settled) => T) => changed.map(f);
+  const instant = (d: Date | null) => (d === null ? null : new Date(d).toISOString());
+  await tx.query(
+    `update linkage_deadlines d set limit_amount = s.limit_amount, limit_unit = s.limit_unit, fixed_due = s.fixed_due, due_date = s.due_date,
+       yellow_from = s.yellow_from, red_from = s.red_from, cards_error = s.cards_error, status = s.status, met_at = s.met_at, met_by = s.met_by,
+       warned_at = s.warned_at, breached_at = s.breached_at
+     from unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+       $10::timestamptz[], $11::text[], $12::timestamptz[], $13::timestamptz[])
+       as s(deadline_id, limit_amount, limit_unit, fixed_due, due_date, yellow_from, red_from, cards_error, status, met_at, met_by, warned_at, breached_at)
+     where d.deadline_id = s.deadline_id`,
+    [
+      column((s) => s.deadlineId),
+      column((s) => s.limit.amount),
+      column((s) => s.limit.unit),
+      column((s) => s.fixedDue),
+      column((s) => s.due),
+      column((s) => s.yellow),
+      column((s) => s.red),
+      column((s) => s.cardsError),
+      column((s) => s.status),
+      column((s) => instant(s.metAt)),
+      column((s) => s.metBy),
+      column((s) => instant(s.warnedAt)),
+      column((s) => instant(s.breachedAt)),
+    ],
+  );
+}
+
+/** One deadline re-derived from its facts; undefined when the row says so already (nothing to write). */
+async function settle(ctx: LinkageContext, tx: SqlQueryable, row: SettleRow): Promise<Settled | undefined> {
+  const deadlineId = row.deadline_id;
   const moved = { due: row.moved_due };
   const met = row.met_fact_at === null ? undefined : { at: row.met_fact_at, by: row.met_fact_by };
   const warned = row.warned_card;
@@ -187,27 +283,21 @@ export async function settleDeadline(ctx: LinkageContext, tx: SqlQueryable, dead
     same(warned, row.warned_at) &&
     same(breached, row.breached_at)
   )
-    return; // settled already: nothing to write
-  await tx.query(
-    `update linkage_deadlines set limit_amount = $2, limit_unit = $3, fixed_due = $4, due_date = $5, yellow_from = $6, red_from = $7,
-       cards_error = $8, status = $9, met_at = $10, met_by = $11, warned_at = $12, breached_at = $13
-     where deadline_id = $1`,
-    [
-      deadlineId,
-      limit.amount,
-      limit.unit,
-      fixedDue,
-      due,
-      yellow,
-      red,
-      cardsError,
-      status,
-      met?.at ?? null,
-      met?.by ?? null,
-      warned,
-      breached,
-    ],
-  );
+    return undefined; // settled already: nothing to write
+  return {
+    deadlineId,
+    limit,
+    fixedDue,
+    due,
+    yellow,
+    red,
+    cardsError,
+    status,
+    metAt: met?.at ?? null,
+    metBy: met?.by ?? null,
+    warnedAt: warned,
+    breachedAt: breached,
+  };
 }
 
 /** All deadlines of a licence (after it was revoked or cancelled, say). */
@@ -216,7 +306,7 @@ export async function settleDeadlinesOfLicence(ctx: LinkageContext, tx: SqlQuery
     `select deadline_id from linkage_deadlines where licence_id = $1 order by deadline_id`,
     [licenceId],
   );
-  for (const r of rows) await settleDeadline(ctx, tx, r.deadline_id);
+  await settleDeadlines(ctx, tx, rows.map((r) => r.deadline_id));
 }
 
 export interface TickOutcome {

@@ -4,11 +4,11 @@ import { localDateOf } from "@shenguan/deadlines";
 import type { EventMetadata, ExpectedRevision } from "@shenguan/eventstore";
 import { v7 as uuidv7 } from "uuid";
 import { isCalendarMissing } from "../calendar/calendars.js";
-import type { ContractEvent, LinkageContext } from "../context.js";
-import { deadlineFact, deadlineIdOf, openDeadline, settleDeadline, settleDeadlinesOfLicence } from "../deadline/deadlines.js";
+import type { ContractEvent, EmitAppend, LinkageContext } from "../context.js";
+import { deadlineFacts, deadlineIdOf, openDeadlines, settleDeadlines, settleDeadlinesOfLicence, type DeadlineSpec } from "../deadline/deadlines.js";
 import { calendarDaysUntil, dueOf, monthsBetween } from "../deadline/limits.js";
 import type { SqlQueryable } from "@shenguan/eventstore";
-import { lookupRoute } from "../routing/routes.js";
+import { lookupRoute, type Route } from "../routing/routes.js";
 
 export type HandoffStatus = "granted" | "unrouted" | "held" | "pushed" | "claimed" | "supervising" | "fed_back" | "closed";
 
@@ -28,18 +28,29 @@ export interface Trigger {
   readonly now: Date;
 }
 
-/** The grant's facts on the handoff row (creating it); what a push needs later, whenever a route appears. */
-export async function recordGrant(ctx: LinkageContext, tx: SqlQueryable, grant: LicenceGranted): Promise<{ handoffId: string; row: PendingRow }> {
-  const handoffId = handoffIdOf(grant.licenceId);
-  // One statement: the grant's facts, the supervision facts of feedback that came first (refreshFromFeedback),
-  // and the row as routeHandoff needs it (the upsert holds its lock).
+/**
+ * The grants' facts on their handoff rows (creating them), for grants of
+ * distinct licences in one statement: what a push needs later, whenever a
+ * route appears. With each, the supervision facts of feedback that came first
+ * (refreshFromFeedback), and each row as routeHandoff needs it (the upsert
+ * holds its lock; rows are locked in handoff id order). By handoff id.
+ */
+export async function recordGrants(ctx: LinkageContext, tx: SqlQueryable, grants: readonly LicenceGranted[]): Promise<Map<string, PendingRow>> {
+  if (grants.length === 0) return new Map();
+  const sorted = [...grants].sort((a, b) => (a.licenceId < b.licenceId ? -1 : a.licenceId > b.licenceId ? 1 : 0));
+  const column = <T>(f: (g: LicenceGranted) => T) => sorted.map(f);
   const { rows } = await tx.query<PendingRow>(
     `insert into linkage_handoffs (handoff_id, licence_id, case_id, holder_name, holder_uscc, holder_id_hash, item_code, item_name, region_code,
        approval_authority, decision_date, under_commitment, subject, first_feedback_at, first_result_at, verified_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-       (select min(at) from linkage_feedback where licence_id = $2),
-       (select min(at) filter (where result) from linkage_feedback where licence_id = $2),
-       (select min(at) filter (where event_type = 'CommitmentVerified') from linkage_feedback where licence_id = $2))
+     select g.handoff_id, g.licence_id, g.case_id, g.holder_name, g.holder_uscc, g.holder_id_hash, g.item_code, g.item_name, g.region_code,
+       g.approval_authority, g.decision_date, g.under_commitment, g.subject,
+       (select min(at) from linkage_feedback f where f.licence_id = g.licence_id),
+       (select min(at) filter (where result) from linkage_feedback f where f.licence_id = g.licence_id),
+       (select min(at) filter (where event_type = 'CommitmentVerified') from linkage_feedback f where f.licence_id = g.licence_id)
+     from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+       $11::text[], $12::boolean[], $13::text[])
+       as g(handoff_id, licence_id, case_id, holder_name, holder_uscc, holder_id_hash, item_code, item_name, region_code, approval_authority,
+         decision_date, under_commitment, subject)
      on conflict (handoff_id) do update set licence_id = excluded.licence_id, case_id = excluded.case_id, holder_name = excluded.holder_name,
        holder_uscc = excluded.holder_uscc, holder_id_hash = excluded.holder_id_hash, item_code = excluded.item_code, item_name = excluded.item_name,
        region_code = excluded.region_code, approval_authority = excluded.approval_authority, decision_date = excluded.decision_date,
@@ -47,46 +58,56 @@ export async function recordGrant(ctx: LinkageContext, tx: SqlQueryable, grant: 
        first_result_at = excluded.first_result_at, verified_at = excluded.verified_at
      returning ${PENDING_COLUMNS}`,
     [
-      handoffId,
-      grant.licenceId,
-      grant.caseId,
-      grant.holder.name,
-      grant.holder.uscc,
-      grant.holder.idNumber ? idNumberHash(grant.holder.idNumber) : null,
-      grant.itemCode,
-      grant.itemName,
-      grant.regionCode,
-      grant.issuingAuthority,
-      grant.decisionDate,
-      grant.underCommitment,
-      grant.holder.uscc ?? grant.caseId,
+      column((g) => handoffIdOf(g.licenceId)),
+      column((g) => g.licenceId),
+      column((g) => g.caseId),
+      column((g) => g.holder.name),
+      column((g) => g.holder.uscc),
+      column((g) => (g.holder.idNumber ? idNumberHash(g.holder.idNumber) : null)),
+      column((g) => g.itemCode),
+      column((g) => g.itemName),
+      column((g) => g.regionCode),
+      column((g) => g.issuingAuthority),
+      column((g) => g.decisionDate),
+      column((g) => g.underCommitment),
+      column((g) => g.holder.uscc ?? g.caseId),
     ],
   );
-  if (grant.underCommitment) await restartVerification(ctx, tx, grant.licenceId, grant.decisionDate);
-  return { handoffId, row: rows[0]! };
+  await restartVerifications(
+    ctx,
+    tx,
+    sorted.filter((g) => g.underCommitment),
+  );
+  return new Map(rows.map((r) => [r.handoff_id, r]));
 }
 
 /**
- * A verification deadline opened from a push's echo replayed before its
- * grant had to start at the push date; the grant's decision date is the real
- * start (and the limit whole months again).
+ * Verification deadlines opened from a push's echo replayed before its grant
+ * had to start at the push date; the grant's decision date is the real start
+ * (and the limit whole months again). One read for all of `grants`; only
+ * the deadlines that moved are written and settled.
  */
-async function restartVerification(ctx: LinkageContext, tx: SqlQueryable, licenceId: string, decisionDate: string): Promise<void> {
-  const id = deadlineIdOf("COMMITMENT_VERIFICATION", licenceId);
-  const { rows } = await tx.query<{ start_date: string; fixed_due: string | null; limit_amount: number; limit_unit: string }>(
-    `select start_date, fixed_due, limit_amount, limit_unit from linkage_deadlines where deadline_id = $1`,
-    [id],
+async function restartVerifications(ctx: LinkageContext, tx: SqlQueryable, grants: readonly LicenceGranted[]): Promise<void> {
+  if (grants.length === 0) return;
+  const decisionDates = new Map(grants.map((g) => [deadlineIdOf("COMMITMENT_VERIFICATION", g.licenceId), g.decisionDate]));
+  const { rows } = await tx.query<{ deadline_id: string; start_date: string; fixed_due: string | null; limit_amount: number; limit_unit: string }>(
+    `select deadline_id, start_date, fixed_due, limit_amount, limit_unit from linkage_deadlines where deadline_id = any($1::text[]) order by deadline_id`,
+    [[...decisionDates.keys()]],
   );
-  const row = rows[0];
-  if (!row?.fixed_due) return;
-  const months = monthsBetween(decisionDate, row.fixed_due);
-  const limit: Limit = months ? { amount: months, unit: "MONTHS" } : calendarDaysUntil(decisionDate, row.fixed_due);
-  if (row.start_date === decisionDate && Number(row.limit_amount) === limit.amount && row.limit_unit === limit.unit) return;
-  await tx.query(
-    `update linkage_deadlines set start_date = $2, limit_amount = $3, limit_unit = $4, due_date = null where deadline_id = $1`,
-    [id, decisionDate, limit.amount, limit.unit],
-  );
-  await settleDeadline(ctx, tx, id);
+  const moved: string[] = [];
+  for (const row of rows) {
+    const decisionDate = decisionDates.get(row.deadline_id)!;
+    if (!row.fixed_due) continue;
+    const months = monthsBetween(decisionDate, row.fixed_due);
+    const limit: Limit = months ? { amount: months, unit: "MONTHS" } : calendarDaysUntil(decisionDate, row.fixed_due);
+    if (row.start_date === decisionDate && Number(row.limit_amount) === limit.amount && row.limit_unit === limit.unit) continue;
+    await tx.query(
+      `update linkage_deadlines set start_date = $2, limit_amount = $3, limit_unit = $4, due_date = null where deadline_id = $1`,
+      [row.deadline_id, decisionDate, limit.amount, limit.unit],
+    );
+    moved.push(row.deadline_id);
+  }
+  await settleDeadlines(ctx, tx, moved);
 }
 
 const PENDING_COLUMNS = `handoff_id, licence_id, case_id, holder_name, holder_uscc, item_code, region_code, approval_authority, decision_date,
@@ -112,55 +133,37 @@ export interface PendingRow {
 
 export type PushResult = "pushed" | "unrouted" | "held" | "done-before" | "not-pending";
 
+/** A handoff row that can still be pushed: granted, not pushed, not closed. */
+function isPending(h: PendingRow | undefined): h is PendingRow & { licence_id: string; case_id: string } {
+  return !!h && h.pushed_at === null && h.closed_at === null && h.licence_id !== null && h.case_id !== null;
+}
+
+/** A push worked out, ready to append (`append`) and then apply. */
+interface PlannedPush {
+  readonly handoffId: string;
+  readonly append: EmitAppend;
+  readonly pushed: HandoffPushed;
+  readonly known: { readonly decisionDate: string; readonly subject: string; readonly verificationMonths: number };
+  readonly claimed: { readonly event: HandoffClaimed; readonly id: string } | undefined;
+}
+
+function metadataOf(ctx: LinkageContext, h: PendingRow & { case_id: string }, trigger: Trigger): EventMetadata {
+  return { correlationId: trigger.correlationId, causationId: trigger.causationId, department: ctx.department, caseId: h.case_id, subject: h.subject };
+}
+
 /**
- * The process manager's step: route the handoff and push it (HandoffPushed,
- * plus HandoffClaimed when the route says 推送即认领), or report it unrouted
- * (HandoffUnrouted, once) and leave it waiting. Deadlines count from the push.
- * The handoff stream is [HandoffUnrouted?, HandoffPushed, HandoffClaimed?],
- * so the expected revision of each append follows from the row's facts, and
- * an append finding the stream ahead (a redelivery, a replay) is "done before".
+ * The push of a pending handoff along `route`: HandoffPushed (plus
+ * HandoffClaimed when the route says 推送即认领) with their due dates, or
+ * the reason it must wait when the calendar year is not loaded.
  */
-export async function routeHandoff(
+async function planPush(
   ctx: LinkageContext,
   tx: SqlQueryable,
-  handoffId: string,
+  h: PendingRow & { licence_id: string; case_id: string },
+  route: Route,
   trigger: Trigger,
-  /** The row as just written and locked in `tx` (recordGrant's), saving the read. */
-  locked?: PendingRow,
-): Promise<PushResult> {
-  const h =
-    locked ??
-    (await tx.query<PendingRow>(`select ${PENDING_COLUMNS} from linkage_handoffs where handoff_id = $1 for update`, [handoffId])).rows[0];
-  if (!h || h.pushed_at !== null || h.closed_at !== null || h.licence_id === null || h.case_id === null) return "not-pending";
-  const metadata: EventMetadata = {
-    correlationId: trigger.correlationId,
-    causationId: trigger.causationId,
-    department: ctx.department,
-    caseId: h.case_id,
-    subject: h.subject,
-  };
-  const expected: ExpectedRevision = h.unrouted_at === null ? "no_stream" : 0n;
-  const route = await lookupRoute(tx, h.item_code, h.region_code);
-
-  if (!route) {
-    if (h.unrouted_at !== null) return "unrouted"; // reported already; it waits
-    const unrouted: HandoffUnrouted = {
-      handoffId,
-      caseId: h.case_id,
-      licenceId: h.licence_id,
-      holderUscc: h.holder_uscc,
-      itemCode: h.item_code,
-      regionCode: h.region_code,
-      reason: `no route in the 审管职责清单 for item ${h.item_code} in region ${h.region_code} or the regions above it`,
-      detectedAt: trigger.now.getTime(),
-    };
-    const emitted = await ctx.emit(tx, handoffStream(handoffId), [{ type: "HandoffUnrouted", data: unrouted }], expected, metadata);
-    if (!emitted.appended) return "done-before";
-    await applyUnrouted(tx, unrouted);
-    ctx.logger.warn({ handoffId, itemCode: h.item_code, regionCode: h.region_code }, "handoff: no route; waiting in the unrouted queue");
-    return "unrouted";
-  }
-
+): Promise<PlannedPush | { readonly held: string }> {
+  const handoffId = h.handoff_id;
   const pushedOn = localDateOf(trigger.now);
   let claimDue: string;
   let verificationDue: string | null;
@@ -171,13 +174,8 @@ export async function routeHandoff(
     ]);
   } catch (err) {
     if (!isCalendarMissing(err)) throw err;
-    // Never a guessed deadline: the push waits (listed with the unrouted) until the year is loaded.
-    const reason = (err as Error).message;
-    await tx.query(`update linkage_handoffs set held_reason = $2 where handoff_id = $1`, [handoffId, reason]);
-    if (h.held_reason !== reason) ctx.logger.error({ handoffId, reason }, "handoff: held until the calendar year is loaded");
-    return "held";
+    return { held: (err as Error).message };
   }
-
   const pushed: HandoffPushed = {
     handoffId,
     caseId: h.case_id,
@@ -209,12 +207,128 @@ export async function routeHandoff(
     : undefined;
   const claimedId = uuidv7();
   if (claimed) events.push({ id: claimedId, type: "HandoffClaimed", data: claimed });
-  const emitted = await ctx.emit(tx, handoffStream(handoffId), events, expected, metadata);
+  // The stream is [HandoffUnrouted?, HandoffPushed, HandoffClaimed?]: the row's facts give the expected revision.
+  const expected: ExpectedRevision = h.unrouted_at === null ? "no_stream" : 0n;
+  return {
+    handoffId,
+    append: { stream: handoffStream(handoffId), events, expected, metadata: metadataOf(ctx, h, trigger) },
+    pushed,
+    known: { decisionDate: h.decision_date, subject: h.subject, verificationMonths: route.verificationMonths },
+    claimed: claimed ? { event: claimed, id: claimedId } : undefined,
+  };
+}
+
+/** A planned push whose append went through, on the read model: applyPushed clears held_reason too (the row exists: its upsert's update branch). */
+async function applyPlannedPushes(ctx: LinkageContext, tx: SqlQueryable, pushes: readonly PlannedPush[]): Promise<void> {
+  await applyPushedMany(
+    ctx,
+    tx,
+    pushes.map((p) => ({ pushed: p.pushed, known: p.known })),
+  );
+  await applyClaimedMany(
+    ctx,
+    tx,
+    pushes.flatMap((p) => (p.claimed ? [{ claimed: p.claimed.event, eventId: p.claimed.id }] : [])),
+  );
+}
+
+async function hold(ctx: LinkageContext, tx: SqlQueryable, h: PendingRow, reason: string): Promise<"held"> {
+  // Never a guessed deadline: the push waits (listed with the unrouted) until the year is loaded.
+  await tx.query(`update linkage_handoffs set held_reason = $2 where handoff_id = $1`, [h.handoff_id, reason]);
+  if (h.held_reason !== reason) ctx.logger.error({ handoffId: h.handoff_id, reason }, "handoff: held until the calendar year is loaded");
+  return "held";
+}
+
+/**
+ * The process manager's step: route the handoff and push it (HandoffPushed,
+ * plus HandoffClaimed when the route says 推送即认领), or report it unrouted
+ * (HandoffUnrouted, once) and leave it waiting. Deadlines count from the push.
+ * The handoff stream is [HandoffUnrouted?, HandoffPushed, HandoffClaimed?],
+ * so the expected revision of each append follows from the row's facts, and
+ * an append finding the stream ahead (a redelivery, a replay) is "done before".
+ */
+export async function routeHandoff(
+  ctx: LinkageContext,
+  tx: SqlQueryable,
+  handoffId: string,
+  trigger: Trigger,
+  /** The row as just written and locked in `tx` (recordGrants'), saving the read. */
+  locked?: PendingRow,
+): Promise<PushResult> {
+  const h =
+    locked ??
+    (await tx.query<PendingRow>(`select ${PENDING_COLUMNS} from linkage_handoffs where handoff_id = $1 for update`, [handoffId])).rows[0];
+  if (!isPending(h)) return "not-pending";
+  const route = await lookupRoute(tx, h.item_code, h.region_code);
+
+  if (!route) {
+    if (h.unrouted_at !== null) return "unrouted"; // reported already; it waits
+    const unrouted: HandoffUnrouted = {
+      handoffId,
+      caseId: h.case_id,
+      licenceId: h.licence_id,
+      holderUscc: h.holder_uscc,
+      itemCode: h.item_code,
+      regionCode: h.region_code,
+      reason: `no route in the 审管职责清单 for item ${h.item_code} in region ${h.region_code} or the regions above it`,
+      detectedAt: trigger.now.getTime(),
+    };
+    const emitted = await ctx.emit(tx, handoffStream(handoffId), [{ type: "HandoffUnrouted", data: unrouted }], "no_stream", metadataOf(ctx, h, trigger));
+    if (!emitted.appended) return "done-before";
+    await applyUnrouted(tx, unrouted);
+    ctx.logger.warn({ handoffId, itemCode: h.item_code, regionCode: h.region_code }, "handoff: no route; waiting in the unrouted queue");
+    return "unrouted";
+  }
+
+  const plan = await planPush(ctx, tx, h, route, trigger);
+  if ("held" in plan) return hold(ctx, tx, h, plan.held);
+  const emitted = await ctx.emit(tx, plan.append.stream, plan.append.events, plan.append.expected, plan.append.metadata);
   if (!emitted.appended) return "done-before";
-  // applyPushed clears held_reason too (the row exists: its upsert's update branch).
-  await applyPushed(ctx, tx, pushed, { decisionDate: h.decision_date, subject: h.subject, verificationMonths: route.verificationMonths });
-  if (claimed) await applyClaimed(ctx, tx, claimed, claimedId);
+  await applyPlannedPushes(ctx, tx, [plan]);
   return "pushed";
+}
+
+/**
+ * recordGrants then routeHandoff for each of a consumer chunk's grants
+ * (distinct licences), with the statements batched over them: one upsert of
+ * the rows, one route look-up per item and region, the pushes' appends
+ * started together (emitEach), one upsert of the pushed facts and one of
+ * their deadlines. A handoff without a route or waiting for a calendar year
+ * takes routeHandoff's own path (unrouted, held), after the pushes.
+ */
+export async function recordAndRouteGrants(
+  ctx: LinkageContext,
+  tx: SqlQueryable,
+  grants: ReadonlyArray<{ readonly grant: LicenceGranted; readonly trigger: Trigger }>,
+): Promise<void> {
+  const rows = await recordGrants(
+    ctx,
+    tx,
+    grants.map((g) => g.grant),
+  );
+  const routes = new Map<string, Route | undefined>();
+  const plans: PlannedPush[] = [];
+  const alone: Array<{ readonly row: PendingRow; readonly trigger: Trigger }> = [];
+  for (const { grant, trigger } of grants) {
+    const h = rows.get(handoffIdOf(grant.licenceId));
+    if (!isPending(h)) continue;
+    const key = `${h.item_code}\u0000${h.region_code}`;
+    if (!routes.has(key)) routes.set(key, await lookupRoute(tx, h.item_code, h.region_code));
+    const route = routes.get(key);
+    const plan = route ? await planPush(ctx, tx, h, route, trigger) : undefined;
+    if (plan === undefined || "held" in plan) alone.push({ row: h, trigger });
+    else plans.push(plan);
+  }
+  const outcomes = await ctx.emitEach(
+    tx,
+    plans.map((p) => p.append),
+  );
+  await applyPlannedPushes(
+    ctx,
+    tx,
+    plans.filter((_, i) => outcomes[i]!.appended),
+  );
+  for (const { row, trigger } of alone) await routeHandoff(ctx, tx, row.handoff_id, trigger, row);
 }
 
 /** Pushes what waits for a route or a calendar year (optionally only one item's), each as routeHandoff does. */
@@ -240,11 +354,23 @@ export async function applyPushed(
   p: HandoffPushed,
   known: { decisionDate?: string; subject?: string; verificationMonths?: number } = {},
 ): Promise<void> {
-  const pushedOn = localDateOf(new Date(p.pushedAt));
-  const { rows } = await tx.query<{ decision_date: string | null; subject: string | null }>(
+  await applyPushedMany(ctx, tx, [{ pushed: p, known }]);
+}
+
+/** applyPushed for pushes of distinct handoffs: one upsert of their facts, one of their deadlines. */
+export async function applyPushedMany(
+  ctx: LinkageContext,
+  tx: SqlQueryable,
+  pushes: ReadonlyArray<{ readonly pushed: HandoffPushed; readonly known?: { decisionDate?: string; subject?: string; verificationMonths?: number } }>,
+): Promise<void> {
+  if (pushes.length === 0) return;
+  const sorted = [...pushes].sort((a, b) => (a.pushed.handoffId < b.pushed.handoffId ? -1 : a.pushed.handoffId > b.pushed.handoffId ? 1 : 0));
+  const column = <T>(f: (p: HandoffPushed) => T) => sorted.map(({ pushed }) => f(pushed));
+  const { rows } = await tx.query<{ handoff_id: string; decision_date: string | null; subject: string | null }>(
     `insert into linkage_handoffs (handoff_id, licence_id, case_id, holder_name, holder_uscc, item_code, region_code, approval_authority, under_commitment,
        subject, regulator, pushed_at, pushed_on, claim_limit_amount, claim_limit_unit, claim_due, auto_claimed, verification_due)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+     select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[],
+       $10::text[], $11::text[], $12::timestamptz[], $13::text[], $14::int[], $15::text[], $16::text[], $17::boolean[], $18::text[])
      on conflict (handoff_id) do update set regulator = excluded.regulator, pushed_at = excluded.pushed_at, pushed_on = excluded.pushed_on,
        claim_limit_amount = excluded.claim_limit_amount, claim_limit_unit = excluded.claim_limit_unit, claim_due = excluded.claim_due,
        auto_claimed = excluded.auto_claimed, verification_due = excluded.verification_due, held_reason = null,
@@ -253,70 +379,89 @@ export async function applyPushed(
        item_code = coalesce(linkage_handoffs.item_code, excluded.item_code), region_code = coalesce(linkage_handoffs.region_code, excluded.region_code),
        approval_authority = coalesce(linkage_handoffs.approval_authority, excluded.approval_authority),
        under_commitment = coalesce(linkage_handoffs.under_commitment, excluded.under_commitment), subject = coalesce(linkage_handoffs.subject, excluded.subject)
-     returning decision_date, subject`,
+     returning handoff_id, decision_date, subject`,
     [
-      p.handoffId,
-      p.licenceId,
-      p.caseId,
-      p.holderName,
-      p.holderUscc,
-      p.itemCode,
-      p.regionCode,
-      p.approvalAuthority,
-      p.underCommitment,
-      p.holderUscc ?? p.caseId,
-      p.regulator,
-      new Date(p.pushedAt),
-      pushedOn,
-      p.claimLimit.amount,
-      p.claimLimit.unit,
-      p.claimDue,
-      p.autoClaimed,
-      p.verificationDue,
+      column((p) => p.handoffId),
+      column((p) => p.licenceId),
+      column((p) => p.caseId),
+      column((p) => p.holderName),
+      column((p) => p.holderUscc),
+      column((p) => p.itemCode),
+      column((p) => p.regionCode),
+      column((p) => p.approvalAuthority),
+      column((p) => p.underCommitment),
+      column((p) => p.holderUscc ?? p.caseId),
+      column((p) => p.regulator),
+      // ISO strings, not Dates: every driver (pg, PGlite) passes text arrays as they are.
+      column((p) => new Date(p.pushedAt).toISOString()),
+      column((p) => localDateOf(new Date(p.pushedAt))),
+      column((p) => p.claimLimit.amount),
+      column((p) => p.claimLimit.unit),
+      column((p) => p.claimDue),
+      column((p) => p.autoClaimed),
+      column((p) => p.verificationDue),
     ],
   );
-  const subject = known.subject ?? rows[0]?.subject ?? p.holderUscc ?? p.caseId;
-  const openedAt = new Date(p.pushedAt);
-  await openDeadline(ctx, tx, {
-    kind: "CLAIM",
-    subjectRef: p.handoffId,
-    caseId: p.caseId,
-    licenceId: p.licenceId,
-    subject,
-    responsibleDepartment: p.regulator,
-    start: pushedOn,
-    limit: p.claimLimit,
-    fixedDue: p.claimDue,
-    openedAt,
-  });
-  if (p.verificationDue) {
-    // Counted from the decision. An echo replayed before its grant knows only
-    // the due date: the limit is then the calendar days from the push to it.
-    const decisionDate = known.decisionDate ?? rows[0]?.decision_date ?? null;
-    const start = decisionDate ?? pushedOn;
-    const months = known.verificationMonths ?? (decisionDate ? monthsBetween(decisionDate, p.verificationDue) : undefined);
-    const limit: Limit = months ? { amount: months, unit: "MONTHS" } : calendarDaysUntil(start, p.verificationDue);
-    await openDeadline(ctx, tx, {
-      kind: "COMMITMENT_VERIFICATION",
-      subjectRef: p.licenceId,
+  const written = new Map(rows.map((r) => [r.handoff_id, r]));
+  const deadlines: DeadlineSpec[] = [];
+  for (const { pushed: p, known = {} } of sorted) {
+    const row = written.get(p.handoffId);
+    const pushedOn = localDateOf(new Date(p.pushedAt));
+    const subject = known.subject ?? row?.subject ?? p.holderUscc ?? p.caseId;
+    const openedAt = new Date(p.pushedAt);
+    deadlines.push({
+      kind: "CLAIM",
+      subjectRef: p.handoffId,
       caseId: p.caseId,
       licenceId: p.licenceId,
       subject,
       responsibleDepartment: p.regulator,
-      start,
-      limit,
-      fixedDue: p.verificationDue,
+      start: pushedOn,
+      limit: p.claimLimit,
+      fixedDue: p.claimDue,
       openedAt,
     });
+    if (p.verificationDue) {
+      // Counted from the decision. An echo replayed before its grant knows only
+      // the due date: the limit is then the calendar days from the push to it.
+      const decisionDate = known.decisionDate ?? row?.decision_date ?? null;
+      const start = decisionDate ?? pushedOn;
+      const months = known.verificationMonths ?? (decisionDate ? monthsBetween(decisionDate, p.verificationDue) : undefined);
+      const limit: Limit = months ? { amount: months, unit: "MONTHS" } : calendarDaysUntil(start, p.verificationDue);
+      deadlines.push({
+        kind: "COMMITMENT_VERIFICATION",
+        subjectRef: p.licenceId,
+        caseId: p.caseId,
+        licenceId: p.licenceId,
+        subject,
+        responsibleDepartment: p.regulator,
+        start,
+        limit,
+        fixedDue: p.verificationDue,
+        openedAt,
+      });
+    }
   }
+  await openDeadlines(ctx, tx, deadlines);
 }
 
 /** HandoffClaimed (automatic, or the regulator's from the supervision service): the claim facts, and the claim deadline met (`eventId`: the claim event's id, so its echo is the same fact). */
 export async function applyClaimed(ctx: LinkageContext, tx: SqlQueryable, c: HandoffClaimed, eventId: string): Promise<void> {
-  const claimedAt = new Date(c.claimedAt);
+  await applyClaimedMany(ctx, tx, [{ claimed: c, eventId }]);
+}
+
+/** applyClaimed for claims of distinct handoffs (a chunk's 推送即认领 pushes): one upsert of the claim facts, one of the deadline facts. */
+export async function applyClaimedMany(
+  ctx: LinkageContext,
+  tx: SqlQueryable,
+  claims: ReadonlyArray<{ readonly claimed: HandoffClaimed; readonly eventId: string }>,
+): Promise<void> {
+  if (claims.length === 0) return;
+  const sorted = [...claims].sort((a, b) => (a.claimed.handoffId < b.claimed.handoffId ? -1 : a.claimed.handoffId > b.claimed.handoffId ? 1 : 0));
+  const column = <T>(f: (c: HandoffClaimed) => T) => sorted.map(({ claimed }) => f(claimed));
   await tx.query(
     `insert into linkage_handoffs (handoff_id, licence_id, regulator, claim_due, claimed_at, claimed_on_time, claim_automatic)
-     values ($1, $2, $3, $4, $5, $6, $7)
+     select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::boolean[], $7::boolean[])
      on conflict (handoff_id) do update set
        claimed_on_time = case when linkage_handoffs.claimed_at is null or excluded.claimed_at < linkage_handoffs.claimed_at
                               then excluded.claimed_on_time else linkage_handoffs.claimed_on_time end,
@@ -326,15 +471,28 @@ export async function applyClaimed(ctx: LinkageContext, tx: SqlQueryable, c: Han
        licence_id = coalesce(linkage_handoffs.licence_id, excluded.licence_id),
        regulator = coalesce(linkage_handoffs.regulator, excluded.regulator),
        claim_due = coalesce(linkage_handoffs.claim_due, excluded.claim_due)`,
-    [c.handoffId, c.licenceId, c.regulator, c.claimDue, claimedAt, c.onTime, c.automatic],
+    [
+      column((c) => c.handoffId),
+      column((c) => c.licenceId),
+      column((c) => c.regulator),
+      column((c) => c.claimDue),
+      // ISO strings, not Dates: every driver (pg, PGlite) passes text arrays as they are.
+      column((c) => new Date(c.claimedAt).toISOString()),
+      column((c) => c.onTime),
+      column((c) => c.automatic),
+    ],
   );
-  await deadlineFact(ctx, tx, {
-    eventId,
-    deadlineId: deadlineIdOf("CLAIM", c.handoffId),
-    fact: "met",
-    at: claimedAt,
-    by: c.automatic ? "HandoffClaimed (推送即认领)" : "HandoffClaimed",
-  });
+  await deadlineFacts(
+    ctx,
+    tx,
+    sorted.map(({ claimed: c, eventId }) => ({
+      eventId,
+      deadlineId: deadlineIdOf("CLAIM", c.handoffId),
+      fact: "met" as const,
+      at: new Date(c.claimedAt),
+      by: c.automatic ? "HandoffClaimed (推送即认领)" : "HandoffClaimed",
+    })),
+  );
 }
 
 export async function applyUnrouted(tx: SqlQueryable, u: HandoffUnrouted): Promise<void> {
