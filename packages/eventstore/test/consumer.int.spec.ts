@@ -3,7 +3,13 @@ import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import type { Admin, Kafka, Producer } from "kafkajs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DLQ_HEADER, rebuildProjection, runProjectionConsumer, type ConsumedEvent, type ProjectionConsumer } from "../src/consumer/index.js";
+import {
+  DLQ_HEADER,
+  rebuildProjection,
+  runProjectionConsumer,
+  type ConsumedEvent,
+  type ProjectionConsumer,
+} from "../src/consumer/index.js";
 import type { SqlQueryable } from "../src/postgres/index.js";
 import { contractMessage, createReadModel, projection } from "./consumer.support.js";
 import {
@@ -20,7 +26,10 @@ import {
 } from "./relay.support.js";
 import { createTestSchema, DATABASE_URL, postgresReachable, unavailableMessage, type TestSchema } from "./support/postgres.js";
 
-const missing = [...((await postgresReachable()) ? [] : [unavailableMessage]), ...((await kafkaReachable()) ? [] : [kafkaUnavailableMessage])];
+const missing = [
+  ...((await postgresReachable()) ? [] : [unavailableMessage]),
+  ...((await kafkaReachable()) ? [] : [kafkaUnavailableMessage]),
+];
 // A suite that needs Kafka and PostgreSQL fails when either is missing; it never skips.
 if (missing.length > 0) throw new Error(`${missing.join("; ")}`);
 
@@ -60,21 +69,39 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
     return { id, topic, readModel, name: `projection-${id}`, groupId: `group-${id}` };
   }
 
-  function start(f: { topic: string; name: string; groupId: string }, handle: (e: ConsumedEvent, tx: SqlQueryable) => Promise<void>, extra = {}) {
-    return runProjectionConsumer({ kafka, topics: [f.topic], name: f.name, groupId: f.groupId, db: schema.sql, handle, logger: testLogger, consumerConfig, ...extra });
+  function start(
+    f: { topic: string; name: string; groupId: string },
+    handle: (e: ConsumedEvent, tx: SqlQueryable) => Promise<void>,
+    extra = {},
+  ) {
+    return runProjectionConsumer({
+      kafka,
+      topics: [f.topic],
+      name: f.name,
+      groupId: f.groupId,
+      db: schema.sql,
+      handle,
+      logger: testLogger,
+      consumerConfig,
+      ...extra,
+    });
   }
 
   /** Resolves once the consumer's stored offsets reach the end of every partition of `topic`. */
   async function caughtUp(name: string, topic: string, timeoutMs = 30_000): Promise<void> {
     const ends = new Map((await retriable(() => admin.fetchTopicOffsets(topic))).map((p) => [p.partition, p.high]));
-    await waitFor(`${name} to reach the end of ${topic}`, async () => {
-      const { rows } = await schema.sql.query<{ partition: number; next_offset: string }>(
-        `select partition, next_offset::text as next_offset from consumer_offsets where consumer = $1 and topic = $2`,
-        [name, topic],
-      );
-      const stored = new Map(rows.map((r) => [r.partition, r.next_offset]));
-      return [...ends].every(([p, high]) => high === "0" || stored.get(p) === high);
-    }, timeoutMs);
+    await waitFor(
+      `${name} to reach the end of ${topic}`,
+      async () => {
+        const { rows } = await schema.sql.query<{ partition: number; next_offset: string }>(
+          `select partition, next_offset::text as next_offset from consumer_offsets where consumer = $1 and topic = $2`,
+          [name, topic],
+        );
+        const stored = new Map(rows.map((r) => [r.partition, r.next_offset]));
+        return [...ends].every(([p, high]) => high === "0" || stored.get(p) === high);
+      },
+      timeoutMs,
+    );
   }
 
   async function count(sql: string, params: unknown[] = []): Promise<number> {
@@ -85,7 +112,10 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
   it("applies every message once and stores each partition's offset in the transaction that applied it", async () => {
     const f = await fixture();
     const subjects = Array.from({ length: 10 }, (_, i) => `91350100M0001${String(i).padStart(4, "0")}X`);
-    await producer.send({ topic: f.topic, messages: Array.from({ length: 200 }, (_, i) => contractMessage("LicenceGranted", subjects[i % 10]!, undefined, i)) });
+    await producer.send({
+      topic: f.topic,
+      messages: Array.from({ length: 200 }, (_, i) => contractMessage("LicenceGranted", subjects[i % 10]!, undefined, i)),
+    });
     const consumer = await start(f, projection(f.readModel));
     try {
       await caughtUp(f.name, f.topic);
@@ -95,7 +125,12 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
       // Same transaction: each inbox row and the applied row it guards have
       // one writer, and each partition's offset row was last written by the
       // transaction that applied the partition's last message.
-      expect(await count(`select count(*) as n from consumer_inbox i join ${f.readModel}_applied a using (ce_id) where i.consumer = $1 and i.xmin::text = a.txid`, [f.name])).toBe(200);
+      expect(
+        await count(
+          `select count(*) as n from consumer_inbox i join ${f.readModel}_applied a using (ce_id) where i.consumer = $1 and i.xmin::text = a.txid`,
+          [f.name],
+        ),
+      ).toBe(200);
       const { rows } = await schema.sql.query<{ same: boolean }>(
         `select o.xmin::text = a.txid as same from consumer_offsets o
          join ${f.readModel}_applied a on a.topic = o.topic and a.partition = o.partition and a."offset" = o.next_offset - 1
@@ -114,12 +149,18 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
     const f = await fixture();
     const id = crypto.randomUUID();
     const subject = "91350100M000100Y43";
-    await producer.send({ topic: f.topic, messages: [contractMessage("PenaltyImposed", subject, id), contractMessage("PenaltyImposed", subject, id)] });
+    await producer.send({
+      topic: f.topic,
+      messages: [contractMessage("PenaltyImposed", subject, id), contractMessage("PenaltyImposed", subject, id)],
+    });
     const consumer = await start(f, projection(f.readModel));
     try {
       await caughtUp(f.name, f.topic);
       // Published again later (a relay re-sending its unacknowledged batch).
-      await producer.send({ topic: f.topic, messages: [contractMessage("PenaltyImposed", subject, id), contractMessage("PenaltyImposed", subject)] });
+      await producer.send({
+        topic: f.topic,
+        messages: [contractMessage("PenaltyImposed", subject, id), contractMessage("PenaltyImposed", subject)],
+      });
       await caughtUp(f.name, f.topic);
       expect(await count(`select count(*) as n from ${f.readModel}_applied where ce_id = $1`, [id])).toBe(1);
       expect(await count(`select count(*) as n from ${f.readModel}_applied`)).toBe(2);
@@ -180,7 +221,10 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
       if (event.ce.subject === "flaky" && flakyFailures++ < 2) throw new Error("not yet");
     };
     const poison = contractMessage("LicenceGranted", "poison");
-    await producer.send({ topic: f.topic, messages: [poison, contractMessage("LicenceGranted", "flaky"), contractMessage("LicenceGranted", "fine")] });
+    await producer.send({
+      topic: f.topic,
+      messages: [poison, contractMessage("LicenceGranted", "flaky"), contractMessage("LicenceGranted", "fine")],
+    });
     const consumer = await start(f, handle, { maxAttempts: 3, retryBackoff: { initialMs: 20, maxMs: 100 } });
     try {
       await caughtUp(f.name, f.topic);
@@ -234,12 +278,20 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
       const { rows: applied } = await schema.sql.query<{ ce_id: string }>(`select ce_id from ${f.readModel}_applied order by "offset"`);
       expect(applied.map((r) => r.ce_id)).toEqual(chunks.flat());
       // Same transaction: each applied row and its inbox row.
-      expect(await count(`select count(*) as n from consumer_inbox i join ${f.readModel}_applied a using (ce_id) where i.consumer = $1 and i.xmin::text = a.txid`, [f.name])).toBe(3);
+      expect(
+        await count(
+          `select count(*) as n from consumer_inbox i join ${f.readModel}_applied a using (ce_id) where i.consumer = $1 and i.xmin::text = a.txid`,
+          [f.name],
+        ),
+      ).toBe(3);
       expect(consumer.metrics()).toMatchObject({ applied: 3, duplicates: 1, deadLettered: 0 });
 
       // A chunk whose handler fails rolls back whole; its events are then applied one by one, the bad one dead-lettered.
       const poison = contractMessage("LicenceRevoked", subject);
-      await producer.send({ topic: f.topic, messages: [contractMessage("LicenceGranted", subject), poison, contractMessage("LicenceGranted", subject)] });
+      await producer.send({
+        topic: f.topic,
+        messages: [contractMessage("LicenceGranted", subject), poison, contractMessage("LicenceGranted", subject)],
+      });
       await caughtUp(f.name, f.topic);
       await waitFor("the poison event in the DLQ", () => dlq.messages.length === 1);
       expect(dlq.messages[0]!.headers[DLQ_HEADER.reason]).toBe("handler failed 2 times: boom");
@@ -256,7 +308,10 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
   it("resumes from the offsets in the database, not Kafka's: a new group under the same name neither re-applies nor skips", async () => {
     const f = await fixture();
     const subjects = ["a", "b", "c", "d", "e", "f"];
-    await producer.send({ topic: f.topic, messages: Array.from({ length: 300 }, (_, i) => contractMessage("HandoffPushed", subjects[i % 6]!, undefined, i)) });
+    await producer.send({
+      topic: f.topic,
+      messages: Array.from({ length: 300 }, (_, i) => contractMessage("HandoffPushed", subjects[i % 6]!, undefined, i)),
+    });
     const first = await start(f, projection(f.readModel, { slowMs: 2 }));
     await waitFor("some progress", async () => (await count(`select count(*) as n from ${f.readModel}_applied`)) >= 50);
     await first.stop();
@@ -273,70 +328,87 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
     }
   });
 
-  it("killed with SIGKILL mid-batch and restarted, leaves the read model a never-stopped consumer builds", { timeout: 180_000 }, async () => {
-    const f = await fixture();
-    const reference = { ...f, name: `${f.name}-ref`, groupId: `${f.groupId}-ref`, readModel: `${f.readModel}_ref` };
-    await createReadModel(schema.sql, reference.readModel);
-    const total = 2_000;
-    const subjects = Array.from({ length: 25 }, (_, i) => `subject-${i}`);
-    for (let i = 0; i < total; i += 500) {
-      await producer.send({ topic: f.topic, messages: Array.from({ length: 500 }, (_, j) => contractMessage("InspectionRecorded", subjects[(i + j) % 25]!, undefined, i + j)) });
-    }
-
-    const children: ChildProcess[] = [];
-    const spawnChild = async (): Promise<ChildProcess> => {
-      const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./consumer.child.ts", import.meta.url))], {
-        env: {
-          ...process.env,
-          DATABASE_URL,
-          DATABASE_SCHEMA: schema.name,
-          KAFKA_BROKERS: KAFKA_BROKERS.join(","),
-          TOPIC: f.topic,
-          GROUP_ID: f.groupId,
-          CONSUMER_NAME: f.name,
-          READ_MODEL: f.readModel,
-          SLOW_MS: "1",
-        },
-        stdio: ["ignore", "inherit", "inherit", "ipc"],
-      });
-      children.push(child);
-      await once(child, "message"); // "ready": it has joined the group
-      return child;
-    };
-
-    const reference_ = await start(reference, projection(reference.readModel));
-    try {
-      let child = await spawnChild();
-      await waitFor("the child to be mid-stream", async () => (await count(`select count(*) as n from ${f.readModel}_applied`)) >= 300, 60_000, 5);
-      child.kill("SIGKILL");
-      await once(child, "exit");
-      expect(await count(`select count(*) as n from ${f.readModel}_applied`)).toBeLessThan(total);
-
-      child = await spawnChild();
-      await caughtUp(f.name, f.topic, 120_000);
-      await caughtUp(reference.name, reference.topic, 120_000);
-
-      expect(await count(`select count(*) as n from ${f.readModel}_applied`)).toBe(total);
-      expect(await count(`select count(distinct ce_id) as n from ${f.readModel}_applied`)).toBe(total);
-      const perSubject = async (prefix: string) =>
-        (await schema.sql.query<{ subject: string; n: number }>(`select subject, n from ${prefix}_per_subject order by subject`)).rows;
-      expect(await perSubject(f.readModel)).toEqual(await perSubject(reference.readModel));
-      const applied = async (prefix: string) =>
-        (await schema.sql.query<{ ce_id: string }>(`select ce_id from ${prefix}_applied order by partition, "offset"`)).rows.map((r) => r.ce_id);
-      expect(await applied(f.readModel)).toEqual(await applied(reference.readModel));
-    } finally {
-      for (const c of children) {
-        if (c.exitCode !== null || c.signalCode !== null) continue;
-        c.kill("SIGTERM");
-        await once(c, "exit");
+  it(
+    "killed with SIGKILL mid-batch and restarted, leaves the read model a never-stopped consumer builds",
+    { timeout: 180_000 },
+    async () => {
+      const f = await fixture();
+      const reference = { ...f, name: `${f.name}-ref`, groupId: `${f.groupId}-ref`, readModel: `${f.readModel}_ref` };
+      await createReadModel(schema.sql, reference.readModel);
+      const total = 2_000;
+      const subjects = Array.from({ length: 25 }, (_, i) => `subject-${i}`);
+      for (let i = 0; i < total; i += 500) {
+        await producer.send({
+          topic: f.topic,
+          messages: Array.from({ length: 500 }, (_, j) => contractMessage("InspectionRecorded", subjects[(i + j) % 25]!, undefined, i + j)),
+        });
       }
-      await reference_.stop();
-    }
-  });
+
+      const children: ChildProcess[] = [];
+      const spawnChild = async (): Promise<ChildProcess> => {
+        const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./consumer.child.ts", import.meta.url))], {
+          env: {
+            ...process.env,
+            DATABASE_URL,
+            DATABASE_SCHEMA: schema.name,
+            KAFKA_BROKERS: KAFKA_BROKERS.join(","),
+            TOPIC: f.topic,
+            GROUP_ID: f.groupId,
+            CONSUMER_NAME: f.name,
+            READ_MODEL: f.readModel,
+            SLOW_MS: "1",
+          },
+          stdio: ["ignore", "inherit", "inherit", "ipc"],
+        });
+        children.push(child);
+        await once(child, "message"); // "ready": it has joined the group
+        return child;
+      };
+
+      const reference_ = await start(reference, projection(reference.readModel));
+      try {
+        let child = await spawnChild();
+        await waitFor(
+          "the child to be mid-stream",
+          async () => (await count(`select count(*) as n from ${f.readModel}_applied`)) >= 300,
+          60_000,
+          5,
+        );
+        child.kill("SIGKILL");
+        await once(child, "exit");
+        expect(await count(`select count(*) as n from ${f.readModel}_applied`)).toBeLessThan(total);
+
+        child = await spawnChild();
+        await caughtUp(f.name, f.topic, 120_000);
+        await caughtUp(reference.name, reference.topic, 120_000);
+
+        expect(await count(`select count(*) as n from ${f.readModel}_applied`)).toBe(total);
+        expect(await count(`select count(distinct ce_id) as n from ${f.readModel}_applied`)).toBe(total);
+        const perSubject = async (prefix: string) =>
+          (await schema.sql.query<{ subject: string; n: number }>(`select subject, n from ${prefix}_per_subject order by subject`)).rows;
+        expect(await perSubject(f.readModel)).toEqual(await perSubject(reference.readModel));
+        const applied = async (prefix: string) =>
+          (await schema.sql.query<{ ce_id: string }>(`select ce_id from ${prefix}_applied order by partition, "offset"`)).rows.map(
+            (r) => r.ce_id,
+          );
+        expect(await applied(f.readModel)).toEqual(await applied(reference.readModel));
+      } finally {
+        for (const c of children) {
+          if (c.exitCode !== null || c.signalCode !== null) continue;
+          c.kill("SIGTERM");
+          await once(c, "exit");
+        }
+        await reference_.stop();
+      }
+    },
+  );
 
   it("rebuildProjection, with the read model truncated in the same transaction, replays the topic from the beginning", async () => {
     const f = await fixture();
-    await producer.send({ topic: f.topic, messages: Array.from({ length: 50 }, (_, i) => contractMessage("CreditRepaired", `s${i % 5}`, undefined, i)) });
+    await producer.send({
+      topic: f.topic,
+      messages: Array.from({ length: 50 }, (_, i) => contractMessage("CreditRepaired", `s${i % 5}`, undefined, i)),
+    });
     let consumer: ProjectionConsumer = await start(f, projection(f.readModel));
     await caughtUp(f.name, f.topic);
     await consumer.stop();
@@ -356,4 +428,3 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
     }
   });
 });
-

@@ -175,7 +175,8 @@ export function linkageContext(options: LinkageOptions): LinkageContext {
 }
 
 function checkedGrace(ms: number): number {
-  if (!(Number.isInteger(ms) && ms >= 0 && ms < 86_400_000)) throw new RangeError(`cardGraceMs: must be an integer from 0 to 86399999, got ${ms}`);
+  if (!(Number.isInteger(ms) && ms >= 0 && ms < 86_400_000))
+    throw new RangeError(`cardGraceMs: must be an integer from 0 to 86399999, got ${ms}`);
   return ms;
 }
 
@@ -190,7 +191,9 @@ export type LinkageSetup = LinkageOptions | LinkageContext;
  */
 export async function ownEchoes(tx: SqlQueryable, eventIds: readonly string[]): Promise<Set<string>> {
   if (eventIds.length === 0) return new Set();
-  const { rows } = await tx.query<{ event_id: string }>(`delete from linkage_emitted where event_id = any($1::text[]) returning event_id`, [eventIds]);
+  const { rows } = await tx.query<{ event_id: string }>(`delete from linkage_emitted where event_id = any($1::text[]) returning event_id`, [
+    eventIds,
+  ]);
   return new Set(rows.map((r) => r.event_id));
 }
 

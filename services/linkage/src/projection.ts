@@ -23,7 +23,13 @@ export function linkageTopicsOf(prefix?: string): string[] {
 export const linkageTopics: readonly string[] = linkageTopicsOf();
 
 /** The events this service appends (and applies at once): their echoes may be skipped. */
-const OWN_EVENTS: ReadonlySet<string> = new Set(["HandoffPushed", "HandoffClaimed", "HandoffUnrouted", "DeadlineWarned", "DeadlineBreached"]);
+const OWN_EVENTS: ReadonlySet<string> = new Set([
+  "HandoffPushed",
+  "HandoffClaimed",
+  "HandoffUnrouted",
+  "DeadlineWarned",
+  "DeadlineBreached",
+]);
 
 /**
  * runProjectionConsumer's `handle` (one event), with `handleChunk` (a

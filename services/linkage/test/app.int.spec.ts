@@ -118,9 +118,7 @@ describe("linkage HTTP API (PGlite)", () => {
     expect(await get(`/handoffs?regulator=${REGULATOR}&status=pushed,claimed`)).toHaveLength(1);
     expect(await get(`/handoffs?status=closed`)).toEqual([]);
     expect((await app.inject({ method: "GET", url: "/handoffs/H-none", headers: vouchFor(OPS) })).statusCode).toBe(404);
-    expect((await app.inject({ method: "GET", url: "/handoffs?status=lost", headers: vouchFor(OPS) })).statusCode).toBe(
-      400,
-    );
+    expect((await app.inject({ method: "GET", url: "/handoffs?status=lost", headers: vouchFor(OPS) })).statusCode).toBe(400);
 
     // The timer, through the app's runtime.
     clock.set("2026-10-13T01:00:00Z");
@@ -297,10 +295,9 @@ describe("linkage HTTP API (PGlite)", () => {
       ["350102", 5],
     ]);
     expect((await get("/indicators?from=2026-10-01")).groups).toEqual([]);
-    expect(
-      (await app.inject({ method: "GET", url: "/indicators?from=2026-10-02&to=2026-10-01", headers: vouchFor(OPS) }))
-        .statusCode,
-    ).toBe(400);
+    expect((await app.inject({ method: "GET", url: "/indicators?from=2026-10-02&to=2026-10-01", headers: vouchFor(OPS) })).statusCode).toBe(
+      400,
+    );
     expect(await rows(db, `select status, count(*)::int as n from linkage_deadlines group by 1 order by 1`)).toEqual([
       { status: "breached", n: 2 },
       { status: "met", n: 5 },

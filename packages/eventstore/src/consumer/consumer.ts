@@ -154,12 +154,19 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
       [DLQ_HEADER.consumer]: name,
     };
     const topic = deadLetterTopicFor(batch.topic);
-    await deadLetters.send({ topic, acks: -1, messages: [{ key: message.key, value: message.value, headers, timestamp: message.timestamp }] });
+    await deadLetters.send({
+      topic,
+      acks: -1,
+      messages: [{ key: message.key, value: message.value, headers, timestamp: message.timestamp }],
+    });
     // Only once the DLQ has it may the offset pass it; a crash in between
     // dead-letters it twice, never zero times.
     await storeOffset(db, name, batch.topic, batch.partition, message.offset);
     counters.deadLettered++;
-    logger.warn({ topic: batch.topic, partition: batch.partition, offset: message.offset, deadLetterTopic: topic, reason }, "consumer: message dead-lettered");
+    logger.warn(
+      { topic: batch.topic, partition: batch.partition, offset: message.offset, deadLetterTopic: topic, reason },
+      "consumer: message dead-lettered",
+    );
   }
 
   /** One attempt at an event; true if it was new to this consumer. HandlerError when `handle` threw. */
@@ -239,7 +246,7 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
     }
     // Messages fetched before a seek took effect are already applied.
     const pending = batch.messages.filter((m) => BigInt(m.offset) >= next!);
-    for (let i = 0; i < pending.length; ) {
+    for (let i = 0; i < pending.length;) {
       if (!isRunning() || isStale()) return;
       // A projection applies a run of decodable messages in one transaction:
       // one commit and one offset write per chunk instead of per message.
@@ -260,7 +267,12 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
   }
 
   /** The decodable messages from `start` on, up to the first undecodable one (which goes to the DLQ on its own). */
-  function decodableRun(batch: Batch, messages: readonly KafkaMessage[], start: number, max: number): Array<{ message: KafkaMessage; event: ConsumedEvent }> {
+  function decodableRun(
+    batch: Batch,
+    messages: readonly KafkaMessage[],
+    start: number,
+    max: number,
+  ): Array<{ message: KafkaMessage; event: ConsumedEvent }> {
     const run: Array<{ message: KafkaMessage; event: ConsumedEvent }> = [];
     for (let j = start; j < messages.length && run.length < max; j++) {
       try {
@@ -300,7 +312,10 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
     } catch (err) {
       if (!(err instanceof HandlerError)) throw err;
       counters.handlerRetries++; // the chunk's messages are retried one by one
-      logger.warn({ err: err.cause, topic: batch.topic, partition: batch.partition, size: chunk.length }, "consumer: a handler failed in a chunk; applying its messages one by one");
+      logger.warn(
+        { err: err.cause, topic: batch.topic, partition: batch.partition, size: chunk.length },
+        "consumer: a handler failed in a chunk; applying its messages one by one",
+      );
       return 0;
     }
   }
@@ -342,7 +357,11 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
    * at a failing handler; the caller retries that message on its own.
    */
   async function reactToChunk(batch: Batch, chunk: ReadonlyArray<{ message: KafkaMessage; event: ConsumedEvent }>): Promise<number> {
-    const seen = await inboxed(db, name, chunk.map((c) => c.event.ce.id));
+    const seen = await inboxed(
+      db,
+      name,
+      chunk.map((c) => c.event.ce.id),
+    );
     const done: Array<{ message: KafkaMessage; event: ConsumedEvent }> = [];
     for (const c of chunk) {
       if (!seen.has(c.event.ce.id)) {
@@ -350,7 +369,10 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
           await handle(c.event, db);
         } catch (err) {
           counters.handlerRetries++;
-          logger.warn({ err, eventId: c.event.ce.id, type: c.event.name, offset: c.message.offset }, "consumer: handler failed; retrying on its own");
+          logger.warn(
+            { err, eventId: c.event.ce.id, type: c.event.name, offset: c.message.offset },
+            "consumer: handler failed; retrying on its own",
+          );
           break;
         }
       }

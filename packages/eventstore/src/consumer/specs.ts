@@ -29,7 +29,8 @@ export async function ensureFamilyTopics(kafka: Kafka, topicPrefix: string, part
   try {
     const existing = new Set(await admin.listTopics());
     const wanted = families.flatMap((f) => [topicOf(f, topicPrefix), deadLetterTopicOf(f, topicPrefix)]).filter((t) => !existing.has(t));
-    if (wanted.length > 0) await admin.createTopics({ topics: wanted.map((topic) => ({ topic, numPartitions: partitions })), waitForLeaders: true });
+    if (wanted.length > 0)
+      await admin.createTopics({ topics: wanted.map((topic) => ({ topic, numPartitions: partitions })), waitForLeaders: true });
   } finally {
     await admin.disconnect();
   }

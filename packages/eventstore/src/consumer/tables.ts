@@ -60,7 +60,14 @@ export async function storeOffset(db: SqlQueryable, consumer: string, topic: str
 }
 
 /** Records that `consumer` applies `ceId`; false if it already had (then the event must not be applied again). */
-export async function claimInbox(db: SqlQueryable, consumer: string, ceId: string, topic: string, partition: number, offset: string): Promise<boolean> {
+export async function claimInbox(
+  db: SqlQueryable,
+  consumer: string,
+  ceId: string,
+  topic: string,
+  partition: number,
+  offset: string,
+): Promise<boolean> {
   // Concurrent claims of one ce_id queue on the primary key: the second
   // waits for the first transaction and then sees the conflict.
   const { rowCount } = await db.query(
@@ -101,7 +108,10 @@ export async function inInbox(db: SqlQueryable, consumer: string, ceId: string):
 
 /** Which of `ceIds` `consumer` already applied: one query for a reactor's chunk. */
 export async function inboxed(db: SqlQueryable, consumer: string, ceIds: readonly string[]): Promise<Set<string>> {
-  const { rows } = await db.query<{ ce_id: string }>(`select ce_id from consumer_inbox where consumer = $1 and ce_id = any($2::text[])`, [consumer, ceIds]);
+  const { rows } = await db.query<{ ce_id: string }>(`select ce_id from consumer_inbox where consumer = $1 and ce_id = any($2::text[])`, [
+    consumer,
+    ceIds,
+  ]);
   return new Set(rows.map((r) => r.ce_id));
 }
 

@@ -259,7 +259,9 @@ async function settle(ctx: LinkageContext, tx: SqlQueryable, row: SettleRow): Pr
   const changed = fixedDue !== row.fixed_due || limit.amount !== Number(row.limit_amount) || limit.unit !== row.limit_unit;
   if (changed || due === null) {
     try {
-      const dates = await ctx.calendars.compute(tx, (calendar) => deadlineCards(calendar, { start: row.start_date, limit, fixedDue }, ctx.yellowShare));
+      const dates = await ctx.calendars.compute(tx, (calendar) =>
+        deadlineCards(calendar, { start: row.start_date, limit, fixedDue }, ctx.yellowShare),
+      );
       [due, yellow, red, cardsError] = [dates.due, dates.yellowFrom, dates.redFrom, null];
     } catch (err) {
       if (!isCalendarMissing(err)) throw err;
@@ -306,7 +308,11 @@ export async function settleDeadlinesOfLicence(ctx: LinkageContext, tx: SqlQuery
     `select deadline_id from linkage_deadlines where licence_id = $1 order by deadline_id`,
     [licenceId],
   );
-  await settleDeadlines(ctx, tx, rows.map((r) => r.deadline_id));
+  await settleDeadlines(
+    ctx,
+    tx,
+    rows.map((r) => r.deadline_id),
+  );
 }
 
 export interface TickOutcome {

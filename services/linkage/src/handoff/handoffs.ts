@@ -5,7 +5,14 @@ import type { EventMetadata, ExpectedRevision } from "@shenguan/eventstore";
 import { v7 as uuidv7 } from "uuid";
 import { isCalendarMissing } from "../calendar/calendars.js";
 import type { ContractEvent, EmitAppend, LinkageContext } from "../context.js";
-import { deadlineFacts, deadlineIdOf, openDeadlines, settleDeadlines, settleDeadlinesOfLicence, type DeadlineSpec } from "../deadline/deadlines.js";
+import {
+  deadlineFacts,
+  deadlineIdOf,
+  openDeadlines,
+  settleDeadlines,
+  settleDeadlinesOfLicence,
+  type DeadlineSpec,
+} from "../deadline/deadlines.js";
 import { calendarDaysUntil, dueOf, monthsBetween } from "../deadline/limits.js";
 import type { SqlQueryable } from "@shenguan/eventstore";
 import { lookupRoute, type Route } from "../routing/routes.js";
@@ -35,7 +42,11 @@ export interface Trigger {
  * (refreshFromFeedback), and each row as routeHandoff needs it (the upsert
  * holds its lock; rows are locked in handoff id order). By handoff id.
  */
-export async function recordGrants(ctx: LinkageContext, tx: SqlQueryable, grants: readonly LicenceGranted[]): Promise<Map<string, PendingRow>> {
+export async function recordGrants(
+  ctx: LinkageContext,
+  tx: SqlQueryable,
+  grants: readonly LicenceGranted[],
+): Promise<Map<string, PendingRow>> {
   if (grants.length === 0) return new Map();
   const sorted = [...grants].sort((a, b) => (a.licenceId < b.licenceId ? -1 : a.licenceId > b.licenceId ? 1 : 0));
   const column = <T>(f: (g: LicenceGranted) => T) => sorted.map(f);
@@ -90,7 +101,13 @@ export async function recordGrants(ctx: LinkageContext, tx: SqlQueryable, grants
 async function restartVerifications(ctx: LinkageContext, tx: SqlQueryable, grants: readonly LicenceGranted[]): Promise<void> {
   if (grants.length === 0) return;
   const decisionDates = new Map(grants.map((g) => [deadlineIdOf("COMMITMENT_VERIFICATION", g.licenceId), g.decisionDate]));
-  const { rows } = await tx.query<{ deadline_id: string; start_date: string; fixed_due: string | null; limit_amount: number; limit_unit: string }>(
+  const { rows } = await tx.query<{
+    deadline_id: string;
+    start_date: string;
+    fixed_due: string | null;
+    limit_amount: number;
+    limit_unit: string;
+  }>(
     `select deadline_id, start_date, fixed_due, limit_amount, limit_unit from linkage_deadlines where deadline_id = any($1::text[]) order by deadline_id`,
     [[...decisionDates.keys()]],
   );
@@ -148,7 +165,13 @@ interface PlannedPush {
 }
 
 function metadataOf(ctx: LinkageContext, h: PendingRow & { case_id: string }, trigger: Trigger): EventMetadata {
-  return { correlationId: trigger.correlationId, causationId: trigger.causationId, department: ctx.department, caseId: h.case_id, subject: h.subject };
+  return {
+    correlationId: trigger.correlationId,
+    causationId: trigger.causationId,
+    department: ctx.department,
+    caseId: h.case_id,
+    subject: h.subject,
+  };
 }
 
 /**
@@ -273,7 +296,13 @@ export async function routeHandoff(
       reason: `no route in the 审管职责清单 for item ${h.item_code} in region ${h.region_code} or the regions above it`,
       detectedAt: trigger.now.getTime(),
     };
-    const emitted = await ctx.emit(tx, handoffStream(handoffId), [{ type: "HandoffUnrouted", data: unrouted }], "no_stream", metadataOf(ctx, h, trigger));
+    const emitted = await ctx.emit(
+      tx,
+      handoffStream(handoffId),
+      [{ type: "HandoffUnrouted", data: unrouted }],
+      "no_stream",
+      metadataOf(ctx, h, trigger),
+    );
     if (!emitted.appended) return "done-before";
     await applyUnrouted(tx, unrouted);
     ctx.logger.warn({ handoffId, itemCode: h.item_code, regionCode: h.region_code }, "handoff: no route; waiting in the unrouted queue");
@@ -361,10 +390,15 @@ export async function applyPushed(
 export async function applyPushedMany(
   ctx: LinkageContext,
   tx: SqlQueryable,
-  pushes: ReadonlyArray<{ readonly pushed: HandoffPushed; readonly known?: { decisionDate?: string; subject?: string; verificationMonths?: number } }>,
+  pushes: ReadonlyArray<{
+    readonly pushed: HandoffPushed;
+    readonly known?: { decisionDate?: string; subject?: string; verificationMonths?: number };
+  }>,
 ): Promise<void> {
   if (pushes.length === 0) return;
-  const sorted = [...pushes].sort((a, b) => (a.pushed.handoffId < b.pushed.handoffId ? -1 : a.pushed.handoffId > b.pushed.handoffId ? 1 : 0));
+  const sorted = [...pushes].sort((a, b) =>
+    a.pushed.handoffId < b.pushed.handoffId ? -1 : a.pushed.handoffId > b.pushed.handoffId ? 1 : 0,
+  );
   const column = <T>(f: (p: HandoffPushed) => T) => sorted.map(({ pushed }) => f(pushed));
   const { rows } = await tx.query<{ handoff_id: string; decision_date: string | null; subject: string | null }>(
     `insert into linkage_handoffs (handoff_id, licence_id, case_id, holder_name, holder_uscc, item_code, region_code, approval_authority, under_commitment,
@@ -457,7 +491,9 @@ export async function applyClaimedMany(
   claims: ReadonlyArray<{ readonly claimed: HandoffClaimed; readonly eventId: string }>,
 ): Promise<void> {
   if (claims.length === 0) return;
-  const sorted = [...claims].sort((a, b) => (a.claimed.handoffId < b.claimed.handoffId ? -1 : a.claimed.handoffId > b.claimed.handoffId ? 1 : 0));
+  const sorted = [...claims].sort((a, b) =>
+    a.claimed.handoffId < b.claimed.handoffId ? -1 : a.claimed.handoffId > b.claimed.handoffId ? 1 : 0,
+  );
   const column = <T>(f: (c: HandoffClaimed) => T) => sorted.map(({ claimed }) => f(claimed));
   await tx.query(
     `insert into linkage_handoffs (handoff_id, licence_id, regulator, claim_due, claimed_at, claimed_on_time, claim_automatic)
