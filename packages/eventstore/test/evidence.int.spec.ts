@@ -16,6 +16,7 @@ import {
 import { v7 as uuidv7 } from "uuid";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ConcurrencyError, EvidenceRejectedError } from "../src/errors.js";
+import { appendManyInTransaction } from "../src/evidence/index.js";
 import {
   BUS_DEPARTMENT,
   EvidenceStore,
@@ -172,6 +173,60 @@ describe("EvidenceStore on PostgreSQL", () => {
     await store.append(stream, [fact(4)], 2n);
     const events = await raw.readStream(stream);
     expect(verifyChain(events, { keys: await allKeys() })).toMatchObject({ ok: true, events: 4 });
+  });
+
+  it("appendManyInTransaction: several streams signed together and appended in one statement; a stream not where expected is reported, the others go in", async () => {
+    const store = evidenceStore();
+    const [a, b, c, d] = Array.from({ length: 4 }, () => `many-${uuidv7()}`);
+    await store.append(b!, [fact(0)], "no_stream");
+    const statements: string[] = [];
+    const outcomes = await schema.sql.transaction((tx) => {
+      const counted = {
+        query: (text: string, params?: readonly unknown[]) => (statements.push(text), tx.query(text, params)),
+      } as typeof tx;
+      return appendManyInTransaction(store, counted, [
+        { stream: a!, events: [fact(1), fact(2)], expectedRevision: "no_stream" },
+        { stream: b!, events: [fact(3)], expectedRevision: 0n },
+        { stream: c!, events: [fact(4)], expectedRevision: "any" },
+      ]);
+    });
+    expect(outcomes.map((o) => ("appended" in o ? o.appended.nextExpectedRevision : o.conflict))).toEqual([1n, 1n, 0n]);
+    // The heads in one query, then savepoint, one append for the three streams, release.
+    expect(statements).toHaveLength(4);
+    expect(statements.filter((q) => q.includes("from shenguan_append_many("))).toHaveLength(1);
+    const events = (await Promise.all([a!, b!, c!].map((s) => raw.readStream(s)))).flat();
+    expect(verifyChain(events, { keys: await allKeys() })).toMatchObject({ ok: true, events: 5 });
+    // fact(1..4) of one department, prepared together: one batch signature.
+    expect(new Set(events.filter((e) => e.revision > 0n || e.stream !== b).map((e) => e.metadata.evidence!.signature!.sig)).size).toBe(1);
+
+    // A replay: b is already past 0 and a exists; d is new and still goes in.
+    const again = await schema.sql.transaction((tx) =>
+      appendManyInTransaction(store, tx, [
+        { stream: a!, events: [fact(5)], expectedRevision: "no_stream" },
+        { stream: d!, events: [fact(6)], expectedRevision: "no_stream" },
+        { stream: b!, events: [fact(7)], expectedRevision: 0n },
+      ]),
+    );
+    expect(again.map((o) => ("conflict" in o ? ["conflict", o.conflict.actual] : ["appended", o.appended.nextExpectedRevision]))).toEqual([
+      ["conflict", 1n],
+      ["appended", 0n],
+      ["conflict", 1n],
+    ]);
+    // A writer that gets in after the heads were read: the statement fails, the streams go one by one, the other one still lands.
+    const racing = await schema.sql.transaction(async (tx) => {
+      const sneaky = {
+        query: async (text: string, params?: readonly unknown[]) => {
+          if (text.includes("from shenguan_append_many(")) await raw.append(c!, [{ ...fact(8), metadata: meta(SAMR) }], 0n);
+          return tx.query(text, params);
+        },
+      } as typeof tx;
+      return appendManyInTransaction(store, sneaky, [
+        { stream: c!, events: [fact(9)], expectedRevision: 0n },
+        { stream: d!, events: [fact(10)], expectedRevision: 0n },
+      ]);
+    });
+    expect(racing.map((o) => ("conflict" in o ? "conflict" : "appended"))).toEqual(["conflict", "appended"]);
+    expect(await raw.readStream(d!)).toHaveLength(2);
   });
 
   it("signs through a signing pool off the main thread: the same chain, verifiable signatures, pre-signed events kept", async () => {

@@ -3,7 +3,7 @@ import { ConcurrencyError, type EventMetadata, type EventStore, type ExpectedRev
 import type { Clock } from "@shenguan/service-kit";
 import { v7 as uuidv7 } from "uuid";
 import { Calendars } from "./calendar/calendars.js";
-import { appendInTransaction, type SqlQueryable } from "@shenguan/eventstore";
+import { appendManyInTransaction, type SqlQueryable } from "@shenguan/eventstore";
 
 /** What the linkage code logs through: pino's (and fastify's) signature. */
 export interface LinkageLogger {
@@ -47,11 +47,10 @@ export interface EmitAppend {
 }
 
 /**
- * Emit for several streams at once (a consumer chunk's pushes): the appends
- * start together, so their signatures (computed off this thread, on the
- * evidence signing pool) overlap instead of one waiting for the other; their
- * SQL runs one append at a time (see exclusiveSections), and the emitted ids
- * are recorded in one statement. Outcomes in the order of `appends`.
+ * Emit for several streams at once (a consumer chunk's pushes): one
+ * appendManyInTransaction, so the chunk's events are signed together (one
+ * batch signature per department) and appended in one statement, and the
+ * emitted ids are recorded in one more. Outcomes in the order of `appends`.
  */
 export type EmitEach = (tx: SqlQueryable, appends: readonly EmitAppend[]) => Promise<EmitOutcome[]>;
 
@@ -66,20 +65,19 @@ export function eachEmitterFor(store: EventStore): EmitEach {
     const checked = appends.map((a) =>
       a.events.map((e) => ({ id: e.id ?? uuidv7(), type: e.type, data: validatePayload(e.type, e.data), metadata: a.metadata })),
     );
-    const section = exclusiveSections(tx);
-    const settled = await Promise.allSettled(
-      appends.map((a, i) => section((own) => appendInTransaction(store, own, a.stream, checked[i]!, a.expected))),
+    const results = await appendManyInTransaction(
+      store,
+      tx,
+      appends.map((a, i) => ({ stream: a.stream, events: checked[i]!, expectedRevision: a.expected })),
     );
     const outcomes: EmitOutcome[] = [];
     const emittedIds: string[] = [];
-    for (const [i, result] of settled.entries()) {
-      if (result.status === "fulfilled") {
+    for (const [i, result] of results.entries()) {
+      if ("appended" in result) {
         outcomes.push({ appended: true });
         emittedIds.push(...checked[i]!.map((e) => e.id));
-      } else if (result.reason instanceof ConcurrencyError) {
-        outcomes.push({ appended: false, conflict: result.reason });
       } else {
-        throw result.reason;
+        outcomes.push({ appended: false, conflict: result.conflict });
       }
     }
     // The caller applies these events in `tx` right after: their echoes through Kafka are then no-ops (skipEcho).
@@ -87,37 +85,6 @@ export function eachEmitterFor(store: EventStore): EmitEach {
       await tx.query(`insert into linkage_emitted (event_id) select unnest($1::text[]) on conflict do nothing`, [emittedIds]);
     }
     return outcomes;
-  };
-}
-
-/**
- * Sections that may run concurrently on one transaction connection while
- * each keeps its statements together: a section takes the connection at its
- * first query and holds it until it settles, so no other section's statement
- * lands between its own (an append's savepoint, insert and release must not
- * interleave with another's). What a section awaits before its first query
- * (an append's signatures) still overlaps with the others.
- */
-export function exclusiveSections(tx: SqlQueryable): <T>(section: (own: SqlQueryable) => Promise<T>) => Promise<T> {
-  let tail: Promise<void> = Promise.resolve();
-  return async (section) => {
-    let release!: () => void;
-    const done = new Promise<void>((resolve) => (release = resolve));
-    let turn: Promise<void> | undefined;
-    const own: SqlQueryable = {
-      query<Row>(text: string, params?: readonly unknown[]) {
-        if (turn === undefined) {
-          turn = tail;
-          tail = tail.then(() => done);
-        }
-        return turn.then(() => tx.query<Row>(text, params));
-      },
-    };
-    try {
-      return await section(own);
-    } finally {
-      release();
-    }
   };
 }
 

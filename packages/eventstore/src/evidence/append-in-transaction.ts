@@ -1,7 +1,8 @@
+import { ConcurrencyError } from "../errors.js";
 import type { AppendResult, EventStore, ExpectedRevision, NewEvent } from "../port.js";
-import { appendWithin } from "../postgres/append-within.js";
+import { appendManyWithin, appendWithin, type AppendOutcome } from "../postgres/append-within.js";
 import type { SqlQueryable } from "../postgres/executor.js";
-import { PostgresEventStore } from "../postgres/postgres-event-store.js";
+import { PostgresEventStore, type StreamAppend } from "../postgres/postgres-event-store.js";
 import { EvidenceStore } from "./evidence-store.js";
 
 /**
@@ -18,7 +19,34 @@ export function appendInTransaction(
   events: readonly NewEvent[],
   expectedRevision: ExpectedRevision,
 ): Promise<AppendResult> {
-  if (store instanceof EvidenceStore && store.inner instanceof PostgresEventStore) return store.appendWithin(tx, stream, events, expectedRevision);
+  if (store instanceof EvidenceStore && store.inner instanceof PostgresEventStore)
+    return store.appendWithin(tx, stream, events, expectedRevision);
   if (store instanceof PostgresEventStore) return appendWithin(tx, stream, events, expectedRevision);
   return store.append(stream, events, expectedRevision);
+}
+
+/**
+ * appendInTransaction for several streams: on PostgreSQL/PGlite in one
+ * statement when it can (appendManyWithin; through the EvidenceStore, whose
+ * signatures for the whole batch are made together), on other stores one
+ * append after the other. A stream whose expected revision does not hold is
+ * reported as a conflict and the others still go in; outcomes in the order of `batch`.
+ */
+export async function appendManyInTransaction(
+  store: EventStore,
+  tx: SqlQueryable,
+  batch: readonly StreamAppend[],
+): Promise<AppendOutcome[]> {
+  if (store instanceof EvidenceStore && store.inner instanceof PostgresEventStore) return store.appendManyWithin(tx, batch);
+  if (store instanceof PostgresEventStore) return appendManyWithin(tx, batch);
+  const outcomes: AppendOutcome[] = [];
+  for (const b of batch) {
+    try {
+      outcomes.push({ appended: await store.append(b.stream, b.events, b.expectedRevision) });
+    } catch (err) {
+      if (!(err instanceof ConcurrencyError)) throw err;
+      outcomes.push({ conflict: err });
+    }
+  }
+  return outcomes;
 }

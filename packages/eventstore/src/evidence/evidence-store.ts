@@ -31,10 +31,10 @@ import type {
   SubscribeOptions,
   Subscription,
 } from "../port.js";
-import { appendWithin } from "../postgres/append-within.js";
+import { appendManyWithin, appendWithin, type AppendOutcome } from "../postgres/append-within.js";
 import type { SqlQueryable } from "../postgres/executor.js";
 import { toBigInt } from "../postgres/executor.js";
-import { PostgresEventStore } from "../postgres/postgres-event-store.js";
+import { PostgresEventStore, type StreamAppend } from "../postgres/postgres-event-store.js";
 import type { KeyStore } from "./key-store.js";
 
 export interface EvidenceStoreOptions {
@@ -259,6 +259,68 @@ export class EvidenceStore implements EventStore {
       this.#clock(),
     );
     return appendWithin(tx, stream, prepared.events, head === undefined ? "no_stream" : head.revision);
+  }
+
+  /**
+   * appendWithin for several streams (a consumer chunk's emitted events):
+   * the heads of all of them read in one query inside `tx`, a stream not at
+   * its expected revision reported as a conflict without being signed, the
+   * others signed together (one batch signature per department) and appended
+   * with appendManyWithin (one statement; one by one if a concurrent writer
+   * got in between). Outcomes in the order of `batch`.
+   */
+  async appendManyWithin(tx: SqlQueryable, batch: readonly StreamAppend[]): Promise<AppendOutcome[]> {
+    if (!(this.inner instanceof PostgresEventStore))
+      throw new TypeError("appendManyWithin: the inner store must be the PostgreSQL/PGlite store");
+    for (const b of batch) this.#heads.delete(b.stream);
+    const streams = batch.map((b) => b.stream);
+    if (new Set(streams).size !== streams.length || batch.some((b) => b.events.length === 0)) {
+      // Two appends to one stream chain on each other: one at a time.
+      const outcomes: AppendOutcome[] = [];
+      for (const b of batch) {
+        try {
+          outcomes.push({ appended: await this.appendWithin(tx, b.stream, b.events, b.expectedRevision) });
+        } catch (err) {
+          if (!(err instanceof ConcurrencyError)) throw err;
+          outcomes.push({ conflict: err });
+        }
+      }
+      return outcomes;
+    }
+    const { rows } = await tx.query<{ stream_name: string; revision: unknown; hash: string | null }>(
+      `select distinct on (stream_name) stream_name, revision, metadata->'evidence'->'chain'->>'hash' as hash
+         from events where stream_name = any($1::text[]) order by stream_name, revision desc`,
+      [streams],
+    );
+    const heads = new Map(rows.map((r) => [r.stream_name, { revision: toBigInt(r.revision), hash: r.hash ?? GENESIS_HASH }]));
+    const now = this.#clock();
+    const outcomes: (AppendOutcome | undefined)[] = new Array(batch.length);
+    const ready: { readonly at: number; readonly prepared: Promise<StreamAppend> }[] = [];
+    batch.forEach((b, at) => {
+      const head = heads.get(b.stream);
+      const actual = head?.revision ?? "no_stream";
+      const expected = b.expectedRevision;
+      if (
+        (expected === "no_stream" && head !== undefined) ||
+        (expected === "stream_exists" && head === undefined) ||
+        (typeof expected === "bigint" && actual !== expected)
+      ) {
+        outcomes[at] = { conflict: new ConcurrencyError(b.stream, expected, actual) };
+        return;
+      }
+      const events = b.events.map((e) => ({ ...e, id: e.id ?? uuidv7() }));
+      // Prepared together: their custody signatures are gathered into one batch per department.
+      const prepared = this.#prepare(b.stream, events, head, now).then((p) => ({
+        stream: b.stream,
+        events: p.events,
+        expectedRevision: head === undefined ? ("no_stream" as const) : head.revision,
+      }));
+      ready.push({ at, prepared });
+    });
+    const appends = await Promise.all(ready.map((r) => r.prepared));
+    const results = await appendManyWithin(tx, appends);
+    ready.forEach((r, i) => (outcomes[r.at] = results[i]!));
+    return outcomes as AppendOutcome[];
   }
 
   /**

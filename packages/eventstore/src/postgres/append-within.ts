@@ -1,6 +1,7 @@
+import { ConcurrencyError } from "../errors.js";
 import type { AppendResult, ExpectedRevision, NewEvent } from "../port.js";
 import type { SqlExecutor, SqlQueryable } from "./executor.js";
-import { PostgresEventStore } from "./postgres-event-store.js";
+import { PostgresEventStore, type StreamAppend } from "./postgres-event-store.js";
 
 const noConnection = (): never => {
   throw new Error("appendWithin runs SQL only through the caller's transaction");
@@ -49,4 +50,41 @@ export async function appendWithin(
     await tx.query("rollback to savepoint shenguan_append_within").catch(() => undefined);
     throw err;
   }
+}
+
+/** What became of one stream's append in an append to several streams: appended, or refused for its expected revision. */
+export type AppendOutcome = { readonly appended: AppendResult } | { readonly conflict: ConcurrencyError };
+
+/**
+ * appendWithin for several streams (a consumer chunk's emitted events), in
+ * one savepoint and one statement when the streams are distinct: three round
+ * trips for the chunk instead of three per stream. When any stream is not
+ * where its expectation says (a redelivery, a replay, a concurrent writer),
+ * the statement is rolled back to the savepoint and the streams are appended
+ * one by one, so every other stream still goes in and the conflicting ones
+ * are reported, in the order of `batch`. Errors other than conflicts are thrown.
+ */
+export async function appendManyWithin(tx: SqlQueryable, batch: readonly StreamAppend[]): Promise<AppendOutcome[]> {
+  const distinct = new Set(batch.map((b) => b.stream)).size === batch.length && batch.every((b) => b.events.length > 0);
+  if (distinct && batch.length > 1) {
+    await tx.query("savepoint shenguan_append_many");
+    try {
+      const results = await appender.appendManyWith(tx, batch);
+      await tx.query("release savepoint shenguan_append_many");
+      return results.map((appended) => ({ appended }));
+    } catch (err) {
+      await tx.query("rollback to savepoint shenguan_append_many").catch(() => undefined);
+      if (!(err instanceof ConcurrencyError)) throw err;
+    }
+  }
+  const outcomes: AppendOutcome[] = [];
+  for (const b of batch) {
+    try {
+      outcomes.push({ appended: await appendWithin(tx, b.stream, b.events, b.expectedRevision) });
+    } catch (err) {
+      if (!(err instanceof ConcurrencyError)) throw err;
+      outcomes.push({ conflict: err });
+    }
+  }
+  return outcomes;
 }

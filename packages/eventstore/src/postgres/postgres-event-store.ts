@@ -84,8 +84,21 @@ function instant(time: Date): string {
   return time.toISOString();
 }
 
+/** One stream's part of an append to several streams (appendManyWith). */
+export interface StreamAppend {
+  readonly stream: string;
+  readonly events: readonly NewEvent[];
+  readonly expectedRevision: ExpectedRevision;
+}
+
+const APPEND_MANY_SQL = `select stream_name, next_revision, commit_id, prepare_id from shenguan_append_many($1::jsonb)`;
+
 function appendParams(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): unknown[] {
-  const payload = events.map((e) => ({
+  return [stream, typeof expected === "bigint" ? expected.toString() : expected, JSON.stringify(eventsPayload(events))];
+}
+
+function eventsPayload(events: readonly NewEvent[]): object[] {
+  return events.map((e) => ({
     id: e.id ?? uuidv7(),
     type: e.type,
     data: e.data,
@@ -93,7 +106,6 @@ function appendParams(stream: string, events: readonly NewEvent[], expected: Exp
     // An ISO instant (UTC, ms), which timestamptz (µs) holds exactly; shenguan_append falls back on now().
     ...(e.time === undefined ? {} : { time: instant(e.time) }),
   }));
-  return [stream, typeof expected === "bigint" ? expected.toString() : expected, JSON.stringify(payload)];
 }
 
 /**
@@ -181,6 +193,46 @@ export class PostgresEventStore implements EventStore {
       const { code, detail } = err as { code?: unknown; detail?: unknown };
       if (code === CONCURRENCY_SQLSTATE) {
         throw new ConcurrencyError(stream, expectedRevision, detail === "no_stream" ? "no_stream" : toBigInt(detail), { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Appends to several distinct streams through `db` in one statement (one
+   * round trip): all of them or, on any conflict, none (the statement fails).
+   * The ConcurrencyError then names the stream that conflicted first. Results
+   * in the order of `batch`. Streams must be distinct: the expectations are
+   * each stream's state before the call.
+   */
+  async appendManyWith(db: SqlQueryable, batch: readonly StreamAppend[]): Promise<AppendResult[]> {
+    const streams = new Set(batch.map((b) => b.stream));
+    if (streams.size !== batch.length) throw new RangeError("appendManyWith: each stream may appear once");
+    if (batch.some((b) => b.events.length === 0)) throw new RangeError("appendManyWith: every stream needs at least one event");
+    if (batch.length === 0) return [];
+    const payload = batch.map((b) => ({
+      stream: b.stream,
+      expected: typeof b.expectedRevision === "bigint" ? b.expectedRevision.toString() : b.expectedRevision,
+      events: eventsPayload(b.events),
+    }));
+    try {
+      const { rows } = await db.query<{
+        stream_name: string;
+        next_revision: string | bigint;
+        commit_id: string;
+        prepare_id: string | bigint;
+      }>(APPEND_MANY_SQL, [JSON.stringify(payload)]);
+      return rows.map((row) => ({
+        nextExpectedRevision: toBigInt(row.next_revision),
+        position: { commit: toBigInt(row.commit_id), prepare: toBigInt(row.prepare_id) },
+      }));
+    } catch (err) {
+      const { code, detail, message } = err as { code?: unknown; detail?: unknown; message?: unknown };
+      if (code === CONCURRENCY_SQLSTATE) {
+        // shenguan_append's message names the stream: "stream <name> is not at the expected revision <e>".
+        const stream = / ?stream (.*) is not at the expected revision /.exec(String(message))?.[1] ?? batch[0]!.stream;
+        const expected = batch.find((b) => b.stream === stream)?.expectedRevision ?? batch[0]!.expectedRevision;
+        throw new ConcurrencyError(stream, expected, detail === "no_stream" ? "no_stream" : toBigInt(detail), { cause: err });
       }
       throw err;
     }

@@ -200,6 +200,29 @@ const MIGRATIONS: readonly Migration[] = [
        $fn$`,
     ],
   },
+  {
+    version: 3,
+    name: "append to several streams in one call",
+    statements: [
+      // One round trip for a consumer chunk's appends (each to its own
+      // stream): shenguan_append per element, in order, in the caller's
+      // statement, so they all succeed or the statement fails as a whole (the
+      // caller then appends one by one to learn which stream conflicted).
+      `create or replace function shenguan_append_many(p_batch jsonb)
+       returns table (stream_name text, next_revision bigint, commit_id text, prepare_id bigint)
+       language plpgsql as $fn$
+       declare
+         v_item jsonb;
+       begin
+         for v_item in select value from jsonb_array_elements(p_batch) loop
+           return query
+             select v_item->>'stream', a.next_revision, a.commit_id, a.prepare_id
+             from shenguan_append(v_item->>'stream', v_item->>'expected', v_item->'events') a;
+         end loop;
+       end
+       $fn$`,
+    ],
+  },
 ];
 
 /**
