@@ -1,5 +1,6 @@
 import { validatePayload, type EventName, type EventPayloads } from "@shenguan/contracts";
-import { ConcurrencyError, type EventMetadata, type EventStore, type ExpectedRevision } from "@shenguan/eventstore";
+import type { ConcurrencyError} from "@shenguan/eventstore";
+import { type EventMetadata, type EventStore, type ExpectedRevision } from "@shenguan/eventstore";
 import type { Clock } from "@shenguan/service-kit";
 import { v7 as uuidv7 } from "uuid";
 import { Calendars } from "./calendar/calendars.js";
