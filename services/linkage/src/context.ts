@@ -1,10 +1,15 @@
 import { validatePayload, type EventName, type EventPayloads } from "@shenguan/contracts";
-import type { ConcurrencyError} from "@shenguan/eventstore";
-import { type EventMetadata, type EventStore, type ExpectedRevision } from "@shenguan/eventstore";
+import {
+  appendManyInTransaction,
+  type ConcurrencyError,
+  type EventMetadata,
+  type EventStore,
+  type ExpectedRevision,
+  type SqlQueryable,
+} from "@shenguan/eventstore";
 import type { Clock } from "@shenguan/service-kit";
 import { v7 as uuidv7 } from "uuid";
 import { Calendars } from "./calendar/calendars.js";
-import { appendManyInTransaction, type SqlQueryable } from "@shenguan/eventstore";
 
 /** What the linkage code logs through: pino's (and fastify's) signature. */
 export interface LinkageLogger {
