@@ -12,7 +12,8 @@ import { handoffDecider } from "@shenguan/supervision";
 import { invalid, requireText } from "./input.js";
 
 /** What a stream is, by its name's prefix (the services' own stream names). */
-export type StreamKind = "licence-case" | "supervision-handoff" | "licence-end" | "enforcement-case" | "credit-subject" | "linkage-handoff" | "deadline";
+export type StreamKind =
+  "licence-case" | "supervision-handoff" | "licence-end" | "enforcement-case" | "credit-subject" | "linkage-handoff" | "deadline";
 
 interface Folder {
   readonly kind: StreamKind;

@@ -43,7 +43,8 @@ import { readSubject } from "./subject.js";
 export const BUNDLE_FORMAT = "shenguan-audit-bundle/1";
 export const BUNDLE_FILES = ["events.jsonl", "events.sm3", "seals.jsonl", "keys.json"] as const;
 
-export type BundleScope = { readonly kind: "case"; readonly id: string } | { readonly kind: "subject"; readonly id: string } | { readonly kind: "all" };
+export type BundleScope =
+  { readonly kind: "case"; readonly id: string } | { readonly kind: "subject"; readonly id: string } | { readonly kind: "all" };
 
 export interface Manifest {
   readonly format: typeof BUNDLE_FORMAT;
@@ -144,8 +145,10 @@ export async function exportBundle(store: EventStore, dir: string, options: Expo
       const at = seals.findIndex((s) => {
         const first = parsePosition(s.firstPosition);
         const last = parsePosition(s.lastPosition);
-        return (position.commit > first.commit || (position.commit === first.commit && position.prepare >= first.prepare)) &&
-          (position.commit < last.commit || (position.commit === last.commit && position.prepare <= last.prepare));
+        return (
+          (position.commit > first.commit || (position.commit === first.commit && position.prepare >= first.prepare)) &&
+          (position.commit < last.commit || (position.commit === last.commit && position.prepare <= last.prepare))
+        );
       });
       if (at >= 0) covering.add(at);
     }
@@ -295,9 +298,15 @@ function where(failure: EvidenceFailure): Omit<BundleFailure, "kind" | "message"
 
 /** Trusted keys must say whose they are: an entry without an owner skips the signer-is-the-event's-department check. */
 function assertOwned(keys: AuditKeys): void {
-  for (const [field, ring] of [["departments", keys.departments], ["bus", keys.bus]] as const) {
+  for (const [field, ring] of [
+    ["departments", keys.departments],
+    ["bus", keys.bus],
+  ] as const) {
     for (const entry of ring) {
-      if (entry.owner === undefined) throw new BundleError(`trusted ${field} key ${entry.key.keyId} has no owner: every trusted key must name the department it signs for`);
+      if (entry.owner === undefined)
+        throw new BundleError(
+          `trusted ${field} key ${entry.key.keyId} has no owner: every trusted key must name the department it signs for`,
+        );
     }
   }
 }
@@ -334,7 +343,11 @@ export async function verifyBundle(dir: string, options: VerifyBundleOptions = {
     bundleKeys = keysFromJson(json, `${dir}/keys.json`);
     bundleKeyCount = (json.departments?.length ?? 0) + (json.bus?.length ?? 0);
   } catch (cause) {
-    failures.push({ kind: "keys-file", file: "keys.json", message: `keys.json is not readable as keys: ${cause instanceof Error ? cause.message : String(cause)}` });
+    failures.push({
+      kind: "keys-file",
+      file: "keys.json",
+      message: `keys.json is not readable as keys: ${cause instanceof Error ? cause.message : String(cause)}`,
+    });
   }
   const source = options.trustedKeys ?? bundleKeys ?? { departments: new KeyRing(), bus: new KeyRing() };
   const anchor =
@@ -352,20 +365,30 @@ export async function verifyBundle(dir: string, options: VerifyBundleOptions = {
   const { signature, ...body } = manifest;
   let signedBy: string | undefined;
   if (signature === undefined) {
-    if (options.requireSignature) failures.push({ kind: "manifest-unsigned", file: "manifest.json", message: "manifest.json is not signed" });
+    if (options.requireSignature)
+      failures.push({ kind: "manifest-unsigned", file: "manifest.json", message: "manifest.json is not signed" });
   } else {
     const parsed = parseSignature(signature);
     const key = parsed ? busKeys.get(parsed.keyId)?.key : undefined;
     const good = parsed !== undefined && key !== undefined && key.verify(canonicalBytes(body), Buffer.from(parsed.sig, "base64"));
     if (good) signedBy = parsed.keyId;
-    else failures.push({ kind: "manifest-signature", file: "manifest.json", message: `manifest.json: signature by key ${signature.keyId} does not verify with the bus keys${anchor ? ` (${anchor})` : ""}` });
+    else
+      failures.push({
+        kind: "manifest-signature",
+        file: "manifest.json",
+        message: `manifest.json: signature by key ${signature.keyId} does not verify with the bus keys${anchor ? ` (${anchor})` : ""}`,
+      });
   }
   for (const name of BUNDLE_FILES) {
     const expected = manifest.files?.[name];
     const bytes = raw[name]!;
     const actual = sm3hex(bytes);
     if (expected?.sm3 !== actual || expected.bytes !== bytes.length) {
-      failures.push({ kind: "file-altered", file: name, message: `${name}: SM3 ${actual} (${bytes.length} bytes), the manifest says ${expected?.sm3 ?? "nothing"} (${expected?.bytes ?? "?"} bytes)` });
+      failures.push({
+        kind: "file-altered",
+        file: name,
+        message: `${name}: SM3 ${actual} (${bytes.length} bytes), the manifest says ${expected?.sm3 ?? "nothing"} (${expected?.bytes ?? "?"} bytes)`,
+      });
     }
   }
 
@@ -375,19 +398,35 @@ export async function verifyBundle(dir: string, options: VerifyBundleOptions = {
   const lineHashes = raw["events.sm3"]!.toString("utf8").split("\n").filter(Boolean);
   const events: ReturnType<typeof eventOf>[] = [];
   if (lineHashes.length !== lines.length) {
-    failures.push({ kind: "line-count", file: "events.jsonl", message: `events.jsonl has ${lines.length} lines, events.sm3 lists ${lineHashes.length}` });
+    failures.push({
+      kind: "line-count",
+      file: "events.jsonl",
+      message: `events.jsonl has ${lines.length} lines, events.sm3 lists ${lineHashes.length}`,
+    });
   }
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     if (lineHashes[i] !== undefined && sm3hex(line) !== lineHashes[i]) {
       const id = idIn(line);
-      failures.push({ kind: "line-altered", file: "events.jsonl", line: i + 1, ...(id ? { eventId: id } : {}), message: `events.jsonl line ${i + 1}${id ? ` (event ${id})` : ""} is not the line that was exported` });
+      failures.push({
+        kind: "line-altered",
+        file: "events.jsonl",
+        line: i + 1,
+        ...(id ? { eventId: id } : {}),
+        message: `events.jsonl line ${i + 1}${id ? ` (event ${id})` : ""} is not the line that was exported`,
+      });
     }
     try {
       events.push(eventOf(JSON.parse(line) as EventJson));
     } catch {
       const id = idIn(line);
-      failures.push({ kind: "malformed-line", file: "events.jsonl", line: i + 1, ...(id ? { eventId: id } : {}), message: `events.jsonl line ${i + 1}${id ? ` (event ${id})` : ""} is not an event` });
+      failures.push({
+        kind: "malformed-line",
+        file: "events.jsonl",
+        line: i + 1,
+        ...(id ? { eventId: id } : {}),
+        message: `events.jsonl line ${i + 1}${id ? ` (event ${id})` : ""} is not an event`,
+      });
     }
   }
 
@@ -441,12 +480,21 @@ export async function verifyBundle(dir: string, options: VerifyBundleOptions = {
         ...(leaves.length > 0 ? { positions: { first: leaves[0]!.position, last: leaves[leaves.length - 1]!.position } } : {}),
       });
       if (seal !== undefined) {
-        blocks.push({ first: parsePosition(seal.firstPosition), last: parsePosition(seal.lastPosition), block: seal.block, proven: check.ok });
+        blocks.push({
+          first: parsePosition(seal.firstPosition),
+          last: parsePosition(seal.lastPosition),
+          block: seal.block,
+          proven: check.ok,
+        });
         sealedTo(seal);
       }
       if (previous !== undefined) sealedTo(previous);
       if (!check.ok || seal === undefined) {
-        failures.push({ kind: check.ok ? "seal-sequence" : check.failure.kind, file: "seals.jsonl", message: check.ok ? "malformed seal" : check.failure.message });
+        failures.push({
+          kind: check.ok ? "seal-sequence" : check.failure.kind,
+          file: "seals.jsonl",
+          message: check.ok ? "malformed seal" : check.failure.message,
+        });
         continue;
       }
       for (const l of leaves) leafAt.set(l.position, l.hash);
@@ -502,18 +550,28 @@ export async function verifyBundle(dir: string, options: VerifyBundleOptions = {
     ["keys", bundleKeyCount, "keys.json"],
   ];
   if (manifest.counts?.events !== events.length) {
-    failures.push({ kind: "line-count", file: "manifest.json", message: `the manifest counts ${String(manifest.counts?.events)} events, events.jsonl holds ${events.length}` });
+    failures.push({
+      kind: "line-count",
+      file: "manifest.json",
+      message: `the manifest counts ${String(manifest.counts?.events)} events, events.jsonl holds ${events.length}`,
+    });
   }
   for (const [what, actual, file] of counted) {
     if (actual !== undefined && manifest.counts?.[what] !== actual) {
-      failures.push({ kind: "count-mismatch", file: "manifest.json", message: `the manifest counts ${String(manifest.counts?.[what])} ${what}, ${file} holds ${actual}` });
+      failures.push({
+        kind: "count-mismatch",
+        file: "manifest.json",
+        message: `the manifest counts ${String(manifest.counts?.[what])} ${what}, ${file} holds ${actual}`,
+      });
     }
   }
 
   // Most telling first: a named line, then what its change broke, then file-level findings.
-  const rank = (f: BundleFailure) => (f.kind === "line-altered" || f.kind === "malformed-line" ? 0 : f.eventId ? 1 : f.kind === "file-altered" ? 3 : 2);
+  const rank = (f: BundleFailure) =>
+    f.kind === "line-altered" || f.kind === "malformed-line" ? 0 : f.eventId ? 1 : f.kind === "file-altered" ? 3 : 2;
   const ordered = [...failures].sort((a, b) => rank(a) - rank(b));
-  const trust: BundleTrust = ordered.length > 0 ? "failed" : anchor !== undefined && signedBy !== undefined ? "verified" : "self-consistent";
+  const trust: BundleTrust =
+    ordered.length > 0 ? "failed" : anchor !== undefined && signedBy !== undefined ? "verified" : "self-consistent";
   const trustReason =
     trust === "failed"
       ? `${ordered.length} failure${ordered.length === 1 ? "" : "s"}`

@@ -56,20 +56,28 @@ class Exit extends Error {
 function progressReporter(io: Io, total: number | undefined): { update: (p: VerifyProgress) => void; stop: () => void } {
   if (io.isTty && total !== undefined) {
     const bar = new cliProgress.SingleBar(
-      { stream: process.stderr, format: "验证 [{bar}] {percentage}% | {value}/{total} 事件 | {seals} 封存块 | {signatures} 签名", hideCursor: true },
+      {
+        stream: process.stderr,
+        format: "验证 [{bar}] {percentage}% | {value}/{total} 事件 | {seals} 封存块 | {signatures} 签名",
+        hideCursor: true,
+      },
       cliProgress.Presets.shades_classic,
     );
     bar.start(total, 0, { seals: 0, signatures: 0 });
     return { update: (p) => bar.update(p.events, { seals: p.seals, signatures: p.signatures }), stop: () => bar.stop() };
   }
   return {
-    update: (p) => io.stderr(`verified ${p.events}${total !== undefined ? `/${total}` : ""} events, ${p.seals} seals, ${p.signatures} signatures, ${Math.round(p.elapsedMs)} ms`),
+    update: (p) =>
+      io.stderr(
+        `verified ${p.events}${total !== undefined ? `/${total}` : ""} events, ${p.seals} seals, ${p.signatures} signatures, ${Math.round(p.elapsedMs)} ms`,
+      ),
     stop: () => undefined,
   };
 }
 
 async function readKeys(g: Global, io: Io): Promise<AuditKeys> {
-  if (g.keys !== undefined && g.keysDir !== undefined) invalid("--keys", "one-source", "give --keys <keys.json> or --keys-dir <dir>, not both");
+  if (g.keys !== undefined && g.keysDir !== undefined)
+    invalid("--keys", "one-source", "give --keys <keys.json> or --keys-dir <dir>, not both");
   if (g.keysDir !== undefined) {
     // The bus's custody directory (FileKeyStore): every department's key, the bus's own under SHENGUAN-BUS.
     const keys = await auditKeysOf(new FileKeyStore(g.keysDir));
@@ -77,7 +85,12 @@ async function readKeys(g: Global, io: Io): Promise<AuditKeys> {
     return keys;
   }
   const file = g.keys ?? io.env.SHENGUAN_AUDIT_KEYS;
-  if (!file) invalid("--keys", "required", "--keys <keys.json> or --keys-dir <dir> (or SHENGUAN_AUDIT_KEYS) is required: the trusted public keys of the departments and the bus");
+  if (!file)
+    invalid(
+      "--keys",
+      "required",
+      "--keys <keys.json> or --keys-dir <dir> (or SHENGUAN_AUDIT_KEYS) is required: the trusted public keys of the departments and the bus",
+    );
   let text: string;
   try {
     text = await readFile(file, "utf8");
@@ -99,7 +112,8 @@ function scopeOf(o: { case?: string; subject?: string; all?: boolean }): BundleS
 export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   let store: { store: EventStore; close(): Promise<void> } | undefined;
   const open = async (g: Global): Promise<EventStore> => {
-    if (!io.env.DATABASE_URL && !io.env.KURRENTDB_URL) invalid("DATABASE_URL", "required", "set DATABASE_URL (PostgreSQL) or KURRENTDB_URL to the bus's event store");
+    if (!io.env.DATABASE_URL && !io.env.KURRENTDB_URL)
+      invalid("DATABASE_URL", "required", "set DATABASE_URL (PostgreSQL) or KURRENTDB_URL to the bus's event store");
     store = await openEventStore({ env: io.env, ...(g.schema ? { schema: g.schema } : {}), poolSize: 4 });
     return store.store;
   };
@@ -128,7 +142,9 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
 
   program
     .command("as-of <stream> <time>")
-    .description("the state of a stream (licence case, handoff, enforcement case …) as it stood at <time>, rebuilt by its service's decider")
+    .description(
+      "the state of a stream (licence case, handoff, enforcement case …) as it stood at <time>, rebuilt by its service's decider",
+    )
     .action(async (stream: string, time: string) => {
       const g = program.opts<Global>();
       const at = parseInstant("time", time);
@@ -151,7 +167,11 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
     .option("--case <caseId>")
     .option("--subject <uscc>")
     .option("--all", "the whole log")
-    .addOption(new Option("--signatures <mode>", "whole log: every department signature on all cores, or only those after the last seal").choices(["all", "sealed-only"]).default("sealed-only"))
+    .addOption(
+      new Option("--signatures <mode>", "whole log: every department signature on all cores, or only those after the last seal")
+        .choices(["all", "sealed-only"])
+        .default("sealed-only"),
+    )
     .action(async (o: { case?: string; subject?: string; all?: boolean; signatures: "all" | "sealed-only" }) => {
       const g = program.opts<Global>();
       const scope = scopeOf(o);
@@ -238,7 +258,9 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
       io.stderr(`shenguan-audit: ${err.message}`);
       return 3;
     }
-    io.stderr(`shenguan-audit: ${err instanceof ShenguanError ? `${err.message} [${err.code}]` : err instanceof Error ? err.message : String(err)}`);
+    io.stderr(
+      `shenguan-audit: ${err instanceof ShenguanError ? `${err.message} [${err.code}]` : err instanceof Error ? err.message : String(err)}`,
+    );
     return 3;
   } finally {
     await store?.close().catch(() => undefined);

@@ -36,7 +36,13 @@ interface Tracked {
   metBy: string | null;
 }
 
-const KINDS: ReadonlySet<string> = new Set<DeadlineKind>(["CLAIM", "COMMITMENT_VERIFICATION", "REVOCATION_DECISION", "SUPPLEMENT", "RECTIFICATION"]);
+const KINDS: ReadonlySet<string> = new Set<DeadlineKind>([
+  "CLAIM",
+  "COMMITMENT_VERIFICATION",
+  "REVOCATION_DECISION",
+  "SUPPLEMENT",
+  "RECTIFICATION",
+]);
 
 /** The 60 calendar days for deciding a revocation request (市场监管总局令第16号), counted as linkage counts them. */
 const REVOCATION_DECISION_DAYS = 60;
@@ -56,7 +62,8 @@ export class DeadlineTracker {
         const handoffId = str(d.handoffId);
         const licenceId = str(d.licenceId);
         if (handoffId) this.open("CLAIM", handoffId, licenceId, str(d.regulator), str(d.claimDue));
-        if (licenceId && str(d.verificationDue)) this.open("COMMITMENT_VERIFICATION", licenceId, licenceId, str(d.regulator), str(d.verificationDue));
+        if (licenceId && str(d.verificationDue))
+          this.open("COMMITMENT_VERIFICATION", licenceId, licenceId, str(d.regulator), str(d.verificationDue));
         return true;
       }
       case "HandoffClaimed":
@@ -113,11 +120,27 @@ export class DeadlineTracker {
 
   /** Every deadline known so far, with `overdue` judged at `at`. */
   snapshot(at: Date): DeadlineSnapshot[] {
-    const today = localDateOf(at);
+    if (this.deadlines.size === 0) return [];
+    const today = this.localDate(at);
     return [...this.deadlines.values()].map((t) => ({
       ...t,
       overdue: t.dueDate !== null && (t.status === "open" || t.status === "yellow" || t.status === "red") && today > t.dueDate,
     }));
+  }
+
+  // A timeline asks for the date of every event, and localDateOf goes through Intl each time; consecutive
+  // events mostly fall in one quarter hour. Every UTC offset is a multiple of 15 minutes, and offsets change
+  // on such boundaries, so all instants of one UTC quarter hour have one local date.
+  private slot = NaN;
+  private slotDate = "";
+
+  private localDate(at: Date): string {
+    const slot = Math.floor(at.getTime() / 900_000);
+    if (slot !== this.slot) {
+      this.slotDate = localDateOf(at);
+      this.slot = slot;
+    }
+    return this.slotDate;
   }
 
   private open(kind: DeadlineKind, subjectRef: string, licenceId: string | null, responsible: string | null, due: string | null): Tracked {

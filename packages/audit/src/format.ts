@@ -58,12 +58,15 @@ export function formatAsOf(a: AsOf): string {
 }
 
 export function formatSubject(f: SubjectFile): string {
-  const out = [`一企一档 ${f.uscc}${f.name ? ` ${f.name}` : ""}: ${f.events} 个事件; 案件 ${f.cases.join(", ") || "-"}; 许可 ${f.licences.join(", ") || "-"}`];
+  const out = [
+    `一企一档 ${f.uscc}${f.name ? ` ${f.name}` : ""}: ${f.events} 个事件; 案件 ${f.cases.join(", ") || "-"}; 许可 ${f.licences.join(", ") || "-"}`,
+  ];
   for (const [section, label] of Object.entries(SUBJECT_SECTION_LABELS) as [SubjectSection, string][]) {
     const entries = f.sections[section];
     if (entries.length === 0) continue;
     const rows = table(["时间", "部门", "事件", "流@版本"]);
-    for (const e of entries) rows.push([beijing(e.time), String(e.metadata.department ?? ""), `${e.label} (${e.type})`, `${e.stream}@${e.revision}`]);
+    for (const e of entries)
+      rows.push([beijing(e.time), String(e.metadata.department ?? ""), `${e.label} (${e.type})`, `${e.stream}@${e.revision}`]);
     out.push(`${label} (${entries.length})`, rows.toString());
   }
   return out.join("\n");
@@ -90,7 +93,12 @@ export function formatBundleVerification(v: BundleVerification): string {
   if (v.trust === "self-consistent") return `导出包仅自洽 (未经可信总线公钥验证) ${v.dir}: ${counts}\n  ${v.trustReason}`;
   const out = [`导出包验证失败 ${v.dir}:`];
   for (const f of v.failures) {
-    const at = [f.file, f.line !== undefined ? `第 ${f.line} 行` : undefined, f.eventId ? `事件 ${f.eventId}` : undefined, f.stream ? `${f.stream}@${f.revision ?? "?"}` : undefined]
+    const at = [
+      f.file,
+      f.line !== undefined ? `第 ${f.line} 行` : undefined,
+      f.eventId ? `事件 ${f.eventId}` : undefined,
+      f.stream ? `${f.stream}@${f.revision ?? "?"}` : undefined,
+    ]
       .filter(Boolean)
       .join(" ");
     out.push(`  [${f.kind}] ${at}: ${f.message}`);

@@ -93,7 +93,12 @@ async function plugin(app: FastifyInstance, options: AuditPluginOptions): Promis
     if (!caller.grants.pii) return masked.value;
     if (masked.paths.length > 0 && accessLog) {
       await accessLog.record([
-        { department: caller.department, action: "pii.read", resource: request.url, detail: { via: "audit", count: masked.paths.length, paths: masked.paths.slice(0, 200) } },
+        {
+          department: caller.department,
+          action: "pii.read",
+          resource: request.url,
+          detail: { via: "audit", count: masked.paths.length, paths: masked.paths.slice(0, 200) },
+        },
       ]);
     }
     return value;
@@ -108,15 +113,19 @@ async function plugin(app: FastifyInstance, options: AuditPluginOptions): Promis
     release(request, await asOf(store, requireText("stream", request.params.stream), parseInstant("at", request.query.at))),
   );
 
-  app.get<{ Params: { uscc: string } }>(`${prefix}/subjects/:uscc`, async (request) => release(request, await subjectFile(store, request.params.uscc)));
+  app.get<{ Params: { uscc: string } }>(`${prefix}/subjects/:uscc`, async (request) =>
+    release(request, await subjectFile(store, request.params.uscc)),
+  );
 
   app.get<{ Querystring: { case?: string; subject?: string; all?: string } }>(`${prefix}/verify`, async (request) => {
     const q = request.query;
     const chosen = [q.case !== undefined, q.subject !== undefined, bool(q.all)].filter(Boolean).length;
     if (chosen !== 1) invalid("query", "one-scope", "give exactly one of case=<caseId>, subject=<uscc>, all=true");
     const k = await keys();
-    if (q.case !== undefined) return verifyPart(store, await store.readByCorrelationKey(requireText("case", q.case)), `case ${q.case}`, { keys: k, blocks });
-    if (q.subject !== undefined) return verifyPart(store, await readSubject(store, requireText("subject", q.subject)), `subject ${q.subject}`, { keys: k, blocks });
+    if (q.case !== undefined)
+      return verifyPart(store, await store.readByCorrelationKey(requireText("case", q.case)), `case ${q.case}`, { keys: k, blocks });
+    if (q.subject !== undefined)
+      return verifyPart(store, await readSubject(store, requireText("subject", q.subject)), `subject ${q.subject}`, { keys: k, blocks });
     return verifyWholeLog(store, { keys: k });
   });
 

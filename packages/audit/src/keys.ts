@@ -53,7 +53,9 @@ export function keysFromJson(value: unknown, source: string): AuditKeys {
         throw new KeyFileError(`${source}: ${field}[${i}].keyId ${entry.keyId} is not the id of its key (${key.keyId})`);
       }
       if (typeof entry.owner !== "string" || entry.owner.length === 0) {
-        throw new KeyFileError(`${source}: ${field}[${i}] (key ${key.keyId}) has no owner: every key must name the department it signs for`);
+        throw new KeyFileError(
+          `${source}: ${field}[${i}] (key ${key.keyId}) has no owner: every key must name the department it signs for`,
+        );
       }
       r.add(key, entry.owner);
     });

@@ -133,5 +133,10 @@ export async function subjectFile(store: EventStore, uscc: string): Promise<Subj
 const USCC_SHAPE = /^[0-9A-HJ-NPQRTUWXY]{18}$/;
 
 function checkUscc(uscc: string): void {
-  if (!USCC_SHAPE.test(uscc)) invalid("uscc", "uscc-shape", `uscc must be 18 characters of 0-9 and A-Y without I, O, S, V, Z (GB 32100-2015), got ${JSON.stringify(uscc)}`);
+  if (!USCC_SHAPE.test(uscc))
+    invalid(
+      "uscc",
+      "uscc-shape",
+      `uscc must be 18 characters of 0-9 and A-Y without I, O, S, V, Z (GB 32100-2015), got ${JSON.stringify(uscc)}`,
+    );
 }

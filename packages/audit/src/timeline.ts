@@ -7,7 +7,7 @@ import { formatPosition, type EventStore, type StoredEvent } from "@shenguan/eve
 import { NotFoundError } from "@shenguan/service-kit";
 import { DeadlineTracker, type DeadlineSnapshot } from "./deadlines.js";
 import { byPosition, summaryOf } from "./events.js";
-import { verifyPart, type AuditKeys, type EvidenceReport, type VerifiedBlocks } from "./evidence.js";
+import { readSeals, verifyPart, type AuditKeys, type EvidenceReport, type VerifiedBlocks } from "./evidence.js";
 import { eventLabel } from "./labels.js";
 import { requireText } from "./input.js";
 
@@ -86,14 +86,25 @@ export function timelineOf(caseId: string, events: readonly StoredEvent[]): Case
 /** The timeline of a case as the store holds it; 404 when the case has no events. */
 export async function caseTimeline(store: EventStore, caseId: string, options: TimelineOptions = {}): Promise<CaseTimeline> {
   requireText("caseId", caseId);
+  // The seals do not depend on the case: read them alongside its events.
+  const sealsRead = options.keys !== undefined && options.seals === undefined ? readSeals(store) : undefined;
+  sealsRead?.catch(() => undefined); // awaited below, unless the case is not found
   const events = await store.readByCorrelationKey(caseId);
   if (events.length === 0) throw new NotFoundError(`no events for case ${caseId}`);
-  const timeline = timelineOf(caseId, events);
-  if (options.keys === undefined) return timeline;
-  const evidence = await verifyPart(store, events, `case ${caseId}`, {
+  if (options.keys === undefined) return timelineOf(caseId, events);
+  const seals = options.seals ?? (await sealsRead!);
+  // Started first: its reads (stream heads, leaves) run while the timeline is built on this thread.
+  const verifying = verifyPart(store, events, `case ${caseId}`, {
     keys: options.keys,
-    ...(options.seals ? { seals: options.seals } : {}),
+    seals,
     ...(options.blocks ? { blocks: options.blocks } : {}),
   });
-  return { ...timeline, evidence };
+  let timeline: CaseTimeline;
+  try {
+    timeline = timelineOf(caseId, events);
+  } catch (error) {
+    verifying.catch(() => undefined);
+    throw error;
+  }
+  return { ...timeline, evidence: await verifying };
 }

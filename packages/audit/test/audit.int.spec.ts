@@ -6,7 +6,17 @@ import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chainLinkOf, GENESIS_HASH, linkEvent } from "@shenguan/evidence";
-import { asOf, caseTimeline, exportBundle, keysToJson, subjectFile, VerifiedBlocks, verifyBundle, verifyPart, verifyWholeLog } from "../src/index.js";
+import {
+  asOf,
+  caseTimeline,
+  exportBundle,
+  keysToJson,
+  subjectFile,
+  VerifiedBlocks,
+  verifyBundle,
+  verifyPart,
+  verifyWholeLog,
+} from "../src/index.js";
 import { openFixture, scriptedCase, type Fixture, type FixtureEvent } from "./fixtures.js";
 
 const run = promisify(execFile);
@@ -26,7 +36,21 @@ describe("auditor over a real PostgreSQL store behind the EvidenceStore and LogS
     expect(await f.seal()).toHaveLength(1);
     // After the seal: proven by its signature only.
     await f.append("licence-case-CASE-1", [
-      { type: "LicenceRevoked", department: "SPJ-350100", caseId: "CASE-1", subject: USCC, time: new Date(START + 3_600_000), data: { caseId: "CASE-1", licenceId: "JY-CASE-1", decisionNumber: "榕审批撤〔2026〕1号", reason: "以虚假承诺取得", decisionDate: "2026-03-10", answersRequestId: null } },
+      {
+        type: "LicenceRevoked",
+        department: "SPJ-350100",
+        caseId: "CASE-1",
+        subject: USCC,
+        time: new Date(START + 3_600_000),
+        data: {
+          caseId: "CASE-1",
+          licenceId: "JY-CASE-1",
+          decisionNumber: "榕审批撤〔2026〕1号",
+          reason: "以虚假承诺取得",
+          decisionDate: "2026-03-10",
+          answersRequestId: null,
+        },
+      },
     ]);
     await f.settled();
   });
@@ -64,7 +88,12 @@ describe("auditor over a real PostgreSQL store behind the EvidenceStore and LogS
 
   it("rebuilds a licence case as of a moment with the approval decider", async () => {
     const before = await asOf(f.store, "licence-case-CASE-1", new Date(START + 90_000));
-    expect(before).toMatchObject({ applied: 2, revision: "1", owner: "approval", state: { status: "granted", licence: { licenceId: "JY-CASE-1" } } });
+    expect(before).toMatchObject({
+      applied: 2,
+      revision: "1",
+      owner: "approval",
+      state: { status: "granted", licence: { licenceId: "JY-CASE-1" } },
+    });
     const after = await asOf(f.store, "licence-case-CASE-1", new Date(START + 7_200_000));
     expect(after).toMatchObject({ applied: 3, state: { status: "revoked" } });
     const handoff = await asOf(f.store, "supervision-H-JY-CASE-1", new Date(START + 3.5 * 60_000));
@@ -76,7 +105,14 @@ describe("auditor over a real PostgreSQL store behind the EvidenceStore and LogS
     const out = join(dir, "case");
     const result = await exportBundle(f.store, out, { scope: { kind: "case", id: "CASE-1" }, keys: f.keys, signer: f.bus });
     expect(result.manifest.counts).toMatchObject({ events: 7, streams: 3, seals: 1 });
-    expect(await verifyBundle(out, { trustedKeys: f.keys })).toMatchObject({ ok: true, trust: "verified", events: 7, seals: 1, signed: true, failures: [] });
+    expect(await verifyBundle(out, { trustedKeys: f.keys })).toMatchObject({
+      ok: true,
+      trust: "verified",
+      events: 7,
+      seals: 1,
+      signed: true,
+      failures: [],
+    });
     // Against its own keys.json only: everything checks out, but nothing outside the bundle vouches for it.
     expect(await verifyBundle(out)).toMatchObject({ ok: false, trust: "self-consistent", events: 7, failures: [] });
 
@@ -106,10 +142,20 @@ describe("auditor over a real PostgreSQL store behind the EvidenceStore and LogS
   });
 
   it("verifies the whole log and exports it; the CLI reads the store and keys", async () => {
-    expect(await verifyWholeLog(f.store, { keys: f.keys, signatures: "all", workers: 0 })).toMatchObject({ ok: true, events: 8, seals: 1, signatures: 8 });
+    expect(await verifyWholeLog(f.store, { keys: f.keys, signatures: "all", workers: 0 })).toMatchObject({
+      ok: true,
+      events: 8,
+      seals: 1,
+      signatures: 8,
+    });
     // Pages smaller than the log: each page is read while the one before is checked.
     // Unsealed: the revocation, and the seal event itself (the next block would cover it).
-    expect(await verifyWholeLog(f.store, { keys: f.keys, pageSize: 3 })).toMatchObject({ ok: true, events: 8, seals: 1, unsealedEvents: 2 });
+    expect(await verifyWholeLog(f.store, { keys: f.keys, pageSize: 3 })).toMatchObject({
+      ok: true,
+      events: 8,
+      seals: 1,
+      unsealedEvents: 2,
+    });
     const keysFile = join(dir, "keys.json");
     await writeFile(keysFile, JSON.stringify(keysToJson(f.keys)));
     const env = { ...process.env, DATABASE_URL: f.url };
@@ -119,15 +165,28 @@ describe("auditor over a real PostgreSQL store behind the EvidenceStore and LogS
     const out = join(dir, "all");
     await run(TSX, [CLI, "--schema", f.schema, "--keys", keysFile, "export", "--all", out], { env });
     // Exported without --sign-key: an unsigned manifest is self-consistent at best, even with trusted keys.
-    expect(await verifyBundle(out, { trustedKeys: f.keys })).toMatchObject({ ok: false, trust: "self-consistent", events: 8, seals: 1, failures: [] });
-    expect(await verifyBundle(out, { trustedKeys: f.keys, acceptSelfAttested: true })).toMatchObject({ ok: true, trust: "self-consistent" });
-    const bad = await run(TSX, [CLI, "--schema", f.schema, "verify", "--case", "CASE-1"], { env }).catch((e: { code: number; stderr: string }) => e);
+    expect(await verifyBundle(out, { trustedKeys: f.keys })).toMatchObject({
+      ok: false,
+      trust: "self-consistent",
+      events: 8,
+      seals: 1,
+      failures: [],
+    });
+    expect(await verifyBundle(out, { trustedKeys: f.keys, acceptSelfAttested: true })).toMatchObject({
+      ok: true,
+      trust: "self-consistent",
+    });
+    const bad = await run(TSX, [CLI, "--schema", f.schema, "verify", "--case", "CASE-1"], { env }).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect(bad).toMatchObject({ code: 2 });
     expect((bad as { stderr: string }).stderr).toContain("--keys");
     // The bus's custody directory instead of a keys.json: the public halves of its PEM files.
     const fromDir = await run(TSX, [CLI, "--schema", f.schema, "--keys-dir", f.keysDir, "verify", "--all", "--json"], { env });
     expect(JSON.parse(fromDir.stdout)).toMatchObject({ ok: true, events: 8, seals: 1 });
-    const both = await run(TSX, [CLI, "--schema", f.schema, "--keys", keysFile, "--keys-dir", f.keysDir, "verify", "--all"], { env }).catch((e: { code: number; stderr: string }) => e);
+    const both = await run(TSX, [CLI, "--schema", f.schema, "--keys", keysFile, "--keys-dir", f.keysDir, "verify", "--all"], { env }).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect(both).toMatchObject({ code: 2 });
   });
 
@@ -142,7 +201,9 @@ describe("auditor over a real PostgreSQL store behind the EvidenceStore and LogS
     // (it is the stream's last event): only the seal can tell.
     const sql = f.opened.executor!;
     const target = (await f.store.readStream("supervision-H-JY-CASE-1")).at(-1)!;
-    const original = await sql.query<{ data: unknown; metadata: unknown }>(`select data, metadata from events where event_id = $1`, [target.id]);
+    const original = await sql.query<{ data: unknown; metadata: unknown }>(`select data, metadata from events where event_id = $1`, [
+      target.id,
+    ]);
     const forged = { ...target, data: { ...(target.data as object), findings: "篡改" } };
     const link = linkEvent(forged, chainLinkOf(target)?.prev ?? GENESIS_HASH);
     await sql.query(
@@ -154,12 +215,87 @@ describe("auditor over a real PostgreSQL store behind the EvidenceStore and LogS
       // Remembered block: the event's hash is not the leaf the bus sealed at its position.
       expect((await caseTimeline(f.store, "CASE-1", { keys: f.keys, blocks })).evidence).toMatchObject(expected);
       // Block read afresh: its Merkle root is not the sealed one.
-      expect((await caseTimeline(f.store, "CASE-1", { keys: f.keys })).evidence).toMatchObject({ ok: false, failure: { kind: "seal-root-mismatch" } });
+      expect((await caseTimeline(f.store, "CASE-1", { keys: f.keys })).evidence).toMatchObject({
+        ok: false,
+        failure: { kind: "seal-root-mismatch" },
+      });
     } finally {
       const row = original.rows[0]!;
-      await sql.query(`update events set data = $2::jsonb, metadata = $3::jsonb where event_id = $1`, [target.id, JSON.stringify(row.data), JSON.stringify(row.metadata)]);
+      await sql.query(`update events set data = $2::jsonb, metadata = $3::jsonb where event_id = $1`, [
+        target.id,
+        JSON.stringify(row.data),
+        JSON.stringify(row.metadata),
+      ]);
     }
     expect((await caseTimeline(f.store, "CASE-1", { keys: f.keys, blocks })).evidence).toMatchObject({ ok: true });
+  });
+
+  it("proves a stream by its sealed head: an early event edited and every later link rewritten is still caught", async () => {
+    const blocks = new VerifiedBlocks();
+    expect((await caseTimeline(f.store, "CASE-1", { keys: f.keys, blocks })).evidence).toMatchObject({ ok: true, seals: 1 });
+    // licence-case-CASE-1: revisions 0 and 1 sealed (1 is the stream's sealed head), 2 after the seal.
+    const sql = f.opened.executor!;
+    const stream = await f.store.readStream("licence-case-CASE-1");
+    expect(stream.map((e) => e.type)).toEqual(["ApplicationAccepted", "LicenceGranted", "LicenceRevoked"]);
+    const original = await sql.query<{ event_id: string; data: unknown; metadata: unknown }>(
+      `select event_id, data, metadata from events where stream_name = $1`,
+      [stream[0]!.stream],
+    );
+    // Revision 0 rewritten, then every link after it recomputed, as someone with the database would:
+    // the stream's chain holds from its genesis to its end, and revision 2's department signature still verifies.
+    let prev = GENESIS_HASH;
+    for (const event of stream) {
+      const data = event.revision === 0n ? { ...(event.data as object), applicationNumber: "SL-FORGED" } : event.data;
+      const link = linkEvent({ ...event, data }, prev);
+      await sql.query(
+        `update events set data = $2::jsonb, metadata = jsonb_set(metadata, '{evidence,chain}', $3::jsonb) where event_id = $1`,
+        [event.id, JSON.stringify(data), JSON.stringify(link)],
+      );
+      prev = link.hash;
+    }
+    try {
+      const head = stream[1]!;
+      const expected = { ok: false, failure: { kind: "seal-root-mismatch", eventId: head.id, stream: head.stream, revision: "1" } };
+      // Remembered block: the head's recomputed hash is not the leaf the bus sealed at its position.
+      expect((await caseTimeline(f.store, "CASE-1", { keys: f.keys, blocks })).evidence).toMatchObject(expected);
+      // Block read afresh: the forged head hash is among its stored leaves, so the Merkle hash of its chunk is not the
+      // one sealed (which leaf of the chunk was altered the hash cannot tell: the failure names the chunk's first head).
+      expect((await caseTimeline(f.store, "CASE-1", { keys: f.keys })).evidence).toMatchObject({
+        ok: false,
+        failure: { kind: "seal-root-mismatch", block: 0 },
+      });
+      // A seal from before chunk hashes (the same seal without them) is proven over its whole block: caught all the same.
+      const seals = (await f.store.readStream("shenguan-seals")).map((e) => {
+        const { chunks: _chunks, ...seal } = e.data as Record<string, unknown>;
+        return seal;
+      });
+      expect((await caseTimeline(f.store, "CASE-1", { keys: f.keys, seals })).evidence).toMatchObject({
+        ok: false,
+        failure: { kind: "seal-root-mismatch" },
+      });
+    } finally {
+      for (const row of original.rows) {
+        await sql.query(`update events set data = $2::jsonb, metadata = $3::jsonb where event_id = $1`, [
+          row.event_id,
+          JSON.stringify(row.data),
+          JSON.stringify(row.metadata),
+        ]);
+      }
+    }
+    expect((await caseTimeline(f.store, "CASE-1", { keys: f.keys })).evidence).toMatchObject({ ok: true });
+  });
+
+  it("proves a head by its chunk when the seal records chunk hashes, by the whole block otherwise; forged chunk hashes fail", async () => {
+    const raw = (await f.store.readStream("shenguan-seals")).map((e) => e.data as Record<string, unknown>);
+    expect(raw[0]!.chunks).toMatchObject({ size: 32 });
+    const withoutChunks = raw.map(({ chunks: _chunks, ...seal }) => seal);
+    expect((await caseTimeline(f.store, "CASE-1", { keys: f.keys, seals: withoutChunks })).evidence).toMatchObject({ ok: true, seals: 1 });
+    const chunks = raw[0]!.chunks as { size: number; roots: string[] };
+    const forged = [{ ...raw[0]!, chunks: { ...chunks, roots: chunks.roots.map(() => "ab".repeat(32)) } }, ...raw.slice(1)];
+    expect((await caseTimeline(f.store, "CASE-1", { keys: f.keys, seals: forged })).evidence).toMatchObject({
+      ok: false,
+      failure: { kind: "seal-root-mismatch", block: 0 },
+    });
   });
 
   it("names the first broken link when a stored event is altered", async () => {
@@ -167,7 +303,10 @@ describe("auditor over a real PostgreSQL store behind the EvidenceStore and LogS
     const events = await f.store.readByCorrelationKey("CASE-1");
     const report = await verifyPart(f.store, events, "case CASE-1", { keys: f.keys });
     const inspection = events.find((e) => e.type === "InspectionRecorded")!;
-    expect(report).toMatchObject({ ok: false, failure: { kind: "hash-mismatch", eventId: inspection.id, stream: inspection.stream, revision: "2" } });
+    expect(report).toMatchObject({
+      ok: false,
+      failure: { kind: "hash-mismatch", eventId: inspection.id, stream: inspection.stream, revision: "2" },
+    });
   });
 
   it("replays a subject with thousands of events correctly and in order", async () => {
@@ -194,7 +333,9 @@ describe("auditor over a real PostgreSQL store behind the EvidenceStore and LogS
     expect(file.sections.credit).toHaveLength(1000);
     expect(file.sections.penalties).toHaveLength(1000);
     // In log order: stream by stream as appended, and within each stream by revision.
-    const positions = Object.values(file.sections).flat().map((e) => e.position.split("/").map(BigInt) as [bigint, bigint]);
+    const positions = Object.values(file.sections)
+      .flat()
+      .map((e) => e.position.split("/").map(BigInt) as [bigint, bigint]);
     const sorted = [...positions].sort((a, b) => (a[0] !== b[0] ? (a[0] < b[0] ? -1 : 1) : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
     expect(positions.length).toBe(N);
     for (const section of Object.values(file.sections)) {

@@ -6,7 +6,16 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { canonicalBytes, generateSigningKey, GENESIS_HASH, KeyRing, linkEvent, signBytes, signEvent, type SigningKey } from "@shenguan/evidence";
+import {
+  canonicalBytes,
+  generateSigningKey,
+  GENESIS_HASH,
+  KeyRing,
+  linkEvent,
+  signBytes,
+  signEvent,
+  type SigningKey,
+} from "@shenguan/evidence";
 import { BUNDLE_FILES, BundleError, exportBundle, keysToJson, verifyBundle, type EventJson, type Manifest } from "../src/index.js";
 import { openFixture, scriptedCase, type Fixture } from "./fixtures.js";
 
@@ -31,7 +40,12 @@ async function remanifest(dir: string, signer?: SigningKey): Promise<void> {
   const { signature: _dropped, ...rest } = manifest;
   const body = {
     ...rest,
-    counts: { events: events.length, streams: new Set(events.map((e) => e.stream)).size, seals: (await lines("seals.jsonl")).length, keys: keys.departments.length + keys.bus.length },
+    counts: {
+      events: events.length,
+      streams: new Set(events.map((e) => e.stream)).size,
+      seals: (await lines("seals.jsonl")).length,
+      keys: keys.departments.length + keys.bus.length,
+    },
     files,
   };
   const out = signer ? { ...body, signature: signBytes(canonicalBytes(body), signer) } : body;
@@ -44,7 +58,11 @@ describe("export bundles: verified only against keys from outside the bundle (in
   let genuine: string;
   // Events appended around the evidence layer: no chain link, so no leaf, but a position inside or between blocks.
   const noise = (n: number) =>
-    f.opened.store.append(`noise-${n}`, [{ type: "Noise", data: { n }, metadata: { correlationId: randomUUID(), causationId: null, department: "OTHER" } }], "any");
+    f.opened.store.append(
+      `noise-${n}`,
+      [{ type: "Noise", data: { n }, metadata: { correlationId: randomUUID(), causationId: null, department: "OTHER" } }],
+      "any",
+    );
 
   beforeAll(async () => {
     f = await openFixture("trust", ["SPJ-350100", "SCJG-350100", "LINKAGE"]);
@@ -57,7 +75,21 @@ describe("export bundles: verified only against keys from outside the bundle (in
     expect(await f.seal()).toHaveLength(1);
     await noise(3); // inside block 1 (after the first seal event, its first leaf)
     await f.append("licence-case-CASE-T", [
-      { type: "LicenceRevoked", department: "SPJ-350100", caseId: "CASE-T", subject: USCC, time: new Date(START + 3_600_000), data: { caseId: "CASE-T", licenceId: "JY-CASE-T", decisionNumber: "榕审批撤〔2026〕9号", reason: "以虚假承诺取得", decisionDate: "2026-03-10", answersRequestId: null } },
+      {
+        type: "LicenceRevoked",
+        department: "SPJ-350100",
+        caseId: "CASE-T",
+        subject: USCC,
+        time: new Date(START + 3_600_000),
+        data: {
+          caseId: "CASE-T",
+          licenceId: "JY-CASE-T",
+          decisionNumber: "榕审批撤〔2026〕9号",
+          reason: "以虚假承诺取得",
+          decisionDate: "2026-03-10",
+          answersRequestId: null,
+        },
+      },
     ]);
     expect(await f.seal()).toHaveLength(1);
     genuine = join(dir, "genuine");
@@ -70,9 +102,18 @@ describe("export bundles: verified only against keys from outside the bundle (in
   });
 
   it("exports each block's leaves by its range (unchained events inside and between blocks are no leaves); the genuine bundle verifies with trusted keys", async () => {
-    const seals = (await readFile(join(genuine, "seals.jsonl"), "utf8")).split("\n").filter(Boolean).map((l) => JSON.parse(l) as { seal: { count: number }; leaves: { hash: string }[] });
+    const seals = (await readFile(join(genuine, "seals.jsonl"), "utf8"))
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { seal: { count: number }; leaves: { hash: string }[] });
     for (const s of seals) expect(s.leaves).toHaveLength(s.seal.count);
-    expect(await verifyBundle(genuine, { trustedKeys: f.keys })).toMatchObject({ ok: true, trust: "verified", events: 7, seals: 2, failures: [] });
+    expect(await verifyBundle(genuine, { trustedKeys: f.keys })).toMatchObject({
+      ok: true,
+      trust: "verified",
+      events: 7,
+      seals: 2,
+      failures: [],
+    });
     expect(await verifyBundle(genuine, { busKeyId: f.bus.keyId })).toMatchObject({ ok: true, trust: "verified", seals: 2 });
     // Its own keys only: self-consistent, not verified, unless the caller accepts that explicitly.
     expect(await verifyBundle(genuine)).toMatchObject({ ok: false, trust: "self-consistent", failures: [] });
@@ -122,21 +163,34 @@ describe("export bundles: verified only against keys from outside the bundle (in
     expect(self).toMatchObject({ ok: false, trust: "self-consistent", failures: [] });
     expect(self.trustReason).toContain("own keys.json");
     // With trusted keys the department keys come from them, not from keys.json.
-    expect(await verifyBundle(forged, { trustedKeys: f.keys })).toMatchObject({ ok: false, trust: "failed", failure: { kind: "unknown-key" } });
+    expect(await verifyBundle(forged, { trustedKeys: f.keys })).toMatchObject({
+      ok: false,
+      trust: "failed",
+      failure: { kind: "unknown-key" },
+    });
     // With the bus key id from out of band: unsigned is not verified; signed by the attacker's bus key fails.
     expect(await verifyBundle(forged, { busKeyId: f.bus.keyId })).toMatchObject({ ok: false, trust: "self-consistent" });
     await remanifest(forged, attackerBus);
-    expect(await verifyBundle(forged, { busKeyId: f.bus.keyId })).toMatchObject({ ok: false, trust: "failed", failure: { kind: "manifest-signature" } });
+    expect(await verifyBundle(forged, { busKeyId: f.bus.keyId })).toMatchObject({
+      ok: false,
+      trust: "failed",
+      failure: { kind: "manifest-signature" },
+    });
 
     // A keys.json entry without an owner would skip the signer-is-the-event's-department check: refused.
     const json = keysToJson(keys);
-    await writeFile(join(forged, "keys.json"), JSON.stringify({ ...json, departments: json.departments.map(({ owner: _o, ...rest }) => rest) }));
+    await writeFile(
+      join(forged, "keys.json"),
+      JSON.stringify({ ...json, departments: json.departments.map(({ owner: _o, ...rest }) => rest) }),
+    );
     await remanifest(forged);
     const unowned = await verifyBundle(forged, { acceptSelfAttested: true });
     expect(unowned).toMatchObject({ ok: false, trust: "failed" });
     expect(unowned.failures.find((x) => x.kind === "keys-file")?.message).toContain("has no owner");
 
-    const cli = await run(TSX, [CLI, "verify-bundle", forged], { env: { ...process.env, DATABASE_URL: "" } }).catch((e: { code: number }) => e);
+    const cli = await run(TSX, [CLI, "verify-bundle", forged], { env: { ...process.env, DATABASE_URL: "" } }).catch(
+      (e: { code: number }) => e,
+    );
     expect(cli).toMatchObject({ code: 1 });
   });
 

@@ -85,7 +85,7 @@ export async function openFixture(name: string, departments: readonly string[]):
   let appendedThrough: LogPosition | undefined;
 
   const append = async (stream: string, events: readonly FixtureEvent[]) => {
-    for (let i = 0; i < events.length; ) {
+    for (let i = 0; i < events.length;) {
       const time = events[i]!.time.getTime();
       let j = i;
       while (j < events.length && events[j]!.time.getTime() === time) j++;
@@ -139,7 +139,8 @@ export async function openFixture(name: string, departments: readonly string[]):
       }
       // The seal events themselves are appended too: later reads must see them.
       const last = await store.readStream("shenguan-seals", { direction: "backwards", maxCount: 1 });
-      if (last[0] !== undefined && (appendedThrough === undefined || comparePositions(last[0].position, appendedThrough) > 0)) appendedThrough = last[0].position;
+      if (last[0] !== undefined && (appendedThrough === undefined || comparePositions(last[0].position, appendedThrough) > 0))
+        appendedThrough = last[0].position;
       return seals;
     },
     async close() {
@@ -169,22 +170,130 @@ export function scriptedCase(caseId: string, uscc: string, start: number): { str
     {
       stream: `licence-case-${caseId}`,
       events: [
-        { type: "ApplicationAccepted", department: "SPJ-350100", caseId, subject: uscc, time: t(0), data: { caseId, applicationNumber: `SL-${caseId}`, itemCode: "000105001000", itemName: "食品经营许可", applicant: holder, regionCode: "350102", acceptingAuthority: "SPJ-350100", acceptedAt: start, underCommitment: true, deficiency: null } },
-        { id: grantId, type: "LicenceGranted", department: "SPJ-350100", caseId, subject: uscc, time: t(1), data: { caseId, licenceId, decisionNumber: `榕审批许〔2026〕${caseId}号`, holder, underCommitment: true, decisionDate: "2026-03-02" } },
+        {
+          type: "ApplicationAccepted",
+          department: "SPJ-350100",
+          caseId,
+          subject: uscc,
+          time: t(0),
+          data: {
+            caseId,
+            applicationNumber: `SL-${caseId}`,
+            itemCode: "000105001000",
+            itemName: "食品经营许可",
+            applicant: holder,
+            regionCode: "350102",
+            acceptingAuthority: "SPJ-350100",
+            acceptedAt: start,
+            underCommitment: true,
+            deficiency: null,
+          },
+        },
+        {
+          id: grantId,
+          type: "LicenceGranted",
+          department: "SPJ-350100",
+          caseId,
+          subject: uscc,
+          time: t(1),
+          data: {
+            caseId,
+            licenceId,
+            decisionNumber: `榕审批许〔2026〕${caseId}号`,
+            holder,
+            underCommitment: true,
+            decisionDate: "2026-03-02",
+          },
+        },
       ],
     },
     {
       stream: `handoff-${handoffId}`,
       events: [
-        { id: pushId, type: "HandoffPushed", department: "LINKAGE", caseId, subject: uscc, causationId: grantId, time: t(2), data: { handoffId, caseId, licenceId, holderName: holder.name, holderUscc: uscc, regulator: "SCJG-350100", pushedAt: start + 120_000, claimDue: "2026-03-09", autoClaimed: false, underCommitment: true, verificationDue: "2026-06-02" } },
+        {
+          id: pushId,
+          type: "HandoffPushed",
+          department: "LINKAGE",
+          caseId,
+          subject: uscc,
+          causationId: grantId,
+          time: t(2),
+          data: {
+            handoffId,
+            caseId,
+            licenceId,
+            holderName: holder.name,
+            holderUscc: uscc,
+            regulator: "SCJG-350100",
+            pushedAt: start + 120_000,
+            claimDue: "2026-03-09",
+            autoClaimed: false,
+            underCommitment: true,
+            verificationDue: "2026-06-02",
+          },
+        },
       ],
     },
     {
       stream: `supervision-${handoffId}`,
       events: [
-        { type: "HandoffReceived", department: "SCJG-350100", caseId, subject: uscc, causationId: pushId, time: t(3), data: { handoffId, caseId, licenceId, holderName: holder.name, holderUscc: uscc, regulator: "SCJG-350100", pushedAt: start + 120_000, claimDue: "2026-03-09", autoClaimed: false, underCommitment: true, verificationDue: "2026-06-02" } },
-        { type: "HandoffClaimed", department: "SCJG-350100", caseId, subject: uscc, time: t(4), data: { handoffId, licenceId, regulator: "SCJG-350100", claimedAt: start + 240_000, claimDue: "2026-03-09", onTime: true, automatic: false } },
-        { type: "InspectionRecorded", department: "SCJG-350100", caseId, subject: uscc, time: t(5), data: { inspectionId: `I-${caseId}`, licenceId, caseId, holderUscc: uscc, regulator: "SCJG-350100", inspectionDate: "2026-03-03", method: "RANDOM", result: "COMPLIANT", findings: "经营场所与许可一致", handling: "无", rectificationDue: null } },
+        {
+          type: "HandoffReceived",
+          department: "SCJG-350100",
+          caseId,
+          subject: uscc,
+          causationId: pushId,
+          time: t(3),
+          data: {
+            handoffId,
+            caseId,
+            licenceId,
+            holderName: holder.name,
+            holderUscc: uscc,
+            regulator: "SCJG-350100",
+            pushedAt: start + 120_000,
+            claimDue: "2026-03-09",
+            autoClaimed: false,
+            underCommitment: true,
+            verificationDue: "2026-06-02",
+          },
+        },
+        {
+          type: "HandoffClaimed",
+          department: "SCJG-350100",
+          caseId,
+          subject: uscc,
+          time: t(4),
+          data: {
+            handoffId,
+            licenceId,
+            regulator: "SCJG-350100",
+            claimedAt: start + 240_000,
+            claimDue: "2026-03-09",
+            onTime: true,
+            automatic: false,
+          },
+        },
+        {
+          type: "InspectionRecorded",
+          department: "SCJG-350100",
+          caseId,
+          subject: uscc,
+          time: t(5),
+          data: {
+            inspectionId: `I-${caseId}`,
+            licenceId,
+            caseId,
+            holderUscc: uscc,
+            regulator: "SCJG-350100",
+            inspectionDate: "2026-03-03",
+            method: "RANDOM",
+            result: "COMPLIANT",
+            findings: "经营场所与许可一致",
+            handling: "无",
+            rectificationDue: null,
+          },
+        },
       ],
     },
   ];

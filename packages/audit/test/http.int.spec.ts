@@ -21,8 +21,27 @@ describe("auditPlugin: the auditor API behind the audit grant, every query in th
     const t = (m: number) => new Date(Date.parse("2026-03-02T03:00:00Z") + m * 60_000);
     const applicant = { name: "张三丰", uscc: null, idNumber: ID };
     await f.append("licence-case-CASE-P", [
-      { type: "ApplicationAccepted", department: "SPJ-350100", caseId: "CASE-P", subject: PERSON_USCC, time: t(0), data: { caseId: "CASE-P", applicant, contactPhone: "13812345678", itemName: "食品经营许可" } },
-      { type: "LicenceGranted", department: "SPJ-350100", caseId: "CASE-P", subject: PERSON_USCC, time: t(1), data: { caseId: "CASE-P", licenceId: "JY-CASE-P", holder: { name: "福州台江示范小吃店", uscc: PERSON_USCC, idNumber: null }, legalRepresentative: "张三丰" } },
+      {
+        type: "ApplicationAccepted",
+        department: "SPJ-350100",
+        caseId: "CASE-P",
+        subject: PERSON_USCC,
+        time: t(0),
+        data: { caseId: "CASE-P", applicant, contactPhone: "13812345678", itemName: "食品经营许可" },
+      },
+      {
+        type: "LicenceGranted",
+        department: "SPJ-350100",
+        caseId: "CASE-P",
+        subject: PERSON_USCC,
+        time: t(1),
+        data: {
+          caseId: "CASE-P",
+          licenceId: "JY-CASE-P",
+          holder: { name: "福州台江示范小吃店", uscc: PERSON_USCC, idNumber: null },
+          legalRepresentative: "张三丰",
+        },
+      },
     ]);
     await f.seal();
     log = new AccessLog(f.opened.executor!);
@@ -89,7 +108,13 @@ describe("auditPlugin: the auditor API behind the audit grant, every query in th
     expect(masked.json().sections.licences[0].data.applicant).toMatchObject({ name: "张**", idNumber: "3501**********1234" });
     expect(masked.json().name).toBe("福州台江示范小吃店");
     const state = await get("/audit/streams/licence-case-CASE-P/as-of?at=2026-03-02T04:00:00Z", "auditor");
-    expect(state.json()).toMatchObject({ state: { status: "granted", application: { applicant: { name: "张**", idNumber: "3501**********1234" } }, licence: { legalRepresentative: "张**" } } });
+    expect(state.json()).toMatchObject({
+      state: {
+        status: "granted",
+        application: { applicant: { name: "张**", idNumber: "3501**********1234" } },
+        licence: { legalRepresentative: "张**" },
+      },
+    });
     expect(await log.list({ action: "pii.read" })).toEqual([]);
 
     const clear = await get(`/audit/subjects/${PERSON_USCC}`, "pii");
@@ -101,8 +126,12 @@ describe("auditPlugin: the auditor API behind the audit grant, every query in th
       ["SJJ-350000", `/audit/subjects/${PERSON_USCC}`],
       ["SJJ-350000", "/audit/streams/licence-case-CASE-P/as-of?at=2026-03-02T04:00:00Z"],
     ]);
-    expect(reads[0]!.detail.paths).toEqual(expect.arrayContaining(["sections.licences.0.data.applicant.idNumber", "sections.licences.0.data.contactPhone"]));
-    expect(reads[1]!.detail.paths).toEqual(expect.arrayContaining(["state.application.applicant.idNumber", "state.licence.legalRepresentative"]));
+    expect(reads[0]!.detail.paths).toEqual(
+      expect.arrayContaining(["sections.licences.0.data.applicant.idNumber", "sections.licences.0.data.contactPhone"]),
+    );
+    expect(reads[1]!.detail.paths).toEqual(
+      expect.arrayContaining(["state.application.applicant.idNumber", "state.licence.legalRepresentative"]),
+    );
     expect(await log.verify()).toMatchObject({ ok: true });
   });
 });

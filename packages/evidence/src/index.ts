@@ -61,8 +61,12 @@ export {
 } from "./batch.js";
 export {
   SEAL_FORMAT,
+  SEAL_CHUNK_SIZE,
   Sealer,
+  chunkRoots,
   parseSeal,
+  sealChunks,
+  subtreeOverNodes,
   positionString,
   sealBlock,
   sealBody,
@@ -76,6 +80,7 @@ export {
   type SealBlockInput,
   type SealBody,
   type SealCheck,
+  type SealChunks,
   type VerifySealOptions,
 } from "./seal.js";
 export { InlineSignatureVerifier, SignatureWorkerPool, type SignatureJob, type SignatureVerifier } from "./pool.js";

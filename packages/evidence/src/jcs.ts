@@ -20,7 +20,14 @@ import { CanonicalFormError } from "./errors.js";
  * `±Infinity`, strings with lone surrogates, and cycles.
  */
 export function canonicalize(value: unknown): string {
-  const out = write(value, "$", new Set());
+  let out: string | undefined;
+  try {
+    out = writeFast(value, 0);
+  } catch (error) {
+    if (!(error instanceof CanonicalFormError) && error !== TOO_DEEP) throw error;
+    // The fast writer keeps no paths: write again, naming where the value is not I-JSON.
+    out = write(value, "$", new Set());
+  }
   if (out === undefined) throw new CanonicalFormError(`$: ${describe(value)} has no JSON form`);
   return out;
 }
@@ -49,6 +56,58 @@ function writeString(s: string, path: string): string {
 // What JSON.stringify (and so RFC 8785) escapes in a well-formed string: control characters, quote, backslash.
 // eslint-disable-next-line no-control-regex
 const NEEDS_ESCAPE = /[\u0000-\u001f"\\]/;
+
+// Thrown by the fast writer past this depth: a cycle, or a value deep enough to go the careful way.
+const MAX_FAST_DEPTH = 256;
+const TOO_DEEP = Symbol("too deep");
+
+/**
+ * write() without paths and cycle bookkeeping: the same output, for the
+ * events a verifier canonicalizes by the hundred thousand (building a path
+ * string for every member cost as much as the rest). It throws on anything
+ * that is not I-JSON, and at MAX_FAST_DEPTH, and canonicalize() then runs
+ * write() for the exact error.
+ */
+function writeFast(value: unknown, depth: number): string | undefined {
+  switch (typeof value) {
+    case "string":
+      if (!isWellFormed(value)) throw new CanonicalFormError("lone surrogate");
+      return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
+    case "number":
+      if (!Number.isFinite(value)) throw new CanonicalFormError("not a JSON number");
+      return JSON.stringify(value);
+    case "boolean":
+      return value ? "true" : "false";
+    case "bigint":
+      return `"${value.toString()}"`;
+    case "undefined":
+    case "function":
+    case "symbol":
+      return undefined;
+    case "object": {
+      if (value === null) return "null";
+      if (depth >= MAX_FAST_DEPTH) throw TOO_DEEP;
+      const toJSON = (value as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === "function") return writeFast(toJSON.call(value, ""), depth + 1);
+      if (Array.isArray(value)) {
+        let out = "[";
+        for (let i = 0; i < value.length; i++) out += (i === 0 ? "" : ",") + (writeFast(value[i], depth + 1) ?? "null");
+        return `${out}]`;
+      }
+      const record = value as Record<string, unknown>;
+      let out = "{";
+      let first = true;
+      for (const key of Object.keys(record).sort()) {
+        const member = writeFast(record[key], depth + 1);
+        if (member === undefined) continue;
+        if (!isWellFormed(key)) throw new CanonicalFormError("lone surrogate");
+        out += `${first ? "" : ","}${NEEDS_ESCAPE.test(key) ? JSON.stringify(key) : `"${key}"`}:${member}`;
+        first = false;
+      }
+      return `${out}}`;
+    }
+  }
+}
 
 function write(value: unknown, path: string, ancestors: Set<object>): string | undefined {
   switch (typeof value) {

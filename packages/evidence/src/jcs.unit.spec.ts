@@ -72,6 +72,13 @@ describe("RFC 8785 JSON Canonicalization Scheme", () => {
     expect(canonicalize(JSON.parse(JSON.stringify(plain)))).toBe(canonicalize(plain));
   });
 
+  it("writes values nested deeper than the fast writer goes, and names the path of an error deep inside", () => {
+    let deep: unknown = { leaf: "ü\n" };
+    for (let i = 0; i < 300; i++) deep = i % 2 === 0 ? [deep] : { k: deep };
+    expect(canonicalize(deep)).toBe(JSON.stringify(deep));
+    expect(() => canonicalize({ a: [{ b: 1 }, { c: NaN }] })).toThrow(/\$\.a\[1\]\.c: NaN/);
+  });
+
   it("keeps shared (non-cyclic) references", () => {
     const shared = { k: 1 };
     expect(canonicalize({ a: shared, b: shared })).toBe(`{"a":{"k":1},"b":{"k":1}}`);

@@ -10,7 +10,7 @@ import { timeString, type EvidenceSignature } from "./canonical.js";
 import type { EvidenceFailure } from "./failure.js";
 import { canonicalBytes } from "./jcs.js";
 import type { KeyRing, Signer } from "./keys.js";
-import { merkleRoot, verifyInclusion, type InclusionProof } from "./merkle.js";
+import { leafHash, merkleRoot, nodeHash, verifyInclusion, type InclusionProof } from "./merkle.js";
 import { parseSignature, precheckSignature, signBytes } from "./sign.js";
 import { GENESIS_HASH, sm3 } from "./sm3.js";
 
@@ -48,6 +48,62 @@ export interface Seal extends SealBody {
   readonly signature: EvidenceSignature;
 }
 
+/** Leaves per chunk whose subtree hash a new seal records beside its root. */
+export const SEAL_CHUNK_SIZE = 32;
+
+/**
+ * Intermediate nodes of a block's Merkle tree, recorded in the LogSealed
+ * event next to the signed body (not signed, and needing no signature): the
+ * subtree hashes of the block's aligned chunks of `size` leaves, the last
+ * chunk possibly shorter. Each chunk is a subtree of the RFC 6962 tree (its
+ * splits are at powers of two), so the seal's root is the tree over these
+ * hashes; proving one leaf then takes one chunk (`size` leaves) and the
+ * chunk hashes instead of the whole block. Forged nodes cannot pass: they
+ * must hash up to the signed root. Seals without them (older ones) are
+ * proven over the whole block.
+ */
+export interface SealChunks {
+  readonly size: number;
+  /** Hex, in leaf order: ceil(count / size) of them. */
+  readonly roots: readonly string[];
+}
+
+/** The subtree hash of each aligned chunk of `size` leaves (chain hashes, in block order). */
+export function chunkRoots(leaves: readonly (Uint8Array | string)[], size: number = SEAL_CHUNK_SIZE): Buffer[] {
+  const roots: Buffer[] = [];
+  for (let at = 0; at < leaves.length; at += size) roots.push(subtreeOverNodes(leaves.slice(at, at + size).map(leafHash)));
+  return roots;
+}
+
+/**
+ * The tree hash over consecutive subtree hashes, combined bottom-up as
+ * MerkleTree combines its levels (pairs, an unpaired last node carried up):
+ * over chunkRoots(leaves) it is merkleRoot(leaves).
+ */
+export function subtreeOverNodes(nodes: readonly Buffer[]): Buffer {
+  if (nodes.length === 0) throw new RangeError("no nodes to combine");
+  let level = nodes;
+  while (level.length > 1) {
+    const next: Buffer[] = [];
+    for (let i = 0; i + 1 < level.length; i += 2) next.push(nodeHash(level[i]!, level[i + 1]!));
+    if (level.length % 2 === 1) next.push(level[level.length - 1]!);
+    level = next;
+  }
+  return level[0]!;
+}
+
+/** The chunk hashes a stored seal records, if it has well-formed ones for its count. */
+export function sealChunks(value: unknown): SealChunks | undefined {
+  if (value === null || typeof value !== "object") return undefined;
+  const { count, chunks } = value as { count?: unknown; chunks?: { size?: unknown; roots?: unknown } };
+  if (chunks === null || typeof chunks !== "object" || !Number.isSafeInteger(count)) return undefined;
+  const { size, roots } = chunks;
+  // A power of two: only then is every aligned chunk a subtree of the block's tree.
+  if (!Number.isSafeInteger(size) || (size as number) < 2 || ((size as number) & ((size as number) - 1)) !== 0) return undefined;
+  if (!Array.isArray(roots) || roots.length !== Math.ceil((count as number) / (size as number)) || !roots.every(isHash)) return undefined;
+  return { size: size as number, roots: roots as string[] };
+}
+
 export function sealBody(seal: SealBody): SealBody {
   const { format, block, firstPosition, lastPosition, count, root, prev, time } = seal;
   return { format, block, firstPosition, lastPosition, count, root, prev, time };
@@ -83,17 +139,24 @@ export function sealBlock(input: SealBlockInput, signer: Signer): Seal {
   if (entries.length === 0) throw new RangeError("a block holds at least one event");
   const prev = input.prev === null ? GENESIS_HASH : typeof input.prev === "string" ? input.prev : sealHash(input.prev);
   if (!isHash(prev)) throw new TypeError(`prev ${JSON.stringify(prev)} is not a lowercase hex SM3 hash`);
+  const chunks = chunkRoots(entries.map((e) => e.hash));
   const body: SealBody = {
     format: SEAL_FORMAT,
     block,
     firstPosition: positionString(entries[0]!.position),
     lastPosition: positionString(entries[entries.length - 1]!.position),
     count: entries.length,
-    root: toHex(merkleRoot(entries.map((e) => e.hash))),
+    root: toHex(subtreeOverNodes(chunks)),
     prev,
     time: timeString(input.time ?? new Date()),
   };
-  return { ...body, signature: signBytes(sealBytes(body), signer) };
+  // The chunk hashes ride beside the signed body: a Seal with `chunks` (see SealChunks).
+  const seal: Seal & { readonly chunks: SealChunks } = {
+    ...body,
+    signature: signBytes(sealBytes(body), signer),
+    chunks: { size: SEAL_CHUNK_SIZE, roots: chunks.map(toHex) },
+  };
+  return seal;
 }
 
 /** Cuts a stream of (position, chain hash) into sealed blocks of `blockSize` events. */

@@ -1,7 +1,21 @@
 import { describe, expect, it } from "vitest";
 import { generateSigningKey, KeyRing } from "./keys.js";
-import { MerkleTree, proveInclusion } from "./merkle.js";
-import { parseSeal, positionString, Sealer, sealBlock, sealBytes, sealHash, verifySeal, verifySealedInclusion, type Seal } from "./seal.js";
+import { merkleRoot, MerkleTree, proveInclusion } from "./merkle.js";
+import {
+  chunkRoots,
+  parseSeal,
+  positionString,
+  SEAL_CHUNK_SIZE,
+  sealBlock,
+  sealBytes,
+  sealChunks,
+  Sealer,
+  sealHash,
+  subtreeOverNodes,
+  verifySeal,
+  verifySealedInclusion,
+  type Seal,
+} from "./seal.js";
 import { GENESIS_HASH, sm3 } from "./sm3.js";
 
 const bus = generateSigningKey("SM2-SM3");
@@ -121,5 +135,29 @@ describe("block seals", () => {
     ).toEqual({ ok: true });
     expect(positionString({ commit: 5n, prepare: 12n })).toBe("5/12");
     expect(() => sealBlock({ block: 0, prev: null, entries: [] }, edBus)).toThrow(RangeError);
+  });
+
+  it("record the subtree hashes of aligned chunks, over which the root is the same as over the leaves", () => {
+    for (const n of [1, 2, 3, 31, 32, 33, 63, 64, 65, 100, 257, 1000, 1024, 1025]) {
+      const leaves = Array.from({ length: n }, (_, i) => sm3(Buffer.from(`leaf ${i}`)));
+      for (const size of [2, 8, SEAL_CHUNK_SIZE, 64]) {
+        expect(subtreeOverNodes(chunkRoots(leaves, size)).equals(merkleRoot(leaves)), `${n} leaves, chunks of ${size}`).toBe(true);
+      }
+    }
+    const entries = Array.from({ length: 70 }, (_, i) => ({ position: `900/${i}`, hash: sm3(Buffer.from(`e ${i}`)).toString("hex") }));
+    const seal = sealBlock({ block: 0, prev: null, entries, time }, bus);
+    // The root is what it always was (seals from before chunks still verify), and the chunks are not signed.
+    expect(seal.root).toBe(merkleRoot(entries.map((e) => e.hash)).toString("hex"));
+    expect(verifySeal(JSON.parse(JSON.stringify(seal)), { keys: busKeys, previous: null, leaves: entries.map((e) => e.hash) })).toEqual({
+      ok: true,
+    });
+    const chunks = sealChunks(JSON.parse(JSON.stringify(seal)));
+    expect(chunks).toEqual({ size: SEAL_CHUNK_SIZE, roots: chunkRoots(entries.map((e) => e.hash)).map((r) => r.toString("hex")) });
+    expect(chunks!.roots).toHaveLength(3);
+    expect(sealBytes(seal).toString()).not.toContain("chunks");
+    // Malformed chunks are none at all: the block is then proven whole.
+    expect(sealChunks({ ...seal, chunks: { size: 24, roots: chunks!.roots } })).toBeUndefined();
+    expect(sealChunks({ ...seal, chunks: { size: SEAL_CHUNK_SIZE, roots: chunks!.roots.slice(1) } })).toBeUndefined();
+    expect(sealChunks(parseSeal(seal))).toBeUndefined();
   });
 });
