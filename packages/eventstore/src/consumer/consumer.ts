@@ -292,19 +292,8 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
   async function applyChunk(batch: Batch, chunk: ReadonlyArray<{ message: KafkaMessage; event: ConsumedEvent }>): Promise<number> {
     try {
       const fresh = await db.transaction(async (tx) => {
-        if (options.handleChunk) return applyChunkWhole(batch, chunk, tx, options.handleChunk);
-        let applied = 0;
-        for (const { message, event } of chunk) {
-          if (!(await claimInbox(tx, name, event.ce.id, batch.topic, batch.partition, message.offset))) continue;
-          try {
-            await handle(event, tx);
-          } catch (err) {
-            throw new HandlerError(err instanceof Error ? err.message : String(err), { cause: err });
-          }
-          applied++;
-        }
-        await storeOffset(tx, name, batch.topic, batch.partition, chunk[chunk.length - 1]!.message.offset);
-        return applied;
+        // Without a batch path the events still share the chunk's one claim statement, then go to `handle` in order.
+        return applyChunkWhole(batch, chunk, tx, options.handleChunk ?? handleInTurn);
       });
       counters.applied += fresh;
       counters.duplicates += chunk.length - fresh;
@@ -318,6 +307,10 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
       );
       return 0;
     }
+  }
+
+  async function handleInTurn(events: readonly ConsumedEvent[], tx: SqlQueryable): Promise<void> {
+    for (const event of events) await handle(event, tx);
   }
 
   /** handleChunk's path: the chunk's ce_ids claimed in one statement, the new events handed over together. */
