@@ -373,12 +373,10 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
     }
     if (done.length === 0) return 0;
     const fresh = await db.transaction(async (tx) => {
-      let claimed = 0;
-      for (const { message, event } of done) {
-        if (await claimInbox(tx, name, event.ce.id, batch.topic, batch.partition, message.offset)) claimed++;
-      }
+      const claims = done.map(({ message, event }) => ({ ceId: event.ce.id, offset: message.offset }));
+      const claimed = await claimInboxMany(tx, name, batch.topic, batch.partition, claims);
       await storeOffset(tx, name, batch.topic, batch.partition, done[done.length - 1]!.message.offset);
-      return claimed;
+      return claimed.size;
     });
     counters.applied += fresh;
     counters.duplicates += done.length - fresh;
