@@ -135,6 +135,27 @@ describe("batch signatures", () => {
     await inline.close();
   });
 
+  it("on a pool of no threads, gather a busy key's jobs for gatherMs after its last signing, across turns of the event loop", async () => {
+    const inline = new SigningPool({ size: 0, gatherMs: 50 });
+    const events = Array.from({ length: 3 }, (_, i) => licenceEvent(`licence-SP-350100-2026-0003${i}`, 0n, "SPJ-350100", i));
+    const sign = (i: number) => inline.signCoalesced([{ message: canonicalEvent(events[i]!), signer: key }]);
+    const [first] = await sign(0); // idle: signed at the next turn
+    // Two jobs a few turns apart, both within 50 ms of the first signing: they leave together.
+    const second = sign(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    const third = sign(2);
+    const [[s2], [s3]] = await Promise.all([second, third]);
+    expect(first!.batch).toBeUndefined();
+    expect(s2!.sig).toBe(s3!.sig);
+    expect([s2!.batch, s3!.batch]).toMatchObject([
+      { index: 0, size: 2 },
+      { index: 1, size: 2 },
+    ]);
+    await inline.close();
+    expect(() => new SigningPool({ size: 0, gatherMs: -1 })).toThrow(/gatherMs/);
+  });
+
   it("leave plain signatures (signEvent) as they were", () => {
     const plain = withEvidence(events[0]!, { signature: signEvent(events[0]!, key) });
     expect(verifyEventSignature(plain, ring)).toEqual({ ok: true });

@@ -15,6 +15,14 @@ export interface SigningJob {
 export interface SigningPoolOptions {
   /** Worker threads (default min(2, os.availableParallelism())); 0 signs on the calling thread. */
   readonly size?: number;
+  /**
+   * With no threads (size 0): signCoalesced signs a key's queue at most once
+   * per this many milliseconds (default 2). A queue that waited longer is
+   * signed at the next turn of the event loop, so a lone append waits for
+   * nothing; under load the jobs of the interval leave together, bounding one
+   * department's signatures to 1000 / gatherMs per second whatever the rate.
+   */
+  readonly gatherMs?: number;
 }
 
 /** What a signing worker receives: keys it has not seen yet, then one batch of jobs. */
@@ -92,11 +100,16 @@ export class SigningPool {
   readonly #outstanding = new Map<string, number>();
   /** Keys whose queue is signed on this thread at the next turn of the event loop (size 0). */
   readonly #deferred = new Set<string>();
+  readonly #lastSigned = new Map<string, number>();
+  readonly #gatherMs: number;
 
   constructor(options: SigningPoolOptions = {}) {
     const size = options.size ?? defaultSigningPoolSize();
     if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`signing pool size: must be a non-negative integer, got ${size}`);
     this.size = size;
+    const gatherMs = options.gatherMs ?? 2;
+    if (!Number.isFinite(gatherMs) || gatherMs < 0) throw new RangeError(`gatherMs: must be a non-negative number, got ${gatherMs}`);
+    this.#gatherMs = gatherMs;
     this.#threads = Array.from({ length: size }, () => undefined);
   }
 
@@ -154,12 +167,16 @@ export class SigningPool {
       if (this.size > 0) this.#pump(keyId);
       else if (!this.#deferred.has(keyId)) {
         // Signing on this thread is synchronous, so nothing could ever wait behind it:
-        // the jobs of this turn of the event loop are gathered first and signed together.
+        // jobs are gathered for a turn of the event loop, or until gatherMs after this key's last signing.
         this.#deferred.add(keyId);
-        setImmediate(() => {
+        const flush = () => {
           this.#deferred.delete(keyId);
+          this.#lastSigned.set(keyId, performance.now());
           this.#pump(keyId);
-        });
+        };
+        const wait = (this.#lastSigned.get(keyId) ?? -Infinity) + this.#gatherMs - performance.now();
+        if (wait <= 0) setImmediate(flush);
+        else setTimeout(flush, wait);
       }
     }
     return Promise.all(signatures);
