@@ -2,6 +2,7 @@ import { ContractViolationError } from "@shenguan/contracts";
 import { toBigInt, type SqlExecutor, type SqlQueryable } from "@shenguan/eventstore";
 import { canonicalBytes, canonicalize, CanonicalFormError, GENESIS_HASH, sm3 } from "@shenguan/evidence";
 import type { Clock } from "./clock.js";
+import { GroupCommit } from "./group-commit.js";
 
 /**
  * What was done with the bus's data, by whom: the X-Road message log's
@@ -9,13 +10,7 @@ import type { Clock } from "./clock.js";
  * are allowed so a new kind of access never waits for a release of this file.
  */
 export type AccessAction =
-  | "pii.read"
-  | "pii.decrypt"
-  | "delivery.sse"
-  | "delivery.webhook"
-  | "audit.query"
-  | "registry.change"
-  | (string & {});
+  "pii.read" | "pii.decrypt" | "delivery.sse" | "delivery.webhook" | "audit.query" | "registry.change" | (string & {});
 
 export interface AccessEntry {
   /** The department that read, received or changed something. */
@@ -119,14 +114,21 @@ export class AccessLog {
         begin
           raise exception 'access_log is append-only: % refused', tg_op using errcode = 'insufficient_privilege';
         end $$`);
-      await tx.query(`create or replace trigger access_log_no_change before update or delete on access_log for each row execute function access_log_refuse()`);
-      await tx.query(`create or replace trigger access_log_no_truncate before truncate on access_log for each statement execute function access_log_refuse()`);
+      await tx.query(
+        `create or replace trigger access_log_no_change before update or delete on access_log for each row execute function access_log_refuse()`,
+      );
+      await tx.query(
+        `create or replace trigger access_log_no_truncate before truncate on access_log for each statement execute function access_log_refuse()`,
+      );
     });
   }
 
   /** Callers waiting for the next write: their entries (checked, detail canonical), in arrival order. */
-  #queue: Array<{ readonly entries: readonly CheckedEntry[]; resolve(records: AccessRecord[]): void; reject(err: unknown): void }> = [];
-  #writing = false;
+  readonly #group = new GroupCommit<readonly CheckedEntry[], AccessRecord[]>(async (calls) => {
+    const records = await this.#write(calls.flat());
+    let at = 0;
+    return calls.map((entries) => records.slice(at, (at += entries.length)));
+  });
 
   /**
    * Appends the entries in order, chained; resolves with the stored rows once
@@ -141,41 +143,7 @@ export class AccessLog {
   async record(entries: readonly AccessEntry[]): Promise<AccessRecord[]> {
     if (entries.length === 0) return [];
     const checked = entries.map(checkEntry);
-    const stored = new Promise<AccessRecord[]>((resolve, reject) => this.#queue.push({ entries: checked, resolve, reject }));
-    if (!this.#writing) void this.#drain();
-    return stored;
-  }
-
-  async #drain(): Promise<void> {
-    this.#writing = true;
-    try {
-      while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0, this.#queue.length);
-        try {
-          const records = await this.#write(batch.flatMap((b) => b.entries));
-          let at = 0;
-          for (const b of batch) {
-            b.resolve(records.slice(at, at + b.entries.length));
-            at += b.entries.length;
-          }
-        } catch (err) {
-          if (batch.length === 1) {
-            batch[0]!.reject(err);
-            continue;
-          }
-          // One caller's entry the checks could not foresee must not fail the others: each call alone.
-          for (const b of batch) {
-            try {
-              b.resolve(await this.#write(b.entries));
-            } catch (alone) {
-              b.reject(alone);
-            }
-          }
-        }
-      }
-    } finally {
-      this.#writing = false;
-    }
+    return this.#group.submit(checked);
   }
 
   /** One transaction whatever the count: lock the head, chain the rows, insert them, move the head. */
@@ -249,7 +217,13 @@ export class AccessLog {
           return { ok: false, checked, brokenAt: row.id, reason: "gap", detail: `row ${expectedId} is missing before row ${row.id}` };
         }
         if (row.prevHash !== prevHash) {
-          return { ok: false, checked, brokenAt: row.id, reason: "prev_hash", detail: `row ${row.id} does not follow the hash of row ${row.id - 1n}` };
+          return {
+            ok: false,
+            checked,
+            brokenAt: row.id,
+            reason: "prev_hash",
+            detail: `row ${row.id} does not follow the hash of row ${row.id - 1n}`,
+          };
         }
         if (accessLogHash(row) !== row.hash) {
           return { ok: false, checked, brokenAt: row.id, reason: "hash", detail: `row ${row.id} was changed after it was written` };
@@ -373,7 +347,8 @@ function checkEntry(e: AccessEntry, i: number): CheckedEntry {
     const v: unknown = e[k];
     const path = `entries.${i}.${k}`;
     if (typeof v !== "string" || v.length === 0) issues.push({ path, rule: "required", message: `${k} must be a non-empty string` });
-    else if (v.includes("\u0000")) issues.push({ path, rule: "no-nul", message: `${k} must not contain NUL (\\u0000): PostgreSQL refuses it` });
+    else if (v.includes("\u0000"))
+      issues.push({ path, rule: "no-nul", message: `${k} must not contain NUL (\\u0000): PostgreSQL refuses it` });
     else if (LONE_SURROGATE.test(v)) issues.push({ path, rule: "well-formed", message: `${k} must not contain a lone surrogate` });
   }
   if (e.at !== undefined && Number.isNaN(new Date(e.at).getTime())) {
@@ -387,12 +362,17 @@ function checkEntry(e: AccessEntry, i: number): CheckedEntry {
     } else {
       detail = parsed as Record<string, unknown>;
       const nul = nulPath(detail, `entries.${i}.detail`);
-      if (nul !== undefined) issues.push({ path: nul, rule: "no-nul", message: `${nul} must not contain NUL (\\u0000): PostgreSQL refuses it in jsonb` });
+      if (nul !== undefined)
+        issues.push({ path: nul, rule: "no-nul", message: `${nul} must not contain NUL (\\u0000): PostgreSQL refuses it in jsonb` });
     }
   } catch (error) {
     if (!(error instanceof CanonicalFormError)) throw error;
     // The message names the spot as "$…": give it the entry's path.
-    issues.push({ path: `entries.${i}.detail`, rule: "canonical-json", message: `detail has no canonical JSON form: ${error.message.replace(/^\$/, `entries.${i}.detail`)}` });
+    issues.push({
+      path: `entries.${i}.detail`,
+      rule: "canonical-json",
+      message: `detail has no canonical JSON form: ${error.message.replace(/^\$/, `entries.${i}.detail`)}`,
+    });
   }
   if (issues.length > 0) throw new ContractViolationError("access log entry", issues);
   return { ...e, detail };

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { FastifyRequest } from "fastify";
 import { ContractViolationError } from "@shenguan/contracts";
 import { IdempotencyInProgressError, IdempotencyKeyReusedError } from "./errors.js";
+import { GroupCommit } from "./group-commit.js";
 import { problemOf } from "./problems.js";
 
 /** Anything that runs SQL with positional parameters and returns rows: a pg Pool, a PGlite, a transaction. */
@@ -25,11 +26,49 @@ export interface StoredResponse {
  * so the client can retry.
  */
 export class IdempotencyKeys {
+  /**
+   * Claims and answers of concurrent commands go to the database together
+   * (group commit): at a thousand commands a second the two statements per
+   * command are most of a service's round trips.
+   */
+  readonly #claims: GroupCommit<{ readonly department: string; readonly key: string; readonly hash: string }, boolean>;
+  readonly #answers: GroupCommit<{ readonly department: string; readonly key: string; readonly response: StoredResponse }, void>;
+
   constructor(
     private readonly db: Queryable,
     /** How long a first attempt may run before a retry takes the key over. */
     private readonly abandonAfterSeconds = 60,
-  ) {}
+  ) {
+    this.#claims = new GroupCommit(async (claims) => {
+      // A key twice in one group: only its first claim may win (ON CONFLICT DO NOTHING would skip the
+      // second row silently, and both callers would think they had it).
+      const id = (c: { readonly department: string; readonly key: string }) => `${c.department}\u0000${c.key}`;
+      const first = new Map<string, number>();
+      claims.forEach((c, i) => first.has(id(c)) || first.set(id(c), i));
+      const rows = [...first.values()].map((i) => claims[i]!);
+      const { rows: won } = await this.db.query<{ department: string; key: string }>(
+        `insert into idempotency_keys (department, key, request_hash)
+         select * from unnest($1::text[], $2::text[], $3::text[]) on conflict do nothing returning department, key`,
+        [rows.map((c) => c.department), rows.map((c) => c.key), rows.map((c) => c.hash)],
+      );
+      const claimed = new Set(won.map(id));
+      return claims.map((c, i) => first.get(id(c)) === i && claimed.has(id(c)));
+    });
+    this.#answers = new GroupCommit(async (answers) => {
+      await this.db.query(
+        `update idempotency_keys k set status = a.status, body = a.body
+           from unnest($1::text[], $2::text[], $3::int[], $4::jsonb[]) as a(department, key, status, body)
+          where k.department = a.department and k.key = a.key`,
+        [
+          answers.map((a) => a.department),
+          answers.map((a) => a.key),
+          answers.map((a) => a.response.status),
+          answers.map((a) => JSON.stringify(a.response.body)),
+        ],
+      );
+      return answers.map(() => undefined);
+    });
+  }
 
   async migrate(): Promise<void> {
     await this.db.query(`
@@ -44,13 +83,16 @@ export class IdempotencyKeys {
       )`);
   }
 
-  async run(department: string, key: string, request: unknown, execute: () => Promise<StoredResponse>): Promise<StoredResponse & { replayed: boolean }> {
-    const hash = createHash("sha256").update(JSON.stringify(request ?? null)).digest("hex");
-    const claimed = await this.db.query(
-      `insert into idempotency_keys (department, key, request_hash) values ($1, $2, $3) on conflict do nothing returning key`,
-      [department, key, hash],
-    );
-    if (claimed.rows.length === 0) {
+  async run(
+    department: string,
+    key: string,
+    request: unknown,
+    execute: () => Promise<StoredResponse>,
+  ): Promise<StoredResponse & { replayed: boolean }> {
+    const hash = createHash("sha256")
+      .update(JSON.stringify(request ?? null))
+      .digest("hex");
+    if (!(await this.#claims.submit({ department, key, hash }))) {
       const { rows } = await this.db.query<{ request_hash: string; status: number | null; body: unknown }>(
         `select request_hash, status, body from idempotency_keys where department = $1 and key = $2`,
         [department, key],
@@ -82,12 +124,7 @@ export class IdempotencyKeys {
       }
       response = { status: p.status, body: p };
     }
-    await this.db.query(`update idempotency_keys set status = $3, body = $4 where department = $1 and key = $2`, [
-      department,
-      key,
-      response.status,
-      JSON.stringify(response.body),
-    ]);
+    await this.#answers.submit({ department, key, response });
     return { ...response, replayed: false };
   }
 }
@@ -98,7 +135,11 @@ export function idempotencyKeyOf(request: FastifyRequest): string {
   const value = Array.isArray(raw) ? raw[0] : raw;
   if (!value || value.length > 200) {
     throw new ContractViolationError("request headers", [
-      { path: IDEMPOTENCY_HEADER, rule: "required", message: `header ${IDEMPOTENCY_HEADER} is required on commands (1-200 characters, e.g. a UUID)` },
+      {
+        path: IDEMPOTENCY_HEADER,
+        rule: "required",
+        message: `header ${IDEMPOTENCY_HEADER} is required on commands (1-200 characters, e.g. a UUID)`,
+      },
     ]);
   }
   return value;
