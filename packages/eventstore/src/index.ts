@@ -1,4 +1,5 @@
 export * from "./port.js";
+export * from "./group-commit.js";
 export * from "./errors.js";
 export * from "./decider.js";
 export * from "./command-handler.js";

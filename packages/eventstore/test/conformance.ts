@@ -169,6 +169,18 @@ export function describeEventStoreConformance(name: string, makeStore: () => Pro
         expect(await store.readStream(streamName("missing"))).toEqual([]);
         expect(await store.readStream(streamName("missing"), { direction: "backwards" })).toEqual([]);
       });
+
+      it("gives concurrent readers of whole streams each their own stream, whole and in order, and sees an append made just before", async () => {
+        const others = Array.from({ length: 6 }, (_, i) => streamName(`concurrent-${i}`));
+        await Promise.all(others.map((o, i) => store.append(o, events(i + 1), "no_stream")));
+        const wanted = [s, ...others, s, streamName("missing")];
+        const reads = await Promise.all(wanted.map((w) => store.readStream(w)));
+        expect(reads.map((r) => r.length)).toEqual([5, 1, 2, 3, 4, 5, 6, 5, 0]);
+        reads.forEach((r, i) => expect(r.every((e, rev) => e.stream === wanted[i] && e.revision === BigInt(rev))).toBe(true));
+        expect(reads[0]).not.toBe(reads[7]); // one stream asked twice: two arrays, each the caller's own
+        await store.append(s, events(1), 4n);
+        expect(await store.readStream(s)).toHaveLength(6);
+      });
     });
 
     describe("stored events", () => {

@@ -19,6 +19,23 @@ if (await postgresReachable()) {
 
   itWakesSubscribersOnNotify(() => schema.sql);
 
+  it("reads concurrent whole streams in shared statements", async () => {
+    const queries: string[] = [];
+    const counting = {
+      ...schema.sql,
+      query: ((text: string, params?: unknown[]) => (queries.push(text), schema.sql.query(text, params))) as typeof schema.sql.query,
+    };
+    const store = new PostgresEventStore(counting, { pollIntervalMs: 50 });
+    const metadata = { correlationId: "c", causationId: null, department: "TEST" };
+    const streams = Array.from({ length: 20 }, (_, i) => `grouped-read-${Date.now()}-${i}`);
+    await Promise.all(streams.map((s) => store.append(s, [{ type: "E", data: { s }, metadata }], "no_stream")));
+    queries.length = 0;
+    const reads = await Promise.all(streams.map((s) => store.readStream(s)));
+    expect(reads.map((r) => r[0]!.data)).toEqual(streams.map((s) => ({ s })));
+    // The first read alone, the other 19 together (the appends' NOTIFYs aside).
+    expect(queries.filter((q) => q.includes("from events")).length).toBeLessThanOrEqual(2);
+  });
+
   it("migrate() is idempotent and safe to run concurrently", async () => {
     await Promise.all([1, 2, 3].map(() => new PostgresEventStore(schema.sql).migrate()));
     const { rows } = await schema.sql.query<{ version: number }>("select version from shenguan_migrations");

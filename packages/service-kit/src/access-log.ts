@@ -1,8 +1,7 @@
 import { ContractViolationError } from "@shenguan/contracts";
-import { toBigInt, type SqlExecutor, type SqlQueryable } from "@shenguan/eventstore";
+import { GroupCommit, toBigInt, type SqlExecutor, type SqlQueryable } from "@shenguan/eventstore";
 import { canonicalBytes, canonicalize, CanonicalFormError, GENESIS_HASH, sm3 } from "@shenguan/evidence";
 import type { Clock } from "./clock.js";
-import { GroupCommit } from "./group-commit.js";
 
 /**
  * What was done with the bus's data, by whom: the X-Road message log's

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import type { FastifyRequest } from "fastify";
 import { ContractViolationError } from "@shenguan/contracts";
+import { GroupCommit } from "@shenguan/eventstore";
 import { IdempotencyInProgressError, IdempotencyKeyReusedError } from "./errors.js";
-import { GroupCommit } from "./group-commit.js";
+
 import { problemOf } from "./problems.js";
 
 /** Anything that runs SQL with positional parameters and returns rows: a pg Pool, a PGlite, a transaction. */

@@ -13,6 +13,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from "../port.js";
+import { GroupCommit } from "../group-commit.js";
 import { toBigInt, type SqlExecutor, type SqlQueryable } from "./executor.js";
 import { CONCURRENCY_SQLSTATE, EVENTS_CHANNEL, migrate } from "./schema.js";
 import { pollingSubscription } from "./subscription.js";
@@ -53,6 +54,10 @@ const READ_ALL = `select ${COLUMNS} from events
 const READ_STREAM_FORWARDS = `select ${COLUMNS} from events
   where stream_name = $1 and revision >= $2::bigint
   order by revision limit $3`;
+
+const READ_STREAMS = `select ${COLUMNS} from events
+  where stream_name = any($1::text[])
+  order by stream_name, revision`;
 
 const READ_STREAM_BACKWARDS = `select ${COLUMNS} from events
   where stream_name = $1 and ($2::bigint is null or revision <= $2::bigint)
@@ -238,7 +243,28 @@ export class PostgresEventStore implements EventStore {
     }
   }
 
+  /**
+   * Whole streams read for concurrent callers in one query (group commit's
+   * read side): every command handler starts by reading its stream, and at a
+   * thousand commands a second one statement per command is most of the
+   * round trips. A caller's read starts after its call, so it sees its own
+   * earlier appends.
+   */
+  readonly #wholeStreams = new GroupCommit<string, StoredEvent[]>(async (streams) => {
+    const { rows } = await this.#sql.query<EventRow>(READ_STREAMS, [[...new Set(streams)]]);
+    const byStream = new Map<string, StoredEvent[]>();
+    for (const row of rows) {
+      const list = byStream.get(row.stream_name);
+      if (list === undefined) byStream.set(row.stream_name, [toStoredEvent(row)]);
+      else list.push(toStoredEvent(row));
+    }
+    // A stream asked for twice gets two arrays: callers may keep what they were given.
+    return streams.map((s) => [...(byStream.get(s) ?? [])]);
+  });
+
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<StoredEvent[]> {
+    const whole = options.direction !== "backwards" && (options.fromRevision ?? 0n) === 0n && options.maxCount === undefined;
+    if (whole) return this.#wholeStreams.submit(stream);
     const backwards = options.direction === "backwards";
     const from = options.fromRevision ?? (backwards ? null : 0n);
     const { rows } = await this.#sql.query<EventRow>(backwards ? READ_STREAM_BACKWARDS : READ_STREAM_FORWARDS, [
