@@ -1,6 +1,6 @@
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { StoreUnavailableError } from "../src/errors.js";
+import { ConcurrencyError, StoreUnavailableError } from "../src/errors.js";
 import { pgExecutor, PostgresEventStore } from "../src/postgres/index.js";
 import { migrate } from "../src/postgres/schema.js";
 import { describeEventStoreConformance } from "./conformance.js";
@@ -34,6 +34,29 @@ if (await postgresReachable()) {
     expect(reads.map((r) => r[0]!.data)).toEqual(streams.map((s) => ({ s })));
     // The first read alone, the other 19 together (the appends' NOTIFYs aside).
     expect(queries.filter((q) => q.includes("from events")).length).toBeLessThanOrEqual(2);
+  });
+
+  it("group-commits concurrent appends: shared statements, and a conflicting one refused alone", async () => {
+    const queries: string[] = [];
+    const counting = {
+      ...schema.sql,
+      query: ((text: string, params?: unknown[]) => (queries.push(text), schema.sql.query(text, params))) as typeof schema.sql.query,
+    };
+    const store = new PostgresEventStore(counting, { pollIntervalMs: 50 });
+    const metadata = { correlationId: "c", causationId: null, department: "TEST" };
+    const streams = Array.from({ length: 20 }, (_, i) => `grouped-append-${Date.now()}-${i}`);
+    await store.append(streams[3]!, [{ type: "E", data: {}, metadata }], "no_stream");
+    queries.length = 0;
+    const outcomes = await Promise.allSettled(streams.map((s) => store.append(s, [{ type: "E", data: { s }, metadata }], "no_stream")));
+    expect(outcomes.map((o) => o.status)).toEqual(streams.map((_, i) => (i === 3 ? "rejected" : "fulfilled")));
+    expect((outcomes[3] as PromiseRejectedResult).reason).toBeInstanceOf(ConcurrencyError);
+    const reads = await Promise.all(streams.map((s) => store.readStream(s)));
+    expect(reads.map((r) => r.length)).toEqual(streams.map(() => 1));
+    // Without a conflict the group is one statement.
+    const fresh = Array.from({ length: 20 }, (_, i) => `grouped-append-ok-${Date.now()}-${i}`);
+    queries.length = 0;
+    await Promise.all(fresh.map((s) => store.append(s, [{ type: "E", data: {}, metadata }], "no_stream")));
+    expect(queries.filter((q) => q.includes("shenguan_append")).length).toBeLessThanOrEqual(2);
   });
 
   it("migrate() is idempotent and safe to run concurrently", async () => {

@@ -144,10 +144,25 @@ export class PostgresEventStore implements EventStore {
   }
 
   async append(stream: string, events: readonly NewEvent[], expectedRevision: ExpectedRevision): Promise<AppendResult> {
-    const result = await this.appendWith(this.#sql, stream, events, expectedRevision);
-    if (events.length > 0) this.#announce();
+    if (events.length === 0) return this.appendWith(this.#sql, stream, events, expectedRevision);
+    const result = await this.#appends.submit({ stream, events, expectedRevision });
+    this.#announce();
     return result;
   }
+
+  /**
+   * Appends of concurrent callers, group-committed: those that arrive while
+   * one statement is in flight go together in the next (shenguan_append_many,
+   * one round trip and one commit for all). If any of them conflicts, or one
+   * stream is in the group twice, the statement fails as a whole and
+   * GroupCommit appends them one by one, in arrival order, so each caller
+   * gets exactly the answer it would have got alone.
+   */
+  readonly #appends = new GroupCommit<StreamAppend, AppendResult>((group) =>
+    group.length === 1
+      ? this.appendWith(this.#sql, group[0]!.stream, group[0]!.events, group[0]!.expectedRevision).then((result) => [result])
+      : this.appendManyWith(this.#sql, group),
+  );
 
   /**
    * Tells subscribers in every process that the log has grown, in its own
