@@ -1,12 +1,18 @@
 import type { ConsumerSpec } from "@shenguan/eventstore";
 import { onHandoffPushed, onLicenceCancelled, onLicenceRevoked, onRevocationDeclined } from "./handoff/incoming.js";
 import type { SupervisionService } from "./handoff/service.js";
-import { projectInbox } from "./inbox/projection.js";
+import { projectInbox, projectInboxChunk } from "./inbox/projection.js";
 
 /** The regulators' inbox (a read model) and their reactions to pushes and to the licence's end. */
 export function supervisionConsumers(handoffs: SupervisionService): ConsumerSpec[] {
   return [
-    { name: "supervision-inbox", families: ["linkage", "supervision", "approval"], mode: "projection", handle: (e, tx) => projectInbox(e, tx) },
+    {
+      name: "supervision-inbox",
+      families: ["linkage", "supervision", "approval"],
+      mode: "projection",
+      handle: (e, tx) => projectInbox(e, tx),
+      handleChunk: (events, tx) => projectInboxChunk(events, tx),
+    },
     {
       name: "supervision-incoming",
       families: ["linkage", "approval"],

@@ -22,6 +22,7 @@ export { onHandoffPushed, onLicenceCancelled, onLicenceRevoked, onRevocationDecl
 export {
   migrateInbox,
   projectInbox,
+  projectInboxChunk,
   queryInbox,
   inboxStatuses,
   type InboxEvent,

@@ -8,6 +8,7 @@ import {
   onLicenceRevoked,
   onRevocationDeclined,
   projectInbox,
+  projectInboxChunk,
   type InboxEvent,
 } from "../src/index.js";
 import { openTestStore } from "./support/store.js";
@@ -232,6 +233,7 @@ describe("supervision app: the inbox (read model)", () => {
     "RevocationRequested",
   ]);
 
+  let consumed: InboxEvent[] = [];
   beforeAll(async () => {
     // H2 pushed only; H3 claimed; H4 claimed with an inspection that calls for rectification; H5 claimed and verified.
     await post("/handoffs/H4/claim", undefined);
@@ -240,7 +242,7 @@ describe("supervision app: the inbox (read model)", () => {
     await post("/handoffs/H5/commitment-verification", { truthful: true, findings: "属实" });
     // What the consumer would hand over from the linkage, supervision and approval topics: the
     // pushes as linkage published them, this service's own contract events, and the licences' ends.
-    const consumed: InboxEvent[] = [];
+    consumed = [];
     for (const e of await opened.store.readAll()) {
       if (e.type === "HandoffReceived") consumed.push({ name: "HandoffPushed", payload: e.data } as InboxEvent);
       else if (contracts.has(e.type)) consumed.push({ name: e.type as EventName, payload: e.data } as InboxEvent);
@@ -265,6 +267,19 @@ describe("supervision app: the inbox (read model)", () => {
     await opened.executor.transaction(async (tx) => {
       for (const event of consumed) await projectInbox(event, tx);
     });
+  });
+
+  it("a consumer chunk (runs of pushes as one upsert) leaves exactly the rows one event at a time leaves", async () => {
+    const snapshot = async () =>
+      (await opened.executor.query(`select * from supervision_inbox order by handoff_id`)).rows.map((r) => JSON.stringify(r));
+    const oneByOne = await snapshot();
+    expect(oneByOne.length).toBeGreaterThan(5);
+    for (const table of ["supervision_inbox_handoffs", "supervision_inbox_activity", "supervision_inbox_licence_ends"])
+      await opened.executor.query(`delete from ${table}`);
+    // A push delivered twice in the chunk (a redelivery) changes nothing.
+    const firstPush = consumed.find((e) => e.name === "HandoffPushed")!;
+    await opened.executor.transaction((tx) => projectInboxChunk([firstPush, ...consumed], tx));
+    expect(await snapshot()).toEqual(oneByOne);
   });
 
   it("gives each handoff the status of the furthest step reached", async () => {

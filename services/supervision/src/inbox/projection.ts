@@ -101,9 +101,7 @@ export async function projectInbox(event: InboxEvent, tx: Queryable): Promise<vo
     case "HandoffPushed": {
       const p = event.payload;
       await tx.query(
-        `insert into supervision_inbox_handoffs
-           (handoff_id, case_id, licence_id, holder_name, holder_uscc, item_code, region_code, regulator, approval_authority,
-            pushed_at, claim_due, auto_claimed, under_commitment, verification_due)
+        `insert into supervision_inbox_handoffs (${PUSH_COLUMNS})
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          on conflict (handoff_id) do update set
            case_id = excluded.case_id, licence_id = excluded.licence_id, holder_name = excluded.holder_name, holder_uscc = excluded.holder_uscc,
@@ -169,6 +167,61 @@ export async function projectInbox(event: InboxEvent, tx: Queryable): Promise<vo
     default:
       return;
   }
+}
+
+const PUSH_COLUMNS = `handoff_id, case_id, licence_id, holder_name, holder_uscc, item_code, region_code, regulator, approval_authority,
+  pushed_at, claim_due, auto_claimed, under_commitment, verification_due`;
+
+/**
+ * projectInbox for a consumer chunk: each run of consecutive pushes is one
+ * upsert (unnest of the run's columns), everything else goes through
+ * projectInbox in order. The same handoff pushed twice in a run keeps its
+ * last push, as one upsert after the other would.
+ */
+export async function projectInboxChunk(events: readonly InboxEvent[], tx: Queryable): Promise<void> {
+  let run = new Map<string, Extract<InboxEvent, { name: "HandoffPushed" }>["payload"]>();
+  const flush = async () => {
+    if (run.size === 0) return;
+    const pushes = [...run.values()];
+    run = new Map();
+    const column = <K extends keyof (typeof pushes)[number]>(key: K) => pushes.map((p) => p[key]);
+    await tx.query(
+      `insert into supervision_inbox_handoffs (${PUSH_COLUMNS})
+       select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                            $10::bigint[], $11::date[], $12::boolean[], $13::boolean[], $14::date[])
+       on conflict (handoff_id) do update set
+         case_id = excluded.case_id, licence_id = excluded.licence_id, holder_name = excluded.holder_name, holder_uscc = excluded.holder_uscc,
+         item_code = excluded.item_code, region_code = excluded.region_code, regulator = excluded.regulator,
+         approval_authority = excluded.approval_authority, pushed_at = excluded.pushed_at, claim_due = excluded.claim_due,
+         auto_claimed = excluded.auto_claimed, under_commitment = excluded.under_commitment, verification_due = excluded.verification_due`,
+      [
+        column("handoffId"),
+        column("caseId"),
+        column("licenceId"),
+        column("holderName"),
+        column("holderUscc"),
+        column("itemCode"),
+        column("regionCode"),
+        column("regulator"),
+        column("approvalAuthority"),
+        column("pushedAt"),
+        column("claimDue"),
+        column("autoClaimed"),
+        column("underCommitment"),
+        column("verificationDue"),
+      ],
+    );
+  };
+  for (const event of events) {
+    if (event.name === "HandoffPushed") {
+      run.delete(event.payload.handoffId);
+      run.set(event.payload.handoffId, event.payload);
+      continue;
+    }
+    await flush();
+    await projectInbox(event, tx);
+  }
+  await flush();
 }
 
 /** Upserts the (licence, regulator) activity row, then applies `set` (parameters from $3) to it. */
