@@ -19,14 +19,19 @@ if (await postgresReachable()) {
 
   itWakesSubscribersOnNotify(() => schema.sql);
 
-  it("reads concurrent whole streams in shared statements", async () => {
+  const metadata = { correlationId: "c", causationId: null, department: "TEST" };
+  /** A store whose every statement is recorded, to count round trips. */
+  const countingStore = () => {
     const queries: string[] = [];
     const counting = {
       ...schema.sql,
       query: ((text: string, params?: unknown[]) => (queries.push(text), schema.sql.query(text, params))) as typeof schema.sql.query,
     };
-    const store = new PostgresEventStore(counting, { pollIntervalMs: 50 });
-    const metadata = { correlationId: "c", causationId: null, department: "TEST" };
+    return { store: new PostgresEventStore(counting, { pollIntervalMs: 50 }), queries };
+  };
+
+  it("reads concurrent whole streams in shared statements", async () => {
+    const { store, queries } = countingStore();
     const streams = Array.from({ length: 20 }, (_, i) => `grouped-read-${Date.now()}-${i}`);
     await Promise.all(streams.map((s) => store.append(s, [{ type: "E", data: { s }, metadata }], "no_stream")));
     queries.length = 0;
@@ -37,13 +42,7 @@ if (await postgresReachable()) {
   });
 
   it("group-commits concurrent appends: shared statements, and a conflicting one refused alone", async () => {
-    const queries: string[] = [];
-    const counting = {
-      ...schema.sql,
-      query: ((text: string, params?: unknown[]) => (queries.push(text), schema.sql.query(text, params))) as typeof schema.sql.query,
-    };
-    const store = new PostgresEventStore(counting, { pollIntervalMs: 50 });
-    const metadata = { correlationId: "c", causationId: null, department: "TEST" };
+    const { store, queries } = countingStore();
     const streams = Array.from({ length: 20 }, (_, i) => `grouped-append-${Date.now()}-${i}`);
     await store.append(streams[3]!, [{ type: "E", data: {}, metadata }], "no_stream");
     queries.length = 0;
