@@ -59,10 +59,6 @@ const READ_STREAMS = `select ${COLUMNS} from events
   where stream_name = any($1::text[])
   order by stream_name, revision`;
 
-const READ_LAST_EVENTS = `select distinct on (stream_name) ${COLUMNS} from events
-  where stream_name = any($1::text[])
-  order by stream_name, revision desc`;
-
 const READ_STREAM_BACKWARDS = `select ${COLUMNS} from events
   where stream_name = $1 and ($2::bigint is null or revision <= $2::bigint)
   order by revision desc limit $3`;
@@ -281,21 +277,9 @@ export class PostgresEventStore implements EventStore {
     return streams.map((s) => [...(byStream.get(s) ?? [])]);
   });
 
-  /** Streams' last events for concurrent callers in one query: how the EvidenceStore finds a head it has not cached. */
-  readonly #lastEvents = new GroupCommit<string, StoredEvent[]>(async (streams) => {
-    const { rows } = await this.#sql.query<EventRow>(READ_LAST_EVENTS, [[...new Set(streams)]]);
-    const last = new Map(rows.map((row) => [row.stream_name, row]));
-    return streams.map((s) => {
-      const row = last.get(s);
-      return row === undefined ? [] : [toStoredEvent(row)];
-    });
-  });
-
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<StoredEvent[]> {
     const whole = options.direction !== "backwards" && (options.fromRevision ?? 0n) === 0n && options.maxCount === undefined;
     if (whole) return this.#wholeStreams.submit(stream);
-    const last = options.direction === "backwards" && options.fromRevision === undefined && options.maxCount === 1;
-    if (last) return this.#lastEvents.submit(stream);
     const backwards = options.direction === "backwards";
     const from = options.fromRevision ?? (backwards ? null : 0n);
     const { rows } = await this.#sql.query<EventRow>(backwards ? READ_STREAM_BACKWARDS : READ_STREAM_FORWARDS, [
