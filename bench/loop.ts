@@ -675,6 +675,18 @@ async function probeDatabase(sql: SqlExecutor) {
 // ---------------------------------------------------------------------------
 // Baselines on one fresh topic holding the loop's LicenceGranted messages.
 
+/** The consumer baselines and the linkage consumer beside them, as both result shapes report them. */
+function consumerFigures(raw: Awaited<ReturnType<typeof rawBaselines>>, linkage: Awaited<ReturnType<typeof linkageConsumerAlone>>) {
+  return {
+    rawConsumeOnly: raw.consume,
+    rawConsumeAndDecode: raw.consumeAndDecode,
+    rawConsumeWithBookkeepingTransactionPerMessage: raw.bookkeepingPerMessage,
+    rawConsumeWithBookkeepingTransactionPerBatch: raw.bookkeepingPerBatch,
+    linkageConsumerAlone: linkage,
+    linkageToRawConsumer: round(linkage.perSecond / raw.consume.perSecond, 3)!,
+  };
+}
+
 /** A plain kafkajs eachBatch consumer in a fresh group; `finish` resolves once it has seen `n` messages. */
 async function rawConsumer(topic: string, group: string, n: number, work?: (batch: Batch) => void | Promise<void>) {
   const consumer = kafka.consumer({ groupId: `${prefix}.${group}` });
@@ -967,7 +979,7 @@ try {
     await bus.stop();
     bus = undefined;
     const { granted, raw, linkage } = await consumerBaselines();
-    const ratio = round(linkage.perSecond / raw.consume.perSecond, 3)!;
+    const ratio = consumerFigures(raw, linkage).linkageToRawConsumer;
     console.log(`linkage consumer ${linkage.perSecond}/s, raw consumer ${raw.consume.perSecond}/s, ratio ${ratio}`);
     const results = {
       config: { only: "consumer", grants: GRANTS, topicPartitions: 3, kafkaBrokers: brokers },
@@ -976,12 +988,7 @@ try {
       loadAverageAtEnd: os.loadavg().map((l) => round(l, 2)),
       baseline: {
         messages: granted.length,
-        rawConsumeOnly: raw.consume,
-        rawConsumeAndDecode: raw.consumeAndDecode,
-        rawConsumeWithBookkeepingTransactionPerMessage: raw.bookkeepingPerMessage,
-        rawConsumeWithBookkeepingTransactionPerBatch: raw.bookkeepingPerBatch,
-        linkageConsumerAlone: linkage,
-        linkageToRawConsumer: ratio,
+        ...consumerFigures(raw, linkage),
       },
       targets: {
         linkageToRawConsumer: { target: TARGETS.linkageToRawConsumer, achieved: ratio, met: ratio >= TARGETS.linkageToRawConsumer },
@@ -1041,7 +1048,7 @@ try {
     bus = undefined;
 
     const { granted, raw, linkage } = await consumerBaselines();
-    const ratio = round(linkage.perSecond / raw.consume.perSecond, 3)!;
+    const ratio = consumerFigures(raw, linkage).linkageToRawConsumer;
     console.log(`linkage consumer ${linkage.perSecond}/s, raw consumer ${raw.consume.perSecond}/s, ratio ${ratio}`);
 
     // ---- targets, and what bounds the linkage consumer
@@ -1090,12 +1097,7 @@ try {
         producer: { idempotent: true, acks: -1, maxInFlightRequests: 1, batch: PRODUCE_BATCH, compression: "none" },
         rawProduce: raw.produce,
         rawProduceToConsume: raw.produceToConsume,
-        rawConsumeOnly: raw.consume,
-        rawConsumeAndDecode: raw.consumeAndDecode,
-        rawConsumeWithBookkeepingTransactionPerMessage: raw.bookkeepingPerMessage,
-        rawConsumeWithBookkeepingTransactionPerBatch: raw.bookkeepingPerBatch,
-        linkageConsumerAlone: linkage,
-        linkageToRawConsumer: ratio,
+        ...consumerFigures(raw, linkage),
       },
       targets: {
         sustained: {

@@ -166,6 +166,20 @@ export function scriptedCase(caseId: string, uscc: string, start: number): { str
   const grantId = randomUUID();
   const pushId = randomUUID();
   const holder = { name: "福州台江示范食品有限公司", uscc, idNumber: null };
+  // What linkage pushed and the regulator received: the same handoff.
+  const pushed = {
+    handoffId,
+    caseId,
+    licenceId,
+    holderName: holder.name,
+    holderUscc: uscc,
+    regulator: "SCJG-350100",
+    pushedAt: start + 120_000,
+    claimDue: "2026-03-09",
+    autoClaimed: false,
+    underCommitment: true,
+    verificationDue: "2026-06-02",
+  };
   return [
     {
       stream: `licence-case-${caseId}`,
@@ -218,19 +232,7 @@ export function scriptedCase(caseId: string, uscc: string, start: number): { str
           subject: uscc,
           causationId: grantId,
           time: t(2),
-          data: {
-            handoffId,
-            caseId,
-            licenceId,
-            holderName: holder.name,
-            holderUscc: uscc,
-            regulator: "SCJG-350100",
-            pushedAt: start + 120_000,
-            claimDue: "2026-03-09",
-            autoClaimed: false,
-            underCommitment: true,
-            verificationDue: "2026-06-02",
-          },
+          data: pushed,
         },
       ],
     },
@@ -244,19 +246,7 @@ export function scriptedCase(caseId: string, uscc: string, start: number): { str
           subject: uscc,
           causationId: pushId,
           time: t(3),
-          data: {
-            handoffId,
-            caseId,
-            licenceId,
-            holderName: holder.name,
-            holderUscc: uscc,
-            regulator: "SCJG-350100",
-            pushedAt: start + 120_000,
-            claimDue: "2026-03-09",
-            autoClaimed: false,
-            underCommitment: true,
-            verificationDue: "2026-06-02",
-          },
+          data: pushed,
         },
         {
           type: "HandoffClaimed",

@@ -293,6 +293,11 @@ describe("webhook delivery", () => {
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
   const SECRET = "whsec-0123456789abcdef";
+  /** A webhook's `after` that starts it behind everything already in the log (earlier tests' events). */
+  const afterTheLog = async (): Promise<{ after?: string }> => {
+    const [latest] = (await store.readAll()).slice(-1);
+    return latest ? { after: `${latest.position.commit}/${latest.position.prepare}` } : {};
+  };
   const call = (method: string, path: string, body?: unknown, dept = REG) =>
     fetch(`${base()}${path}`, {
       method,
@@ -315,13 +320,7 @@ describe("webhook delivery", () => {
     expect(JSON.stringify(await badUrl.json())).toContain("body.url");
 
     // Start after everything already in the log (the SSE tests' events).
-    const [latest] = (await store.readAll()).slice(-1);
-    const created = await call("POST", "/v1/webhooks", {
-      url: hookUrl,
-      secret: SECRET,
-      families: ["approval"],
-      ...(latest ? { after: `${latest.position.commit}/${latest.position.prepare}` } : {}),
-    });
+    const created = await call("POST", "/v1/webhooks", { url: hookUrl, secret: SECRET, families: ["approval"], ...(await afterTheLog()) });
     expect(created.status).toBe(201);
     const hook = (await created.json()) as { id: string; families: string[]; regions: string[] };
     expect(hook).toMatchObject({ families: ["approval"], regions: ["350102"] });
@@ -432,10 +431,9 @@ describe("webhook delivery", () => {
       }
       // A hook registered while private networks were allowed (or a name that now resolves to a private
       // address, which is what `localhost` does) is refused when it would connect: nothing reaches the receiver.
-      const [latest] = (await store.readAll()).slice(-1);
-      const after = latest ? `${latest.position.commit}/${latest.position.prepare}` : undefined;
+      const after = await afterTheLog();
       const viaLiteral = (await (
-        await call("POST", "/v1/webhooks", { url: hookUrl, secret: SECRET, families: ["approval"], ...(after ? { after } : {}) })
+        await call("POST", "/v1/webhooks", { url: hookUrl, secret: SECRET, families: ["approval"], ...after })
       ).json()) as { id: string };
       const port = (server.address() as AddressInfo).port;
       const viaName = (await (
@@ -443,7 +441,7 @@ describe("webhook delivery", () => {
           url: `http://localhost:${port}/hook`,
           secret: SECRET,
           families: ["approval"],
-          ...(after ? { after } : {}),
+          ...after,
         })
       ).json()) as { id: string };
       await append("LicenceGranted", person("350102"));
@@ -463,13 +461,7 @@ describe("webhook delivery", () => {
   });
 
   it("a worker whose lease was taken over stops at once, moving no checkpoint; leases run on the database's clock", async () => {
-    const [latest] = (await store.readAll()).slice(-1);
-    const created = await call("POST", "/v1/webhooks", {
-      url: hookUrl,
-      secret: SECRET,
-      families: ["approval"],
-      ...(latest ? { after: `${latest.position.commit}/${latest.position.prepare}` } : {}),
-    });
+    const created = await call("POST", "/v1/webhooks", { url: hookUrl, secret: SECRET, families: ["approval"], ...(await afterTheLog()) });
     const hook = (await created.json()) as { id: string };
     const before = (await sql.query<{ checkpoint: string | null }>(`select checkpoint from gateway_webhooks where id = $1`, [hook.id]))
       .rows[0]!.checkpoint;

@@ -1,6 +1,5 @@
-import { ConcurrencyError } from "../errors.js";
 import type { AppendResult, EventStore, ExpectedRevision, NewEvent } from "../port.js";
-import { appendManyWithin, appendWithin, type AppendOutcome } from "../postgres/append-within.js";
+import { appendEach, appendManyWithin, appendWithin, type AppendOutcome } from "../postgres/append-within.js";
 import type { SqlQueryable } from "../postgres/executor.js";
 import { PostgresEventStore, type StreamAppend } from "../postgres/postgres-event-store.js";
 import { EvidenceStore } from "./evidence-store.js";
@@ -39,14 +38,5 @@ export async function appendManyInTransaction(
 ): Promise<AppendOutcome[]> {
   if (store instanceof EvidenceStore && store.inner instanceof PostgresEventStore) return store.appendManyWithin(tx, batch);
   if (store instanceof PostgresEventStore) return appendManyWithin(tx, batch);
-  const outcomes: AppendOutcome[] = [];
-  for (const b of batch) {
-    try {
-      outcomes.push({ appended: await store.append(b.stream, b.events, b.expectedRevision) });
-    } catch (err) {
-      if (!(err instanceof ConcurrencyError)) throw err;
-      outcomes.push({ conflict: err });
-    }
-  }
-  return outcomes;
+  return appendEach(batch, (b) => store.append(b.stream, b.events, b.expectedRevision));
 }

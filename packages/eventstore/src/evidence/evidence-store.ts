@@ -31,7 +31,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from "../port.js";
-import { appendManyWithin, appendWithin, type AppendOutcome } from "../postgres/append-within.js";
+import { appendEach, appendManyWithin, appendWithin, type AppendOutcome } from "../postgres/append-within.js";
 import type { SqlQueryable } from "../postgres/executor.js";
 import { toBigInt } from "../postgres/executor.js";
 import { PostgresEventStore, type StreamAppend } from "../postgres/postgres-event-store.js";
@@ -120,6 +120,17 @@ async function releaseSharedPool(pool: SigningPool): Promise<void> {
   await pool.close();
 }
 const DEFAULT_MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+/** The ConcurrencyError the inner store would raise for `expected` against the stream's actual head, or undefined when it holds. */
+function conflictWith(stream: string, expected: ExpectedRevision, head: ChainHead | undefined): ConcurrencyError | undefined {
+  const actual = head?.revision ?? "no_stream";
+  const holds =
+    expected === "any" ||
+    (expected === "no_stream" && head === undefined) ||
+    (expected === "stream_exists" && head !== undefined) ||
+    actual === expected;
+  return holds ? undefined : new ConcurrencyError(stream, expected, actual);
+}
 
 function reject(kind: EvidenceFailureKind, eventId: string | undefined, message: string, cause?: unknown): never {
   throw new EvidenceRejectedError(kind, eventId, message, cause === undefined ? undefined : { cause });
@@ -244,13 +255,8 @@ export class EvidenceStore implements EventStore {
       );
       const row = rows[0];
       head = row === undefined ? undefined : { revision: toBigInt(row.revision), hash: row.hash ?? GENESIS_HASH };
-      const actual = head?.revision ?? "no_stream";
-      if (
-        (expectedRevision === "stream_exists" && head === undefined) ||
-        (typeof expectedRevision === "bigint" && actual !== expectedRevision)
-      ) {
-        throw new ConcurrencyError(stream, expectedRevision, actual);
-      }
+      const conflict = conflictWith(stream, expectedRevision, head);
+      if (conflict) throw conflict;
     }
     const prepared = await this.#prepare(
       stream,
@@ -276,16 +282,7 @@ export class EvidenceStore implements EventStore {
     const streams = batch.map((b) => b.stream);
     if (new Set(streams).size !== streams.length || batch.some((b) => b.events.length === 0)) {
       // Two appends to one stream chain on each other: one at a time.
-      const outcomes: AppendOutcome[] = [];
-      for (const b of batch) {
-        try {
-          outcomes.push({ appended: await this.appendWithin(tx, b.stream, b.events, b.expectedRevision) });
-        } catch (err) {
-          if (!(err instanceof ConcurrencyError)) throw err;
-          outcomes.push({ conflict: err });
-        }
-      }
-      return outcomes;
+      return appendEach(batch, (b) => this.appendWithin(tx, b.stream, b.events, b.expectedRevision));
     }
     const { rows } = await tx.query<{ stream_name: string; revision: unknown; hash: string | null }>(
       `select distinct on (stream_name) stream_name, revision, metadata->'evidence'->'chain'->>'hash' as hash
@@ -298,14 +295,9 @@ export class EvidenceStore implements EventStore {
     const ready: { readonly at: number; readonly prepared: Promise<StreamAppend> }[] = [];
     batch.forEach((b, at) => {
       const head = heads.get(b.stream);
-      const actual = head?.revision ?? "no_stream";
-      const expected = b.expectedRevision;
-      if (
-        (expected === "no_stream" && head !== undefined) ||
-        (expected === "stream_exists" && head === undefined) ||
-        (typeof expected === "bigint" && actual !== expected)
-      ) {
-        outcomes[at] = { conflict: new ConcurrencyError(b.stream, expected, actual) };
+      const conflict = conflictWith(b.stream, b.expectedRevision, head);
+      if (conflict) {
+        outcomes[at] = { conflict };
         return;
       }
       const events = b.events.map((e) => ({ ...e, id: e.id ?? uuidv7() }));
@@ -335,10 +327,8 @@ export class EvidenceStore implements EventStore {
     const cached = fresh ? undefined : this.#heads.get(stream);
     const head =
       cached !== undefined && (typeof expected !== "bigint" || cached.revision === expected) ? cached : await this.#readHead(stream);
-    const actual = head?.revision ?? "no_stream";
-    if ((expected === "stream_exists" && head === undefined) || (typeof expected === "bigint" && actual !== expected)) {
-      throw new ConcurrencyError(stream, expected, actual);
-    }
+    const conflict = conflictWith(stream, expected, head);
+    if (conflict) throw conflict;
     return head;
   }
 

@@ -77,10 +77,18 @@ export async function appendManyWithin(tx: SqlQueryable, batch: readonly StreamA
       if (!(err instanceof ConcurrencyError)) throw err;
     }
   }
+  return appendEach(batch, (b) => appendWithin(tx, b.stream, b.events, b.expectedRevision));
+}
+
+/** Appends `batch` one after the other with `append`, a conflict reported as that stream's outcome; other errors are thrown. */
+export async function appendEach(
+  batch: readonly StreamAppend[],
+  append: (b: StreamAppend) => Promise<AppendResult>,
+): Promise<AppendOutcome[]> {
   const outcomes: AppendOutcome[] = [];
   for (const b of batch) {
     try {
-      outcomes.push({ appended: await appendWithin(tx, b.stream, b.events, b.expectedRevision) });
+      outcomes.push({ appended: await append(b) });
     } catch (err) {
       if (!(err instanceof ConcurrencyError)) throw err;
       outcomes.push({ conflict: err });
