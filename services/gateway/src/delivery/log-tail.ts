@@ -16,9 +16,19 @@ import { comparePositions, START, type EventStore, type LogPosition, type Stored
  * for events strictly after its own last position. Backpressure stays per
  * stream: the shared reader never waits for a subscriber, and a subscriber
  * never waits for another; the buffer's bound caps memory.
+ *
+ * Lingering: events that arrive within `lingerMs` of each other are handed
+ * to the streams together. The shared reader wakes on every append's
+ * notification, and each wake used to mean one small batch, one access-log
+ * entry and one socket write per stream: at 20 streams and 1,000 events/s
+ * the writes alone took a fifth of the gateway's thread. A stream sees an
+ * event at most `lingerMs` later for it.
  */
 export class LogTail {
   #buffer: StoredEvent[] = [];
+  /** Read by the shared subscription, not yet visible to the streams (until the linger timer fires). */
+  #pending: StoredEvent[] = [];
+  #release: NodeJS.Timeout | undefined;
   /** Every event after this position is in the buffer; undefined until the shared reader starts. */
   #start: LogPosition | undefined;
   #waiters = new Set<() => void>();
@@ -26,7 +36,12 @@ export class LogTail {
 
   constructor(
     private readonly store: EventStore,
-    private readonly options: { readonly maxBuffered?: number; readonly batchSize?: number } = {},
+    private readonly options: {
+      readonly maxBuffered?: number;
+      readonly batchSize?: number;
+      /** How long newly read events wait for more before the streams see them (default 10 ms; 0: at once). */
+      readonly lingerMs?: number;
+    } = {},
   ) {}
 
   /** Events read by the shared subscription and held now (for metrics and tests). */
@@ -73,6 +88,9 @@ export class LogTail {
   async close(): Promise<void> {
     const sub = this.#subscription;
     this.#subscription = undefined;
+    clearTimeout(this.#release);
+    this.#release = undefined;
+    this.#pending = [];
     for (const wake of [...this.#waiters]) wake();
     await sub?.close().catch(() => {});
   }
@@ -89,19 +107,31 @@ export class LogTail {
     return this.#buffer.slice(lo, lo + max);
   }
 
+  /** Makes the pending events visible to the streams and wakes those waiting. */
+  #publish(max: number): void {
+    this.#release = undefined;
+    if (this.#pending.length === 0) return;
+    for (const e of this.#pending) this.#buffer.push(e);
+    this.#pending = [];
+    if (this.#buffer.length > max) {
+      // Readers behind the new start read the store instead (next()).
+      const cut = this.#buffer.length - max;
+      this.#start = this.#buffer[cut - 1]!.position;
+      this.#buffer = this.#buffer.slice(cut);
+    }
+    for (const wake of [...this.#waiters]) wake();
+  }
+
   #follow(from: LogPosition = START): void {
     this.#start = from;
     const max = this.options.maxBuffered ?? 10_000;
     const subscription = this.store.subscribeToAll(
       async (events) => {
-        this.#buffer.push(...events);
-        if (this.#buffer.length > max) {
-          // Readers behind the new start read the store instead (next()).
-          const cut = this.#buffer.length - max;
-          this.#start = this.#buffer[cut - 1]!.position;
-          this.#buffer = this.#buffer.slice(cut);
-        }
-        for (const wake of [...this.#waiters]) wake();
+        if (this.#subscription !== subscription) return;
+        for (const e of events) this.#pending.push(e);
+        const linger = this.options.lingerMs ?? 10;
+        if (linger <= 0) this.#publish(max);
+        else this.#release ??= setTimeout(() => this.#publish(max), linger);
       },
       { after: from, batchSize: this.options.batchSize ?? 500 },
     );
@@ -113,6 +143,9 @@ export class LogTail {
       this.#subscription = undefined;
       this.#start = undefined;
       this.#buffer = [];
+      this.#pending = [];
+      clearTimeout(this.#release);
+      this.#release = undefined;
       for (const wake of [...this.#waiters]) wake();
     });
   }

@@ -27,6 +27,8 @@ export interface DeliveryPluginOptions {
     readonly batchSize?: number;
     /** Newest events the shared reader keeps for the streams at the live end (default 10 000). */
     readonly maxBuffered?: number;
+    /** How long the shared reader gathers new events before the streams get them (default 10 ms, see LogTail). */
+    readonly lingerMs?: number;
   };
   readonly webhooks?: WebhookRetryPolicy & {
     /** How often the worker calls deliverDue() on a real timer; 0 (the default) runs no timer, for tests and for a separate worker. */
@@ -87,7 +89,10 @@ const plugin: FastifyPluginAsyncZod<DeliveryPluginOptions> = async (app, options
   app.decorate("webhooks", dispatcher);
 
   // One reader of the log's live end for all SSE streams of this gateway.
-  const tail = new LogTail(options.store, options.sse?.maxBuffered !== undefined ? { maxBuffered: options.sse.maxBuffered } : {});
+  const tail = new LogTail(options.store, {
+    ...(options.sse?.maxBuffered !== undefined ? { maxBuffered: options.sse.maxBuffered } : {}),
+    ...(options.sse?.lingerMs !== undefined ? { lingerMs: options.sse.lingerMs } : {}),
+  });
   app.decorate("sseTail", tail);
   const shutdown = new AbortController();
   // Every open SSE stream listens on it: more than ten subscribers is normal, not a leak.

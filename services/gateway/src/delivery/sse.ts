@@ -168,8 +168,24 @@ export async function streamEvents(
       }
       await options.accessLog.record(entries);
     }
-    for (const chunk of chunks) if (!(await send(chunk))) return false;
-    return true;
+    // Events go out together, as many per write as fit below the response's
+    // high-water mark: each write of a chunked response is a writev of its own
+    // (at 20 subscribers × 1,000 events/s one write per event took a fifth of
+    // the gateway's thread), and filling only up to the mark keeps what waits
+    // in user space for a slow client at the mark plus one event, as before.
+    let pending = "";
+    let pendingBytes = 0;
+    for (const chunk of chunks) {
+      const bytes = Buffer.byteLength(chunk);
+      if (pendingBytes > 0 && pendingBytes + bytes > raw.writableHighWaterMark - raw.writableLength) {
+        if (!(await send(pending))) return false;
+        pending = "";
+        pendingBytes = 0;
+      }
+      pending += chunk;
+      pendingBytes += bytes;
+    }
+    return pendingBytes === 0 || send(pending);
   };
 
   const batchSize = options.batchSize ?? 100;
