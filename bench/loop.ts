@@ -49,8 +49,8 @@
  * Fresh schemas and topics (prefix bench-loop-…), dropped and deleted
  * afterwards. Writes results/loop.json.
  */
-import { execSync } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execSync, fork, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { createRequire } from "node:module";
 import os from "node:os";
@@ -63,13 +63,15 @@ import { buildElicenceId, ContractCodec, fromKafkaHeaders } from "@shenguan/cont
 import {
   createKafka,
   createProducer,
+  FileKeyStore,
   openEventStore,
   parseBrokers,
   runProjectionConsumer,
   toKafkaMessage,
   type KafkaLogger,
   type LogPosition,
-  type ProjectionConsumer,
+  type ProjectionConsumerMetrics,
+  type RelayMetrics,
   type SqlExecutor,
 } from "@shenguan/eventstore";
 import { buildLinkageApp } from "@shenguan/linkage";
@@ -91,6 +93,14 @@ const LINKAGE_PARTITIONS = Number(env.BENCH_LINKAGE_PARTITIONS ?? 1);
 const CONSUMER_ONLY = env.BENCH_ONLY === "consumer";
 /** Open loop, but bounded: past this many grants awaiting their 200 the schedule slips (reported). */
 const MAX_IN_FLIGHT = Number(env.BENCH_MAX_IN_FLIGHT ?? 5000);
+/**
+ * 2 (default): the bus in two processes, as a deployment on two cores would
+ * run it: this one serves the APIs (and seals the log), a child relays to
+ * Kafka and runs the consumers; both sign with one set of custody keys (a
+ * FileKeyStore in a temporary directory). 1: the whole bus in this process.
+ */
+const PROCESSES = Number(env.BENCH_PROCESSES ?? 2);
+if (PROCESSES !== 1 && PROCESSES !== 2) throw new Error(`BENCH_PROCESSES: 1 or 2, got ${env.BENCH_PROCESSES}`);
 const SETUP_CONCURRENCY = 32;
 const LOOP_DELAY_RESOLUTION_MS = 2;
 const PRODUCE_BATCH = 256;
@@ -223,9 +233,22 @@ function machineTicks(): { busy: number; all: number } {
   const all = n.reduce((a, b) => a + b, 0);
   return { busy: all - idle, all };
 }
+/** CPU ticks of the bus worker (BENCH_PROCESSES=2), 0 without one. */
+function childTicks(): number {
+  const pid = child?.process.pid;
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
 function cpuWindow() {
   const at = performance.now();
   const node = process.cpuUsage();
+  const worker = childTicks();
   const procs = processTicks();
   const machine = machineTicks();
   return () => {
@@ -239,14 +262,16 @@ function cpuWindow() {
     const nodeCores = (nodeNow.user + nodeNow.system) / 1e6 / seconds;
     const pgCores = delta(procs.pg, now.pg) / seconds;
     const kafkaCores = delta(procs.kafka, now.kafka) / seconds;
+    const workerCores = (childTicks() - worker) / CLK_TCK / seconds;
     const machineCores = ((m.busy - machine.busy) / (m.all - machine.all)) * cores;
     return {
       seconds: round(seconds, 2),
       coresUsed: {
         bench: round(nodeCores, 2),
+        ...(child ? { busWorker: round(workerCores, 2) } : {}),
         postgres: round(pgCores, 2),
         kafka: round(kafkaCores, 2),
-        other: round(Math.max(0, machineCores - nodeCores - pgCores - kafkaCores), 2),
+        other: round(Math.max(0, machineCores - nodeCores - workerCores - pgCores - kafkaCores), 2),
         machine: round(machineCores, 2),
         of: cores,
       },
@@ -255,7 +280,8 @@ function cpuWindow() {
 }
 
 // ---------------------------------------------------------------------------
-const stamp = Date.now();
+// The child (BENCH_PROCESSES=2) gets its parent's stamp: the same schema and topics.
+const stamp = Number(env.BENCH_STAMP ?? Date.now());
 const prefix = `bench-loop-${stamp}`;
 const schema = `bench_loop_${stamp}`;
 const linkageSchema = `bench_loop_${stamp}_linkage`;
@@ -282,6 +308,70 @@ const today = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai", year
   new Date(),
 );
 const ISSUER_USCC = demoUscc(999_999);
+
+/** The relay and the consumers as this process sees them: the bus's own, or the child's as last reported. */
+interface Pipeline {
+  readonly relay: { metrics(): RelayMetrics };
+  readonly consumers: readonly { metrics(): ProjectionConsumerMetrics }[];
+}
+let child: { process: ChildProcess; latest: { relay: RelayMetrics; consumers: ProjectionConsumerMetrics[] }; keysDir: string } | undefined;
+const pipeline = (bus: Bus): Pipeline =>
+  child === undefined
+    ? bus
+    : {
+        relay: { metrics: () => child!.latest.relay },
+        consumers: child.latest.consumers.map((_, k) => ({ metrics: () => child!.latest.consumers[k]! })),
+      };
+
+// The child of BENCH_PROCESSES=2: the relay and the consumers, reporting their counters every 50 ms until told to stop.
+if (process.argv[2] === "bus-worker") {
+  const worker = await startBus({
+    config,
+    clock,
+    logger,
+    schema,
+    listen: false,
+    timer: false,
+    keys: new FileKeyStore(env.BENCH_KEYS_DIR!, { autoProvision: config.SHENGUAN_AUTO_PROVISION_KEYS === "true" }),
+    run: { sealer: false },
+  });
+  const report = () => process.send?.({ relay: worker.relay.metrics(), consumers: worker.consumers.map((c) => c.metrics()) });
+  const reporter = setInterval(report, 50);
+  report();
+  await new Promise<void>((resolve) => {
+    process.once("message", () => resolve());
+    process.once("disconnect", () => resolve());
+  });
+  clearInterval(reporter);
+  await worker.stop();
+  process.exit(0);
+}
+
+/** Starts the child of BENCH_PROCESSES=2 and waits for its first report. */
+async function startChild(keysDir: string): Promise<void> {
+  const proc = fork(fileURLToPath(import.meta.url), ["bus-worker"], {
+    execArgv: process.execArgv.filter((a) => !a.startsWith("--cpu-prof")),
+    env: { ...env, BENCH_STAMP: String(stamp), BENCH_KEYS_DIR: keysDir },
+    stdio: "inherit",
+  });
+  const first = await new Promise<{ relay: RelayMetrics; consumers: ProjectionConsumerMetrics[] }>((resolve, reject) => {
+    proc.once("message", (m) => resolve(m as never));
+    proc.once("exit", (code) => reject(new Error(`the bus worker exited with ${code} before it started`)));
+  });
+  child = { process: proc, latest: first, keysDir };
+  proc.on("message", (m) => (child!.latest = m as never));
+}
+
+async function stopChild(): Promise<void> {
+  if (child === undefined) return;
+  const { process: proc, keysDir } = child;
+  if (proc.exitCode === null && proc.connected) {
+    const exited = new Promise((resolve) => proc.once("exit", resolve));
+    proc.send("stop");
+    await exited;
+  }
+  rmSync(keysDir, { recursive: true, force: true });
+}
 
 type App = Bus["apps"][keyof Bus["apps"]];
 /** The bus's vouching, kept past bus.stop(): the linkage consumer's own app (step 4) is set up through the API too. */
@@ -362,7 +452,7 @@ const grantBody = (i: number) => ({
 });
 
 /** Events a consumer has finished with (applied, duplicate or dead-lettered). */
-const handled = (c: ProjectionConsumer) => {
+const handled = (c: { metrics(): ProjectionConsumerMetrics }) => {
   const m = c.metrics();
   return m.applied + m.duplicates + m.deadLettered;
 };
@@ -378,12 +468,12 @@ async function quiesce(bus: Bus, what: string, atLeast = 0, quietMs = 2_000): Pr
     what,
     Math.max(DRAIN_SECONDS * 1000, atLeast * 10),
     () => {
-      const now = JSON.stringify([bus.relay.metrics().published, ...bus.consumers.map(handled)]);
+      const now = JSON.stringify([pipeline(bus).relay.metrics().published, ...pipeline(bus).consumers.map(handled)]);
       if (now !== last) {
         last = now;
         since = performance.now();
       }
-      return performance.now() - since >= quietMs && bus.consumers.slice(0, 3).every((c) => handled(c) >= atLeast);
+      return performance.now() - since >= quietMs && pipeline(bus).consumers.slice(0, 3).every((c) => handled(c) >= atLeast);
     },
     50,
   );
@@ -406,10 +496,10 @@ async function runLoop(bus: Bus, observer: SqlExecutor, from: number, count: num
   let capHit = 0;
   const pendingLinkage = new Map<string, number>();
   const pendingRegulator = new Map<string, number>();
-  const relayBefore = bus.relay.metrics().published;
+  const relayBefore = pipeline(bus).relay.metrics().published;
   // Events of earlier phases the bus had not finished with (0 after a quiet bus).
-  const backlogAtStart = { linkageConsumerBehindRelay: bus.relay.metrics().published - handled(bus.consumers[0]!) };
-  const consumersBefore = bus.consumers.map(handled);
+  const backlogAtStart = { linkageConsumerBehindRelay: pipeline(bus).relay.metrics().published - handled(pipeline(bus).consumers[0]!) };
+  const consumersBefore = pipeline(bus).consumers.map(handled);
   const rss: number[] = [];
   const timeline: {
     second: number;
@@ -556,7 +646,7 @@ async function runLoop(bus: Bus, observer: SqlExecutor, from: number, count: num
   const regulatorVisible = visible(seenRegulator);
   const apiLatency = ok.map((i) => accepted[i]! - issued[i]!);
   const lastOf = (a: Float64Array) => a.reduce((m, t) => (Number.isNaN(t) ? m : Math.max(m, t)), -Infinity);
-  const relayPublished = bus.relay.metrics().published - relayBefore;
+  const relayPublished = pipeline(bus).relay.metrics().published - relayBefore;
   const windowAccepted = (lastOf(accepted) - t0) / 1000;
   const pgFigures = pg(acceptedCount);
   return {
@@ -591,14 +681,14 @@ async function runLoop(bus: Bus, observer: SqlExecutor, from: number, count: num
       p99: round(loopDelay.percentile(99) / 1e6 - LOOP_DELAY_RESOLUTION_MS, 2),
       max: round(loopDelay.max / 1e6 - LOOP_DELAY_RESOLUTION_MS, 2),
     },
-    relay: { published: relayPublished, perGrant: round(relayPublished / acceptedCount, 2), metrics: bus.relay.metrics() },
+    relay: { published: relayPublished, perGrant: round(relayPublished / acceptedCount, 2), metrics: pipeline(bus).relay.metrics() },
     consumers: Object.fromEntries(
       ["linkage", "supervision-inbox", "supervision-incoming", "enforcement-incoming", "approval-incoming"].map((name, k) => [
         name,
         {
-          handledDuringPhase: handled(bus.consumers[k]!) - consumersBefore[k]!,
-          perSecond: Math.round((handled(bus.consumers[k]!) - consumersBefore[k]!) / ((drainEnd - t0) / 1000)),
-          metrics: bus.consumers[k]!.metrics(),
+          handledDuringPhase: handled(pipeline(bus).consumers[k]!) - consumersBefore[k]!,
+          perSecond: Math.round((handled(pipeline(bus).consumers[k]!) - consumersBefore[k]!) / ((drainEnd - t0) / 1000)),
+          metrics: pipeline(bus).consumers[k]!.metrics(),
         },
       ]),
     ),
@@ -929,6 +1019,7 @@ let cleaning: Promise<void> | undefined;
 const cleanup = () =>
   (cleaning ??= (async () => {
     for (const c of openConsumers) await c.disconnect().catch(() => undefined);
+    await stopChild().catch((err: unknown) => console.error("bus worker stop failed", err));
     if (bus) await bus.stop().catch((err: unknown) => console.error("bus stop failed", err));
     const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${prefix}.`));
     if (topics.length > 0)
@@ -958,7 +1049,23 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 
 try {
   console.log(`load average at start ${loadAverageAtStart.map((l) => l.toFixed(2)).join(" ")}; schema ${schema}, topic prefix ${prefix}`);
-  bus = await startBus({ config, clock, logger, schema, listen: false, timer: false });
+  if (PROCESSES === 2) {
+    const keysDir = mkdtempSync(join(os.tmpdir(), "bench-loop-keys-"));
+    bus = await startBus({
+      config,
+      clock,
+      logger,
+      schema,
+      listen: false,
+      timer: false,
+      keys: new FileKeyStore(keysDir, { autoProvision: config.SHENGUAN_AUTO_PROVISION_KEYS === "true" }),
+      run: { relay: false, consumers: false },
+    });
+    // After this process has registered the departments and their custody keys: the child finds them there.
+    await startChild(keysDir);
+  } else {
+    bus = await startBus({ config, clock, logger, schema, listen: false, timer: false });
+  }
   vouch = bus.vouch;
   await addRoute(bus.apps.linkage);
 
@@ -976,6 +1083,7 @@ try {
     console.log(`granting ${GRANTS} cases through POST /cases/:id/grant (setup, untimed)…`);
     await grantCases(bus, 0, GRANTS);
     // The consumer figures run on a quiet machine: the bus stops here, whatever it still had to do.
+    await stopChild();
     await bus.stop();
     bus = undefined;
     const { granted, raw, linkage } = await consumerBaselines();
@@ -1044,6 +1152,7 @@ try {
       };
     }
     // The baselines run on a quiet machine: the bus stops here, whatever it still had to do.
+    await stopChild();
     await bus.stop();
     bus = undefined;
 
@@ -1072,6 +1181,10 @@ try {
         profileSeconds: PROFILE_SECONDS,
         pollMs: POLL_MS,
         maxInFlight: MAX_IN_FLIGHT,
+        processes:
+          PROCESSES === 2
+            ? "2: this process serves the APIs and seals; a child relays and runs the consumers (postgres round trips are counted in this process only)"
+            : "1: the whole bus in this process",
         api: "fastify inject: routes, validation, idempotency keys and commands run; the HTTP stack does not",
         handoffRow:
           "linkage_handoffs with pushed_at set (primary); supervision_inbox_handoffs row (the regulator's inbox, one relay→Kafka hop further)",

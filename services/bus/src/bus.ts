@@ -58,6 +58,14 @@ export interface BusOptions {
    * this process, so sealed values open only while it runs (tests).
    */
   readonly piiKeys?: PiiKeyRing;
+  /**
+   * Which of the moving parts this process runs (default: all of them). A
+   * deployment over several processes gives each its share of the cores:
+   * e.g. one serving the APIs and sealing, one relaying and consuming. The
+   * services' apps are built either way (the consumers call into them); parts
+   * left out are built but never started, so stop() still works.
+   */
+  readonly run?: { readonly relay?: boolean; readonly consumers?: boolean; readonly sealer?: boolean };
 }
 
 export interface Bus {
@@ -133,7 +141,7 @@ export async function startBus(options: BusOptions): Promise<Bus> {
 
   const kafka = createKafka({ clientId: "shenguan-bus", brokers: parseBrokers(config.KAFKA_BROKERS) }, logger);
   await warnIfTopicsOutliveStore(kafka, opened.store, config.KAFKA_TOPIC_PREFIX, logger);
-  const consumers = await startConsumers(
+  const consumers = options.run?.consumers === false ? [] : await startConsumers(
     [
       ...linkageConsumers(linkage.linkage.handle),
       ...supervisionConsumers(supervision.handoffs),
@@ -147,7 +155,7 @@ export async function startBus(options: BusOptions): Promise<Bus> {
   // Started after the consumers, which create the topics it produces to.
   await migrateRelayTables(sql);
   const relay = new Relay({ store, kafka, checkpoints: new SqlCheckpointStore(sql), logger, topicPrefix: config.KAFKA_TOPIC_PREFIX });
-  relay.start();
+  if (options.run?.relay !== false) relay.start();
 
   const sealer = new LogSealer({
     store,
@@ -158,7 +166,7 @@ export async function startBus(options: BusOptions): Promise<Bus> {
     ...(options.timer ? { intervalMs: Math.max(100, Math.floor(config.SHENGUAN_SEAL_DELAY_MS / 4)) } : {}),
     logger,
   });
-  await sealer.start();
+  if (options.run?.sealer !== false) await sealer.start();
 
   const apps = { approval, supervision, enforcement, linkage };
   const urls = { approval: "", supervision: "", enforcement: "", linkage: "" };
