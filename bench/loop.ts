@@ -350,7 +350,11 @@ if (process.argv[2] === "bus-worker") {
 /** Starts the child of BENCH_PROCESSES=2 and waits for its first report. */
 async function startChild(keysDir: string): Promise<void> {
   const proc = fork(fileURLToPath(import.meta.url), ["bus-worker"], {
-    execArgv: process.execArgv.filter((a) => !a.startsWith("--cpu-prof")),
+    // BENCH_WORKER_CPU_PROF=<dir>: the child writes a V8 CPU profile there when it stops.
+    execArgv: [
+      ...process.execArgv.filter((a) => !a.startsWith("--cpu-prof")),
+      ...(env.BENCH_WORKER_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${env.BENCH_WORKER_CPU_PROF}`] : []),
+    ],
     env: { ...env, BENCH_STAMP: String(stamp), BENCH_KEYS_DIR: keysDir },
     stdio: "inherit",
   });

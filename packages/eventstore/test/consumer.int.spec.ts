@@ -246,6 +246,47 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
     }
   });
 
+  it("a reactor handles a chunk's subjects at once and each subject's messages in order; after a failure it records only what came before, then goes on from the failing message", async () => {
+    const f = await fixture();
+    const log: Array<{ id: string; subject: string; phase: "start" | "end" }> = [];
+    let flakyFailed = false;
+    const handle = async (event: ConsumedEvent) => {
+      const subject = event.ce.subject!;
+      log.push({ id: event.ce.id, subject, phase: "start" });
+      await new Promise((resolve) => setTimeout(resolve, subject === "slow" ? 40 : 5));
+      if (subject === "flaky" && !flakyFailed) {
+        flakyFailed = true;
+        throw new Error("not yet");
+      }
+      log.push({ id: event.ce.id, subject, phase: "end" });
+    };
+    const order = ["slow", "fast", "slow", "fast", "flaky", "slow", "fast"];
+    const messages = order.map((subject, i) => ({ ...contractMessage("InspectionRecorded", subject, `${subject}.${i}.${crypto.randomUUID()}`), partition: 0 }));
+    const ids = messages.map((m) => String(m.headers!.ce_id));
+    // One send to one partition: one fetch, one chunk.
+    await producer.send({ topic: f.topic, messages });
+    const consumer = await start(f, handle, { mode: "reactor", retryBackoff: { initialMs: 10, maxMs: 20 } });
+    try {
+      await caughtUp(f.name, f.topic);
+      const ends = (subject: string) => log.filter((e) => e.subject === subject && e.phase === "end").map((e) => e.id);
+      // Each subject's messages finished in their order (a message re-run after the failure comes after its first run).
+      for (const subject of ["slow", "fast"]) {
+        const own = ids.filter((id) => id.startsWith(`${subject}.`));
+        expect([...new Set(ends(subject))]).toEqual(own);
+      }
+      // Subjects ran at once: the first fast message started while the first slow one was still running.
+      const at = (id: string, phase: "start" | "end") => log.findIndex((e) => e.id === id && e.phase === phase);
+      expect(at(ids[1]!, "start")).toBeLessThan(at(ids[0]!, "end"));
+      // What came before the failing message ran once; it and what followed it were retried.
+      for (const id of ids.slice(0, 4)) expect(log.filter((e) => e.id === id && e.phase === "start")).toHaveLength(1);
+      expect(log.filter((e) => e.id === ids[4] && e.phase === "start")).toHaveLength(2);
+      expect(await count(`select count(*) as n from consumer_inbox where consumer = $1`, [f.name])).toBe(7);
+      expect(consumer.metrics()).toMatchObject({ applied: 7, duplicates: 0, deadLettered: 0 });
+    } finally {
+      await consumer.stop();
+    }
+  });
+
   it("with handleChunk, hands over a chunk's new events in offset order, each ce_id once, in the transaction that stores the offset; a failing chunk goes through handle one by one", async () => {
     const f = await fixture();
     const dlq = await collectFrom(kafka, [`${f.topic}.dlq`]);

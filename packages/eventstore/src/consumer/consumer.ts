@@ -344,10 +344,17 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
   }
 
   /**
-   * A reactor's chunk: one inbox look-up, the handlers one after another
-   * (outside any transaction, as reactors must be idempotent), then one
-   * transaction recording the ce_ids and the offset of what succeeded. Stops
-   * at a failing handler; the caller retries that message on its own.
+   * A reactor's chunk: one inbox look-up, the handlers (outside any
+   * transaction, as reactors must be idempotent), then one transaction
+   * recording the ce_ids and the offset of the run that succeeded.
+   *
+   * Messages of one key (one subject: the relay keys by it) are handled in
+   * order, messages of different keys at once. Their commands then meet in
+   * the store's group commits (one read and one append for many) and their
+   * signatures in one batch, instead of three round trips and a signature
+   * per message in turn. On a failure, what follows it in the chunk is not
+   * recorded, even if it ran: the caller retries the failing message on its
+   * own and the rest after it, which changes nothing for those that ran.
    */
   async function reactToChunk(batch: Batch, chunk: ReadonlyArray<{ message: KafkaMessage; event: ConsumedEvent }>): Promise<number> {
     const seen = await inboxed(
@@ -355,22 +362,35 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
       name,
       chunk.map((c) => c.event.ce.id),
     );
-    const done: Array<{ message: KafkaMessage; event: ConsumedEvent }> = [];
-    for (const c of chunk) {
-      if (!seen.has(c.event.ce.id)) {
-        try {
-          await handle(c.event, db);
-        } catch (err) {
-          counters.handlerRetries++;
-          logger.warn(
-            { err, eventId: c.event.ce.id, type: c.event.name, offset: c.message.offset },
-            "consumer: handler failed; retrying on its own",
-          );
-          break;
+    const succeeded = chunk.map((c) => seen.has(c.event.ce.id));
+    const bySubject = new Map<string, number[]>();
+    chunk.forEach((c, i) => {
+      if (succeeded[i]) return;
+      const key = c.message.key === null ? "" : c.message.key.toString("latin1");
+      const run = bySubject.get(key);
+      if (run === undefined) bySubject.set(key, [i]);
+      else run.push(i);
+    });
+    await Promise.all(
+      [...bySubject.values()].map(async (run) => {
+        for (const i of run) {
+          const c = chunk[i]!;
+          try {
+            await handle(c.event, db);
+            succeeded[i] = true;
+          } catch (err) {
+            counters.handlerRetries++;
+            logger.warn(
+              { err, eventId: c.event.ce.id, type: c.event.name, offset: c.message.offset },
+              "consumer: handler failed; retrying on its own",
+            );
+            return; // the subject's later messages wait for this one
+          }
         }
-      }
-      done.push(c);
-    }
+      }),
+    );
+    const failed = succeeded.indexOf(false);
+    const done = failed === -1 ? chunk : chunk.slice(0, failed);
     if (done.length === 0) return 0;
     const fresh = await db.transaction(async (tx) => {
       const claims = done.map(({ message, event }) => ({ ceId: event.ce.id, offset: message.offset }));
