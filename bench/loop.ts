@@ -458,7 +458,7 @@ const grantBody = (i: number) => ({
 /** Events a consumer has finished with (applied, duplicate or dead-lettered). */
 const handled = (c: { metrics(): ProjectionConsumerMetrics }) => {
   const m = c.metrics();
-  return m.applied + m.duplicates + m.deadLettered;
+  return m.applied + m.duplicates + m.deadLettered + m.passedOver;
 };
 /**
  * Waits until the relay and every consumer have stood still for `quietMs`

@@ -287,6 +287,43 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
     }
   });
 
+  it("with types, passes over other events undecoded (no handler, no inbox row) and still moves the offset past them", async () => {
+    const f = await fixture();
+    const handled: string[] = [];
+    const apply = projection(f.readModel);
+    const handle = async (event: ConsumedEvent, tx: SqlQueryable) => {
+      handled.push(event.ce.id);
+      await apply(event, tx);
+    };
+    // An undecodable value under a passed-over type: not this consumer's to judge. Under a wanted type: dead-lettered.
+    const garbled = (name: "LicenceGranted" | "InspectionRecorded") => ({ ...contractMessage(name, "garbled"), value: Buffer.from("not avro") });
+    const messages = [
+      contractMessage("LicenceGranted", "a"),
+      contractMessage("InspectionRecorded", "a"),
+      garbled("LicenceGranted"),
+      contractMessage("InspectionRecorded", "b"),
+      contractMessage("LicenceGranted", "b"),
+      garbled("InspectionRecorded"),
+      contractMessage("LicenceGranted", "c"),
+    ].map((m) => ({ ...m, partition: 0 }));
+    await producer.send({ topic: f.topic, messages });
+    const consumer = await start(f, handle, { types: ["InspectionRecorded"] });
+    try {
+      await waitFor("every message handled or passed over", () => {
+        const m = consumer.metrics();
+        return m.applied + m.deadLettered + m.passedOver === messages.length;
+      });
+      const wantedIds = [messages[1]!, messages[3]!].map((m) => String(m.headers!.ce_id));
+      expect(handled).toEqual(wantedIds);
+      expect(consumer.metrics()).toMatchObject({ applied: 2, deadLettered: 1, passedOver: 4 });
+      expect(await count(`select count(*) as n from consumer_inbox where consumer = $1`, [f.name])).toBe(2);
+      // The trailing passed-over message moved the stored offset to the end too.
+      await caughtUp(f.name, f.topic);
+    } finally {
+      await consumer.stop();
+    }
+  });
+
   it("with handleChunk, hands over a chunk's new events in offset order, each ce_id once, in the transaction that stores the offset; a failing chunk goes through handle one by one", async () => {
     const f = await fixture();
     const dlq = await collectFrom(kafka, [`${f.topic}.dlq`]);

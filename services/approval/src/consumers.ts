@@ -8,6 +8,7 @@ export function approvalConsumers(licences: LicenceService): ConsumerSpec[] {
       name: "approval-incoming",
       families: ["supervision"],
       mode: "reactor",
+      types: ["RevocationRequested"],
       handle: async (e) => {
         if (e.name === "RevocationRequested") {
           await licences.receiveRevocationRequest(e.payload, { eventId: e.ce.id, department: e.payload.approvalAuthority });

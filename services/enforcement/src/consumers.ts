@@ -10,6 +10,7 @@ export function enforcementConsumers(enforcement: EnforcementService, credit: Cr
       name: "enforcement-incoming",
       families: ["supervision", "enforcement"],
       mode: "reactor",
+      types: ["TransferredToEnforcement", "CommitmentVerified", "PenaltyImposed"],
       handle: async (e) => {
         const ctx = { eventId: e.ce.id, ...(e.ce.traceparent ? { traceparent: e.ce.traceparent } : {}) };
         if (e.name === "TransferredToEnforcement") return onTransferredToEnforcement(enforcement, e.payload, ctx);

@@ -1,7 +1,7 @@
 import type { ConsumerSpec } from "@shenguan/eventstore";
 import { onHandoffPushed, onLicenceCancelled, onLicenceRevoked, onRevocationDeclined } from "./handoff/incoming.js";
 import type { SupervisionService } from "./handoff/service.js";
-import { projectInbox, projectInboxChunk } from "./inbox/projection.js";
+import { INBOX_EVENTS, projectInbox, projectInboxChunk } from "./inbox/projection.js";
 
 /** The regulators' inbox (a read model) and their reactions to pushes and to the licence's end. */
 export function supervisionConsumers(handoffs: SupervisionService): ConsumerSpec[] {
@@ -10,6 +10,7 @@ export function supervisionConsumers(handoffs: SupervisionService): ConsumerSpec
       name: "supervision-inbox",
       families: ["linkage", "supervision", "approval"],
       mode: "projection",
+      types: INBOX_EVENTS,
       handle: (e, tx) => projectInbox(e, tx),
       handleChunk: (events, tx) => projectInboxChunk(events, tx),
     },
@@ -17,6 +18,7 @@ export function supervisionConsumers(handoffs: SupervisionService): ConsumerSpec
       name: "supervision-incoming",
       families: ["linkage", "approval"],
       mode: "reactor",
+      types: ["HandoffPushed", "LicenceCancelled", "LicenceRevoked", "RevocationRequestDeclined"],
       handle: async (e) => {
         if (e.name === "HandoffPushed") return onHandoffPushed(handoffs, e.payload, e.ce);
         if (e.name === "LicenceCancelled") return onLicenceCancelled(handoffs, e.payload, e.ce);

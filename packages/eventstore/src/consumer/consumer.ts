@@ -57,6 +57,15 @@ export interface ProjectionConsumerOptions {
    * transaction.
    */
   readonly mode?: "projection" | "reactor";
+  /**
+   * The events `handle` acts on (default: all). Messages of other types, by
+   * their ce_type header, are passed over undecoded: no handler call, no
+   * inbox row, no transaction. The partition's offset moves past them with
+   * the next chunk this consumer stores, or in one statement of its own when
+   * a fetched batch ends with them. A message whose ce_type is missing is
+   * decoded as usual (and dead-lettered if it is bad).
+   */
+  readonly types?: readonly EventName[];
   /** Most messages a projection applies in one transaction (default 200). */
   readonly chunkSize?: number;
   /** Partitions processed at once (default 1); needs as many database connections. */
@@ -78,6 +87,8 @@ export interface ProjectionConsumerMetrics {
   readonly deadLettered: number;
   /** Handler failures that were retried. */
   readonly handlerRetries: number;
+  /** Messages of types outside `types`, passed over. */
+  readonly passedOver: number;
 }
 
 export interface ProjectionConsumer {
@@ -118,7 +129,15 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
   const codec = options.codec ?? new ContractCodec();
   const chunkSize = options.chunkSize ?? 200;
   const logger = options.logger.child({ consumer: name, groupId });
-  const counters = { applied: 0, duplicates: 0, deadLettered: 0, handlerRetries: 0 };
+  const counters = { applied: 0, duplicates: 0, deadLettered: 0, handlerRetries: 0, passedOver: 0 };
+  const wanted = options.types === undefined ? undefined : new Set(options.types.map(cloudEventTypeOf));
+  /** Whether the message's ce_type header names an event this consumer does not act on. */
+  const passesOver = (message: KafkaMessage): boolean => {
+    if (wanted === undefined) return false;
+    const header = message.headers?.["ce_type"];
+    const type = Buffer.isBuffer(header) ? header.toString("utf8") : typeof header === "string" ? header : undefined;
+    return type !== undefined && !wanted.has(type);
+  };
 
   await migrateConsumerTables(db);
   const deadLetters = createProducer(kafka);
@@ -248,6 +267,20 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
     const pending = batch.messages.filter((m) => BigInt(m.offset) >= next!);
     for (let i = 0; i < pending.length;) {
       if (!isRunning() || isStale()) return;
+      let skipped = 0;
+      while (i + skipped < pending.length && passesOver(pending[i + skipped]!)) skipped++;
+      if (skipped > 0) {
+        i += skipped;
+        counters.passedOver += skipped;
+        const last = pending[i - 1]!.offset;
+        next = BigInt(last) + 1n;
+        assignment.set(key, next);
+        resolveOffset(last);
+        // Followed by a chunk in this batch: that chunk's transaction stores a later offset anyway.
+        if (i === pending.length) await storeOffset(db, name, topic, partition, last);
+        await heartbeat();
+        continue;
+      }
       // A projection applies a run of decodable messages in one transaction:
       // one commit and one offset write per chunk instead of per message.
       const chunk = decodableRun(batch, pending, i, chunkSize);
@@ -275,6 +308,7 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
   ): Array<{ message: KafkaMessage; event: ConsumedEvent }> {
     const run: Array<{ message: KafkaMessage; event: ConsumedEvent }> = [];
     for (let j = start; j < messages.length && run.length < max; j++) {
+      if (passesOver(messages[j]!)) break;
       try {
         run.push({ message: messages[j]!, event: decode(batch, messages[j]!) });
       } catch {

@@ -1,4 +1,4 @@
-import { deadLetterTopicOf, families, topicOf, type Family } from "@shenguan/contracts";
+import { deadLetterTopicOf, families, topicOf, type EventName, type Family } from "@shenguan/contracts";
 import type { Kafka } from "kafkajs";
 import type { Logger } from "pino";
 import type { SqlExecutor, SqlQueryable } from "../postgres/executor.js";
@@ -12,6 +12,8 @@ export interface ConsumerSpec {
   /** Unique per service: the projection name in consumer_offsets and the Kafka group suffix. */
   readonly name: string;
   readonly families: readonly Family[];
+  /** The events `handle` acts on; others on its topics are passed over undecoded (ProjectionConsumerOptions.types). Default: all. */
+  readonly types?: readonly EventName[];
   /** See ProjectionConsumerOptions.mode: read models are "projection", command-issuing reactions "reactor". */
   readonly mode: "projection" | "reactor";
   readonly handle: (event: ConsumedEvent, tx: SqlQueryable) => Promise<unknown>;
@@ -64,6 +66,7 @@ export async function startConsumers(
           ? { handleChunk: async (events: readonly ConsumedEvent[], tx: SqlQueryable) => void (await spec.handleChunk!(events, tx)) }
           : {}),
         ...(runtime.partitionsConcurrently ? { partitionsConcurrently: runtime.partitionsConcurrently } : {}),
+        ...(spec.types ? { types: spec.types } : {}),
       }),
     ),
   );

@@ -91,9 +91,26 @@ export async function migrateInbox(db: Queryable): Promise<void> {
 }
 
 /**
+ * The events projectInbox acts on: the consumer passes over the rest of its
+ * topics undecoded (a unit test checks every other event is a no-op here).
+ */
+export const INBOX_EVENTS = [
+  "HandoffPushed",
+  "HandoffClaimed",
+  "InspectionRecorded",
+  "RectificationOrdered",
+  "RectificationCompleted",
+  "CommitmentVerified",
+  "TransferredToEnforcement",
+  "RevocationRequested",
+  "LicenceCancelled",
+  "LicenceRevoked",
+] as const satisfies readonly EventName[];
+
+/**
  * Applies one contract event to the inbox through `tx`, the consumer's
  * transaction that also stores the offset (exactly-once). Other events are
- * ignored, so the consumer may hand over everything on its topics. Pushes and
+ * ignored (see INBOX_EVENTS). Pushes and
  * claims are idempotent upserts; counters rely on the consumer's ce_id inbox.
  */
 export async function projectInbox(event: InboxEvent, tx: Queryable): Promise<void> {
