@@ -9,7 +9,6 @@
 declare const localDateBrand: unique symbol;
 export type LocalDate = string & { readonly [localDateBrand]: true };
 
-const DAY_MS = 86_400_000;
 const SHAPE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 export function isLocalDate(value: unknown): value is LocalDate {
@@ -32,6 +31,14 @@ export function localDate(value: string): LocalDate {
 }
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
+/**
+ * The last answer per zone, by UTC second. Time-zone offsets have at most
+ * second precision, so one UTC second never straddles a local midnight;
+ * and a burst of events (linkage computes a deadline per handoff) mostly
+ * falls in one second, where formatToParts costs more than all the day
+ * arithmetic after it.
+ */
+const lastLocalDate = new Map<string, { readonly second: number; readonly date: LocalDate }>();
 
 /**
  * The local calendar date of an instant in a time zone (default Beijing
@@ -39,8 +46,11 @@ const formatters = new Map<string, Intl.DateTimeFormat>();
  * 2026-09-28T17:00:00Z is already 2026-09-29 in Shanghai.
  */
 export function localDateOf(instant: Date, tz = "Asia/Shanghai"): LocalDate {
-  if (Number.isNaN(instant.getTime()))
-    throw new RangeError("localDateOf: invalid Date");
+  const ms = instant.getTime();
+  if (Number.isNaN(ms)) throw new RangeError("localDateOf: invalid Date");
+  const second = Math.floor(ms / 1000);
+  const last = lastLocalDate.get(tz);
+  if (last !== undefined && last.second === second) return last.date;
   let fmt = formatters.get(tz);
   if (!fmt) {
     // en-CA alone would do, but reading parts does not depend on a locale's pattern.
@@ -55,30 +65,54 @@ export function localDateOf(instant: Date, tz = "Asia/Shanghai"): LocalDate {
   const parts = fmt.formatToParts(instant);
   const part = (type: string) =>
     parts.find((p) => p.type === type)?.value ?? "";
-  return localDate(
+  const date = localDate(
     `${part("year").padStart(4, "0")}-${part("month")}-${part("day")}`,
   );
+  lastLocalDate.set(tz, { second, date });
+  return date;
 }
 
 export function yearOf(date: LocalDate): number {
   return Number(date.slice(0, 4));
 }
 
+// Day numbers by Howard Hinnant's days_from_civil / civil_from_days
+// (proleptic Gregorian, exact for every year): working-day counting calls
+// these for every day it steps over, and a Date object and a regex per call
+// were a visible share of the linkage consumer's thread.
+const digit = (s: string, i: number) => s.charCodeAt(i) - 48;
+
 /** Days since 1970-01-01; plain integers make day arithmetic exact. */
 export function toDayNumber(date: LocalDate): number {
-  const [y, m, d] = date.split("-").map(Number) as [number, number, number];
-  const t = new Date(0);
-  // setUTCFullYear, unlike Date.UTC, does not remap years 0–99 to 1900–1999.
-  t.setUTCFullYear(y, m - 1, d);
-  return Math.round(t.getTime() / DAY_MS);
+  let y = digit(date, 0) * 1000 + digit(date, 1) * 100 + digit(date, 2) * 10 + digit(date, 3);
+  const m = digit(date, 5) * 10 + digit(date, 6);
+  const d = digit(date, 8) * 10 + digit(date, 9);
+  if (m <= 2) y -= 1;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) + d - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return era * 146_097 + dayOfEra - 719_468;
 }
 
+const pad2 = (n: number) => (n < 10 ? `0${n}` : String(n));
+
 export function fromDayNumber(day: number): LocalDate {
-  const t = new Date(day * DAY_MS);
-  const y = String(t.getUTCFullYear()).padStart(4, "0");
-  const m = String(t.getUTCMonth() + 1).padStart(2, "0");
-  const d = String(t.getUTCDate()).padStart(2, "0");
-  return localDate(`${y}-${m}-${d}`);
+  const z = day + 719_468;
+  const era = Math.floor(z / 146_097);
+  const dayOfEra = z - era * 146_097;
+  const yearOfEra = Math.floor(
+    (dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) - Math.floor(dayOfEra / 146_096)) / 365,
+  );
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const mp = Math.floor((5 * dayOfYear + 2) / 153);
+  const d = dayOfYear - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  const y = yearOfEra + era * 400 + (m <= 2 ? 1 : 0);
+  const text = `${String(y).padStart(4, "0")}-${pad2(m)}-${pad2(d)}`;
+  // Always a real date; only a year outside 0000–9999 fails the shape (and is refused, as before).
+  if (y < 0 || y > 9999) return localDate(text);
+  return text as LocalDate;
 }
 
 export function addDays(date: LocalDate, n: number): LocalDate {

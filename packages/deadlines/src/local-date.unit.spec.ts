@@ -2,8 +2,10 @@ import { describe, expect, it } from "vitest";
 import {
   addMonthsClamped,
   dayOfWeek,
+  fromDayNumber,
   localDate,
   localDateOf,
+  toDayNumber,
 } from "./local-date.js";
 
 describe("localDate", () => {
@@ -35,6 +37,50 @@ describe("localDateOf", () => {
 
   it("given an invalid Date, when read, then it throws", () => {
     expect(() => localDateOf(new Date("nope"))).toThrow(RangeError);
+  });
+
+  it("given instants either side of local midnight within one minute, when read in turn, then each gets its own date (the per-second memo)", () => {
+    const zone = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit" });
+    for (const iso of ["2026-09-28T15:59:59.999Z", "2026-09-28T16:00:00.000Z", "2026-09-28T15:59:59.000Z", "2026-09-28T16:00:00.500Z"]) {
+      expect(localDateOf(new Date(iso))).toBe(zone.format(new Date(iso)));
+    }
+    // One second, two zones: the memo is per zone.
+    expect(localDateOf(new Date("2026-09-28T16:00:00Z"), "UTC")).toBe("2026-09-28");
+    expect(localDateOf(new Date("2026-09-28T16:00:00Z"))).toBe("2026-09-29");
+  });
+});
+
+describe("day numbers", () => {
+  // The Date-based definitions these replace, as the reference.
+  const viaDate = {
+    toDayNumber(date: string): number {
+      const [y, m, d] = date.split("-").map(Number) as [number, number, number];
+      const t = new Date(0);
+      t.setUTCFullYear(y, m - 1, d);
+      return Math.round(t.getTime() / 86_400_000);
+    },
+    fromDayNumber(day: number): string {
+      const t = new Date(day * 86_400_000);
+      return `${String(t.getUTCFullYear()).padStart(4, "0")}-${String(t.getUTCMonth() + 1).padStart(2, "0")}-${String(t.getUTCDate()).padStart(2, "0")}`;
+    },
+  };
+
+  it("given every day from 1600 to 2400 and a sample of years 0000–9999, when converted both ways, then the arithmetic matches Date's", () => {
+    const first = viaDate.toDayNumber("1600-01-01");
+    const last = viaDate.toDayNumber("2400-12-31");
+    const days = Array.from({ length: last - first + 1 }, (_, i) => first + i);
+    for (let y = 0; y <= 9999; y += 37) days.push(viaDate.toDayNumber(`${String(y).padStart(4, "0")}-02-28`) + (y % 3));
+    days.push(viaDate.toDayNumber("0000-01-01"), viaDate.toDayNumber("9999-12-31"));
+    for (const day of days) {
+      const text = viaDate.fromDayNumber(day);
+      expect(fromDayNumber(day)).toBe(text);
+      expect(toDayNumber(localDate(text))).toBe(day);
+    }
+  });
+
+  it("given a day number past 9999-12-31 or before 0000-01-01, when converted, then it is refused", () => {
+    expect(() => fromDayNumber(viaDate.toDayNumber("9999-12-31") + 1)).toThrow(RangeError);
+    expect(() => fromDayNumber(viaDate.toDayNumber("0000-01-01") - 1)).toThrow(RangeError);
   });
 });
 
