@@ -4,7 +4,8 @@
  * per department, SM3 chains per stream, bus seals every BENCH_BLOCK = 1 000
  * events), one case of 1 000 events among them.
  * 1. Timeline of the 1 000-event case with chain + seal verification. Target ≤ 50 ms.
- * 2. Whole-log chain + seal verification ('sealed-only'), read from the store. Target ≥ 100 000 events/s.
+ * 2. Whole-log chain + seal verification ('sealed-only'), read from the store: the first call in
+ *    the process, then the median of three more. Target ≥ 100 000 events/s.
  * 3. Full verification with every department signature on all cores, against
  *    0.8 × cores × the single-core SM2 verify rate measured in this run.
  * 4. Export of the whole log: time and size; verify-bundle of it.
@@ -239,13 +240,32 @@ if (PHASES.has("timeline")) {
 // ── 2. Whole log, chains + seals.
 let wholeLog: object | undefined;
 if (PHASES.has("whole")) {
-  const sealedOnly = await verifyWholeLog(store, { keys, signatures: "sealed-only" });
-  if (!sealedOnly.ok) throw new Error(`whole log failed: ${JSON.stringify(sealedOnly.failure)}`);
-  const sealedRate = Math.round(sealedOnly.events / (sealedOnly.elapsedMs / 1000));
+  // The first call in a process also compiles the verifier (main thread and its range worker are
+  // cold); a long-running auditor (the HTTP API) runs warm. Both are reported: the first call, and
+  // the median of the three after it (each still starts its own worker and reads the log afresh).
+  const runs: { events: number; ms: number }[] = [];
+  for (let i = 0; i < 4; i++) {
+    const sealedOnly = await verifyWholeLog(store, { keys, signatures: "sealed-only" });
+    if (!sealedOnly.ok) throw new Error(`whole log failed: ${JSON.stringify(sealedOnly.failure)}`);
+    runs.push({ events: sealedOnly.events, ms: sealedOnly.elapsedMs });
+  }
+  const rate = (r: { events: number; ms: number }) => Math.round(r.events / (r.ms / 1000));
+  const [first, ...warm] = runs.map(rate);
+  const sealedRate = [...warm].sort((a, b) => a - b)[1]!;
   console.log(
-    `whole log chains + seals: ${sealedOnly.events} events in ${Math.round(sealedOnly.elapsedMs)} ms = ${sealedRate.toLocaleString("en")} events/s (target ≥ 100 000)`,
+    `whole log chains + seals: ${runs[0]!.events} events; first call ${first!.toLocaleString("en")} events/s (${Math.round(runs[0]!.ms)} ms), ` +
+      `then median ${sealedRate.toLocaleString("en")} events/s of ${warm.map((r) => r.toLocaleString("en")).join(", ")} (target ≥ 100 000)`,
   );
-  wholeLog = { events: sealedOnly.events, ms: sealedOnly.elapsedMs, perSecond: sealedRate, target: 100_000, pass: sealedRate >= 100_000 };
+  wholeLog = {
+    events: runs[0]!.events,
+    firstCallMs: runs[0]!.ms,
+    firstCallPerSecond: first,
+    runsMs: runs.map((r) => r.ms),
+    perSecond: sealedRate,
+    target: 100_000,
+    pass: sealedRate >= 100_000,
+    firstCallPass: first! >= 100_000,
+  };
 }
 
 // ── 3. Every signature on all cores, against the single-core SM2 verify rate of this run.

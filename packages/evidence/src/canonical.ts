@@ -1,5 +1,5 @@
 import { CanonicalFormError } from "./errors.js";
-import { canonicalBytes } from "./jcs.js";
+import { canonicalize, writeCanonicalMember, writeCanonicalMembers } from "./jcs.js";
 import type { InclusionProof } from "./merkle.js";
 
 export type SignatureAlgorithm = "SM2-SM3" | "Ed25519";
@@ -73,10 +73,24 @@ export function revisionString(revision: bigint | number | string): string {
 /** The time as `Date.prototype.toISOString()`: UTC, millisecond precision, `Z`. */
 export function timeString(time: Date | string): string {
   const date = time instanceof Date ? time : typeof time === "string" ? new Date(time) : undefined;
-  if (date === undefined || Number.isNaN(date.getTime()))
-    throw new CanonicalFormError(`time ${JSON.stringify(time)} is not a valid instant`);
-  return date.toISOString();
+  const ms = date?.getTime() ?? Number.NaN;
+  if (Number.isNaN(ms)) throw new CanonicalFormError(`time ${JSON.stringify(time)} is not a valid instant`);
+  // A log's events come many to a second: toISOString once per second, its milliseconds written after
+  // (where toISOString writes a four-digit year and so a fixed-width "YYYY-MM-DDTHH:mm:ss.").
+  if (ms < FOUR_DIGIT_YEARS_FROM || ms >= FOUR_DIGIT_YEARS_UNTIL) return date!.toISOString();
+  const second = Math.floor(ms / 1000);
+  if (second !== isoSecond) {
+    isoPrefix = date!.toISOString().slice(0, 20);
+    isoSecond = second;
+  }
+  return `${isoPrefix}${MILLIS[ms - second * 1000]!}Z`;
 }
+
+const FOUR_DIGIT_YEARS_FROM = -62_167_219_200_000; // 0000-01-01T00:00:00.000Z
+const FOUR_DIGIT_YEARS_UNTIL = 253_402_300_800_000; // +010000-01-01T00:00:00.000Z
+const MILLIS = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, "0"));
+let isoSecond = Number.NaN;
+let isoPrefix = "";
 
 /** The event's metadata without its evidence member. */
 export function metadataWithoutEvidence(metadata: object): Record<string, unknown> {
@@ -110,10 +124,68 @@ export function canonicalEventObject(event: EvidenceEvent): Record<string, unkno
 
 /** The canonical bytes of an event: what a department signs and what the stream's hash chain hashes. */
 export function canonicalEvent(event: EvidenceEvent): Buffer {
+  return Buffer.from(canonicalEventJson(event), "utf8");
+}
+
+/** The canonical form of an event as text: canonicalEvent's bytes are its UTF-8. */
+export function canonicalEventJson(event: EvidenceEvent): string {
   for (const field of ["id", "type", "stream"] as const) {
     if (typeof event[field] !== "string") throw new CanonicalFormError(`event ${field} is not a string`);
   }
-  return canonicalBytes(canonicalEventObject(event));
+  try {
+    const text = writeEventFast(event);
+    if (text !== undefined) return text;
+  } catch {
+    // Whatever is irregular, the general path below says it (or writes what the fast one would not).
+  }
+  return canonicalize(canonicalEventObject(event));
+}
+
+/**
+ * canonicalize(canonicalEventObject(event)) without building that object and
+ * a copy of the metadata (a verifier writes hundreds of thousands of events):
+ * its seven members are written in their sorted order (data, id, metadata,
+ * revision, stream, time, type), the metadata's members without `evidence`,
+ * each member as canonicalize writes it at that depth. Undefined or a throw
+ * where it cannot be sure to match: then the caller takes the general path.
+ */
+function writeEventFast(event: EvidenceEvent): string | undefined {
+  const revision = revisionString(event.revision);
+  const time = timeString(event.time);
+  const metadata = event.metadata as Record<string, unknown>;
+  // The general path copies the metadata's own members (dropping any toJSON of its prototype, calling an own one).
+  if (metadata === null || typeof metadata !== "object" || Array.isArray(metadata) || typeof metadata.toJSON === "function")
+    return undefined;
+  const data = writeCanonicalMember(event.data, 1);
+  if (data === undefined) return undefined; // no data member at all: rare enough for the general path
+  return assembleEvent(event, revision, time, data, writeCanonicalMembers(metadata, 1, EVIDENCE_FIELD));
+}
+
+/**
+ * canonicalEventJson of an event whose data and metadata are given in canonical form already:
+ * `data` is canonicalize(event.data) and `metadata` canonicalize(metadataWithoutEvidence(event.metadata)),
+ * written by a reader that never builds the objects (a verifier transcoding PostgreSQL's jsonb text).
+ * The other members are checked and written as canonicalEventJson does.
+ */
+export function canonicalEventJsonOf(event: Omit<EvidenceEvent, "data" | "metadata">, data: string, metadata: string): string {
+  for (const field of ["id", "type", "stream"] as const) {
+    if (typeof event[field] !== "string") throw new CanonicalFormError(`event ${field} is not a string`);
+  }
+  return assembleEvent(event, revisionString(event.revision), timeString(event.time), data, metadata);
+}
+
+/** The seven members in their sorted order: data, id, metadata, revision, stream, time, type. */
+function assembleEvent(
+  event: Omit<EvidenceEvent, "data" | "metadata">,
+  revision: string,
+  time: string,
+  data: string,
+  metadata: string,
+): string {
+  return (
+    `{"data":${data},"id":${writeCanonicalMember(event.id, 1)!},"metadata":${metadata}` +
+    `,"revision":"${revision}","stream":${writeCanonicalMember(event.stream, 1)!},"time":"${time}","type":${writeCanonicalMember(event.type, 1)!}}`
+  );
 }
 
 /** The event's `metadata.evidence`, if it has one (unchecked: see the verifiers for validation). */

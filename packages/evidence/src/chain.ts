@@ -1,3 +1,4 @@
+import { hash as digest } from "node:crypto";
 import { fromHex, isHash, toHex } from "./bytes.js";
 import { canonicalEvent, evidenceOf, revisionString, withEvidence, type ChainLink, type EvidenceEvent } from "./canonical.js";
 import { CanonicalFormError } from "./errors.js";
@@ -9,6 +10,29 @@ import { GENESIS_HASH, sm3 } from "./sm3.js";
 /** hash_n = SM3(hash_{n−1} ‖ canonical(event_n)), hash_{−1} = 32 zero bytes. */
 export function chainHash(prev: Uint8Array, canonical: Uint8Array): Buffer {
   return sm3(prev, canonical);
+}
+
+// The bytes a link hashes (prev ‖ canonical event), written in place: grown to the largest event seen.
+let linkMessage = Buffer.allocUnsafe(16 * 1024);
+
+/**
+ * chainHash as hex, from the predecessor's hash as hex and the event's canonical
+ * text (canonicalEventJson) or bytes (canonicalEvent): what a verifier compares
+ * with the stored link, with no Buffer per event. `prev` must be a hash (isHash):
+ * it is written as hex.
+ */
+export function chainHashHex(prev: string, canonical: string | Uint8Array): string {
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+  const room = 32 + (typeof canonical === "string" ? 3 * canonical.length : canonical.length);
+  if (linkMessage.length < room) linkMessage = Buffer.allocUnsafe(Math.max(room, 2 * linkMessage.length));
+  linkMessage.write(prev, 0, 32, "hex");
+  let length = 32;
+  if (typeof canonical === "string") length += linkMessage.write(canonical, 32, "utf8");
+  else {
+    linkMessage.set(canonical, 32);
+    length += canonical.length;
+  }
+  return digest("sm3", linkMessage.subarray(0, length), "hex");
 }
 
 /** The chain link of `event` after a predecessor whose chain hash is `prev` (hex). */
@@ -58,16 +82,19 @@ export class StreamChainer {
   }
 }
 
-const GENESIS = Buffer.alloc(32);
+type Outcome = { readonly ok: true; readonly hash: string } | { readonly ok: false; readonly failure: Omit<EvidenceFailure, "index"> };
 
-type Outcome = { readonly ok: true; readonly hash: Buffer } | { readonly ok: false; readonly failure: Omit<EvidenceFailure, "index"> };
-
-/** @internal per-stream chain state of a verifier. */
+/**
+ * @internal per-stream chain state of a verifier. Heads are kept as the hex the
+ * links store, so an event's checks are string comparisons and one hash,
+ * with no Buffer or hex conversion per event.
+ */
 export class ChainTracker {
-  private readonly heads = new Map<string, { revision: bigint; hash: Buffer }>();
+  private readonly heads = new Map<string, { revision: bigint; hash: string }>();
 
   constructor(heads?: ReadonlyMap<string, ChainHead>) {
-    for (const [stream, head] of heads ?? []) this.heads.set(stream, { revision: head.revision, hash: Buffer.from(head.hash, "hex") });
+    // As links store them (lowercase), so that prev compares as text.
+    for (const [stream, head] of heads ?? []) this.heads.set(stream, { revision: head.revision, hash: head.hash.toLowerCase() });
   }
 
   get streams(): number {
@@ -75,10 +102,10 @@ export class ChainTracker {
   }
 
   snapshot(): Map<string, ChainHead> {
-    return new Map([...this.heads].map(([stream, head]) => [stream, { revision: head.revision, hash: toHex(head.hash) }]));
+    return new Map([...this.heads].map(([stream, head]) => [stream, { revision: head.revision, hash: head.hash }]));
   }
 
-  /** Checks `event`'s place in its stream and its link; `canonical` is canonicalEvent(event). */
+  /** Checks `event`'s place in its stream and its link; `canonical` is canonicalEvent(event). Its chain hash (hex) when it holds. */
   check(event: EvidenceEvent, canonical: Uint8Array): Outcome {
     const revisionText = revisionString(event.revision);
     const revision = BigInt(revisionText);
@@ -104,23 +131,25 @@ export class ChainTracker {
     }
     const chain = chainLinkOf(event);
     if (chain === undefined) return fail({ kind: "missing-chain" }, (label) => `${label} has no well-formed chain link`);
-    const prev = head?.hash ?? GENESIS;
-    const prevHex = toHex(prev);
-    if (chain.prev !== prevHex) {
+    const prev = head?.hash ?? GENESIS_HASH;
+    if (chain.prev !== prev) {
       return fail(
-        { kind: "prev-mismatch", expected: prevHex, actual: chain.prev },
-        (label) => `${label}: link altered, prev is ${chain.prev} but the previous chain hash is ${prevHex}`,
+        { kind: "prev-mismatch", expected: prev, actual: chain.prev },
+        (label) => `${label}: link altered, prev is ${chain.prev} but the previous chain hash is ${prev}`,
       );
     }
-    const hash = chainHash(prev, canonical);
-    const hashHex = toHex(hash);
-    if (chain.hash !== hashHex) {
+    const hash = chainHashHex(prev, canonical);
+    if (chain.hash !== hash) {
       return fail(
-        { kind: "hash-mismatch", expected: hashHex, actual: chain.hash },
-        (label) => `${label}: payload altered, SM3(prev ‖ canonical event) is ${hashHex} but the chain says ${chain.hash}`,
+        { kind: "hash-mismatch", expected: hash, actual: chain.hash },
+        (label) => `${label}: payload altered, SM3(prev ‖ canonical event) is ${hash} but the chain says ${chain.hash}`,
       );
     }
-    this.heads.set(event.stream, { revision, hash });
+    if (head === undefined) this.heads.set(event.stream, { revision, hash });
+    else {
+      head.revision = revision;
+      head.hash = hash;
+    }
     return { ok: true, hash };
   }
 }

@@ -1,6 +1,8 @@
 export { canonicalize, canonicalBytes } from "./jcs.js";
 export {
   canonicalEvent,
+  canonicalEventJson,
+  canonicalEventJsonOf,
   canonicalEventObject,
   evidenceOf,
   withEvidence,
@@ -32,6 +34,7 @@ export {
 export { signEvent, signBytes, parseSignature, verifyEventSignature, type SignatureCheck } from "./sign.js";
 export {
   chainHash,
+  chainHashHex,
   chainLinkOf,
   linkEvent,
   StreamChainer,
@@ -84,5 +87,27 @@ export {
   type VerifySealOptions,
 } from "./seal.js";
 export { InlineSignatureVerifier, SignatureWorkerPool, type SignatureJob, type SignatureVerifier } from "./pool.js";
+export { moduleBeside, startModuleWorker } from "./worker-start.js";
 export { SigningPool, defaultSigningPoolSize, type SigningJob, type SigningPoolOptions } from "./signing-pool.js";
-export { verifyLog, type LoggedEvent, type LogVerification, type VerifyLogOptions, type VerifyProgress } from "./verify-log.js";
+export {
+  verifyLog,
+  type LoggedEvent,
+  type LogResumePoint,
+  type LogVerification,
+  type VerifyLogOptions,
+  type VerifyProgress,
+} from "./verify-log.js";
+export {
+  SealedRangeCheck,
+  cutRanges,
+  joinRange,
+  verifyLogInRanges,
+  type LogRange,
+  type RangeCheck,
+  type RangeChecker,
+  type RangeEvent,
+  type RangeLink,
+  type SealedBlock,
+  type StreamEnds,
+  type VerifyInRangesOptions,
+} from "./verify-range.js";

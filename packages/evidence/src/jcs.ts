@@ -94,20 +94,36 @@ function writeFast(value: unknown, depth: number): string | undefined {
         for (let i = 0; i < value.length; i++) out += (i === 0 ? "" : ",") + (writeFast(value[i], depth + 1) ?? "null");
         return `${out}]`;
       }
-      const record = value as Record<string, unknown>;
-      let out = "{";
-      let first = true;
-      for (const key of Object.keys(record).sort()) {
-        const member = writeFast(record[key], depth + 1);
-        if (member === undefined) continue;
-        if (!isWellFormed(key)) throw new CanonicalFormError("lone surrogate");
-        out += `${first ? "" : ","}${NEEDS_ESCAPE.test(key) ? JSON.stringify(key) : `"${key}"`}:${member}`;
-        first = false;
-      }
-      return `${out}}`;
+      return writeFastMembers(value as Record<string, unknown>, depth, undefined);
     }
   }
 }
+
+/** The object's own enumerable members (but `omit`), sorted, as writeFast writes an object without toJSON. */
+function writeFastMembers(record: Record<string, unknown>, depth: number, omit: string | undefined): string {
+  let out = "{";
+  let first = true;
+  for (const key of Object.keys(record).sort()) {
+    if (key === omit) continue;
+    const member = writeFast(record[key], depth + 1);
+    if (member === undefined) continue;
+    if (!isWellFormed(key)) throw new CanonicalFormError("lone surrogate");
+    out += `${first ? "" : ","}${NEEDS_ESCAPE.test(key) ? JSON.stringify(key) : `"${key}"`}:${member}`;
+    first = false;
+  }
+  return `${out}}`;
+}
+
+/**
+ * @internal The canonical text of `value` as a member at `depth` of a larger
+ * value, or of `record`'s members without `omit` (what an object copied
+ * without that member writes): for writers that assemble a known outer
+ * object themselves (canonicalEventJson). They throw where canonicalize
+ * would fail, without saying where; the caller then canonicalizes the whole
+ * value for the exact error.
+ */
+export const writeCanonicalMember: (value: unknown, depth: number) => string | undefined = writeFast;
+export const writeCanonicalMembers: (record: Record<string, unknown>, depth: number, omit: string) => string = writeFastMembers;
 
 function write(value: unknown, path: string, ancestors: Set<object>): string | undefined {
   switch (typeof value) {

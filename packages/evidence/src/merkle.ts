@@ -6,7 +6,7 @@
  * a block are the chain hashes of its events, in log order.
  */
 import { asBytes, bytesEqual, isHash, toHex } from "./bytes.js";
-import { sm3 } from "./sm3.js";
+import { sm3, sm3Into } from "./sm3.js";
 
 const LEAF = Buffer.of(0x00);
 const NODE = Buffer.of(0x01);
@@ -19,9 +19,40 @@ export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
   return sm3(NODE, left, right);
 }
 
-/** Merkle tree hash of the leaves (SM3 of nothing for no leaves, as RFC 6962 says). */
+/**
+ * Merkle tree hash of the leaves (SM3 of nothing for no leaves, as RFC 6962 says).
+ * The tree MerkleTree builds, level by level in one buffer without keeping
+ * the levels: a verifier computes one root per sealed block, three SM3
+ * compressions per event, and one Buffer per node cost as much as hashing it.
+ */
 export function merkleRoot(leaves: readonly (Uint8Array | string)[]): Buffer {
-  return leaves.length === 0 ? sm3() : new MerkleTree(leaves).root;
+  const n = leaves.length;
+  if (n === 0) return sm3();
+  const nodes = Buffer.allocUnsafe(32 * n);
+  const message = Buffer.allocUnsafe(192);
+  for (let i = 0; i < n; i++) {
+    const leaf = leaves[i]!;
+    // A chain hash (32 bytes, or its 64 hex digits) is hashed in place; anything else as leafHash hashes it.
+    if (typeof leaf === "string" ? leaf.length === 64 && message.write(leaf, 1, "hex") === 32 : leaf.length === 32) {
+      message[0] = 0x00;
+      if (typeof leaf !== "string") message.set(leaf, 1);
+      sm3Into(message, 33, nodes, 32 * i);
+    } else {
+      nodes.set(leafHash(leaf), 32 * i);
+    }
+  }
+  for (let width = n; width > 1;) {
+    const pairs = width >>> 1;
+    for (let k = 0; k < pairs; k++) {
+      message[0] = 0x01;
+      nodes.copy(message, 1, 64 * k, 64 * k + 64);
+      sm3Into(message, 65, nodes, 32 * k);
+    }
+    // An unpaired last node is carried up unchanged.
+    if (width & 1) nodes.copy(nodes, 32 * pairs, 32 * (width - 1), 32 * width);
+    width = pairs + (width & 1);
+  }
+  return Buffer.from(nodes.subarray(0, 32));
 }
 
 /** An audit path (RFC 6962 §2.1.1): the sibling hashes from the leaf up, hex. */

@@ -49,6 +49,25 @@ describe("SM3 Merkle tree (RFC 6962 shape)", () => {
     }
   });
 
+  it("merkleRoot over hex leaves, and leaves that are not chain hashes, is the root MerkleTree builds", () => {
+    for (const n of [1, 2, 5, 33, 64, 65, 1000]) {
+      const hex = leavesOf(n).map((h) => h.toString("hex"));
+      expect(merkleRoot(hex), `${n} hex leaves`).toEqual(new MerkleTree(hex).root);
+      expect(merkleRoot(hex), `${n} hex leaves`).toEqual(mth(leavesOf(n)));
+    }
+    // Hex read as Buffer.from reads it (up to the first bad digit), uppercase, short and long byte leaves.
+    const odd: (string | Uint8Array)[] = [
+      "zz".repeat(32),
+      "AB".repeat(32),
+      "ab".repeat(31) + "x1",
+      "abcd",
+      Buffer.alloc(31, 1),
+      Buffer.alloc(40, 2),
+      "",
+    ];
+    expect(merkleRoot(odd)).toEqual(new MerkleTree(odd).root);
+  });
+
   it.each([2, 3, 7, 1000])("%i leaves: forged proofs fail", (n) => {
     const leaves = leavesOf(n);
     const root = merkleRoot(leaves);

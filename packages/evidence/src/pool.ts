@@ -1,9 +1,7 @@
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import os from "node:os";
-import { pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import type { KeyRing, VerifyingKey } from "./keys.js";
+import { moduleBeside, startModuleWorker } from "./worker-start.js";
 
 /** One signature to check: the signed bytes, the raw signature, the signer's key id (known to the verifier's key ring). */
 export interface SignatureJob {
@@ -61,31 +59,6 @@ export interface WorkerReply {
   readonly error?: string;
 }
 
-/** The ESM entry of tsx's API (its CommonJS twin cannot load the ESM half from an eval'd worker). */
-function tsxEsmApi(from: string): string {
-  const manifestPath = createRequire(from).resolve("tsx/package.json");
-  const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as { exports?: Record<string, { import?: { default?: string } }> };
-  const entry = manifest.exports?.["./esm/api"]?.import?.default;
-  if (entry === undefined) throw new Error("tsx has no ./esm/api export: cannot start workers from TypeScript sources");
-  return new URL(entry, pathToFileURL(manifestPath)).href;
-}
-
-/**
- * Starts a worker running `module` (a sibling of this file, named without its
- * extension): the compiled .js next to this module, or, when running from
- * TypeScript sources (tests, tsx), the .ts file loaded through tsx's API (the
- * root workspace's dev dependency).
- * @internal shared with the signing pool.
- */
-export function startWorker(module: string, workerData: unknown): Worker {
-  const self = import.meta.url;
-  if (!self.endsWith(".ts")) return new Worker(new URL(`./${module}.js`, self), { workerData });
-  const tsx = tsxEsmApi(self);
-  const entry = new URL(`./${module}.ts`, self).href;
-  const bootstrap = `import(${JSON.stringify(tsx)}).then((api) => api.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(entry)}))`;
-  return new Worker(bootstrap, { eval: true, workerData });
-}
-
 interface PoolWorker {
   readonly worker: Worker;
   inFlight: number;
@@ -125,7 +98,8 @@ export class SignatureWorkerPool implements SignatureVerifier {
     const workerData: WorkerKeys = { keys: list.map((k) => ({ keyId: k.keyId, spki: new Uint8Array(k.spki) })) };
     const workers: PoolWorker[] = [];
     try {
-      for (let i = 0; i < size; i++) workers.push({ worker: startWorker("verify-worker", workerData), inFlight: 0 });
+      const module = moduleBeside("verify-worker", import.meta.url);
+      for (let i = 0; i < size; i++) workers.push({ worker: await startModuleWorker(module, { workerData }), inFlight: 0 });
       await Promise.all(
         workers.map(
           ({ worker }) =>

@@ -3,7 +3,7 @@ import type { Worker } from "node:worker_threads";
 import { MAX_SIGNATURE_BATCH, signatureBatch } from "./batch.js";
 import type { EvidenceSignature } from "./canonical.js";
 import { SigningKey, type Signer } from "./keys.js";
-import { startWorker } from "./pool.js";
+import { startWorker } from "./worker-start.js";
 import { signBytes } from "./sign.js";
 
 /** One signature to make: the canonical bytes and the key to sign them with. */

@@ -2,7 +2,17 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSig
 import { describe, expect, it } from "vitest";
 import { EvidenceKeyError } from "./errors.js";
 import { generateSigningKey, importSigningKey, importVerifyingKey, keyIdOf, SigningKey, VerifyingKey } from "./keys.js";
-import { decodeDerSignature, encodeDerSignature, SM2_DEFAULT_ID, SM2_N, sm2Digest, Sm2PrivateKey, sm2Sign, sm2Verify } from "./sm2.js";
+import {
+  decodeDerSignature,
+  encodeDerSignature,
+  SM2_DEFAULT_ID,
+  SM2_N,
+  sm2Digest,
+  Sm2PrivateKey,
+  sm2Sign,
+  sm2Verify,
+  WARM_AFTER,
+} from "./sm2.js";
 import { sm3 } from "./sm3.js";
 
 const hex = (v: bigint) => v.toString(16).padStart(64, "0");
@@ -49,7 +59,7 @@ describe("SM2 with SM3 and the default distinguishing ID", () => {
 
   it("stays correct when the key's verification table is upgraded (w = 4 → 8) after busy use", () => {
     const key = generateSigningKey();
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < WARM_AFTER / 2 + 20; i++) {
       const message = Buffer.from(`event ${i}`);
       const signature = key.sign(message);
       expect(key.publicKey.verify(message, signature)).toBe(true);

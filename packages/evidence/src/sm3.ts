@@ -35,7 +35,6 @@ for (let j = 0; j < 64; j++) {
 // Scratch state: hashing is synchronous, so one set per thread suffices.
 const W = new Int32Array(68);
 const V = new Int32Array(8);
-const BLOCK = new Uint8Array(64);
 
 function compress(b: Uint8Array, o: number): void {
   for (let i = 0; i < 16; i++, o += 4) W[i] = (b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!;
@@ -97,49 +96,48 @@ function compress(b: Uint8Array, o: number): void {
   V[7]! ^= h;
 }
 
+// Room for the longest message hashed in JavaScript and its padding (at most 72 more bytes).
+const MESSAGE = new Uint8Array(JS_LIMIT + 72);
+
 function sm3Js(parts: readonly Uint8Array[], total: number): Buffer {
-  V.set(IV);
-  let fill = 0;
+  let at = 0;
   for (const p of parts) {
-    const n = p.length;
-    let i = 0;
-    if (fill > 0) {
-      const k = Math.min(64 - fill, n);
-      BLOCK.set(p.subarray(0, k), fill);
-      fill += k;
-      i = k;
-      if (fill === 64) {
-        compress(BLOCK, 0);
-        fill = 0;
-      }
-    }
-    for (; i + 64 <= n; i += 64) compress(p, i);
-    if (i < n) {
-      BLOCK.set(p.subarray(i), 0);
-      fill = n - i;
-    }
+    MESSAGE.set(p, at);
+    at += p.length;
   }
-  // Padding: 0x80, zeros, the length in bits as 64-bit big-endian.
-  BLOCK[fill++] = 0x80;
-  if (fill > 56) {
-    BLOCK.fill(0, fill);
-    compress(BLOCK, 0);
-    fill = 0;
-  }
-  BLOCK.fill(0, fill, 56);
-  const bits = total * 8;
-  const hi = Math.floor(bits / 0x100000000);
-  const lo = bits >>> 0;
-  BLOCK[56] = hi >>> 24;
-  BLOCK[57] = hi >>> 16;
-  BLOCK[58] = hi >>> 8;
-  BLOCK[59] = hi;
-  BLOCK[60] = lo >>> 24;
-  BLOCK[61] = lo >>> 16;
-  BLOCK[62] = lo >>> 8;
-  BLOCK[63] = lo;
-  compress(BLOCK, 0);
   const out = Buffer.allocUnsafe(32);
-  for (let i = 0; i < 8; i++) out.writeInt32BE(V[i]!, 4 * i);
+  digestPadded(MESSAGE, total, out, 0);
   return out;
+}
+
+/**
+ * @internal SM3 of message[0, length) (length ≤ 128) into out[at, at + 32),
+ * allocating nothing: for Merkle trees, whose every node is a 33- or 65-byte
+ * message. The message buffer is padded in place, so it needs room up to the
+ * next multiple of 64 past length + 8, and its bytes after length are clobbered.
+ */
+export function sm3Into(message: Uint8Array, length: number, out: Uint8Array, at: number): void {
+  if (length > JS_LIMIT) throw new RangeError(`sm3Into hashes at most ${JS_LIMIT} bytes, got ${length}`);
+  digestPadded(message, length, out, at);
+}
+
+function digestPadded(message: Uint8Array, length: number, out: Uint8Array, at: number): void {
+  // Padding to whole blocks: 0x80, zeros, the length in bits as 64-bit big-endian (its high half 0 here).
+  const end = (((length + 8) >>> 6) + 1) << 6;
+  message[length] = 0x80;
+  message.fill(0, length + 1, end - 4);
+  const bits = length * 8;
+  message[end - 4] = bits >>> 24;
+  message[end - 3] = bits >>> 16;
+  message[end - 2] = bits >>> 8;
+  message[end - 1] = bits;
+  V.set(IV);
+  for (let o = 0; o < end; o += 64) compress(message, o);
+  for (let i = 0; i < 8; i++) {
+    const v = V[i]!;
+    out[at++] = v >>> 24;
+    out[at++] = v >>> 16;
+    out[at++] = v >>> 8;
+    out[at++] = v;
+  }
 }

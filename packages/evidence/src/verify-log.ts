@@ -1,6 +1,6 @@
 import os from "node:os";
-import { canonicalEvent, evidenceOf, revisionString, type EvidenceEvent } from "./canonical.js";
-import { ChainTracker } from "./chain.js";
+import { canonicalEvent, evidenceOf, revisionString, type EvidenceEvent, type EvidenceSignature } from "./canonical.js";
+import { ChainTracker, type ChainHead } from "./chain.js";
 import { CanonicalFormError } from "./errors.js";
 import type { EvidenceFailure } from "./failure.js";
 import type { KeyRing } from "./keys.js";
@@ -46,6 +46,25 @@ export interface VerifyLogOptions {
   readonly onProgress?: (progress: VerifyProgress) => void;
   /** Events between progress reports (default 10 000); a last report always comes at the end. */
   readonly progressEvery?: number;
+  /**
+   * Continue a verification that proved the log up to the end of a sealed
+   * block (by other means: verifying it in ranges, see verify-range.ts): the
+   * events and seals given are those after that point, and counts, indexes
+   * and the result are those of a verification of the whole log.
+   */
+  readonly resume?: LogResumePoint;
+}
+
+/** Where a verification of a log's first blocks left off: what verifyLog would know at that point. */
+export interface LogResumePoint {
+  /** Events before this point: the index of the next one. */
+  readonly index: number;
+  /** Each stream's head after those events. */
+  readonly heads: ReadonlyMap<string, ChainHead>;
+  /** Seals verified before this point (the blocks those events fill exactly). */
+  readonly seals: number;
+  /** The last of them (null when none): the next seal must follow it. */
+  readonly previousSeal: Seal | null;
 }
 
 export interface LogVerification {
@@ -101,16 +120,19 @@ export async function verifyLog(
   const verifier: SignatureVerifier =
     options.verifier ?? (workers > 0 ? await SignatureWorkerPool.start(options.keys, workers) : new InlineSignatureVerifier(options.keys));
 
-  const tracker = new ChainTracker();
+  const resume = options.resume;
+  const tracker = new ChainTracker(resume?.heads);
+  const streamsBefore = tracker.streams;
+  const sealsBefore = resume?.seals ?? 0;
   const seals = asAsync(options.seals ?? [])[Symbol.asyncIterator]();
   let sealsDone = false;
-  let previousSeal: Seal | null = null;
-  let block: { seal: Seal; leaves: Buffer[] } | undefined;
+  let previousSeal: Seal | null = resume?.previousSeal ?? null;
+  let block: { seal: Seal; leaves: string[] } | undefined;
   const sealEnds: number[] = []; // index of the last event of each verified block
   let firstUnsealed: number | undefined;
 
   let found: Found | undefined;
-  let index = 0;
+  let index = resume?.index ?? 0;
   let dispatched = 0;
   let verified = 0;
   let jobs: SignatureJob[] = [];
@@ -123,7 +145,12 @@ export async function verifyLog(
   const batchStatements = new Set<string>();
 
   const progress = () =>
-    options.onProgress?.({ events: index, seals: sealEnds.length, signatures: verified, elapsedMs: performance.now() - started });
+    options.onProgress?.({
+      events: index,
+      seals: sealsBefore + sealEnds.length,
+      signatures: verified,
+      elapsedMs: performance.now() - started,
+    });
   const flush = () => {
     if (jobs.length === 0) return;
     const batch = jobs;
@@ -178,9 +205,9 @@ export async function verifyLog(
       }
       const position = positionString(event.position);
       const where = { eventId: event.id, stream: event.stream, revision: revisionString(event.revision), position };
-      const streamsBefore = tracker.streams;
+      const streamsKnown = tracker.streams;
       const linked = tracker.check(event, canonical);
-      if (tracker.streams > streamsBefore) streamStarts.push(index);
+      if (tracker.streams > streamsKnown) streamStarts.push(index);
       if (!linked.ok) {
         fail({ ...linked.failure, position });
         break;
@@ -205,35 +232,22 @@ export async function verifyLog(
       // The department signature: checked now without cryptography, verified in a batch.
       if (mode === "all" || block === undefined) {
         const label = eventLabel(event);
-        const pre = precheckSignature((evidenceOf(event) as { signature?: unknown } | null | undefined)?.signature, options.keys, {
-          department: departmentOf(event),
-          label,
-        });
-        if (!pre.ok) {
-          fail({ ...where, ...pre.failure });
+        const signed = signatureJobOf(event, canonical, options.keys, label);
+        if (!signed.ok) {
+          fail({ ...where, ...signed.failure });
           break;
         }
-        const message = signedMessage(pre.signature, canonical);
-        if (message === undefined) {
-          fail({
-            ...where,
-            kind: "signature-invalid",
-            message: `${label}: its batch signature's proof does not fit a batch of ${pre.signature.batch!.size}`,
-          });
-          break;
-        }
+        const { job, signature } = signed;
         // A batch signature covers many neighbouring events: its statement is
         // verified once. If it is bad, its first event (the earliest) is the one reported.
         const statement =
-          pre.signature.batch === undefined
-            ? undefined
-            : `${pre.signature.keyId}|${pre.signature.sig}|${Buffer.from(message).toString("base64")}`;
+          signature.batch === undefined ? undefined : `${signature.keyId}|${signature.sig}|${Buffer.from(job.message).toString("base64")}`;
         if (statement === undefined || !batchStatements.has(statement)) {
           if (statement !== undefined) {
             if (batchStatements.size >= 4096) batchStatements.delete(batchStatements.values().next().value!);
             batchStatements.add(statement);
           }
-          jobs.push({ message, signature: pre.bytes, keyId: pre.signature.keyId });
+          jobs.push(job);
           jobIndexes.push(index);
           jobWheres.push(where);
           jobLabels.push(label);
@@ -340,7 +354,7 @@ export async function verifyLog(
       ok: true,
       events: index,
       streams: tracker.streams,
-      seals: sealEnds.length,
+      seals: sealsBefore + sealEnds.length,
       signatures: verified,
       unsealedEvents: firstUnsealed === undefined ? 0 : index - firstUnsealed,
       elapsedMs,
@@ -350,11 +364,91 @@ export async function verifyLog(
   return {
     ok: false,
     events: at,
-    streams: streamStarts.filter((start) => start < at).length,
-    seals: sealEnds.filter((end) => end < at).length,
+    streams: streamsBefore + streamStarts.filter((start) => start < at).length,
+    seals: sealsBefore + sealEnds.filter((end) => end < at).length,
     signatures: found.signaturesBefore,
     unsealedEvents: firstUnsealed === undefined ? 0 : Math.max(0, at - firstUnsealed),
     elapsedMs,
     failure: found.failure,
   };
+}
+
+/** An event's department signature as the job verifyLog gives its SignatureVerifier, or what is wrong with it short of cryptography. */
+function signatureJobOf(
+  event: EvidenceEvent,
+  canonical: Uint8Array,
+  keys: KeyRing,
+  label: string,
+):
+  | { readonly ok: true; readonly job: SignatureJob; readonly signature: EvidenceSignature }
+  | { readonly ok: false; readonly failure: Omit<EvidenceFailure, "index"> } {
+  const pre = precheckSignature((evidenceOf(event) as { signature?: unknown } | null | undefined)?.signature, keys, {
+    department: departmentOf(event),
+    label,
+  });
+  if (!pre.ok) return pre;
+  const message = signedMessage(pre.signature, canonical);
+  if (message === undefined)
+    return {
+      ok: false,
+      failure: {
+        kind: "signature-invalid",
+        message: `${label}: its batch signature's proof does not fit a batch of ${pre.signature.batch!.size}`,
+      },
+    };
+  return { ok: true, job: { message, signature: pre.bytes, keyId: pre.signature.keyId }, signature: pre.signature };
+}
+
+/**
+ * A SignatureVerifier that answers from signatures verified ahead (prefetch) and verifies any other
+ * on this thread, with InlineSignatureVerifier's answers: for cryptography done while this thread
+ * would otherwise wait (the log's unsealed tail, while other threads check the sealed blocks).
+ */
+export class PreverifiedSignatures implements SignatureVerifier {
+  readonly concurrency = 1;
+  readonly #keys: KeyRing;
+  readonly #verified = new Map<string, boolean>();
+
+  constructor(keys: KeyRing) {
+    this.#keys = keys;
+  }
+
+  get size(): number {
+    return this.#verified.size;
+  }
+
+  /** Verifies `event`'s department signature now, as verifyLog will ask for it (nothing if it has none to verify). */
+  prefetch(event: EvidenceEvent): void {
+    let canonical: Buffer;
+    try {
+      canonical = canonicalEvent(event);
+    } catch {
+      return;
+    }
+    const signed = signatureJobOf(event, canonical, this.#keys, eventLabel(event));
+    if (!signed.ok) return;
+    const key = jobKey(signed.job);
+    if (!this.#verified.has(key)) this.#verified.set(key, this.#verifies(signed.job));
+  }
+
+  verify(jobs: readonly SignatureJob[]): Promise<number[]> {
+    const failed: number[] = [];
+    jobs.forEach((job, i) => {
+      if (!(this.#verified.get(jobKey(job)) ?? this.#verifies(job))) failed.push(i);
+    });
+    return Promise.resolve(failed);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  #verifies(job: SignatureJob): boolean {
+    const key = this.#keys.get(job.keyId)?.key;
+    return key !== undefined && key.verify(job.message, job.signature);
+  }
+}
+
+function jobKey(job: SignatureJob): string {
+  return `${job.keyId}|${Buffer.from(job.signature).toString("base64")}|${Buffer.from(job.message).toString("base64")}`;
 }

@@ -5,6 +5,7 @@ export { evidenceStoreFromEnv } from "./from-env.js";
 export { appendInTransaction, appendManyInTransaction } from "./append-in-transaction.js";
 export { LogSealer, type LogSealerOptions, type SealerLogger, type SealerMetrics } from "./sealer.js";
 export { verifyStore, verifyStreams, type VerifyStoreOptions } from "./verify.js";
+export { verifyLogOfStore, type LogOfStoreOptions } from "./log-ranges.js";
 export {
   readLeaves,
   readLogForVerification,

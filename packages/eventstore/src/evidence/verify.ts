@@ -1,7 +1,7 @@
-import { KeyRing, verifyChain, verifyLog, type ChainVerification, type LogVerification, type VerifyProgress } from "@shenguan/evidence";
+import { KeyRing, verifyChain, type ChainVerification, type LogVerification, type VerifyProgress } from "@shenguan/evidence";
 import type { EventStore, StoredEvent } from "../port.js";
 import { BUS_DEPARTMENT, SEAL_STREAM } from "./constants.js";
-import { readLogForVerification } from "./log-reader.js";
+import { verifyLogOfStore } from "./log-ranges.js";
 
 export interface VerifyStoreOptions {
   /** Every department's public keys, each owned by its department, the bus's included. */
@@ -14,7 +14,11 @@ export interface VerifyStoreOptions {
    */
   readonly signatures?: "sealed-only" | "all";
   readonly onProgress?: (progress: VerifyProgress) => void;
-  /** Signature worker threads (see verifyLog); 0 verifies on this thread. */
+  /**
+   * Worker threads: for 'sealed-only' on PostgreSQL, threads reading and checking ranges of sealed
+   * blocks besides this one, which checks its share too (default: one per core but this thread's, see
+   * verifyLogOfStore); for 'all', signature workers (see verifyLog). 0: this thread only.
+   */
   readonly workers?: number;
   /** Events per read of the global log (default 10 000). */
   readonly pageSize?: number;
@@ -32,28 +36,26 @@ async function readWholeStream(store: EventStore, stream: string, pageSize: numb
 /**
  * The auditor's pass over a whole store: every stream's SM3 chain, the block
  * seals over the global log, department signatures (see `signatures`), by
- * verifyLog of @shenguan/evidence. Reads the log in pages (lean queries on
+ * verifyLog of @shenguan/evidence (on PostgreSQL, sealed blocks in ranges on
+ * worker threads: verifyLogOfStore). Reads the log in pages (lean queries on
  * PostgreSQL/PGlite, the next page while this one is checked); the seals are read
  * first, so seals appended while it runs are left for the next pass (the
  * events they cover are then checked as unsealed). Stops at the first
  * failure and names it: kind, event id, stream, revision, position.
  */
 export async function verifyStore(store: EventStore, options: VerifyStoreOptions): Promise<LogVerification> {
-  const pageSize = options.pageSize ?? 10_000;
   const bus = options.busDepartment ?? BUS_DEPARTMENT;
   const seals = (await readWholeStream(store, SEAL_STREAM, 1000)).map((e) => e.data);
   const busKeys = new KeyRing([...options.keys].filter((entry) => entry.owner === bus));
-  return verifyLog(
-    readLogForVerification(store, { pageSize }),
-    {
-      keys: options.keys,
-      busKeys,
-      seals,
-      signatures: options.signatures ?? "sealed-only",
-      ...(options.workers === undefined ? {} : { workers: options.workers }),
-      ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
-    },
-  );
+  return verifyLogOfStore(store, {
+    keys: options.keys,
+    busKeys,
+    seals,
+    signatures: options.signatures ?? "sealed-only",
+    ...(options.workers === undefined ? {} : { workers: options.workers }),
+    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+    ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }),
+  });
 }
 
 /**

@@ -24,6 +24,12 @@ export interface SqlQueryable {
 
 export interface SqlExecutor extends SqlQueryable {
   readonly kind: "postgres" | "pglite";
+  /**
+   * node-postgres only: the options the pool opens its connections with
+   * (server, credentials, search_path), for a connection of another thread.
+   * Not every option crosses threads (a password callback, custom type parsers): see structuredClone.
+   */
+  readonly connectionOptions?: () => pg.ClientConfig;
   /** Runs `fn` in one transaction on one connection; commits if it resolves, rolls back if it throws. Not re-entrant. */
   transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T>;
   /** LISTEN on `channel`; resolves to the function that stops listening. */
@@ -125,6 +131,12 @@ export function pgExecutor(pool: pg.Pool): SqlExecutor {
   return {
     kind: "postgres",
     ...pgQueryable(pool),
+    connectionOptions() {
+      // The pool hides the password and an SSL key from enumeration (and so from copies): name them.
+      const options = pool.options as pg.PoolConfig;
+      const ssl = options.ssl !== null && typeof options.ssl === "object" ? { ...options.ssl, key: options.ssl.key } : options.ssl;
+      return { ...options, password: options.password, ssl } as pg.ClientConfig;
+    },
     async transaction(fn) {
       const client = await translated(pool.connect());
       const tx = pgQueryable(client);
