@@ -285,8 +285,10 @@ export class EvidenceStore implements EventStore {
       return appendEach(batch, (b) => this.appendWithin(tx, b.stream, b.events, b.expectedRevision));
     }
     const { rows } = await tx.query<{ stream_name: string; revision: unknown; hash: string | null }>(
-      `select distinct on (stream_name) stream_name, revision, metadata->'evidence'->'chain'->>'hash' as hash
-         from events where stream_name = any($1::text[]) order by stream_name, revision desc`,
+      // Each stream's last event by its own index scan (see READ_STREAMS on why not `= any($1)`).
+      `select h.* from unnest($1::text[]) as s(name)
+         cross join lateral (select stream_name, revision, metadata->'evidence'->'chain'->>'hash' as hash
+                               from events where stream_name = s.name order by revision desc limit 1) h`,
       [streams],
     );
     const heads = new Map(rows.map((r) => [r.stream_name, { revision: toBigInt(r.revision), hash: r.hash ?? GENESIS_HASH }]));

@@ -55,9 +55,14 @@ const READ_STREAM_FORWARDS = `select ${COLUMNS} from events
   where stream_name = $1 and revision >= $2::bigint
   order by revision limit $3`;
 
-const READ_STREAMS = `select ${COLUMNS} from events
-  where stream_name = any($1::text[])
-  order by stream_name, revision`;
+// One index scan per stream, in a nested loop over the names. Written as
+// `stream_name = any($1)`, PostgreSQL judged from a young table's statistics
+// that each stream had hundreds of events and read the whole table (in
+// parallel) for every group of commands: in the loop bench that was most of
+// the database's CPU. The lateral form leaves it no such choice.
+const READ_STREAMS = `select e.* from unnest($1::text[]) as s(name)
+  cross join lateral (select ${COLUMNS} from events where stream_name = s.name order by revision) e
+  order by e.stream_name, e.revision`;
 
 const READ_STREAM_BACKWARDS = `select ${COLUMNS} from events
   where stream_name = $1 and ($2::bigint is null or revision <= $2::bigint)
