@@ -68,7 +68,10 @@ export async function openEventStore(config: OpenEventStoreConfig = {}): Promise
 
   let executor: SqlExecutor;
   if (url) {
-    const options = config.schema ? `-c search_path=${config.schema}` : undefined;
+    // jit=off: the bus's statements are short, and PostgreSQL's JIT (on by default since 12) compiled
+    // any whose estimate passed jit_above_cost, e.g. a batch statement over a young table: in the loop
+    // bench a third of the database's CPU went to LLVM compiling plans that then ran for milliseconds.
+    const options = `-c jit=off${config.schema ? ` -c search_path=${config.schema}` : ""}`;
     executor = pgExecutor(new pg.Pool({ connectionString: url, max: config.poolSize ?? 20, options }));
   } else {
     const dataDir = config.dataDir ?? join(repoRoot(), ".data", "pglite");
