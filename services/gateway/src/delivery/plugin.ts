@@ -27,7 +27,7 @@ export interface DeliveryPluginOptions {
     readonly batchSize?: number;
     /** Newest events the shared reader keeps for the streams at the live end (default 10 000). */
     readonly maxBuffered?: number;
-    /** How long the shared reader gathers new events before the streams get them (default 10 ms, see LogTail). */
+    /** How long the shared reader gathers new events before the streams get them (default 25 ms, see LogTail). */
     readonly lingerMs?: number;
   };
   readonly webhooks?: WebhookRetryPolicy & {
