@@ -61,7 +61,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-import { DEMO, demoUscc, readConfig, startBus, type Bus } from "@shenguan/bus";
+import { DEMO, demoUscc, readConfig, startBus, type Bus, type BusOptions } from "@shenguan/bus";
 import { buildElicenceId, ContractCodec, fromKafkaHeaders } from "@shenguan/contracts";
 import {
   createKafka,
@@ -326,18 +326,15 @@ const pipeline = (bus: Bus): Pipeline =>
         consumers: child.latest.consumers.map((_, k) => ({ metrics: () => child!.latest.consumers[k]! })),
       };
 
+/** One half of the bus of BENCH_PROCESSES=2: both halves sign with the custody keys in `keysDir`. */
+function splitBusOptions(keysDir: string, run: NonNullable<BusOptions["run"]>): BusOptions {
+  const keys = new FileKeyStore(keysDir, { autoProvision: config.SHENGUAN_AUTO_PROVISION_KEYS === "true" });
+  return { config, clock, logger, schema, listen: false, timer: false, keys, run };
+}
+
 // The child of BENCH_PROCESSES=2: the relay and the consumers, reporting their counters every 50 ms until told to stop.
 if (process.argv[2] === "bus-worker") {
-  const worker = await startBus({
-    config,
-    clock,
-    logger,
-    schema,
-    listen: false,
-    timer: false,
-    keys: new FileKeyStore(env.BENCH_KEYS_DIR!, { autoProvision: config.SHENGUAN_AUTO_PROVISION_KEYS === "true" }),
-    run: { sealer: false },
-  });
+  const worker = await startBus(splitBusOptions(env.BENCH_KEYS_DIR!, { sealer: false }));
   const report = () => process.send?.({ relay: worker.relay.metrics(), consumers: worker.consumers.map((c) => c.metrics()) });
   const reporter = setInterval(report, 50);
   report();
@@ -1058,16 +1055,7 @@ try {
   console.log(`load average at start ${loadAverageAtStart.map((l) => l.toFixed(2)).join(" ")}; schema ${schema}, topic prefix ${prefix}`);
   if (PROCESSES === 2) {
     const keysDir = mkdtempSync(join(os.tmpdir(), "bench-loop-keys-"));
-    bus = await startBus({
-      config,
-      clock,
-      logger,
-      schema,
-      listen: false,
-      timer: false,
-      keys: new FileKeyStore(keysDir, { autoProvision: config.SHENGUAN_AUTO_PROVISION_KEYS === "true" }),
-      run: { relay: false, consumers: false },
-    });
+    bus = await startBus(splitBusOptions(keysDir, { relay: false, consumers: false }));
     // After this process has registered the departments and their custody keys: the child finds them there.
     await startChild(keysDir);
   } else {

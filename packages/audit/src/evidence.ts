@@ -13,6 +13,7 @@ import {
   parsePosition,
   readLeaves,
   verifyLogOfStore,
+  type LogOfStoreOptions,
   type EventStore,
   type LeafRow,
   type LogPosition,
@@ -33,7 +34,6 @@ import {
   type EvidenceFailure,
   type LogVerification,
   type Seal,
-  type VerifyProgress,
 } from "@shenguan/evidence";
 import { SEAL_STREAM } from "./events.js";
 
@@ -440,22 +440,9 @@ export async function readBlockLeaves(store: EventStore, seals: readonly Seal[],
   return out;
 }
 
-export interface WholeLogOptions {
+/** verifyLogOfStore's options (workers, progress, page size …), with the auditor's keys; the seals are read from the store. */
+export interface WholeLogOptions extends Omit<LogOfStoreOptions, "keys" | "busKeys" | "seals"> {
   readonly keys: AuditKeys;
-  /** "all": every department signature too, on worker threads (default: chains + seals, signatures after the last seal). */
-  readonly signatures?: "all" | "sealed-only";
-  /**
-   * Worker threads: for "sealed-only" on PostgreSQL, threads reading and checking ranges of sealed
-   * blocks besides this one, which checks its share too (default: one per core but this thread's; see
-   * verifyLogOfStore); for "all", signature workers. 0: this thread only.
-   */
-  readonly workers?: number;
-  readonly onProgress?: (progress: VerifyProgress) => void;
-  readonly progressEvery?: number;
-  /** Events per read of the log on one thread (default 10 000). */
-  readonly pageSize?: number;
-  /** Sealed events below which one thread verifies (see verifyLogOfStore). */
-  readonly parallelFrom?: number;
 }
 
 /** Verifies the whole log: every chain, every seal, and signatures as asked. */
