@@ -5,11 +5,14 @@
  * `inject`, and bounded polling for what travels through Kafka.
  */
 import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import { join } from "node:path";
 import { approvalConsumers } from "@shenguan/approval";
 import { DEMO, readConfig, startBus, type Bus } from "@shenguan/bus";
 import { buildElicenceId, computeOrgCodeCheckChar, computeUsccCheckChar, families, topicOf, type Family } from "@shenguan/contracts";
 import { enforcementConsumers } from "@shenguan/enforcement";
-import { createKafka, openEventStore, type ConsumerSpec, type OpenedEventStore, type SqlQueryable, type StoredEvent } from "@shenguan/eventstore";
+import { createKafka, FileKeyStore, openEventStore, type ConsumerSpec, type OpenedEventStore, type SqlQueryable, type StoredEvent } from "@shenguan/eventstore";
 import { linkageConsumers } from "@shenguan/linkage";
 import { ManualClock, type ServiceApp } from "@shenguan/service-kit";
 import { supervisionConsumers } from "@shenguan/supervision";
@@ -56,7 +59,10 @@ export function apiOf(app: ServiceApp): Api {
 }
 
 export interface E2e {
+  /** The bus whose APIs the suites call (and, unless split, everything else too). */
   readonly bus: Bus;
+  /** The bus that relays and consumes: `bus` itself, or with `split` the second one. */
+  readonly pipeline: Bus;
   readonly clock: ManualClock;
   readonly prefix: string;
   readonly schema: string;
@@ -76,7 +82,15 @@ export interface E2e {
 }
 
 /** A fresh bus: its own schema and topic prefix, no demo seed, no timer (tests call bus.tick()). */
-export async function startE2e(options: { name: string; start: string }): Promise<E2e> {
+export async function startE2e(options: {
+  name: string;
+  start: string;
+  /**
+   * Two buses over one schema and one set of topics, as two processes would run them: `bus`
+   * serves the APIs and seals, `pipeline` relays and consumes; both sign with one FileKeyStore.
+   */
+  split?: boolean;
+}): Promise<E2e> {
   const id = randomUUID().replaceAll("-", "").slice(0, 8);
   const prefix = `e2e-${id}`;
   const schema = `e2e_${options.name}_${id}`;
@@ -92,20 +106,34 @@ export async function startE2e(options: { name: string; start: string }): Promis
   delete env["KURRENTDB_URL"];
   const kafka = createKafka({ clientId: `e2e-${options.name}`, brokers }, logger);
   let bus: Bus | undefined;
+  let pipeline: Bus | undefined;
   let opened: OpenedEventStore | undefined;
+  const keysDir = options.split ? mkdtempSync(join(os.tmpdir(), "e2e-keys-")) : undefined;
+  const base = { config: readConfig(env), clock, logger, schema, listen: false, timer: false } as const;
+  const keys = () => ({ keys: new FileKeyStore(keysDir!, { autoProvision: true }) });
+  const removeKeys = () => keysDir && rmSync(keysDir, { recursive: true, force: true });
   try {
-    bus = await startBus({ config: readConfig(env), clock, logger, schema, listen: false, timer: false });
+    if (keysDir === undefined) bus = pipeline = await startBus(base);
+    else {
+      // The second after the first has registered the departments and their custody keys.
+      bus = await startBus({ ...base, ...keys(), run: { relay: false, consumers: false } });
+      pipeline = await startBus({ ...base, ...keys(), run: { sealer: false } });
+    }
     opened = await openEventStore({ url, schema, poolSize: 2 });
   } catch (err) {
+    if (pipeline !== bus) await pipeline?.stop().catch(() => undefined);
     await bus?.stop().catch(() => undefined);
     await cleanUp(url, kafka, prefix, [schema]);
+    removeKeys();
     throw err;
   }
   if (opened.kind === "kurrentdb") throw new Error("the e2e suites run on PostgreSQL");
   const store = opened.store;
   const started = bus;
+  const relaying = pipeline!;
   return {
     bus: started,
+    pipeline: relaying,
     clock,
     prefix,
     schema,
@@ -121,10 +149,12 @@ export async function startE2e(options: { name: string; start: string }): Promis
     readStream: (stream) => store.readStream(stream),
     async stop() {
       try {
+        if (relaying !== started) await relaying.stop();
         await started.stop();
         await opened.close();
       } finally {
         await cleanUp(url, kafka, prefix, [schema]);
+        removeKeys();
       }
     },
   };
@@ -275,10 +305,10 @@ export async function waitQuiet(e: E2e, timeoutMs = 60_000): Promise<Map<string,
     async () => {
       const ends = await topicEnds(e.kafka, topicsOf(e.prefix));
       const { rows } = await e.bus.sql.query<{ n: string }>(`select count(*)::text as n from events`);
-      const m = e.bus.relay.metrics();
+      const m = e.pipeline.relay.metrics();
       const relayed = m.published + m.skippedInternal + m.parked;
       let consumed = relayed === Number(rows[0]?.n);
-      for (const spec of busConsumers(e.bus)) {
+      for (const spec of busConsumers(e.pipeline)) {
         const theirs = new Map([...ends].filter(([key]) => spec.families.some((f) => key.startsWith(`${topicOf(f, e.prefix)}/`))));
         consumed &&= await caughtUp(e.bus.sql, spec.name, theirs);
       }
