@@ -317,14 +317,10 @@ interface Pipeline {
   readonly relay: { metrics(): RelayMetrics };
   readonly consumers: readonly { metrics(): ProjectionConsumerMetrics }[];
 }
-let child: { process: ChildProcess; latest: { relay: RelayMetrics; consumers: ProjectionConsumerMetrics[] }; keysDir: string } | undefined;
-const pipeline = (bus: Bus): Pipeline =>
-  child === undefined
-    ? bus
-    : {
-        relay: { metrics: () => child!.latest.relay },
-        consumers: child.latest.consumers.map((_, k) => ({ metrics: () => child!.latest.consumers[k]! })),
-      };
+let child:
+  | { process: ChildProcess; latest: { relay: RelayMetrics; consumers: ProjectionConsumerMetrics[] }; keysDir: string; view: Pipeline }
+  | undefined;
+const pipeline = (bus: Bus): Pipeline => child?.view ?? bus;
 
 /** One half of the bus of BENCH_PROCESSES=2: both halves sign with the custody keys in `keysDir`. */
 function splitBusOptions(keysDir: string, run: NonNullable<BusOptions["run"]>): BusOptions {
@@ -362,7 +358,11 @@ async function startChild(keysDir: string): Promise<void> {
     proc.once("message", (m) => resolve(m as never));
     proc.once("exit", (code) => reject(new Error(`the bus worker exited with ${code} before it started`)));
   });
-  child = { process: proc, latest: first, keysDir };
+  const view: Pipeline = {
+    relay: { metrics: () => child!.latest.relay },
+    consumers: first.consumers.map((_, k) => ({ metrics: () => child!.latest.consumers[k]! })),
+  };
+  child = { process: proc, latest: first, keysDir, view };
   proc.on("message", (m) => (child!.latest = m as never));
 }
 

@@ -449,17 +449,8 @@ export interface WholeLogOptions extends Omit<LogOfStoreOptions, "keys" | "busKe
 export async function verifyWholeLog(store: EventStore, options: WholeLogOptions): Promise<EvidenceReport> {
   const started = performance.now();
   const seals = await readSeals(store);
-  const result = await verifyLogOfStore(store, {
-    keys: ringWithBus(options.keys),
-    busKeys: options.keys.bus,
-    seals,
-    signatures: options.signatures ?? "sealed-only",
-    ...(options.workers !== undefined ? { workers: options.workers } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    ...(options.progressEvery ? { progressEvery: options.progressEvery } : {}),
-    ...(options.pageSize !== undefined ? { pageSize: options.pageSize } : {}),
-    ...(options.parallelFrom !== undefined ? { parallelFrom: options.parallelFrom } : {}),
-  });
+  const { keys, ...rest } = options;
+  const result = await verifyLogOfStore(store, { ...rest, keys: ringWithBus(keys), busKeys: keys.bus, seals });
   const { ok, events, streams, seals: sealCount, signatures, unsealedEvents, failure } = result;
   // From the first read (the seals): what a caller waits for.
   const elapsedMs = performance.now() - started;

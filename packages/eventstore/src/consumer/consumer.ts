@@ -12,7 +12,7 @@ import type { Logger } from "pino";
 import type { SqlExecutor, SqlQueryable } from "../postgres/executor.js";
 import { backoffDelay, sleep, type BackoffOptions } from "../relay/backoff.js";
 import { createProducer } from "../relay/kafka.js";
-import { claimInbox, claimInboxMany, inboxed, inInbox, migrateConsumerTables, storedOffset, storeOffset } from "./tables.js";
+import { claimInboxMany, inboxed, migrateConsumerTables, storedOffset, storeOffset } from "./tables.js";
 
 /** A decoded contract event as a projection sees it; switch on `name` to narrow `payload`. */
 export type ConsumedEvent = {
@@ -197,16 +197,18 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
         throw new HandlerError(err instanceof Error ? err.message : String(err), { cause: err });
       }
     };
+    const claim = async (tx: SqlQueryable) =>
+      (await claimInboxMany(tx, name, topic, partition, [{ ceId: event.ce.id, offset }])).has(event.ce.id);
     if (options.mode === "reactor") {
-      if (!(await inInbox(db, name, event.ce.id))) await run(db);
+      if (!(await inboxed(db, name, [event.ce.id])).has(event.ce.id)) await run(db);
       return db.transaction(async (tx) => {
-        const claimed = await claimInbox(tx, name, event.ce.id, topic, partition, offset);
+        const claimed = await claim(tx);
         await storeOffset(tx, name, topic, partition, offset);
         return claimed;
       });
     }
     return db.transaction(async (tx) => {
-      const claimed = await claimInbox(tx, name, event.ce.id, topic, partition, offset);
+      const claimed = await claim(tx);
       if (claimed) await run(tx);
       await storeOffset(tx, name, topic, partition, offset);
       return claimed;

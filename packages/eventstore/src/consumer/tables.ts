@@ -59,28 +59,13 @@ export async function storeOffset(db: SqlQueryable, consumer: string, topic: str
   );
 }
 
-/** Records that `consumer` applies `ceId`; false if it already had (then the event must not be applied again). */
-export async function claimInbox(
-  db: SqlQueryable,
-  consumer: string,
-  ceId: string,
-  topic: string,
-  partition: number,
-  offset: string,
-): Promise<boolean> {
-  // Concurrent claims of one ce_id queue on the primary key: the second
-  // waits for the first transaction and then sees the conflict.
-  const { rowCount } = await db.query(
-    `insert into consumer_inbox (consumer, ce_id, topic, partition, "offset") values ($1, $2, $3, $4, $5)
-     on conflict (consumer, ce_id) do nothing`,
-    [consumer, ceId, topic, partition, offset],
-  );
-  return rowCount > 0;
-}
-
 /**
- * claimInbox for a chunk of one partition in one statement: the ce_ids that
- * were new (claimed now). A ce_id repeated within `claims` is claimed once.
+ * Records that `consumer` applies the ce_ids of a chunk of one partition, in
+ * one statement: the ce_ids that were new (claimed now), which may be applied;
+ * the others were applied before and must not be again. A ce_id repeated
+ * within `claims` is claimed once. Concurrent claims of one ce_id queue on
+ * the primary key: the second waits for the first transaction and then sees
+ * the conflict.
  */
 export async function claimInboxMany(
   db: SqlQueryable,
@@ -98,12 +83,6 @@ export async function claimInboxMany(
     [consumer, topic, partition, claims.map((c) => c.ceId), claims.map((c) => c.offset)],
   );
   return new Set(rows.map((r) => r.ce_id));
-}
-
-/** Whether `consumer` already applied `ceId` (the reactor mode's check before it acts). */
-export async function inInbox(db: SqlQueryable, consumer: string, ceId: string): Promise<boolean> {
-  const { rows } = await db.query(`select 1 from consumer_inbox where consumer = $1 and ce_id = $2`, [consumer, ceId]);
-  return rows.length > 0;
 }
 
 /** Which of `ceIds` `consumer` already applied: one query for a reactor's chunk. */
