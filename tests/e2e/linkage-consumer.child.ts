@@ -27,6 +27,8 @@ const consumer = await runProjectionConsumer({
   topics: linkageTopicsOf(env("TOPIC_PREFIX")),
   name: LINKAGE_PROJECTION,
   db,
+  // As the bus runs it: its transactions append the process manager's events.
+  appends: true,
   handle: async (event, tx) => {
     await app.linkage.handle(event, tx);
     if (slowSeconds > 0) await tx.query(`select pg_sleep($1)`, [slowSeconds]);

@@ -15,6 +15,17 @@ export class ConcurrencyError extends ShenguanError {
   }
 }
 
+/**
+ * An append inside a transaction that had already written something else
+ * without declaring itself an appender first (declareAppender /
+ * shenguan_begin_append). A programming error, not a conflict: readers of the
+ * log only wait for declared appenders, so the store refuses what could
+ * otherwise be skipped by them.
+ */
+export class UndeclaredAppendError extends ShenguanError {
+  readonly code = "eventstore.undeclared-append";
+}
+
 /** The store could not be reached or failed; retrying later may succeed. */
 export class StoreUnavailableError extends ShenguanError {
   readonly code = "eventstore.unavailable";

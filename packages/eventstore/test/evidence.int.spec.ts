@@ -191,8 +191,10 @@ describe("EvidenceStore on PostgreSQL", () => {
       ]);
     });
     expect(outcomes.map((o) => ("appended" in o ? o.appended.nextExpectedRevision : o.conflict))).toEqual([1n, 1n, 0n]);
-    // The heads in one query, then savepoint, one append for the three streams, release.
-    expect(statements).toHaveLength(4);
+    // The heads in one query, the declaration (the transaction appends: readers wait for it), then savepoint,
+    // one append for the three streams, release.
+    expect(statements).toHaveLength(5);
+    expect(statements[1]).toBe("select shenguan_begin_append()");
     expect(statements.filter((q) => q.includes("from shenguan_append_many("))).toHaveLength(1);
     const events = (await Promise.all([a!, b!, c!].map((s) => raw.readStream(s)))).flat();
     expect(verifyChain(events, { keys: await allKeys() })).toMatchObject({ ok: true, events: 5 });

@@ -12,6 +12,7 @@ import type { Logger } from "pino";
 import type { SqlExecutor, SqlQueryable } from "../postgres/executor.js";
 import { backoffDelay, sleep, type BackoffOptions } from "../relay/backoff.js";
 import { createProducer } from "../relay/kafka.js";
+import { declareAppender } from "../postgres/append-within.js";
 import { claimInboxMany, inboxed, migrateConsumerTables, storedOffset, storeOffset } from "./tables.js";
 
 /** A decoded contract event as a projection sees it; switch on `name` to narrow `payload`. */
@@ -57,6 +58,14 @@ export interface ProjectionConsumerOptions {
    * transaction.
    */
   readonly mode?: "projection" | "reactor";
+  /**
+   * Projection mode: `handle` (or `handleChunk`) appends events to the store
+   * through `tx` (a process manager's emitted events). Each transaction then
+   * declares itself an appender before its first write (declareAppender),
+   * which readers of the log wait for; transactions of projections that do
+   * not append are never waited for.
+   */
+  readonly appends?: boolean;
   /**
    * The events `handle` acts on (default: all). Messages of other types, by
    * their ce_type header, are passed over undecoded: no handler call, no
@@ -208,6 +217,7 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
       });
     }
     return db.transaction(async (tx) => {
+      if (options.appends) await declareAppender(tx);
       const claimed = await claim(tx);
       if (claimed) await run(tx);
       await storeOffset(tx, name, topic, partition, offset);
@@ -356,6 +366,7 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
     tx: SqlQueryable,
     handleChunk: NonNullable<ProjectionConsumerOptions["handleChunk"]>,
   ): Promise<number> {
+    if (options.appends) await declareAppender(tx);
     const claimed = await claimInboxMany(
       tx,
       name,

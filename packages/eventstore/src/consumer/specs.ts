@@ -16,6 +16,8 @@ export interface ConsumerSpec {
   readonly types?: readonly EventName[];
   /** See ProjectionConsumerOptions.mode: read models are "projection", command-issuing reactions "reactor". */
   readonly mode: "projection" | "reactor";
+  /** A projection that appends events in its transactions (ProjectionConsumerOptions.appends). */
+  readonly appends?: boolean;
   readonly handle: (event: ConsumedEvent, tx: SqlQueryable) => Promise<unknown>;
   /** A projection's batch path (see ProjectionConsumerOptions.handleChunk); without it each event goes to `handle`. */
   readonly handleChunk?: (events: readonly ConsumedEvent[], tx: SqlQueryable) => Promise<unknown>;
@@ -67,6 +69,7 @@ export async function startConsumers(
           : {}),
         ...(runtime.partitionsConcurrently ? { partitionsConcurrently: runtime.partitionsConcurrently } : {}),
         ...(spec.types ? { types: spec.types } : {}),
+        ...(spec.appends ? { appends: true } : {}),
       }),
     ),
   );

@@ -51,13 +51,13 @@ interface LeanRow {
 }
 
 // The same order and the same visibility rule as readAll (see READ_ALL in the PostgreSQL store):
-// only transactions older than every running one, so a verifier never overtakes a slow writer.
+// only transactions below the log horizon, so a verifier never overtakes a slow appender.
 // Revision and position come back as text: the verifier compares and prints them, never counts with them.
 const READ_LOG = `select event_id as id, type, stream_name, revision::text as revision,
     transaction_id::text || '/' || global_position::text as position, created_at, data, metadata
   from events
   where (transaction_id, global_position) > ($1::xid8, $2::bigint)
-    and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+    and transaction_id < shenguan_log_horizon()
   order by transaction_id, global_position
   limit $3`;
 

@@ -1,5 +1,5 @@
 import { v7 as uuidv7 } from "uuid";
-import { ConcurrencyError } from "../errors.js";
+import { ConcurrencyError, UndeclaredAppendError } from "../errors.js";
 import {
   START,
   type AppendResult,
@@ -15,7 +15,7 @@ import {
 } from "../port.js";
 import { GroupCommit } from "../group-commit.js";
 import { toBigInt, type SqlExecutor, type SqlQueryable } from "./executor.js";
-import { CONCURRENCY_SQLSTATE, EVENTS_CHANNEL, migrate } from "./schema.js";
+import { CONCURRENCY_SQLSTATE, EVENTS_CHANNEL, migrate, UNDECLARED_APPEND_SQLSTATE } from "./schema.js";
 import { pollingSubscription } from "./subscription.js";
 
 export interface PostgresEventStoreOptions {
@@ -39,15 +39,16 @@ const COLUMNS = `event_id as id, type, stream_name, revision, transaction_id::te
   global_position as prepare_id, created_at, data, metadata`;
 
 /**
- * Only transactions older than every transaction still running are read: a
- * writer that started earlier but commits later would otherwise land behind
- * a reader's checkpoint and be skipped. pg_current_snapshot() is the
- * statement's own snapshot, so everything below its xmin is settled and
- * visible (committed) or never will be (aborted).
+ * Only transactions below the log's horizon are read: an appender that
+ * started earlier but commits later would otherwise land behind a reader's
+ * checkpoint and be skipped. shenguan_log_horizon() (migration 4) works on
+ * the statement's own snapshot: below it every appender has committed
+ * (visible) or aborted. Transactions that do not append (read models,
+ * idempotency keys, anything else on the server) do not hold it back.
  */
 const READ_ALL = `select ${COLUMNS} from events
   where (transaction_id, global_position) > ($1::xid8, $2::bigint)
-    and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+    and transaction_id < shenguan_log_horizon()
   order by transaction_id, global_position
   limit $3`;
 
@@ -87,6 +88,12 @@ function toStoredEvent(row: EventRow): StoredEvent {
     data: row.data,
     metadata: row.metadata,
   };
+}
+
+/** SG002 from shenguan_append or shenguan_begin_append as the store's own error; any other error as it is. */
+export function undeclared(err: unknown): unknown {
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  return code === UNDECLARED_APPEND_SQLSTATE ? new UndeclaredAppendError(String(message), { cause: err }) : err;
 }
 
 function instant(time: Date): string {
@@ -219,7 +226,7 @@ export class PostgresEventStore implements EventStore {
       if (code === CONCURRENCY_SQLSTATE) {
         throw new ConcurrencyError(stream, expectedRevision, detail === "no_stream" ? "no_stream" : toBigInt(detail), { cause: err });
       }
-      throw err;
+      throw undeclared(err);
     }
   }
 
@@ -259,7 +266,7 @@ export class PostgresEventStore implements EventStore {
         const expected = batch.find((b) => b.stream === stream)?.expectedRevision ?? batch[0]!.expectedRevision;
         throw new ConcurrencyError(stream, expected, detail === "no_stream" ? "no_stream" : toBigInt(detail), { cause: err });
       }
-      throw err;
+      throw undeclared(err);
     }
   }
 

@@ -3,6 +3,9 @@ import type { SqlExecutor } from "./executor.js";
 /** Raised by shenguan_append when the stream is not at the expected revision; DETAIL holds the actual revision or "no_stream". */
 export const CONCURRENCY_SQLSTATE = "SG001";
 
+/** Raised by shenguan_append(_many) in a transaction that wrote before it declared itself an appender (shenguan_begin_append). */
+export const UNDECLARED_APPEND_SQLSTATE = "SG002";
+
 /** Stores NOTIFY this channel after appending, so subscribers wake up without waiting for their next poll. */
 export const EVENTS_CHANNEL = "shenguan_events";
 
@@ -219,6 +222,150 @@ const MIGRATIONS: readonly Migration[] = [
              select v_item->>'stream', a.next_revision, a.commit_id, a.prepare_id
              from shenguan_append(v_item->>'stream', v_item->>'expected', v_item->'events') a;
          end loop;
+       end
+       $fn$`,
+    ],
+  },
+  {
+    version: 4,
+    name: "readers wait only for declared appenders",
+    statements: [
+      // Readers of the log used to wait for every transaction older than the
+      // oldest one still running (pg_snapshot_xmin): any write anywhere on the
+      // server, a projection's read-model transaction, an idempotency key, a
+      // report in another database, held back every subscriber until it
+      // committed. Now a transaction that appends declares itself before it
+      // has a transaction id (before its first write): it takes events' ROW
+      // EXCLUSIVE lock, which it then holds until it ends. A running
+      // transaction that has an id but holds no such lock never appends to
+      // this log (it would have had to declare first), so readers pass it by
+      // (shenguan_log_horizon). The declaration is remembered per events
+      // table in a transaction-local setting, so it survives the caller's
+      // savepoints exactly as the lock does.
+      `create or replace function shenguan_begin_append() returns void
+       language plpgsql as $fn$
+       declare
+         v_log text := 'events'::regclass::oid::text;
+         v_declared text := coalesce(current_setting('shenguan.appending', true), '');
+       begin
+         if position(',' || v_log || ',' in v_declared) > 0 then
+           return;
+         end if;
+         if pg_current_xact_id_if_assigned() is not null then
+           raise exception using errcode = '${UNDECLARED_APPEND_SQLSTATE}',
+             message = 'this transaction wrote before appending events: call shenguan_begin_append() before its first write',
+             hint = 'readers of the log wait only for transactions that declared themselves appenders before they had a transaction id';
+         end if;
+         lock table events in row exclusive mode;
+         perform set_config('shenguan.appending', v_declared || ',' || v_log || ',', true);
+       end
+       $fn$`,
+      // Version 2's function, declaring the appender before its first write
+      // (an autocommit append declares itself; so does shenguan_append_many,
+      // through it, on its first stream).
+      `create or replace function shenguan_append(p_stream text, p_expected text, p_events jsonb)
+       returns table (next_revision bigint, commit_id text, prepare_id bigint)
+       language plpgsql as $fn$
+       declare
+         v_count bigint := jsonb_array_length(p_events);
+         v_current bigint;
+         v_next bigint;
+       begin
+         if v_count = 0 then
+           select s.revision into v_current from streams s where s.stream_name = p_stream;
+           -- Parenthesised: PL/pgSQL would otherwise end the IF condition at the CASE's first THEN.
+           if (case p_expected
+                 when 'no_stream' then v_current is not null
+                 when 'any' then false
+                 when 'stream_exists' then v_current is null
+                 else v_current is distinct from p_expected::bigint
+               end) then
+             raise exception using errcode = '${CONCURRENCY_SQLSTATE}',
+               message = format('stream %s is not at the expected revision %s', p_stream, p_expected),
+               detail = coalesce(v_current::text, 'no_stream');
+           end if;
+           return query
+             select coalesce(v_current, -1), coalesce(e.transaction_id::text, '0'), coalesce(e.global_position, 0)
+             from (select 1) one
+             left join events e on e.stream_name = p_stream and e.revision = v_current;
+           return;
+         end if;
+
+         -- Before this transaction's first write, or refused: see shenguan_begin_append.
+         perform shenguan_begin_append();
+
+         if p_expected = 'no_stream' then
+           insert into streams (stream_name, revision) values (p_stream, v_count - 1)
+             on conflict do nothing
+             returning revision into v_next;
+         elsif p_expected = 'any' then
+           insert into streams as s (stream_name, revision) values (p_stream, v_count - 1)
+             on conflict (stream_name) do update set revision = s.revision + v_count
+             returning s.revision into v_next;
+         elsif p_expected = 'stream_exists' then
+           update streams s set revision = s.revision + v_count
+             where s.stream_name = p_stream
+             returning s.revision into v_next;
+         else
+           update streams s set revision = s.revision + v_count
+             where s.stream_name = p_stream and s.revision = p_expected::bigint
+             returning s.revision into v_next;
+         end if;
+
+         if v_next is null then
+           select s.revision into v_current from streams s where s.stream_name = p_stream;
+           raise exception using errcode = '${CONCURRENCY_SQLSTATE}',
+             message = format('stream %s is not at the expected revision %s', p_stream, p_expected),
+             detail = coalesce(v_current::text, 'no_stream');
+         end if;
+
+         return query
+           with inserted as (
+             insert into events (event_id, stream_name, revision, type, data, metadata, created_at)
+             select (e.value->>'id')::uuid, p_stream, v_next - v_count + e.ordinality, e.value->>'type',
+                    coalesce(e.value->'data', 'null'::jsonb), e.value->'metadata',
+                    coalesce((e.value->>'time')::timestamptz, now())
+             from jsonb_array_elements(p_events) with ordinality e
+             order by e.ordinality
+             returning global_position
+           )
+           select v_next, pg_current_xact_id()::text, max(global_position) from inserted;
+       end
+       $fn$`,
+      // Everything below it is settled: no transaction with a smaller id can
+      // still add events. That is the smallest id in the statement's own
+      // snapshot (STABLE: the caller's snapshot) that is either still
+      // running as a declared appender of this log, or has ended since the
+      // snapshot was taken (its events, if any, are not visible to it);
+      // failing any, the snapshot's xmax. pg_locks is read after the
+      // snapshot: an appender in it held events' lock since before it had its
+      // id, so it shows it until it ends; one that got its id after the
+      // snapshot is at or above xmax.
+      `create or replace function shenguan_log_horizon() returns xid8
+       language plpgsql stable as $fn$
+       declare
+         v_snapshot pg_snapshot := pg_current_snapshot();
+         v_horizon xid8;
+       begin
+         if not exists (select from pg_snapshot_xip(v_snapshot)) then
+           return pg_snapshot_xmax(v_snapshot);
+         end if;
+         with locks as materialized (
+           select l.locktype, l.transactionid, l.virtualtransaction from pg_locks l
+           where l.granted and (
+             (l.locktype = 'transactionid' and l.mode = 'ExclusiveLock')
+             or (l.locktype = 'relation' and l.relation = 'events'::regclass
+                 and l.database = (select d.oid from pg_database d where d.datname = current_database())))
+         ),
+         bystanders as (
+           select t.transactionid from locks t
+           where t.locktype = 'transactionid'
+             and not exists (select from locks r where r.locktype = 'relation' and r.virtualtransaction = t.virtualtransaction)
+         )
+         select min(x.id) into v_horizon
+         from pg_snapshot_xip(v_snapshot) as x(id)
+         where not exists (select from bystanders b where b.transactionid = x.id::xid);
+         return coalesce(v_horizon, pg_snapshot_xmax(v_snapshot));
        end
        $fn$`,
     ],

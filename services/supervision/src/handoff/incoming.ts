@@ -22,7 +22,9 @@ const fromKafka = (ce: IncomingEvent, department: string) => ({
 export async function onHandoffPushed(service: SupervisionService, pushed: HandoffPushed, ce: IncomingEvent): Promise<void> {
   await service.execute(pushed.handoffId, "ReceiveHandoff", { handoff: pushed }, fromKafka(ce, pushed.regulator));
   // The licence may have ended before the push reached us (the topics are consumed independently).
-  const [noted] = await service.store.readStream(licenceEndStream(pushed.licenceId), { maxCount: 1 });
+  // The whole stream (it holds one event at most): whole-stream reads of concurrent pushes share one
+  // query, where a read with a count would cost a round trip per push.
+  const [noted] = await service.store.readStream(licenceEndStream(pushed.licenceId));
   if (noted) {
     const { licenceId: _l, caseId: _c, ...end } = toDomain<LicenceEndEvent>(noted).data;
     await service.execute(pushed.handoffId, "NoteLicenceEnded", { ...end, answersRequestId: null }, fromKafka(ce, pushed.regulator));
@@ -75,7 +77,7 @@ async function licenceEnded(
 /** Remembers the end once per licence, for handoffs that arrive after it. */
 async function noteEnd(service: SupervisionService, caseId: string, licenceId: string, end: LicenceEnd, ce: IncomingEvent): Promise<void> {
   const stream = licenceEndStream(licenceId);
-  if ((await service.store.readStream(stream, { maxCount: 1 })).length > 0) return;
+  if ((await service.store.readStream(stream)).length > 0) return; // one event at most: a whole-stream read, grouped
   const event: LicenceEndEvent = { type: "LicenceEndNoted", data: { licenceId, caseId, ...end } };
   try {
     await service.store.append(stream, [{ ...event, metadata: { ...fromKafka(ce, departmentOfSource(ce.source)), caseId } }], "no_stream");
