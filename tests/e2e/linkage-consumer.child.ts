@@ -27,8 +27,10 @@ const consumer = await runProjectionConsumer({
   topics: linkageTopicsOf(env("TOPIC_PREFIX")),
   name: LINKAGE_PROJECTION,
   db,
-  // As the bus runs it: its transactions append the process manager's events.
+  // As the bus runs it: its transactions append the process manager's events, and its own echoes are passed
+  // over unread (the test's reference consumer applies them the durable way: both must end the same).
   appends: true,
+  passOver: app.linkage.handle.passOver,
   handle: async (event, tx) => {
     await app.linkage.handle(event, tx);
     if (slowSeconds > 0) await tx.query(`select pg_sleep($1)`, [slowSeconds]);

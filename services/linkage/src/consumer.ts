@@ -24,6 +24,8 @@ export function startLinkageConsumer(options: {
     db: options.db,
     handle: options.handle,
     handleChunk: options.handle.handleChunk,
+    // Its own echoes, applied when it emitted them, are passed over unread.
+    passOver: options.handle.passOver,
     logger: options.logger,
     groupId: options.groupId ?? "shenguan-linkage",
     topics: options.topics ?? linkageTopics,

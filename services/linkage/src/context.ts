@@ -62,12 +62,60 @@ export interface EmitAppend {
  */
 export type EmitEach = (tx: SqlQueryable, appends: readonly EmitAppend[]) => Promise<EmitOutcome[]>;
 
-export function emitterFor(store: EventStore): Emit {
-  const emitEach = eachEmitterFor(store);
+/**
+ * The ids of events this process emitted (and applied in the same
+ * transaction), so the consumer can pass their Kafka echoes over unread: no
+ * decode, no inbox row, no transaction (ProjectionConsumerOptions.passOver).
+ * Only a shortcut: the echo of an id it does not hold (after a restart, or
+ * past its bound) goes the durable way, linkage_emitted. The ids passed over
+ * are kept until the next chunk deletes their linkage_emitted rows with its
+ * own (ownEchoes); a chunk that rolls back after taking them leaves those
+ * rows behind, which changes nothing but the table's size.
+ */
+export class EchoMemory {
+  readonly #emitted = new Set<string>();
+  #passed: string[] = [];
+  constructor(private readonly max = 100_000) {}
+
+  /** Ids appended in a transaction that also applies them; an id whose transaction rolls back never echoes. */
+  remember(ids: readonly string[]): void {
+    for (const id of ids) this.#emitted.add(id);
+    // Oldest first (a Set keeps insertion order): their echoes are the likeliest to have come and gone.
+    for (const id of this.#emitted) {
+      if (this.#emitted.size <= this.max) break;
+      this.#emitted.delete(id);
+    }
+  }
+
+  has(ceId: string): boolean {
+    return this.#emitted.has(ceId);
+  }
+
+  passed(ceIds: readonly string[]): void {
+    for (const id of ceIds) this.#emitted.delete(id);
+    this.#passed.push(...ceIds);
+  }
+
+  /** The ids passed over since the last call, whose linkage_emitted rows are to go. */
+  takePassed(): string[] {
+    const passed = this.#passed;
+    this.#passed = [];
+    return passed;
+  }
+
+  /** After a rebuild: every echo must be applied again. */
+  clear(): void {
+    this.#emitted.clear();
+    this.#passed = [];
+  }
+}
+
+export function emitterFor(store: EventStore, echoes?: EchoMemory): Emit {
+  const emitEach = eachEmitterFor(store, echoes);
   return async (tx, stream, events, expected, metadata) => (await emitEach(tx, [{ stream, events, expected, metadata }]))[0]!;
 }
 
-export function eachEmitterFor(store: EventStore): EmitEach {
+export function eachEmitterFor(store: EventStore, echoes?: EchoMemory): EmitEach {
   return async (tx, appends) => {
     // Fail here, not at the relay (which would park the event unpublished); before any append, so a bad payload costs no signature.
     const checked = appends.map((a) =>
@@ -91,6 +139,7 @@ export function eachEmitterFor(store: EventStore): EmitEach {
     // The caller applies these events in `tx` right after: their echoes through Kafka are then no-ops (skipEcho).
     if (emittedIds.length > 0) {
       await tx.query(`insert into linkage_emitted (event_id) select unnest($1::text[]) on conflict do nothing`, [emittedIds]);
+      echoes?.remember(emittedIds);
     }
     return outcomes;
   };
@@ -132,6 +181,8 @@ export interface LinkageContext {
   readonly logger: LinkageLogger;
   readonly emit: Emit;
   readonly emitEach: EmitEach;
+  /** What this process emitted, for the consumer to pass the echoes over. */
+  readonly echoes: EchoMemory;
 }
 
 export const DEFAULT_YELLOW_SHARE = 0.8;
@@ -160,9 +211,13 @@ export function linkageContext(options: LinkageOptions): LinkageContext {
     cardGraceMs: checkedGrace(options.cardGraceMs ?? DEFAULT_CARD_GRACE_MS),
     department: options.department ?? DEFAULT_LINKAGE_DEPARTMENT,
     logger: options.logger ?? silentLogger,
-    emit: emitterFor(options.store),
-    emitEach: eachEmitterFor(options.store),
+    ...emitters(options.store),
   };
+}
+
+function emitters(store: EventStore): Pick<LinkageContext, "emit" | "emitEach" | "echoes"> {
+  const echoes = new EchoMemory();
+  return { emit: emitterFor(store, echoes), emitEach: eachEmitterFor(store, echoes), echoes };
 }
 
 function checkedGrace(ms: number): number {
@@ -180,12 +235,15 @@ export type LinkageSetup = LinkageOptions | LinkageContext;
  * nothing, so the projection skips them. One round trip for a whole chunk
  * instead of re-deriving the rows.
  */
-export async function ownEchoes(tx: SqlQueryable, eventIds: readonly string[]): Promise<Set<string>> {
-  if (eventIds.length === 0) return new Set();
+export async function ownEchoes(tx: SqlQueryable, eventIds: readonly string[], echoes?: EchoMemory): Promise<Set<string>> {
+  // With them, the rows of the echoes the consumer passed over since the last chunk (EchoMemory).
+  const passed = echoes?.takePassed() ?? [];
+  if (eventIds.length === 0 && passed.length === 0) return new Set();
   const { rows } = await tx.query<{ event_id: string }>(`delete from linkage_emitted where event_id = any($1::text[]) returning event_id`, [
-    eventIds,
+    passed.length === 0 ? eventIds : [...eventIds, ...passed],
   ]);
-  return new Set(rows.map((r) => r.event_id));
+  const asked = new Set(eventIds);
+  return new Set(rows.map((r) => r.event_id).filter((id) => asked.has(id)));
 }
 
 export function contextOf(setup: LinkageSetup): LinkageContext {

@@ -1,6 +1,6 @@
 import { families, topicOf, type LicenceGranted } from "@shenguan/contracts";
 import { localDateOf } from "@shenguan/deadlines";
-import { contextOf, ownEchoes, type LinkageSetup } from "./context.js";
+import { contextOf, ownEchoes, type EchoMemory, type LinkageSetup } from "./context.js";
 import { recordCommitmentBreach, recordCreditRecord, recordCreditRepair } from "./credit/credit.js";
 import { deadlineFact, deadlineIdOf, openDeadline, recordCard, REVOCATION_DECISION_LIMIT } from "./deadline/deadlines.js";
 import { calendarDaysUntil } from "./deadline/limits.js";
@@ -38,6 +38,8 @@ const OWN_EVENTS: ReadonlySet<string> = new Set([
  */
 export type LinkageHandler = ((event: ConsumedEvent, tx: SqlQueryable) => Promise<void>) & {
   readonly handleChunk: (events: readonly ConsumedEvent[], tx: SqlQueryable) => Promise<void>;
+  /** The echoes of what this process emitted, for the consumer to pass over (ProjectionConsumerOptions.passOver). */
+  readonly passOver: EchoMemory;
 };
 
 /**
@@ -74,6 +76,7 @@ export function createLinkageProjection(setup: LinkageSetup): LinkageHandler {
     const echoes = await ownEchoes(
       tx,
       events.filter((e) => OWN_EVENTS.has(e.name)).map((e) => e.ce.id),
+      ctx.echoes,
     );
     let grants: Array<{ grant: LicenceGranted; trigger: Trigger }> = [];
     const licences = new Set<string>();
@@ -265,5 +268,5 @@ export function createLinkageProjection(setup: LinkageSetup): LinkageHandler {
     }
   }
 
-  return Object.assign(handle, { handleChunk });
+  return Object.assign(handle, { handleChunk, passOver: ctx.echoes });
 }

@@ -75,6 +75,15 @@ export interface ProjectionConsumerOptions {
    * decoded as usual (and dead-lettered if it is bad).
    */
   readonly types?: readonly EventName[];
+  /**
+   * Messages this consumer knows to have no effect, by their ce_id header:
+   * its own events' echoes, applied already in the transaction that emitted
+   * them (linkage's pushes). They are passed over like messages of other
+   * `types`: undecoded, no inbox row, no transaction. `has` must be pure
+   * (it may be asked twice for one message); `passed` hears once, in order,
+   * the ids of those actually passed over.
+   */
+  readonly passOver?: { has(ceId: string): boolean; passed(ceIds: readonly string[]): void };
   /** Most messages a projection applies in one transaction (default 200). */
   readonly chunkSize?: number;
   /** Partitions processed at once (default 1); needs as many database connections. */
@@ -140,12 +149,22 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
   const logger = options.logger.child({ consumer: name, groupId });
   const counters = { applied: 0, duplicates: 0, deadLettered: 0, handlerRetries: 0, passedOver: 0 };
   const wanted = options.types === undefined ? undefined : new Set(options.types.map(cloudEventTypeOf));
-  /** Whether the message's ce_type header names an event this consumer does not act on. */
+  const headerOf = (message: KafkaMessage, name: string): string | undefined => {
+    const header = message.headers?.[name];
+    return Buffer.isBuffer(header) ? header.toString("utf8") : typeof header === "string" ? header : undefined;
+  };
+  /** The ce_id of a message passOver knows, if it does. */
+  const knownNoOp = (message: KafkaMessage): string | undefined => {
+    const id = options.passOver && headerOf(message, "ce_id");
+    return id !== undefined && options.passOver!.has(id) ? id : undefined;
+  };
+  /** Whether the message's ce_type header names an event this consumer does not act on, or passOver knows it. */
   const passesOver = (message: KafkaMessage): boolean => {
-    if (wanted === undefined) return false;
-    const header = message.headers?.["ce_type"];
-    const type = Buffer.isBuffer(header) ? header.toString("utf8") : typeof header === "string" ? header : undefined;
-    return type !== undefined && !wanted.has(type);
+    if (wanted !== undefined) {
+      const type = headerOf(message, "ce_type");
+      if (type !== undefined && !wanted.has(type)) return true;
+    }
+    return knownNoOp(message) !== undefined;
   };
 
   await migrateConsumerTables(db);
@@ -282,6 +301,10 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
       let skipped = 0;
       while (i + skipped < pending.length && passesOver(pending[i + skipped]!)) skipped++;
       if (skipped > 0) {
+        if (options.passOver) {
+          const known = pending.slice(i, i + skipped).flatMap((m) => knownNoOp(m) ?? []);
+          if (known.length > 0) options.passOver.passed(known);
+        }
         i += skipped;
         counters.passedOver += skipped;
         const last = pending[i - 1]!.offset;
@@ -310,6 +333,7 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
       await heartbeat();
     }
   }
+
 
   /** The decodable messages from `start` on, up to the first undecodable one (which goes to the DLQ on its own). */
   function decodableRun(

@@ -2,7 +2,7 @@ import { deadLetterTopicOf, families, topicOf, type EventName, type Family } fro
 import type { Kafka } from "kafkajs";
 import type { Logger } from "pino";
 import type { SqlExecutor, SqlQueryable } from "../postgres/executor.js";
-import { runProjectionConsumer, type ConsumedEvent, type ProjectionConsumer } from "./consumer.js";
+import { runProjectionConsumer, type ConsumedEvent, type ProjectionConsumer, type ProjectionConsumerOptions } from "./consumer.js";
 
 /**
  * What a service consumes, declared by the service and run by whichever
@@ -16,6 +16,8 @@ export interface ConsumerSpec {
   readonly types?: readonly EventName[];
   /** See ProjectionConsumerOptions.mode: read models are "projection", command-issuing reactions "reactor". */
   readonly mode: "projection" | "reactor";
+  /** Messages known to have no effect, passed over by ce_id (ProjectionConsumerOptions.passOver): a projection's own echoes. */
+  readonly passOver?: ProjectionConsumerOptions["passOver"];
   /** A projection that appends events in its transactions (ProjectionConsumerOptions.appends). */
   readonly appends?: boolean;
   readonly handle: (event: ConsumedEvent, tx: SqlQueryable) => Promise<unknown>;
@@ -70,6 +72,7 @@ export async function startConsumers(
         ...(runtime.partitionsConcurrently ? { partitionsConcurrently: runtime.partitionsConcurrently } : {}),
         ...(spec.types ? { types: spec.types } : {}),
         ...(spec.appends ? { appends: true } : {}),
+        ...(spec.passOver ? { passOver: spec.passOver } : {}),
       }),
     ),
   );
