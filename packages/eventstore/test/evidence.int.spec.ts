@@ -1,6 +1,8 @@
 import { PGlite } from "@electric-sql/pglite";
 import {
   canonicalEvent,
+  chainLinkFrom,
+  chainLinkOf,
   GENESIS_HASH,
   KeyRing,
   linkEvent,
@@ -582,6 +584,20 @@ describe("LogSealer and verifyStore on PostgreSQL", () => {
       await ownInner.close();
       await own.drop();
     }
+  });
+
+  it("readChainLinks gives what readAll gives of each event (id, stream, position) with its stored chain link", async () => {
+    const store = evidenceStore(custody, inner);
+    const start = (await store.append(`links-start-${uuidv7()}`, [fact(0)], "no_stream")).position;
+    await store.append(`links-${uuidv7()}`, [fact(1), fact(2)], "no_stream");
+    await store.append(`links-${uuidv7()}`, [fact(3)], "no_stream");
+    const events = await inner.readAll({ after: start });
+    const links = await inner.readChainLinks({ after: start });
+    expect(links.map((l) => [l.id, l.stream, formatPosition(l.position)])).toEqual(events.map((e) => [e.id, e.stream, formatPosition(e.position)]));
+    expect(links.map((l) => chainLinkFrom(l.chain))).toEqual(events.map((e) => chainLinkOf(e)));
+    expect(links.every((l) => chainLinkFrom(l.chain) !== undefined)).toBe(true);
+    expect(chainLinkFrom({ prev: "00", hash: "zz" })).toBeUndefined();
+    expect(await inner.readChainLinks({ after: start, maxCount: 1 })).toHaveLength(1);
   });
 
   it("two sealers racing produce one seal sequence", async () => {

@@ -44,8 +44,13 @@ export function linkEvent(event: EvidenceEvent, prev: string = GENESIS_HASH): Ch
 
 /** The event's `metadata.evidence.chain` if it is well formed (what a sealer reads: its `hash` is the Merkle leaf). */
 export function chainLinkOf(event: EvidenceEvent): ChainLink | undefined {
-  const chain = (evidenceOf(event) as { chain?: { prev?: unknown; hash?: unknown } } | null | undefined)?.chain;
-  return isHash(chain?.prev) && isHash(chain?.hash) ? { prev: chain.prev, hash: chain.hash } : undefined;
+  return chainLinkFrom((evidenceOf(event) as { chain?: unknown } | null | undefined)?.chain);
+}
+
+/** A stored `evidence.chain` value as a chain link, if it is one (a lean read of the log takes only that). */
+export function chainLinkFrom(chain: unknown): ChainLink | undefined {
+  const c = chain as { prev?: unknown; hash?: unknown } | null | undefined;
+  return isHash(c?.prev) && isHash(c?.hash) ? { prev: c.prev, hash: c.hash } : undefined;
 }
 
 /** The last verified (or written) event of a stream. */

@@ -35,6 +35,7 @@ export { signEvent, signBytes, parseSignature, verifyEventSignature, type Signat
 export {
   chainHash,
   chainHashHex,
+  chainLinkFrom,
   chainLinkOf,
   linkEvent,
   StreamChainer,

@@ -1,8 +1,20 @@
-import { chainLinkOf, parseSeal, sealBlock, sealHash, GENESIS_HASH, type BlockEntry, type Seal, type Signer } from "@shenguan/evidence";
+import { chainLinkFrom, chainLinkOf, parseSeal, sealBlock, sealHash, GENESIS_HASH, type BlockEntry, type Seal, type Signer } from "@shenguan/evidence";
 import { ConcurrencyError } from "../errors.js";
 import { comparePositions, formatPosition, parsePosition, type LogPosition, type StoredEvent, type Subscription } from "../port.js";
 import { BUS_DEPARTMENT, LOG_SEALED, SEAL_STREAM } from "./constants.js";
 import type { EvidenceStore } from "./evidence-store.js";
+import { PostgresEventStore, type LoggedChainLink } from "../postgres/postgres-event-store.js";
+import type { ChainLink } from "@shenguan/evidence";
+
+/** What the sealer takes of each event of the log. */
+interface LogEntry {
+  readonly id: string;
+  readonly stream: string;
+  readonly position: LogPosition;
+  readonly link: ChainLink | undefined;
+}
+const entryOfEvent = (e: StoredEvent): LogEntry => ({ id: e.id, stream: e.stream, position: e.position, link: chainLinkOf(e) });
+const entryOfLink = (l: LoggedChainLink): LogEntry => ({ id: l.id, stream: l.stream, position: l.position, link: chainLinkFrom(l.chain) });
 
 export interface SealerLogger {
   warn(obj: object, msg: string): void;
@@ -122,9 +134,14 @@ export class LogSealer {
 
   #subscribe(): void {
     if (this.#stopped) return;
-    const subscription = this.#store.subscribeToAll((events) => this.#run(() => this.#ingest(events)), {
-      ...(this.#received === undefined ? {} : { after: this.#received }),
-    });
+    const after = this.#received === undefined ? {} : { after: this.#received };
+    // On PostgreSQL/PGlite only each event's position and chain link are read (readChainLinks): a seal needs
+    // nothing else, and turning every event's data and metadata into text was most of the sealer's database time.
+    const inner = this.#store.inner;
+    const subscription =
+      inner instanceof PostgresEventStore
+        ? inner.subscribeToChainLinks((links) => this.#run(() => this.#ingest(links.map(entryOfLink))), after)
+        : this.#store.subscribeToAll((events) => this.#run(() => this.#ingest(events.map(entryOfEvent))), after);
     this.#subscription = subscription;
     subscription.done.catch((err: unknown) => {
       if (this.#stopped) return;
@@ -132,6 +149,14 @@ export class LogSealer {
       this.#logger.error({ err }, "sealer: subscription failed; resubscribing");
       setTimeout(() => this.#subscribe(), 1000).unref();
     });
+  }
+
+  /** A page of the log as the subscription reads it (flush() reads ahead of it). */
+  async #readPage(options: { after?: LogPosition; maxCount: number }): Promise<LogEntry[]> {
+    const inner = this.#store.inner;
+    return inner instanceof PostgresEventStore
+      ? (await inner.readChainLinks(options)).map(entryOfLink)
+      : (await this.#store.readAll(options)).map(entryOfEvent);
   }
 
   /** One step at a time: the subscription, the timer and flush() never interleave. */
@@ -164,7 +189,7 @@ export class LogSealer {
     }
   }
 
-  async #ingest(events: readonly StoredEvent[]): Promise<void> {
+  async #ingest(events: readonly LogEntry[]): Promise<void> {
     const now = this.#clock().getTime();
     for (const event of events) {
       if (this.#take(event, now) && this.#pending.length >= this.#blockSize) await this.#cut();
@@ -173,10 +198,10 @@ export class LogSealer {
   }
 
   /** Adds the event to the pending block unless it was taken in before; true if it was added. */
-  #take(event: StoredEvent, now: number): boolean {
+  #take(event: LogEntry, now: number): boolean {
     if (this.#received !== undefined && comparePositions(event.position, this.#received) <= 0) return false;
     this.#received = event.position;
-    const link = chainLinkOf(event);
+    const link = event.link;
     if (link === undefined) {
       // Logged sparingly: a log from before evidence may hold many.
       if (this.#unchained++ % 1000 === 0) {
@@ -232,7 +257,7 @@ export class LogSealer {
     return this.#run(async () => {
       if (this.#signer === undefined) throw new Error("flush() before start()");
       for (;;) {
-        const page = await this.#store.readAll({ ...(this.#received === undefined ? {} : { after: this.#received }), maxCount: 1000 });
+        const page = await this.#readPage({ ...(this.#received === undefined ? {} : { after: this.#received }), maxCount: 1000 });
         if (page.length === 0) break;
         const now = this.#clock().getTime();
         for (const event of page) this.#take(event, now);

@@ -6,6 +6,7 @@ import {
   type EventMetadata,
   type EventStore,
   type ExpectedRevision,
+  type LogPosition,
   type NewEvent,
   type ReadAllOptions,
   type ReadStreamOptions,
@@ -16,7 +17,7 @@ import {
 import { GroupCommit } from "../group-commit.js";
 import { toBigInt, type SqlExecutor, type SqlQueryable } from "./executor.js";
 import { CONCURRENCY_SQLSTATE, EVENTS_CHANNEL, migrate, UNDECLARED_APPEND_SQLSTATE } from "./schema.js";
-import { pollingSubscription } from "./subscription.js";
+import { pollingSubscription, type Positioned } from "./subscription.js";
 
 export interface PostgresEventStoreOptions {
   /** How long a caught-up subscription sleeps when no notification wakes it. */
@@ -51,6 +52,24 @@ const READ_ALL = `select ${COLUMNS} from events
     and transaction_id < shenguan_log_horizon()
   order by transaction_id, global_position
   limit $3`;
+
+// readAll's order and visibility, with only what a sealer takes of each event: the chain link is some
+// 150 bytes of JSON to turn into text, where the whole event is ten times that, twice (data, metadata).
+const READ_CHAIN_LINKS = `select event_id as id, stream_name, transaction_id::text as commit_id, global_position as prepare_id,
+    metadata #> '{evidence,chain}' as chain
+  from events
+  where (transaction_id, global_position) > ($1::xid8, $2::bigint)
+    and transaction_id < shenguan_log_horizon()
+  order by transaction_id, global_position
+  limit $3`;
+
+/** One event of the log as the sealer sees it: where it is, and its chain link as stored (unchecked). */
+export interface LoggedChainLink {
+  readonly id: string;
+  readonly stream: string;
+  readonly position: LogPosition;
+  readonly chain: unknown;
+}
 
 const READ_STREAM_FORWARDS = `select ${COLUMNS} from events
   where stream_name = $1 and revision >= $2::bigint
@@ -312,18 +331,34 @@ export class PostgresEventStore implements EventStore {
     return rows.map(toStoredEvent);
   }
 
-  async readByCorrelationKey(key: string): Promise<StoredEvent[]> {
-    const { rows } = await this.#sql.query<EventRow>(READ_BY_KEY, [key]);
-    return rows.map(toStoredEvent);
+  /** readAll, lean: each event's id, stream, position and stored chain link (LogSealer's input). */
+  async readChainLinks(options: ReadAllOptions = {}): Promise<LoggedChainLink[]> {
+    const after = options.after ?? START;
+    const { rows } = await this.#sql.query<{ id: string; stream_name: string; commit_id: string; prepare_id: string | bigint; chain: unknown }>(
+      READ_CHAIN_LINKS,
+      [after.commit.toString(), after.prepare.toString(), options.maxCount ?? null],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      stream: r.stream_name,
+      position: { commit: toBigInt(r.commit_id), prepare: toBigInt(r.prepare_id) },
+      chain: r.chain,
+    }));
   }
 
-  subscribeToAll(onEvents: (events: readonly StoredEvent[]) => Promise<void>, options?: SubscribeOptions): Subscription {
-    const subscription = pollingSubscription(
-      {
-        readAll: (o) => this.readAll(o),
-        listen: (wake) => this.#sql.listen(EVENTS_CHANNEL, wake),
-        pollIntervalMs: this.#pollIntervalMs,
-      },
+  /** subscribeToAll, lean (readChainLinks): catch-up then live, woken by the same notifications. */
+  subscribeToChainLinks(onLinks: (links: readonly LoggedChainLink[]) => Promise<void>, options?: SubscribeOptions): Subscription {
+    return this.#subscribe((o) => this.readChainLinks(o), onLinks, options);
+  }
+
+  /** A polling subscription over `read`, woken by the store's notifications, ended by close(). */
+  #subscribe<T extends Positioned>(
+    read: (options: ReadAllOptions) => Promise<T[]>,
+    onEvents: (events: readonly T[]) => Promise<void>,
+    options?: SubscribeOptions,
+  ): Subscription {
+    const subscription = pollingSubscription<T>(
+      { readAll: read, listen: (wake) => this.#sql.listen(EVENTS_CHANNEL, wake), pollIntervalMs: this.#pollIntervalMs },
       onEvents,
       options,
     );
@@ -333,6 +368,15 @@ export class PostgresEventStore implements EventStore {
       () => this.#subscriptions.delete(subscription),
     );
     return subscription;
+  }
+
+  async readByCorrelationKey(key: string): Promise<StoredEvent[]> {
+    const { rows } = await this.#sql.query<EventRow>(READ_BY_KEY, [key]);
+    return rows.map(toStoredEvent);
+  }
+
+  subscribeToAll(onEvents: (events: readonly StoredEvent[]) => Promise<void>, options?: SubscribeOptions): Subscription {
+    return this.#subscribe((o) => this.readAll(o), onEvents, options);
   }
 
   async close(): Promise<void> {

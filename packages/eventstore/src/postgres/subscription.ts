@@ -1,8 +1,13 @@
-import { START, type ReadAllOptions, type StoredEvent, type SubscribeOptions, type Subscription } from "../port.js";
+import { START, type LogPosition, type ReadAllOptions, type StoredEvent, type SubscribeOptions, type Subscription } from "../port.js";
 
-export interface PollingSource {
+/** What a polling subscription delivers: events, or a lean view of them (anything with its log position). */
+export interface Positioned {
+  readonly position: LogPosition;
+}
+
+export interface PollingSource<T extends Positioned = StoredEvent> {
   /** Must never return an event at or before `after`, and never skip one that a later call could return before it. */
-  readAll(options: ReadAllOptions): Promise<StoredEvent[]>;
+  readAll(options: ReadAllOptions): Promise<T[]>;
   /** Registers a wake-up for "something may have been appended"; rejecting is fine (the loop then only polls). */
   listen(wake: () => void): Promise<() => Promise<void>>;
   readonly pollIntervalMs: number;
@@ -20,9 +25,9 @@ const DEFAULT_BATCH_SIZE = 500;
  * notification can be lost, and an event may be held back by an older open
  * transaction that commits without notifying).
  */
-export function pollingSubscription(
-  source: PollingSource,
-  onEvents: (events: readonly StoredEvent[]) => Promise<void>,
+export function pollingSubscription<T extends Positioned = StoredEvent>(
+  source: PollingSource<T>,
+  onEvents: (events: readonly T[]) => Promise<void>,
   options: SubscribeOptions = {},
 ): Subscription {
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
