@@ -5,8 +5,9 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     // One test file at a time across all tiers: the PostgreSQL global log
-    // shows no event past a transaction still open anywhere on the server, so
-    // a file appending and reading it must not race another file's writers.
+    // shows no event past an appender still open in its schema (and tests
+    // measure round trips and timings), so a file appending and reading it
+    // must not race another file's writers on this 2-core machine.
     maxWorkers: 1,
     projects: [
       {

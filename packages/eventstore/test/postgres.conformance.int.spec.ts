@@ -41,6 +41,60 @@ if (await postgresReachable()) {
     expect(queries.filter((q) => q.includes("from events")).length).toBeLessThanOrEqual(2);
   });
 
+  it("appendManyWith: every kind of expectation in one statement, events in batch order; a conflict names its stream and writes nothing", async () => {
+    const store = new PostgresEventStore(schema.sql);
+    const run = `many-${Date.now()}`;
+    const e = (n: number) => ({ type: "E", data: { n }, metadata });
+    await store.append(`${run}-exact`, [e(0), e(1)], "no_stream");
+    await store.append(`${run}-exists`, [e(0)], "no_stream");
+    await store.append(`${run}-any-old`, [e(0)], "no_stream");
+    const results = await store.appendManyWith(schema.sql, [
+      { stream: `${run}-new`, events: [e(1), e(2)], expectedRevision: "no_stream" },
+      { stream: `${run}-exact`, events: [e(3)], expectedRevision: 1n },
+      { stream: `${run}-exists`, events: [e(4)], expectedRevision: "stream_exists" },
+      { stream: `${run}-any-old`, events: [e(5), e(6)], expectedRevision: "any" },
+      { stream: `${run}-any-new`, events: [e(7)], expectedRevision: "any" },
+    ]);
+    expect(results.map((r) => r.nextExpectedRevision)).toEqual([1n, 2n, 1n, 2n, 0n]);
+    const positions = results.map((r) => r.position.prepare);
+    expect([...positions].sort((a, b) => (a < b ? -1 : 1))).toEqual(positions); // batch order is log order
+    expect(new Set(results.map((r) => r.position.commit)).size).toBe(1); // one transaction
+    const read = async (suffix: string) =>
+      (await store.readStream(`${run}-${suffix}`)).map((x) => [x.revision, (x.data as { n: number }).n]);
+    expect(await read("new")).toEqual([
+      [0n, 1],
+      [1n, 2],
+    ]);
+    expect(await read("exact")).toEqual([
+      [0n, 0],
+      [1n, 1],
+      [2n, 3],
+    ]);
+    expect(await read("any-old")).toEqual([
+      [0n, 0],
+      [1n, 5],
+      [2n, 6],
+    ]);
+
+    // The second and third conflict: the second is named, with its actual revision; nothing of the batch is stored.
+    const failed = store.appendManyWith(schema.sql, [
+      { stream: `${run}-later`, events: [e(8)], expectedRevision: "no_stream" },
+      { stream: `${run}-exact`, events: [e(9)], expectedRevision: 1n },
+      { stream: `${run}-new`, events: [e(9)], expectedRevision: "no_stream" },
+    ]);
+    await expect(failed).rejects.toBeInstanceOf(ConcurrencyError);
+    await expect(failed).rejects.toMatchObject({ stream: `${run}-exact`, expected: 1n, actual: 2n });
+    await expect(
+      store.appendManyWith(schema.sql, [
+        { stream: `${run}-nothing`, events: [e(1)], expectedRevision: "stream_exists" },
+        { stream: `${run}-x`, events: [e(1)], expectedRevision: "no_stream" },
+      ]),
+    ).rejects.toMatchObject({ stream: `${run}-nothing`, actual: "no_stream" });
+    expect(await read("later")).toEqual([]);
+    expect(await read("x")).toEqual([]);
+    expect(await read("exact")).toHaveLength(3);
+  });
+
   it("group-commits concurrent appends: shared statements, and a conflicting one refused alone", async () => {
     const { store, queries } = countingStore();
     const streams = Array.from({ length: 20 }, (_, i) => `grouped-append-${Date.now()}-${i}`);
@@ -61,7 +115,7 @@ if (await postgresReachable()) {
   it("migrate() is idempotent and safe to run concurrently", async () => {
     await Promise.all([1, 2, 3].map(() => new PostgresEventStore(schema.sql).migrate()));
     const { rows } = await schema.sql.query<{ version: number }>("select version from shenguan_migrations");
-    expect(rows.map((r) => r.version).sort()).toEqual([1, 2, 3, 4]);
+    expect(rows.map((r) => r.version).sort()).toEqual([1, 2, 3, 4, 5]);
   });
 
   it("upgrades a version-1 database in place: events appended before keep their time, new ones take the appender's", async () => {
