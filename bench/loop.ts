@@ -1234,8 +1234,9 @@ try {
         },
         linkageConsumerInLoop: {
           eventsPerSecond: loop.consumers["linkage"]!.perSecond,
-          // Two per grant once drained: the LicenceGranted and the echo of its own HandoffPushed.
+          // Two per grant once drained: the LicenceGranted and the echo of its own HandoffPushed (passed over unread).
           relayedEventsPerGrantWithinTheWindow: loop.relay.perGrant,
+          echoesPassedOver: loop.consumers["linkage"]!.metrics.passedOver,
           meanPgRoundTripMs: loop.postgres.meanRoundTripMs,
         },
         loop: {
@@ -1253,9 +1254,9 @@ try {
           linkageToBookkeepingPerMessage: round(linkage.perSecond / raw.bookkeepingPerMessage.perSecond, 3),
           database,
         },
-        how: "runProjectionConsumer applies a partition's events in chunks of up to 200, one transaction each (inbox claims and offset in it); linkage's handleChunk batches the chunk's read-model statements (one upsert of the grants, one route look-up per item and region, one upsert of the pushes and of their deadlines) and starts the chunk's appends together, so their signatures overlap while the SQL of each append (savepoint, shenguan_append, release) runs in turn on the transaction's connection. The bus applies 3 partitions at once on separate connections (the consumer alone: partitionsConcurrently as reported). transactionsPerEvent shows how often it commits (1 = a transaction per event; below 1 = chunks). The bus's linkage consumer reads every family's topic, its own HandoffPushed echoes included.",
+        how: "runProjectionConsumer applies a partition's events in chunks of up to 200, one transaction each (inbox claims and offset in it); linkage's handleChunk batches the chunk's read-model statements (one upsert of the grants, one route look-up per item and region, one upsert of the pushes and of their deadlines) and starts the chunk's appends together, so their signatures overlap while the SQL of each append (savepoint, shenguan_append, release) runs in turn on the transaction's connection. The bus applies 3 partitions at once on separate connections (the consumer alone: partitionsConcurrently as reported). transactionsPerEvent shows how often it commits (1 = a transaction per event; below 1 = chunks). The bus's linkage consumer reads every family's topic, its own HandoffPushed echoes included; it passes those over by ce_id, unread (passOver), when it remembers emitting them.",
         findings: [
-          `handoffs appear at the linkage consumer's pace: it handled ${loop.consumers["linkage"]!.perSecond} events/s in the loop, two per grant (the LicenceGranted, then the echo of its own HandoffPushed), so ${loop.handoffsPerSecond} handoffs/s against ${loop.grantsPerSecond} grants/s accepted: ${
+          `handoffs appear at the linkage consumer's pace: it handled ${loop.consumers["linkage"]!.perSecond} events/s in the loop, two per grant (the LicenceGranted, applied, then the echo of its own HandoffPushed, passed over unread), so ${loop.handoffsPerSecond} handoffs/s against ${loop.grantsPerSecond} grants/s accepted: ${
             (loop.handoffsPerSecond ?? 0) >= 0.98 * (loop.grantsPerSecond ?? Infinity)
               ? `it keeps pace; the latency is queueing behind busy cores (machine ${loop.cpu.coresUsed.machine} of ${loop.cpu.coresUsed.of} cores busy; the API alone takes p50 ${loop.latencyMs.grantIssuedToAccepted.p50} ms to accept a grant)`
               : "the backlog, and the latency with it, grow for as long as the grants come"
