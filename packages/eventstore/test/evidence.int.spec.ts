@@ -193,11 +193,11 @@ describe("EvidenceStore on PostgreSQL", () => {
       ]);
     });
     expect(outcomes.map((o) => ("appended" in o ? o.appended.nextExpectedRevision : o.conflict))).toEqual([1n, 1n, 0n]);
-    // The heads in one query, the declaration (the transaction appends: readers wait for it), then savepoint,
-    // one append for the three streams, release.
-    expect(statements).toHaveLength(5);
+    // The heads in one query, the declaration (the transaction appends: readers wait for it), then one append
+    // for the three streams (no savepoint: a conflict comes back as an answer, not an error).
+    expect(statements).toHaveLength(3);
     expect(statements[1]).toBe("select shenguan_begin_append()");
-    expect(statements.filter((q) => q.includes("from shenguan_append_many("))).toHaveLength(1);
+    expect(statements.filter((q) => q.includes("from shenguan_append_many_within("))).toHaveLength(1);
     const events = (await Promise.all([a!, b!, c!].map((s) => raw.readStream(s)))).flat();
     expect(verifyChain(events, { keys: await allKeys() })).toMatchObject({ ok: true, events: 5 });
     // fact(1..4) of one department, prepared together: one batch signature.
@@ -220,7 +220,7 @@ describe("EvidenceStore on PostgreSQL", () => {
     const racing = await schema.sql.transaction(async (tx) => {
       const sneaky = {
         query: async (text: string, params?: readonly unknown[]) => {
-          if (text.includes("from shenguan_append_many(")) await raw.append(c!, [{ ...fact(8), metadata: meta(SAMR) }], 0n);
+          if (text.includes("from shenguan_append_many_within(")) await raw.append(c!, [{ ...fact(8), metadata: meta(SAMR) }], 0n);
           return tx.query(text, params);
         },
       } as typeof tx;
@@ -593,7 +593,9 @@ describe("LogSealer and verifyStore on PostgreSQL", () => {
     await store.append(`links-${uuidv7()}`, [fact(3)], "no_stream");
     const events = await inner.readAll({ after: start });
     const links = await inner.readChainLinks({ after: start });
-    expect(links.map((l) => [l.id, l.stream, formatPosition(l.position)])).toEqual(events.map((e) => [e.id, e.stream, formatPosition(e.position)]));
+    expect(links.map((l) => [l.id, l.stream, formatPosition(l.position)])).toEqual(
+      events.map((e) => [e.id, e.stream, formatPosition(e.position)]),
+    );
     expect(links.map((l) => chainLinkFrom(l.chain))).toEqual(events.map((e) => chainLinkOf(e)));
     expect(links.every((l) => chainLinkFrom(l.chain) !== undefined)).toBe(true);
     expect(chainLinkFrom({ prev: "00", hash: "zz" })).toBeUndefined();

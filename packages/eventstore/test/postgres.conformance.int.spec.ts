@@ -1,7 +1,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ConcurrencyError, StoreUnavailableError } from "../src/errors.js";
-import { pgExecutor, PostgresEventStore } from "../src/postgres/index.js";
+import { declareAppender, pgExecutor, PostgresEventStore } from "../src/postgres/index.js";
 import { migrate } from "../src/postgres/schema.js";
 import { describeEventStoreConformance } from "./conformance.js";
 import { itWakesSubscribersOnNotify } from "./support/wake-up.js";
@@ -95,6 +95,29 @@ if (await postgresReachable()) {
     expect(await read("exact")).toHaveLength(3);
   });
 
+  it("tryAppendManyWithin: inside a declared transaction, a conflict is an answer (undefined) and the transaction goes on", async () => {
+    const store = new PostgresEventStore(schema.sql);
+    const run = `within-${Date.now()}`;
+    const e = (n: number) => ({ type: "E", data: { n }, metadata });
+    await store.append(`${run}-taken`, [e(0)], "no_stream");
+    const outcome = await schema.sql.transaction(async (tx) => {
+      await declareAppender(tx);
+      const refused = await store.tryAppendManyWithin(tx, [
+        { stream: `${run}-a`, events: [e(1)], expectedRevision: "no_stream" },
+        { stream: `${run}-taken`, events: [e(2)], expectedRevision: "no_stream" },
+      ]);
+      const accepted = await store.tryAppendManyWithin(tx, [
+        { stream: `${run}-a`, events: [e(3)], expectedRevision: "no_stream" },
+        { stream: `${run}-taken`, events: [e(4)], expectedRevision: 0n },
+      ]);
+      return { refused, accepted };
+    });
+    expect(outcome.refused).toBeUndefined();
+    expect(outcome.accepted?.map((r) => r.nextExpectedRevision)).toEqual([0n, 1n]);
+    expect((await store.readStream(`${run}-a`)).map((x) => x.data)).toEqual([{ n: 3 }]);
+    expect((await store.readStream(`${run}-taken`)).map((x) => x.data)).toEqual([{ n: 0 }, { n: 4 }]);
+  });
+
   it("group-commits concurrent appends: shared statements, and a conflicting one refused alone", async () => {
     const { store, queries } = countingStore();
     const streams = Array.from({ length: 20 }, (_, i) => `grouped-append-${Date.now()}-${i}`);
@@ -115,7 +138,7 @@ if (await postgresReachable()) {
   it("migrate() is idempotent and safe to run concurrently", async () => {
     await Promise.all([1, 2, 3].map(() => new PostgresEventStore(schema.sql).migrate()));
     const { rows } = await schema.sql.query<{ version: number }>("select version from shenguan_migrations");
-    expect(rows.map((r) => r.version).sort()).toEqual([1, 2, 3, 4, 5]);
+    expect(rows.map((r) => r.version).sort()).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
   it("upgrades a version-1 database in place: events appended before keep their time, new ones take the appender's", async () => {

@@ -334,7 +334,6 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
     }
   }
 
-
   /** The decodable messages from `start` on, up to the first undecodable one (which goes to the DLQ on its own). */
   function decodableRun(
     batch: Batch,

@@ -84,26 +84,20 @@ export type AppendOutcome = { readonly appended: AppendResult } | { readonly con
 
 /**
  * appendWithin for several streams (a consumer chunk's emitted events), in
- * one savepoint and one statement when the streams are distinct: three round
- * trips for the chunk instead of three per stream. When any stream is not
- * where its expectation says (a redelivery, a replay, a concurrent writer),
- * the statement is rolled back to the savepoint and the streams are appended
- * one by one, so every other stream still goes in and the conflicting ones
- * are reported, in the order of `batch`. Errors other than conflicts are thrown.
+ * one statement when the streams are distinct (shenguan_append_many_within:
+ * one round trip for the chunk, its conflicts answered without a savepoint).
+ * When any stream is not where its expectation says (a redelivery, a
+ * replay, a concurrent writer), nothing of that statement is written and the
+ * streams are appended one by one, so every other stream still goes in and
+ * the conflicting ones are reported, in the order of `batch`. Errors other
+ * than conflicts are thrown.
  */
 export async function appendManyWithin(tx: SqlQueryable, batch: readonly StreamAppend[]): Promise<AppendOutcome[]> {
   const distinct = new Set(batch.map((b) => b.stream)).size === batch.length && batch.every((b) => b.events.length > 0);
   if (distinct && batch.length > 1) {
     await declareAppender(tx);
-    await tx.query("savepoint shenguan_append_many");
-    try {
-      const results = await appender.appendManyWith(tx, batch);
-      await tx.query("release savepoint shenguan_append_many");
-      return results.map((appended) => ({ appended }));
-    } catch (err) {
-      await tx.query("rollback to savepoint shenguan_append_many").catch(() => undefined);
-      if (!(err instanceof ConcurrencyError)) throw err;
-    }
+    const results = await appender.tryAppendManyWithin(tx, batch);
+    if (results !== undefined) return results.map((appended) => ({ appended }));
   }
   return appendEach(batch, (b) => appendWithin(tx, b.stream, b.events, b.expectedRevision));
 }

@@ -128,9 +128,19 @@ export interface StreamAppend {
 }
 
 const APPEND_MANY_SQL = `select stream_name, next_revision, commit_id, prepare_id from shenguan_append_many($1::jsonb)`;
+const APPEND_MANY_WITHIN_SQL = `select next_revision, commit_id, prepare_id, conflict from shenguan_append_many_within($1::jsonb)`;
 
 function appendParams(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): unknown[] {
   return [stream, typeof expected === "bigint" ? expected.toString() : expected, JSON.stringify(eventsPayload(events))];
+}
+
+/** shenguan_append_many's argument. */
+function manyPayload(batch: readonly StreamAppend[]): object[] {
+  return batch.map((b) => ({
+    stream: b.stream,
+    expected: typeof b.expectedRevision === "bigint" ? b.expectedRevision.toString() : b.expectedRevision,
+    events: eventsPayload(b.events),
+  }));
 }
 
 function eventsPayload(events: readonly NewEvent[]): object[] {
@@ -261,11 +271,7 @@ export class PostgresEventStore implements EventStore {
     if (streams.size !== batch.length) throw new RangeError("appendManyWith: each stream may appear once");
     if (batch.some((b) => b.events.length === 0)) throw new RangeError("appendManyWith: every stream needs at least one event");
     if (batch.length === 0) return [];
-    const payload = batch.map((b) => ({
-      stream: b.stream,
-      expected: typeof b.expectedRevision === "bigint" ? b.expectedRevision.toString() : b.expectedRevision,
-      events: eventsPayload(b.events),
-    }));
+    const payload = manyPayload(batch);
     try {
       const { rows } = await db.query<{
         stream_name: string;
@@ -285,6 +291,35 @@ export class PostgresEventStore implements EventStore {
         const expected = batch.find((b) => b.stream === stream)?.expectedRevision ?? batch[0]!.expectedRevision;
         throw new ConcurrencyError(stream, expected, detail === "no_stream" ? "no_stream" : toBigInt(detail), { cause: err });
       }
+      throw undeclared(err);
+    }
+  }
+
+  /**
+   * appendManyWith inside the caller's open transaction, which stays usable
+   * whatever happens to the batch: the results, or undefined when a stream
+   * was not where its expectation said (nothing of the batch is then
+   * written; the caller finds out which by appending one by one). One round
+   * trip, where a savepoint around appendManyWith takes three. The
+   * transaction must have declared itself an appender (declareAppender).
+   */
+  async tryAppendManyWithin(tx: SqlQueryable, batch: readonly StreamAppend[]): Promise<AppendResult[] | undefined> {
+    if (new Set(batch.map((b) => b.stream)).size !== batch.length) throw new RangeError("tryAppendManyWithin: each stream may appear once");
+    if (batch.some((b) => b.events.length === 0)) throw new RangeError("tryAppendManyWithin: every stream needs at least one event");
+    if (batch.length === 0) return [];
+    try {
+      const { rows } = await tx.query<{
+        next_revision: string | bigint;
+        commit_id: string;
+        prepare_id: string | bigint;
+        conflict: boolean;
+      }>(APPEND_MANY_WITHIN_SQL, [JSON.stringify(manyPayload(batch))]);
+      if (rows.some((r) => r.conflict)) return undefined;
+      return rows.map((row) => ({
+        nextExpectedRevision: toBigInt(row.next_revision),
+        position: { commit: toBigInt(row.commit_id), prepare: toBigInt(row.prepare_id) },
+      }));
+    } catch (err) {
       throw undeclared(err);
     }
   }
@@ -334,10 +369,13 @@ export class PostgresEventStore implements EventStore {
   /** readAll, lean: each event's id, stream, position and stored chain link (LogSealer's input). */
   async readChainLinks(options: ReadAllOptions = {}): Promise<LoggedChainLink[]> {
     const after = options.after ?? START;
-    const { rows } = await this.#sql.query<{ id: string; stream_name: string; commit_id: string; prepare_id: string | bigint; chain: unknown }>(
-      READ_CHAIN_LINKS,
-      [after.commit.toString(), after.prepare.toString(), options.maxCount ?? null],
-    );
+    const { rows } = await this.#sql.query<{
+      id: string;
+      stream_name: string;
+      commit_id: string;
+      prepare_id: string | bigint;
+      chain: unknown;
+    }>(READ_CHAIN_LINKS, [after.commit.toString(), after.prepare.toString(), options.maxCount ?? null]);
     return rows.map((r) => ({
       id: r.id,
       stream: r.stream_name,

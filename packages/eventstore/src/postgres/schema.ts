@@ -452,6 +452,41 @@ const MIGRATIONS: readonly Migration[] = [
        $fn$`,
     ],
   },
+  {
+    version: 6,
+    name: "append to several streams inside a transaction, conflicts answered",
+    statements: [
+      // shenguan_append_many for the caller's open transaction: a conflict
+      // rolls back only the batch (the block's own subtransaction) and comes
+      // back as one row with conflict set, where the caller would otherwise
+      // need a savepoint and its release around the call: two more round
+      // trips per consumer chunk that appends. The caller declares itself an
+      // appender first, outside this block (rolled back, the block would take
+      // a declaration made inside it along).
+      `create or replace function shenguan_append_many_within(p_batch jsonb)
+       returns table (stream_name text, next_revision bigint, commit_id text, prepare_id bigint, conflict boolean)
+       language plpgsql as $fn$
+       #variable_conflict use_column
+       declare
+         v_streams text[];
+         v_next bigint[];
+         v_commit text[];
+         v_last bigint[];
+       begin
+         begin
+           select array_agg(a.stream_name), array_agg(a.next_revision), array_agg(a.commit_id), array_agg(a.prepare_id)
+             into v_streams, v_next, v_commit, v_last
+             from shenguan_append_many(p_batch) a;
+         exception when sqlstate '${CONCURRENCY_SQLSTATE}' then
+           return query select null::text, null::bigint, null::text, null::bigint, true;
+           return;
+         end;
+         return query select u.stream, u.next, u.commit, u.last, false
+           from unnest(v_streams, v_next, v_commit, v_last) as u(stream, next, commit, last);
+       end
+       $fn$`,
+    ],
+  },
 ];
 
 /**
