@@ -87,6 +87,17 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
     });
   }
 
+  /** The read model's projection, recording the ce_ids it was handed, in order. */
+  function recording(readModel: string) {
+    const handled: string[] = [];
+    const apply = projection(readModel);
+    const handle = async (event: ConsumedEvent, tx: SqlQueryable) => {
+      handled.push(event.ce.id);
+      await apply(event, tx);
+    };
+    return { handled, handle };
+  }
+
   /** Resolves once the consumer's stored offsets reach the end of every partition of `topic`. */
   async function caughtUp(name: string, topic: string, timeoutMs = 30_000): Promise<void> {
     const ends = new Map((await retriable(() => admin.fetchTopicOffsets(topic))).map((p) => [p.partition, p.high]));
@@ -289,12 +300,7 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
 
   it("with types, passes over other events undecoded (no handler, no inbox row) and still moves the offset past them", async () => {
     const f = await fixture();
-    const handled: string[] = [];
-    const apply = projection(f.readModel);
-    const handle = async (event: ConsumedEvent, tx: SqlQueryable) => {
-      handled.push(event.ce.id);
-      await apply(event, tx);
-    };
+    const { handled, handle } = recording(f.readModel);
     // An undecodable value under a passed-over type: not this consumer's to judge. Under a wanted type: dead-lettered.
     const garbled = (name: "LicenceGranted" | "InspectionRecorded") => ({ ...contractMessage(name, "garbled"), value: Buffer.from("not avro") });
     const messages = [
@@ -326,12 +332,7 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
 
   it("with passOver, passes over the messages it knows by ce_id (its own echoes) unread, tells it which, and stores the offset past them", async () => {
     const f = await fixture();
-    const handled: string[] = [];
-    const apply = projection(f.readModel);
-    const handle = async (event: ConsumedEvent, tx: SqlQueryable) => {
-      handled.push(event.ce.id);
-      await apply(event, tx);
-    };
+    const { handled, handle } = recording(f.readModel);
     const messages = ["a", "b", "c", "d", "e"].map((subject) => ({ ...contractMessage("LicenceGranted", subject), partition: 0 }));
     const ids = messages.map((m) => String(m.headers!.ce_id));
     // b and the trailing e are this consumer's own echoes; so would be an id that never comes.

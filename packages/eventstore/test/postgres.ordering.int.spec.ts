@@ -66,16 +66,8 @@ if (await postgresReachable()) {
 
       // The slow writer runs the adapter's own append statement inside a
       // transaction it keeps open on a dedicated connection.
-      const slow = new pg.Client({ connectionString: DATABASE_URL, options: `-c search_path=${schema.name}` });
-      await slow.connect();
-      const slowTx: SqlQueryable = {
-        query: async <Row>(sql: string, params: readonly unknown[] = []) => {
-          const r = await slow.query(sql, params as unknown[]);
-          return { rows: r.rows as Row[], rowCount: r.rowCount ?? 0 };
-        },
-      };
-      await slow.query("begin");
-      const slowAppend = await store.appendWith(slowTx, "slow", [event(1)], "no_stream");
+      const slow = await openTransaction(schema.name);
+      const slowAppend = await store.appendWith(slow.tx, "slow", [event(1)], "no_stream");
 
       const fast = [];
       for (let i = 0; i < 5; i++) fast.push(await store.append(`fast-${i}`, [event(10 + i)], "no_stream"));
@@ -88,8 +80,7 @@ if (await postgresReachable()) {
       await new Promise((r) => setTimeout(r, 300));
       expect(received).toEqual([]);
 
-      await slow.query("commit");
-      await slow.end();
+      await slow.end("commit");
 
       const all = await store.readAll({ after: start });
       expect(all.map((e) => e.stream)).toEqual(["slow", "fast-0", "fast-1", "fast-2", "fast-3", "fast-4"]);
