@@ -102,12 +102,6 @@ export class EchoMemory {
     this.#passed = [];
     return passed;
   }
-
-  /** After a rebuild: every echo must be applied again. */
-  clear(): void {
-    this.#emitted.clear();
-    this.#passed = [];
-  }
 }
 
 export function emitterFor(store: EventStore, echoes?: EchoMemory): Emit {

@@ -82,6 +82,8 @@ const silent: SealerLogger = { warn() {}, error() {} };
  */
 export class LogSealer {
   readonly #store: EvidenceStore;
+  /** The store's PostgreSQL/PGlite events, where the log can be read lean (chain links only); undefined elsewhere. */
+  readonly #lean: PostgresEventStore | undefined;
   readonly #blockSize: number;
   readonly #maxDelayMs: number;
   readonly #clock: () => Date;
@@ -109,6 +111,7 @@ export class LogSealer {
 
   constructor(options: LogSealerOptions) {
     this.#store = options.store;
+    this.#lean = options.store.inner instanceof PostgresEventStore ? options.store.inner : undefined;
     this.#blockSize = options.blockSize ?? 1000;
     // Every seal is itself pending for the next block: one event per block would be that seal alone, never cut.
     if (!Number.isSafeInteger(this.#blockSize) || this.#blockSize < 2) throw new RangeError(`blockSize: must be an integer of at least 2, got ${this.#blockSize}`);
@@ -137,10 +140,10 @@ export class LogSealer {
     const after = this.#received === undefined ? {} : { after: this.#received };
     // On PostgreSQL/PGlite only each event's position and chain link are read (readChainLinks): a seal needs
     // nothing else, and turning every event's data and metadata into text was most of the sealer's database time.
-    const inner = this.#store.inner;
+    const lean = this.#lean;
     const subscription =
-      inner instanceof PostgresEventStore
-        ? inner.subscribeToChainLinks((links) => this.#run(() => this.#ingest(links.map(entryOfLink))), after)
+      lean !== undefined
+        ? lean.subscribeToChainLinks((links) => this.#run(() => this.#ingest(links.map(entryOfLink))), after)
         : this.#store.subscribeToAll((events) => this.#run(() => this.#ingest(events.map(entryOfEvent))), after);
     this.#subscription = subscription;
     subscription.done.catch((err: unknown) => {
@@ -153,9 +156,8 @@ export class LogSealer {
 
   /** A page of the log as the subscription reads it (flush() reads ahead of it). */
   async #readPage(options: { after?: LogPosition; maxCount: number }): Promise<LogEntry[]> {
-    const inner = this.#store.inner;
-    return inner instanceof PostgresEventStore
-      ? (await inner.readChainLinks(options)).map(entryOfLink)
+    return this.#lean !== undefined
+      ? (await this.#lean.readChainLinks(options)).map(entryOfLink)
       : (await this.#store.readAll(options)).map(entryOfEvent);
   }
 

@@ -47,21 +47,17 @@ const COLUMNS = `event_id as id, type, stream_name, revision, transaction_id::te
  * (visible) or aborted. Transactions that do not append (read models,
  * idempotency keys, anything else on the server) do not hold it back.
  */
-const READ_ALL = `select ${COLUMNS} from events
-  where (transaction_id, global_position) > ($1::xid8, $2::bigint)
+const AFTER_IN_LOG_ORDER = `where (transaction_id, global_position) > ($1::xid8, $2::bigint)
     and transaction_id < shenguan_log_horizon()
   order by transaction_id, global_position
   limit $3`;
+const READ_ALL = `select ${COLUMNS} from events ${AFTER_IN_LOG_ORDER}`;
 
 // readAll's order and visibility, with only what a sealer takes of each event: the chain link is some
 // 150 bytes of JSON to turn into text, where the whole event is ten times that, twice (data, metadata).
 const READ_CHAIN_LINKS = `select event_id as id, stream_name, transaction_id::text as commit_id, global_position as prepare_id,
     metadata #> '{evidence,chain}' as chain
-  from events
-  where (transaction_id, global_position) > ($1::xid8, $2::bigint)
-    and transaction_id < shenguan_log_horizon()
-  order by transaction_id, global_position
-  limit $3`;
+  from events ${AFTER_IN_LOG_ORDER}`;
 
 /** One event of the log as the sealer sees it: where it is, and its chain link as stored (unchecked). */
 export interface LoggedChainLink {
@@ -132,6 +128,20 @@ const APPEND_MANY_WITHIN_SQL = `select next_revision, commit_id, prepare_id, con
 
 function appendParams(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): unknown[] {
   return [stream, typeof expected === "bigint" ? expected.toString() : expected, JSON.stringify(eventsPayload(events))];
+}
+
+/** A row of shenguan_append, shenguan_append_many or shenguan_append_many_within as the port's result. */
+function appendResultOf(row: { next_revision: string | bigint; commit_id: string; prepare_id: string | bigint }): AppendResult {
+  return {
+    nextExpectedRevision: toBigInt(row.next_revision),
+    position: { commit: toBigInt(row.commit_id), prepare: toBigInt(row.prepare_id) },
+  };
+}
+
+/** What the many-stream appends take: distinct streams, each with events. */
+function checkBatch(caller: string, batch: readonly StreamAppend[]): void {
+  if (new Set(batch.map((b) => b.stream)).size !== batch.length) throw new RangeError(`${caller}: each stream may appear once`);
+  if (batch.some((b) => b.events.length === 0)) throw new RangeError(`${caller}: every stream needs at least one event`);
 }
 
 /** shenguan_append_many's argument. */
@@ -245,11 +255,7 @@ export class PostgresEventStore implements EventStore {
         APPEND_SQL,
         appendParams(stream, events, expectedRevision),
       );
-      const row = rows[0]!;
-      return {
-        nextExpectedRevision: toBigInt(row.next_revision),
-        position: { commit: toBigInt(row.commit_id), prepare: toBigInt(row.prepare_id) },
-      };
+      return appendResultOf(rows[0]!);
     } catch (err) {
       const { code, detail } = err as { code?: unknown; detail?: unknown };
       if (code === CONCURRENCY_SQLSTATE) {
@@ -267,9 +273,7 @@ export class PostgresEventStore implements EventStore {
    * each stream's state before the call.
    */
   async appendManyWith(db: SqlQueryable, batch: readonly StreamAppend[]): Promise<AppendResult[]> {
-    const streams = new Set(batch.map((b) => b.stream));
-    if (streams.size !== batch.length) throw new RangeError("appendManyWith: each stream may appear once");
-    if (batch.some((b) => b.events.length === 0)) throw new RangeError("appendManyWith: every stream needs at least one event");
+    checkBatch("appendManyWith", batch);
     if (batch.length === 0) return [];
     const payload = manyPayload(batch);
     try {
@@ -279,10 +283,7 @@ export class PostgresEventStore implements EventStore {
         commit_id: string;
         prepare_id: string | bigint;
       }>(APPEND_MANY_SQL, [JSON.stringify(payload)]);
-      return rows.map((row) => ({
-        nextExpectedRevision: toBigInt(row.next_revision),
-        position: { commit: toBigInt(row.commit_id), prepare: toBigInt(row.prepare_id) },
-      }));
+      return rows.map(appendResultOf);
     } catch (err) {
       const { code, detail, message } = err as { code?: unknown; detail?: unknown; message?: unknown };
       if (code === CONCURRENCY_SQLSTATE) {
@@ -304,8 +305,7 @@ export class PostgresEventStore implements EventStore {
    * transaction must have declared itself an appender (declareAppender).
    */
   async tryAppendManyWithin(tx: SqlQueryable, batch: readonly StreamAppend[]): Promise<AppendResult[] | undefined> {
-    if (new Set(batch.map((b) => b.stream)).size !== batch.length) throw new RangeError("tryAppendManyWithin: each stream may appear once");
-    if (batch.some((b) => b.events.length === 0)) throw new RangeError("tryAppendManyWithin: every stream needs at least one event");
+    checkBatch("tryAppendManyWithin", batch);
     if (batch.length === 0) return [];
     try {
       const { rows } = await tx.query<{
@@ -314,11 +314,7 @@ export class PostgresEventStore implements EventStore {
         prepare_id: string | bigint;
         conflict: boolean;
       }>(APPEND_MANY_WITHIN_SQL, [JSON.stringify(manyPayload(batch))]);
-      if (rows.some((r) => r.conflict)) return undefined;
-      return rows.map((row) => ({
-        nextExpectedRevision: toBigInt(row.next_revision),
-        position: { commit: toBigInt(row.commit_id), prepare: toBigInt(row.prepare_id) },
-      }));
+      return rows.some((r) => r.conflict) ? undefined : rows.map(appendResultOf);
     } catch (err) {
       throw undeclared(err);
     }
