@@ -924,7 +924,6 @@ async function linkageConsumerAlone(topic: string, n: number) {
           await app.linkage.handle(e, tx);
         },
         partitionsConcurrently: LINKAGE_PARTITIONS,
-        appends: true,
         passOver: app.linkage.handle.passOver,
         // As the bus runs it (linkageConsumers): chunks through the batch path, single messages and retries through handle.
         handleChunk: async (events, tx) => {

@@ -196,7 +196,6 @@ describe("a linkage consumer killed mid-stream and restarted (e2e)", () => {
       name: LINKAGE_PROJECTION,
       db: ref.db,
       handle: ref.app.linkage.handle,
-      appends: true, // the process manager's events go into the same transactions
       logger,
       consumerConfig: { sessionTimeout: 6_000, heartbeatInterval: 500, maxWaitTimeInMs: 100 },
     });

@@ -27,9 +27,8 @@ const consumer = await runProjectionConsumer({
   topics: linkageTopicsOf(env("TOPIC_PREFIX")),
   name: LINKAGE_PROJECTION,
   db,
-  // As the bus runs it: its transactions append the process manager's events, and its own echoes are passed
-  // over unread (the test's reference consumer applies them the durable way: both must end the same).
-  appends: true,
+  // As the bus runs it: its own echoes are passed over unread (the test's reference consumer applies them
+  // the durable way: both must end the same).
   passOver: app.linkage.handle.passOver,
   handle: async (event, tx) => {
     await app.linkage.handle(event, tx);

@@ -16,14 +16,13 @@ export class ConcurrencyError extends ShenguanError {
 }
 
 /**
- * An append inside a transaction that had already written something else
- * without declaring itself an appender first (declareAppender /
- * shenguan_begin_append). A programming error, not a conflict: readers of the
- * log only wait for declared appenders, so the store refuses what could
- * otherwise be skipped by them.
+ * An append inside a transaction that is not READ COMMITTED (PostgreSQL,
+ * PGlite). A programming error, not a conflict: an event's place in the log
+ * is taken from a fresh snapshot at its transaction's first append
+ * (migration 7), which REPEATABLE READ and SERIALIZABLE do not give.
  */
-export class UndeclaredAppendError extends ShenguanError {
-  readonly code = "eventstore.undeclared-append";
+export class AppendIsolationError extends ShenguanError {
+  readonly code = "eventstore.append-isolation";
 }
 
 /** The store could not be reached or failed; retrying later may succeed. */

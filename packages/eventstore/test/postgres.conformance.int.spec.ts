@@ -1,7 +1,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ConcurrencyError, StoreUnavailableError } from "../src/errors.js";
-import { declareAppender, pgExecutor, PostgresEventStore } from "../src/postgres/index.js";
+import { pgExecutor, PostgresEventStore } from "../src/postgres/index.js";
 import { migrate } from "../src/postgres/schema.js";
 import { describeEventStoreConformance } from "./conformance.js";
 import { itWakesSubscribersOnNotify } from "./support/wake-up.js";
@@ -95,13 +95,12 @@ if (await postgresReachable()) {
     expect(await read("exact")).toHaveLength(3);
   });
 
-  it("tryAppendManyWithin: inside a declared transaction, a conflict is an answer (undefined) and the transaction goes on", async () => {
+  it("tryAppendManyWithin: inside a transaction, a conflict is an answer (undefined) and the transaction goes on", async () => {
     const store = new PostgresEventStore(schema.sql);
     const run = `within-${Date.now()}`;
     const e = (n: number) => ({ type: "E", data: { n }, metadata });
     await store.append(`${run}-taken`, [e(0)], "no_stream");
     const outcome = await schema.sql.transaction(async (tx) => {
-      await declareAppender(tx);
       const refused = await store.tryAppendManyWithin(tx, [
         { stream: `${run}-a`, events: [e(1)], expectedRevision: "no_stream" },
         { stream: `${run}-taken`, events: [e(2)], expectedRevision: "no_stream" },
@@ -138,7 +137,7 @@ if (await postgresReachable()) {
   it("migrate() is idempotent and safe to run concurrently", async () => {
     await Promise.all([1, 2, 3].map(() => new PostgresEventStore(schema.sql).migrate()));
     const { rows } = await schema.sql.query<{ version: number }>("select version from shenguan_migrations");
-    expect(rows.map((r) => r.version).sort()).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(rows.map((r) => r.version).sort()).toEqual([1, 2, 3, 4, 5, 6, 7]);
   });
 
   it("upgrades a version-1 database in place: events appended before keep their time, new ones take the appender's", async () => {

@@ -1,8 +1,8 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { comparePositions, type EventMetadata, type LogPosition, type StoredEvent } from "../src/port.js";
-import { UndeclaredAppendError } from "../src/errors.js";
-import { appendWithin, declareAppender, pgExecutor, PostgresEventStore, type SqlQueryable } from "../src/postgres/index.js";
+import { AppendIsolationError } from "../src/errors.js";
+import { appendWithin, pgExecutor, PostgresEventStore, type SqlQueryable } from "../src/postgres/index.js";
 import { createTestSchema, DATABASE_URL, postgresReachable, unavailableMessage, type TestSchema } from "./support/postgres.js";
 
 const metadata: EventMetadata = { correlationId: "ordering", causationId: null, department: "TEST" };
@@ -27,7 +27,7 @@ function expectLogOrder(events: readonly StoredEvent[]) {
 }
 
 /** A transaction of its own on a dedicated connection, kept open until `end`. */
-async function openTransaction(schemaName: string) {
+async function openTransaction(schemaName: string, begin = "begin") {
   const client = new pg.Client({ connectionString: DATABASE_URL, options: `-c search_path=${schemaName}` });
   await client.connect();
   const tx: SqlQueryable = {
@@ -36,7 +36,7 @@ async function openTransaction(schemaName: string) {
       return { rows: r.rows as Row[], rowCount: r.rowCount ?? 0 };
     },
   };
-  await client.query("begin");
+  await client.query(begin);
   return {
     tx,
     async end(how: "commit" | "rollback") {
@@ -92,9 +92,10 @@ if (await postgresReachable()) {
       expect(received.map((e) => e.id)).toEqual(all.map((e) => e.id));
     });
 
-    it("passes by an open transaction that wrote elsewhere and never declared itself an appender", async () => {
+    it("passes by an open transaction that wrote elsewhere, then orders its later append after what it passed", async () => {
       await schema.sql.query("create table if not exists ordering_side (i int)");
       const start = (await store.append("bystander-start", [event(0)], "no_stream")).position;
+      const { received, subscription } = collect(store, start);
       // A read model's transaction, say: it has a transaction id (its insert) older than the appends below.
       const bystander = await openTransaction(schema.name);
       await bystander.tx.query("insert into ordering_side values (1)");
@@ -103,62 +104,107 @@ if (await postgresReachable()) {
       for (let i = 0; i < 3; i++) fast.push(await store.append(`bystander-fast-${i}`, [event(i)], "no_stream"));
       for (const f of fast) expect(BigInt(rows[0]!.xid)).toBeLessThan(f.position.commit);
 
+      // Nobody waits for it while it has not appended.
+      expect((await store.readAll({ after: start })).map((e) => e.stream)).toEqual([
+        "bystander-fast-0",
+        "bystander-fast-1",
+        "bystander-fast-2",
+      ]);
+      await waitFor(() => received.length >= 3, "the subscription to deliver the three it passed by");
+
+      // The case migration 4 had to refuse: an append after other writes, from an id older than what
+      // readers have passed. Its place is taken at the append, after all of those.
+      const late = await store.appendWith(bystander.tx, "bystander-late", [event(9)], "no_stream");
+      for (const f of fast) expect(comparePositions(f.position, late.position)).toBe(-1);
+      await store.append("bystander-after", [event(10)], "no_stream"); // held back until the late one ends
+      await new Promise((r) => setTimeout(r, 200));
+      expect(received).toHaveLength(3);
+      await bystander.end("commit");
+
       const all = await store.readAll({ after: start });
-      expect(all.map((e) => e.stream)).toEqual(["bystander-fast-0", "bystander-fast-1", "bystander-fast-2"]);
-      // It may still commit, and append nothing: nobody was waiting for it.
-      await expect(store.appendWith(bystander.tx, "bystander-late", [event(9)], "no_stream")).rejects.toBeInstanceOf(UndeclaredAppendError);
-      await bystander.end("rollback");
+      expect(all.map((e) => e.stream)).toEqual([
+        "bystander-fast-0",
+        "bystander-fast-1",
+        "bystander-fast-2",
+        "bystander-late",
+        "bystander-after",
+      ]);
+      expectLogOrder(all);
+      await waitFor(() => received.length >= 5, "the subscription to deliver all five");
+      await new Promise((r) => setTimeout(r, 200));
+      await subscription.close();
+      expect(received.map((e) => e.id)).toEqual(all.map((e) => e.id));
     });
 
-    it("waits for a transaction that declared itself an appender before its first write, then gives its events first", async () => {
+    it("waits for an appender from its first append, even when its other writes come after", async () => {
       await schema.sql.query("create table if not exists ordering_side (i int)");
       const start = (await store.append("declared-start", [event(0)], "no_stream")).position;
       const { received, subscription } = collect(store, start);
       const manager = await openTransaction(schema.name);
-      await declareAppender(manager.tx);
-      await manager.tx.query("insert into ordering_side values (2)"); // its transaction id, before the fast appends'
+      await appendWithin(manager.tx, "declared-manager", [event(1)], "no_stream");
+      await manager.tx.query("insert into ordering_side values (2)"); // a read model written after its append
       for (let i = 0; i < 3; i++) await store.append(`declared-fast-${i}`, [event(i)], "no_stream");
       expect(await store.readAll({ after: start })).toEqual([]);
       await new Promise((r) => setTimeout(r, 200));
       expect(received).toEqual([]);
 
-      // Declared once: the append inside the same transaction, after other writes, is accepted.
-      await appendWithin(manager.tx, "declared-manager", [event(1)], "no_stream");
+      // A second append in the same transaction keeps the first one's place.
+      await appendWithin(manager.tx, "declared-manager", [event(2)], 0n);
       await manager.end("commit");
       const all = await store.readAll({ after: start });
-      expect(all.map((e) => e.stream)).toEqual(["declared-manager", "declared-fast-0", "declared-fast-1", "declared-fast-2"]);
+      expect(all.map((e) => e.stream)).toEqual([
+        "declared-manager",
+        "declared-manager",
+        "declared-fast-0",
+        "declared-fast-1",
+        "declared-fast-2",
+      ]);
       expectLogOrder(all);
-      await waitFor(() => received.length >= 4, "the subscription to deliver all four");
+      await waitFor(() => received.length >= 5, "the subscription to deliver all five");
       await subscription.close();
       expect(received.map((e) => e.id)).toEqual(all.map((e) => e.id));
     });
 
-    it("refuses to declare, or to append in, a transaction that already wrote something else", async () => {
-      await schema.sql.query("create table if not exists ordering_side (i int)");
-      for (const attempt of [
-        (tx: SqlQueryable) => declareAppender(tx),
-        (tx: SqlQueryable) => appendWithin(tx, "undeclared-within", [event(1)], "no_stream"),
-        (tx: SqlQueryable) => store.appendWith(tx, "undeclared-with", [event(1)], "no_stream"),
-      ]) {
-        const late = await openTransaction(schema.name);
-        await late.tx.query("insert into ordering_side values (3)");
-        const refusal = attempt(late.tx);
-        await expect(refusal).rejects.toBeInstanceOf(UndeclaredAppendError);
-        await expect(refusal).rejects.toThrow(/shenguan_begin_append\(\) before its first write/);
-        await late.end("rollback");
-      }
-      expect(await store.readStream("undeclared-within")).toEqual([]);
-      expect(await store.readStream("undeclared-with")).toEqual([]);
+    it("an append rolled back to a savepoint takes a new place with the next one, after what committed meanwhile", async () => {
+      const start = (await store.append("savepoint-start", [event(0)], "no_stream")).position;
+      const writer = await openTransaction(schema.name);
+      await writer.tx.query("savepoint s");
+      const undone = await store.appendWith(writer.tx, "savepoint-undone", [event(1)], "no_stream");
+      await writer.tx.query("rollback to savepoint s");
+      const between = await store.append("savepoint-between", [event(2)], "no_stream");
+      expect(comparePositions(undone.position, between.position)).toBe(-1);
+      // Its lock went with the savepoint: nothing holds readers back now.
+      expect((await store.readAll({ after: start })).map((e) => e.stream)).toEqual(["savepoint-between"]);
+      const kept = await store.appendWith(writer.tx, "savepoint-kept", [event(3)], "no_stream");
+      expect(comparePositions(between.position, kept.position)).toBe(-1);
+      await writer.end("commit");
+      expect((await store.readAll({ after: start })).map((e) => e.stream)).toEqual(["savepoint-between", "savepoint-kept"]);
     });
 
-    it("16 concurrent writers: a live subscriber sees every event exactly once, streams in revision order", async () => {
+    it("refuses to append under REPEATABLE READ or SERIALIZABLE, whose snapshot cannot place the events", async () => {
+      for (const level of ["repeatable read", "serializable"]) {
+        const tx = await openTransaction(schema.name, `begin isolation level ${level}`);
+        const refusal = store.appendWith(tx.tx, `isolation-${level.replace(" ", "-")}`, [event(1)], "no_stream");
+        await expect(refusal).rejects.toBeInstanceOf(AppendIsolationError);
+        await expect(refusal).rejects.toThrow(/needs READ COMMITTED isolation, this transaction is (repeatable read|serializable)/);
+        await tx.end("rollback");
+      }
+      expect(await store.readStream("isolation-repeatable-read")).toEqual([]);
+    });
+
+    it.each([
+      ["each append on its own", false],
+      ["half of them writing another table first, appending last in their transactions", true],
+    ])("16 concurrent writers (%s): a live subscriber sees every event exactly once, streams in revision order", async (_, writeFirst) => {
       const writers = 16;
       const appendsPerWriter = 250;
-      const start = (await store.append("stress-start", [event(0)], "no_stream")).position;
+      const start = (await store.append(`stress-start-${writeFirst}`, [event(0)], "no_stream")).position;
       const { received, subscription } = collect(store, start);
+      await schema.sql.query("create table if not exists ordering_side (i int)");
 
       const writerPool = new pg.Pool({ connectionString: DATABASE_URL, max: writers, options: `-c search_path=${schema.name}` });
-      const writerStore = new PostgresEventStore(pgExecutor(writerPool));
+      const writerExecutor = pgExecutor(writerPool);
+      const writerStore = new PostgresEventStore(writerExecutor);
       let expected = 0;
       await Promise.all(
         Array.from({ length: writers }, async (_, w) => {
@@ -167,7 +213,18 @@ if (await postgresReachable()) {
             // Every third append carries two events, so multi-event transactions are in the mix.
             const batch = i % 3 === 0 ? [event(i), event(i)] : [event(i)];
             expected += batch.length;
-            revision = (await writerStore.append(`stress-${w}`, batch, revision)).nextExpectedRevision;
+            const stream = `stress-${writeFirst}-${w}`;
+            revision =
+              writeFirst && w % 2 === 0
+                ? // A process manager's shape: its transaction id comes from the read model, well before its append.
+                  (
+                    await writerExecutor.transaction(async (tx) => {
+                      await tx.query("insert into ordering_side values ($1)", [i]);
+                      await tx.query("select pg_sleep(0.001)");
+                      return writerStore.appendWith(tx, stream, batch, revision);
+                    })
+                  ).nextExpectedRevision
+                : (await writerStore.append(stream, batch, revision)).nextExpectedRevision;
           }
         }),
       );

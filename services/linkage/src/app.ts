@@ -12,7 +12,7 @@ import {
 } from "@shenguan/service-kit";
 import type { FastifyRequest } from "fastify";
 import { asCalendarRefusal, type Calendars } from "./calendar/calendars.js";
-import { appendingTransaction, linkageContext, type LinkageContext, type LinkageLogger } from "./context.js";
+import { linkageContext, type LinkageContext, type LinkageLogger } from "./context.js";
 import { commitmentEligibility, type CommitmentEligibilityResult } from "./credit/credit.js";
 import { listDeadlines } from "./deadline/deadlines.js";
 import { deadlineCards } from "./deadline/limits.js";
@@ -107,7 +107,7 @@ export async function buildLinkageApp(deps: LinkageDeps): Promise<ServiceApp & {
     },
     (req, reply) =>
       runCommand(req, reply, keys, (department, key) =>
-        appendingTransaction(context, deps.sql, async (tx) => {
+        deps.sql.transaction(async (tx) => {
           const route = await createRoute(tx, idFromKey(department, key, "route"), req.body, { department, at: deps.clock.now() });
           const released = await routeWaiting(context, tx, trigger(req), { itemCode: route.itemCode });
           return { status: 201, body: changeResult(route, released) };
@@ -126,7 +126,7 @@ export async function buildLinkageApp(deps: LinkageDeps): Promise<ServiceApp & {
     },
     (req, reply) =>
       runCommand(req, reply, keys, (department) =>
-        appendingTransaction(context, deps.sql, async (tx) => {
+        deps.sql.transaction(async (tx) => {
           const { after } = await updateRoute(tx, req.params.routeId, req.body, { department, at: deps.clock.now() });
           const released = await routeWaiting(context, tx, trigger(req), { itemCode: after.itemCode });
           return { status: 200, body: changeResult(after, released) };
@@ -244,7 +244,7 @@ export async function buildLinkageApp(deps: LinkageDeps): Promise<ServiceApp & {
     },
     (req, reply) =>
       runCommand(req, reply, keys, (department) =>
-        appendingTransaction(context, deps.sql, async (tx) => {
+        deps.sql.transaction(async (tx) => {
           const loaded = await context.calendars.load(tx, req.body, { department, at: deps.clock.now(), replace: req.query.replace });
           // Pushes held for this year go out now; deadlines waiting for it get their dates on the next tick.
           const released = await routeWaiting(context, tx, trigger(req));

@@ -30,8 +30,6 @@ export function startLinkageConsumer(options: {
     groupId: options.groupId ?? "shenguan-linkage",
     topics: options.topics ?? linkageTopics,
     name: options.name ?? LINKAGE_PROJECTION,
-    // Its transactions append the process manager's events (HandoffPushed …).
-    appends: true,
     ...(options.consumerConfig ? { consumerConfig: options.consumerConfig } : {}),
   });
 }

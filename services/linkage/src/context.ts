@@ -1,12 +1,10 @@
 import { validatePayload, type EventName, type EventPayloads } from "@shenguan/contracts";
 import {
   appendManyInTransaction,
-  declareAppenderFor,
   type ConcurrencyError,
   type EventMetadata,
   type EventStore,
   type ExpectedRevision,
-  type SqlExecutor,
   type SqlQueryable,
 } from "@shenguan/eventstore";
 import type { Clock } from "@shenguan/service-kit";
@@ -137,22 +135,6 @@ export function eachEmitterFor(store: EventStore, echoes?: EchoMemory): EmitEach
     }
     return outcomes;
   };
-}
-
-/**
- * A transaction that may emit the service's events after writing its read
- * models (a push released by a new route, a card): declared an appender of
- * the log before its first write, which readers of the log then wait for.
- */
-export function appendingTransaction<T>(
-  ctx: { readonly store: EventStore },
-  sql: SqlExecutor,
-  fn: (tx: SqlQueryable) => Promise<T>,
-): Promise<T> {
-  return sql.transaction(async (tx) => {
-    await declareAppenderFor(ctx.store, tx);
-    return fn(tx);
-  });
 }
 
 /** Everything the projection, the timer and the routes share. */

@@ -4,7 +4,7 @@ import { contextOf, ownEchoes, type EchoMemory, type LinkageSetup } from "./cont
 import { recordCommitmentBreach, recordCreditRecord, recordCreditRepair } from "./credit/credit.js";
 import { deadlineFact, deadlineIdOf, openDeadline, recordCard, REVOCATION_DECISION_LIMIT } from "./deadline/deadlines.js";
 import { calendarDaysUntil } from "./deadline/limits.js";
-import { declareAppenderFor, type ConsumedEvent, type SqlQueryable } from "@shenguan/eventstore";
+import type { ConsumedEvent, SqlQueryable } from "@shenguan/eventstore";
 import { feedbackOf, recordFeedback } from "./feedback/feedback.js";
 import { applyClaimed, applyPushed, applyUnrouted, closeLicence, recordAndRouteGrants, type Trigger } from "./handoff/handoffs.js";
 
@@ -54,10 +54,8 @@ export function createLinkageProjection(setup: LinkageSetup): LinkageHandler {
   const triggerOf = (event: ConsumedEvent): Trigger => ({ correlationId: event.ce.id, causationId: event.ce.id, now: ctx.clock.now() });
 
   // Every branch may append (a push, a card) in `tx` after writing the read
-  // model: the transaction is declared an appender first (the consumer has
-  // done so already when it runs with `appends`; declaring twice is free).
+  // model; readers of the log wait for `tx` only from that append on.
   async function handle(event: ConsumedEvent, tx: SqlQueryable): Promise<void> {
-    await declareAppenderFor(ctx.store, tx);
     if (OWN_EVENTS.has(event.name) && (await ownEchoes(tx, [event.ce.id])).size > 0) return;
     await apply(event, tx);
   }
@@ -72,7 +70,6 @@ export function createLinkageProjection(setup: LinkageSetup): LinkageHandler {
    * what happens follows the order of the events.
    */
   async function handleChunk(events: readonly ConsumedEvent[], tx: SqlQueryable): Promise<void> {
-    await declareAppenderFor(ctx.store, tx);
     const echoes = await ownEchoes(
       tx,
       events.filter((e) => OWN_EVENTS.has(e.name)).map((e) => e.ce.id),

@@ -1,4 +1,4 @@
-import { appendingTransaction, contextOf, type LinkageSetup } from "./context.js";
+import { contextOf, type LinkageSetup } from "./context.js";
 import { tickDeadlines, type TickOutcome } from "./deadline/deadlines.js";
 import type { SqlExecutor } from "@shenguan/eventstore";
 import { routeHandoff } from "./handoff/handoffs.js";
@@ -34,7 +34,7 @@ export async function tick(setup: LinkageSetup & { readonly sql: SqlExecutor }, 
       order by h.handoff_id`,
   );
   for (const { handoff_id: id } of waiting) {
-    const result = await appendingTransaction(ctx, ctx.sql, (tx) =>
+    const result = await ctx.sql.transaction((tx) =>
       routeHandoff(ctx, tx, id, { correlationId: `deadline-timer-${now.toISOString()}`, causationId: null, now }),
     );
     if (result === "pushed") released.push(id);

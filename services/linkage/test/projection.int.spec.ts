@@ -4,7 +4,6 @@ import type { StoredEvent } from "@shenguan/eventstore";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { commitmentEligibility } from "../src/credit/credit.js";
 import { feedbackOfLicence } from "../src/feedback/feedback.js";
-import { appendingTransaction } from "../src/context.js";
 import { getHandoff, routeWaiting } from "../src/handoff/handoffs.js";
 import { rebuildLinkage } from "../src/rebuild.js";
 import { tick } from "../src/timer.js";
@@ -325,13 +324,13 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     // A route for another item does not release it; one for its province does.
     h.clock.set("2026-10-09T02:00:00Z");
     await addRoute(db, { itemCode: "000105002000", regionCode: "350000" });
-    await appendingTransaction(h.ctx, db.sql, (tx) =>
+    await db.sql.transaction((tx) =>
       routeWaiting(h.ctx, tx, { correlationId: "op-1", causationId: null, now: h.clock.now() }),
     );
     expect(types(await stream("handoff-H-L3"))).toEqual(["HandoffUnrouted"]);
 
     await addRoute(db, { regionCode: "350000", regulator: "350000-SCJGJ" });
-    const released = await appendingTransaction(h.ctx, db.sql, (tx) =>
+    const released = await db.sql.transaction((tx) =>
       routeWaiting(h.ctx, tx, { correlationId: "op-2", causationId: null, now: h.clock.now() }),
     );
     expect(released.pushed).toEqual(["H-L3"]);
@@ -731,7 +730,7 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     for (const e of inputs) await h.deliver(e);
     await addRoute(db, { itemCode: "000105002000", regionCode: "350100" });
     h.clock.set("2026-10-09T02:00:00Z");
-    await appendingTransaction(h.ctx, db.sql, (tx) =>
+    await db.sql.transaction((tx) =>
       routeWaiting(h.ctx, tx, { correlationId: "op", causationId: null, now: h.clock.now() }),
     );
     const later = [

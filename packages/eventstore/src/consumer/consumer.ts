@@ -12,7 +12,6 @@ import type { Logger } from "pino";
 import type { SqlExecutor, SqlQueryable } from "../postgres/executor.js";
 import { backoffDelay, sleep, type BackoffOptions } from "../relay/backoff.js";
 import { createProducer } from "../relay/kafka.js";
-import { declareAppender } from "../postgres/append-within.js";
 import { claimInboxMany, inboxed, migrateConsumerTables, storedOffset, storeOffset } from "./tables.js";
 
 /** A decoded contract event as a projection sees it; switch on `name` to narrow `payload`. */
@@ -58,14 +57,6 @@ export interface ProjectionConsumerOptions {
    * transaction.
    */
   readonly mode?: "projection" | "reactor";
-  /**
-   * Projection mode: `handle` (or `handleChunk`) appends events to the store
-   * through `tx` (a process manager's emitted events). Each transaction then
-   * declares itself an appender before its first write (declareAppender),
-   * which readers of the log wait for; transactions of projections that do
-   * not append are never waited for.
-   */
-  readonly appends?: boolean;
   /**
    * The events `handle` acts on (default: all). Messages of other types, by
    * their ce_type header, are passed over undecoded: no handler call, no
@@ -236,10 +227,10 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
       });
     }
     return db.transaction(async (tx) => {
-      if (options.appends) await declareAppender(tx);
       const claimed = await claim(tx);
-      if (claimed) await run(tx);
+      // Before the handler: what it writes last (an append) is then what the transaction ends with.
       await storeOffset(tx, name, topic, partition, offset);
+      if (claimed) await run(tx);
       return claimed;
     });
   }
@@ -389,7 +380,6 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
     tx: SqlQueryable,
     handleChunk: NonNullable<ProjectionConsumerOptions["handleChunk"]>,
   ): Promise<number> {
-    if (options.appends) await declareAppender(tx);
     const claimed = await claimInboxMany(
       tx,
       name,
@@ -402,6 +392,9 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
     for (const { event } of chunk) {
       if (claimed.delete(event.ce.id)) events.push(event);
     }
+    // Before the handler, in the same transaction: readers of the log wait for a transaction from its
+    // first append to its end, so a handler that appends should have as little as possible after it.
+    await storeOffset(tx, name, batch.topic, batch.partition, chunk[chunk.length - 1]!.message.offset);
     if (events.length > 0) {
       try {
         await handleChunk(events, tx);
@@ -409,7 +402,6 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
         throw new HandlerError(err instanceof Error ? err.message : String(err), { cause: err });
       }
     }
-    await storeOffset(tx, name, batch.topic, batch.partition, chunk[chunk.length - 1]!.message.offset);
     return events.length;
   }
 

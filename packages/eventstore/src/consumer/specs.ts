@@ -18,8 +18,6 @@ export interface ConsumerSpec {
   readonly mode: "projection" | "reactor";
   /** Messages known to have no effect, passed over by ce_id (ProjectionConsumerOptions.passOver): a projection's own echoes. */
   readonly passOver?: ProjectionConsumerOptions["passOver"];
-  /** A projection that appends events in its transactions (ProjectionConsumerOptions.appends). */
-  readonly appends?: boolean;
   readonly handle: (event: ConsumedEvent, tx: SqlQueryable) => Promise<unknown>;
   /** A projection's batch path (see ProjectionConsumerOptions.handleChunk); without it each event goes to `handle`. */
   readonly handleChunk?: (events: readonly ConsumedEvent[], tx: SqlQueryable) => Promise<unknown>;
@@ -71,7 +69,6 @@ export async function startConsumers(
           : {}),
         ...(runtime.partitionsConcurrently ? { partitionsConcurrently: runtime.partitionsConcurrently } : {}),
         ...(spec.types ? { types: spec.types } : {}),
-        ...(spec.appends ? { appends: true } : {}),
         ...(spec.passOver ? { passOver: spec.passOver } : {}),
       }),
     ),

@@ -1,5 +1,5 @@
 import type { AppendResult, EventStore, ExpectedRevision, NewEvent } from "../port.js";
-import { appendEach, appendManyWithin, appendWithin, declareAppender, type AppendOutcome } from "../postgres/append-within.js";
+import { appendEach, appendManyWithin, appendWithin, type AppendOutcome } from "../postgres/append-within.js";
 import type { SqlQueryable } from "../postgres/executor.js";
 import { PostgresEventStore, type StreamAppend } from "../postgres/postgres-event-store.js";
 import { EvidenceStore } from "./evidence-store.js";
@@ -22,18 +22,6 @@ export function appendInTransaction(
     return store.appendWithin(tx, stream, events, expectedRevision);
   if (store instanceof PostgresEventStore) return appendWithin(tx, stream, events, expectedRevision);
   return store.append(stream, events, expectedRevision);
-}
-
-/**
- * declareAppender, when `store` keeps its events in `tx`'s database (where
- * appendInTransaction joins `tx`): the first statement of a transaction that
- * writes something and may then append. On any other store there is nothing
- * to declare: its appends never join `tx`.
- */
-export async function declareAppenderFor(store: EventStore, tx: SqlQueryable): Promise<void> {
-  if (store instanceof PostgresEventStore || (store instanceof EvidenceStore && store.inner instanceof PostgresEventStore)) {
-    await declareAppender(tx);
-  }
 }
 
 /**

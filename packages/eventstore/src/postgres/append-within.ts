@@ -1,7 +1,7 @@
 import { ConcurrencyError } from "../errors.js";
 import type { AppendResult, ExpectedRevision, NewEvent } from "../port.js";
 import type { SqlExecutor, SqlQueryable } from "./executor.js";
-import { PostgresEventStore, undeclared, type StreamAppend } from "./postgres-event-store.js";
+import { PostgresEventStore, type StreamAppend } from "./postgres-event-store.js";
 
 const noConnection = (): never => {
   throw new Error("appendWithin runs SQL only through the caller's transaction");
@@ -18,28 +18,6 @@ const appender = new PostgresEventStore({
   close: noConnection,
 } satisfies SqlExecutor);
 
-/** Transactions already declared (a declaration lasts until the transaction ends). */
-const declared = new WeakSet<SqlQueryable>();
-
-/**
- * Declares the caller's transaction an appender of the log, at its top level
- * and before its first write: it then holds the events table's ROW EXCLUSIVE
- * lock until it ends, and readers of the log wait for it (and only for such
- * transactions: migration 4). A transaction that writes a read model and then
- * appends (a consumer's chunk) calls this first; appendWithin calls it too,
- * which is enough when the append is the transaction's first write. After
- * another write it fails with UndeclaredAppendError, as an append would.
- */
-export async function declareAppender(tx: SqlQueryable): Promise<void> {
-  if (declared.has(tx)) return;
-  try {
-    await tx.query("select shenguan_begin_append()");
-  } catch (err) {
-    throw undeclared(err);
-  }
-  declared.add(tx);
-}
-
 /**
  * Appends to the event store inside the caller's open transaction (same
  * PostgreSQL or PGlite database as the store), so a read model, the events a
@@ -48,13 +26,11 @@ export async function declareAppender(tx: SqlQueryable): Promise<void> {
  * The append runs under a savepoint: when it fails (a ConcurrencyError, say
  * "no_stream" for a stream that exists) the caller's transaction is still
  * usable, so "already done" can be handled and the transaction committed.
- * Keep the transaction short: readers of the global log wait for it. A
- * transaction that writes anything before its append declares itself first
- * (declareAppender).
+ * Readers of the global log wait for the transaction from its first append
+ * until it ends (migration 7): write the read model first, append last.
  *
  * @example
  *   await db.transaction(async (tx) => {
- *     await declareAppender(tx);
  *     await tx.query("update handoffs set …");
  *     await appendWithin(tx, `handoff-${id}`, [{ type: "HandoffPushed", data, metadata }], "no_stream");
  *   });
@@ -65,8 +41,6 @@ export async function appendWithin(
   events: readonly NewEvent[],
   expectedRevision: ExpectedRevision,
 ): Promise<AppendResult> {
-  // Outside the savepoint: rolled back, it would take the declaration with it.
-  await declareAppender(tx);
   await tx.query("savepoint shenguan_append_within");
   try {
     const result = await appender.appendWith(tx, stream, events, expectedRevision);
@@ -95,7 +69,6 @@ export type AppendOutcome = { readonly appended: AppendResult } | { readonly con
 export async function appendManyWithin(tx: SqlQueryable, batch: readonly StreamAppend[]): Promise<AppendOutcome[]> {
   const distinct = new Set(batch.map((b) => b.stream)).size === batch.length && batch.every((b) => b.events.length > 0);
   if (distinct && batch.length > 1) {
-    await declareAppender(tx);
     const results = await appender.tryAppendManyWithin(tx, batch);
     if (results !== undefined) return results.map((appended) => ({ appended }));
   }

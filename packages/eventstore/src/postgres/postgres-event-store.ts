@@ -1,5 +1,5 @@
 import { v7 as uuidv7 } from "uuid";
-import { ConcurrencyError, UndeclaredAppendError } from "../errors.js";
+import { AppendIsolationError, ConcurrencyError } from "../errors.js";
 import {
   START,
   type AppendResult,
@@ -16,7 +16,7 @@ import {
 } from "../port.js";
 import { GroupCommit } from "../group-commit.js";
 import { toBigInt, type SqlExecutor, type SqlQueryable } from "./executor.js";
-import { CONCURRENCY_SQLSTATE, EVENTS_CHANNEL, migrate, UNDECLARED_APPEND_SQLSTATE } from "./schema.js";
+import { APPEND_ISOLATION_SQLSTATE, CONCURRENCY_SQLSTATE, EVENTS_CHANNEL, migrate } from "./schema.js";
 import { pollingSubscription, type Positioned } from "./subscription.js";
 
 export interface PostgresEventStoreOptions {
@@ -105,10 +105,10 @@ function toStoredEvent(row: EventRow): StoredEvent {
   };
 }
 
-/** SG002 from shenguan_append or shenguan_begin_append as the store's own error; any other error as it is. */
-export function undeclared(err: unknown): unknown {
+/** SG003 from an append (not READ COMMITTED) as the store's own error; any other error as it is. */
+export function appendFailure(err: unknown): unknown {
   const { code, message } = err as { code?: unknown; message?: unknown };
-  return code === UNDECLARED_APPEND_SQLSTATE ? new UndeclaredAppendError(String(message), { cause: err }) : err;
+  return code === APPEND_ISOLATION_SQLSTATE ? new AppendIsolationError(String(message), { cause: err }) : err;
 }
 
 function instant(time: Date): string {
@@ -238,8 +238,9 @@ export class PostgresEventStore implements EventStore {
 
   /**
    * Appends through `db`, which may be a transaction of the caller's (to
-   * change a read model and append in one commit). Keep such transactions
-   * short: while one is open, readers of the global log wait at it.
+   * change a read model and append in one commit). Readers of the global
+   * log wait at such a transaction from its first append until it ends, so
+   * append as late in it as you can (migration 7).
    * Subscribers learn of these events at their next poll, since a
    * notification sent from here would precede the caller's commit. A
    * ConcurrencyError leaves the caller's transaction aborted: roll it back.
@@ -261,7 +262,7 @@ export class PostgresEventStore implements EventStore {
       if (code === CONCURRENCY_SQLSTATE) {
         throw new ConcurrencyError(stream, expectedRevision, detail === "no_stream" ? "no_stream" : toBigInt(detail), { cause: err });
       }
-      throw undeclared(err);
+      throw appendFailure(err);
     }
   }
 
@@ -292,7 +293,7 @@ export class PostgresEventStore implements EventStore {
         const expected = batch.find((b) => b.stream === stream)?.expectedRevision ?? batch[0]!.expectedRevision;
         throw new ConcurrencyError(stream, expected, detail === "no_stream" ? "no_stream" : toBigInt(detail), { cause: err });
       }
-      throw undeclared(err);
+      throw appendFailure(err);
     }
   }
 
@@ -301,8 +302,7 @@ export class PostgresEventStore implements EventStore {
    * whatever happens to the batch: the results, or undefined when a stream
    * was not where its expectation said (nothing of the batch is then
    * written; the caller finds out which by appending one by one). One round
-   * trip, where a savepoint around appendManyWith takes three. The
-   * transaction must have declared itself an appender (declareAppender).
+   * trip, where a savepoint around appendManyWith takes three.
    */
   async tryAppendManyWithin(tx: SqlQueryable, batch: readonly StreamAppend[]): Promise<AppendResult[] | undefined> {
     checkBatch("tryAppendManyWithin", batch);
@@ -316,7 +316,7 @@ export class PostgresEventStore implements EventStore {
       }>(APPEND_MANY_WITHIN_SQL, [JSON.stringify(manyPayload(batch))]);
       return rows.some((r) => r.conflict) ? undefined : rows.map(appendResultOf);
     } catch (err) {
-      throw undeclared(err);
+      throw appendFailure(err);
     }
   }
 

@@ -3,8 +3,11 @@ import type { SqlExecutor } from "./executor.js";
 /** Raised by shenguan_append when the stream is not at the expected revision; DETAIL holds the actual revision or "no_stream". */
 export const CONCURRENCY_SQLSTATE = "SG001";
 
-/** Raised by shenguan_append(_many) in a transaction that wrote before it declared itself an appender (shenguan_begin_append). */
+/** Raised by migration 4's shenguan_begin_append in a transaction that wrote before it declared itself; no longer raised since migration 7. */
 export const UNDECLARED_APPEND_SQLSTATE = "SG002";
+
+/** Raised by shenguan_append_order (every append) outside READ COMMITTED: the log order needs a fresh snapshot at the append. */
+export const APPEND_ISOLATION_SQLSTATE = "SG003";
 
 /** Stores NOTIFY this channel after appending, so subscribers wake up without waiting for their next poll. */
 export const EVENTS_CHANNEL = "shenguan_events";
@@ -483,6 +486,237 @@ const MIGRATIONS: readonly Migration[] = [
          end;
          return query select u.stream, u.next, u.commit, u.last, false
            from unnest(v_streams, v_next, v_commit, v_last) as u(stream, next, commit, last);
+       end
+       $fn$`,
+    ],
+  },
+  {
+    version: 7,
+    name: "appenders are waited for from their first append",
+    statements: [
+      // Version 4 made a transaction that appends declare itself before its
+      // first write, and readers wait for it from then on: a consumer chunk
+      // that writes its read model and then appends held every reader of
+      // the log back for its whole length (the linkage chunk's ~14 round
+      // trips; in the loop bench a grant reached Kafka p50 113 ms after its
+      // commit, most of it behind such chunks). Now an event's place in the
+      // log is not its transaction's id X but K = greatest(X, xmax of a
+      // snapshot taken once the transaction holds events' ROW EXCLUSIVE
+      // lock), fixed at its first append. A reader's horizon H is as before:
+      // the smallest id in its snapshot S still running as a holder of that
+      // lock (or ended since S), else S's xmax. Why nothing can still arrive
+      // below H: take an appender A not committed when S was taken. If A
+      // held the lock when the reader looked at pg_locks, then either X is in
+      // S (H <= X <= K) or X is at or above S's xmax (H <= xmax <= X <= K). If
+      // A took the lock later, its snapshot is later than S, and xmax never
+      // goes back: H <= xmax(S) <= K. So a transaction may write anything
+      // before it appends; readers wait for it only from its first append to
+      // its end. Transactions may share a K (ordered by position among them):
+      // a reader takes a K only once every transaction holding it has ended.
+      // K is kept in a transaction-local setting per events table, rolled
+      // back with the lock by a savepoint's rollback, after which the next
+      // append takes a new one. It needs a snapshot of the moment: under
+      // REPEATABLE READ it would be the transaction's first, so appends
+      // there are refused (SG003).
+      `create or replace function shenguan_append_order() returns xid8
+       language plpgsql as $fn$
+       declare
+         v_log text := 'events'::regclass::oid::text;
+         v_declared text := coalesce(current_setting('shenguan.appending', true), '');
+         v_order xid8;
+       begin
+         v_order := substring(v_declared from ',' || v_log || ':([0-9]+),')::xid8;
+         if v_order is not null then
+           return v_order;
+         end if;
+         if current_setting('transaction_isolation') <> 'read committed' then
+           raise exception using errcode = '${APPEND_ISOLATION_SQLSTATE}',
+             message = format('appending to the log needs READ COMMITTED isolation, this transaction is %s', current_setting('transaction_isolation')),
+             hint = 'an event''s place in the log is taken from a fresh snapshot at its transaction''s first append';
+         end if;
+         lock table events in row exclusive mode;
+         select greatest(pg_current_xact_id(), pg_snapshot_xmax(pg_current_snapshot())) into v_order;
+         perform set_config('shenguan.appending', v_declared || ',' || v_log || ':' || v_order::text || ',', true);
+         return v_order;
+       end
+       $fn$`,
+      // Kept for callers of version 4: declaring now only fixes the
+      // transaction's place early, which readers then wait at; no need to.
+      `create or replace function shenguan_begin_append() returns void
+       language plpgsql as $fn$
+       begin
+         perform shenguan_append_order();
+       end
+       $fn$`,
+      // Version 4's function, the events ordered by K.
+      `create or replace function shenguan_append(p_stream text, p_expected text, p_events jsonb)
+       returns table (next_revision bigint, commit_id text, prepare_id bigint)
+       language plpgsql as $fn$
+       declare
+         v_count bigint := jsonb_array_length(p_events);
+         v_current bigint;
+         v_next bigint;
+         v_order xid8;
+       begin
+         if v_count = 0 then
+           select s.revision into v_current from streams s where s.stream_name = p_stream;
+           -- Parenthesised: PL/pgSQL would otherwise end the IF condition at the CASE's first THEN.
+           if (case p_expected
+                 when 'no_stream' then v_current is not null
+                 when 'any' then false
+                 when 'stream_exists' then v_current is null
+                 else v_current is distinct from p_expected::bigint
+               end) then
+             raise exception using errcode = '${CONCURRENCY_SQLSTATE}',
+               message = format('stream %s is not at the expected revision %s', p_stream, p_expected),
+               detail = coalesce(v_current::text, 'no_stream');
+           end if;
+           return query
+             select coalesce(v_current, -1), coalesce(e.transaction_id::text, '0'), coalesce(e.global_position, 0)
+             from (select 1) one
+             left join events e on e.stream_name = p_stream and e.revision = v_current;
+           return;
+         end if;
+
+         v_order := shenguan_append_order();
+
+         if p_expected = 'no_stream' then
+           insert into streams (stream_name, revision) values (p_stream, v_count - 1)
+             on conflict do nothing
+             returning revision into v_next;
+         elsif p_expected = 'any' then
+           insert into streams as s (stream_name, revision) values (p_stream, v_count - 1)
+             on conflict (stream_name) do update set revision = s.revision + v_count
+             returning s.revision into v_next;
+         elsif p_expected = 'stream_exists' then
+           update streams s set revision = s.revision + v_count
+             where s.stream_name = p_stream
+             returning s.revision into v_next;
+         else
+           update streams s set revision = s.revision + v_count
+             where s.stream_name = p_stream and s.revision = p_expected::bigint
+             returning s.revision into v_next;
+         end if;
+
+         if v_next is null then
+           select s.revision into v_current from streams s where s.stream_name = p_stream;
+           raise exception using errcode = '${CONCURRENCY_SQLSTATE}',
+             message = format('stream %s is not at the expected revision %s', p_stream, p_expected),
+             detail = coalesce(v_current::text, 'no_stream');
+         end if;
+
+         return query
+           with inserted as (
+             insert into events (transaction_id, event_id, stream_name, revision, type, data, metadata, created_at)
+             select v_order, (e.value->>'id')::uuid, p_stream, v_next - v_count + e.ordinality, e.value->>'type',
+                    coalesce(e.value->'data', 'null'::jsonb), e.value->'metadata',
+                    coalesce((e.value->>'time')::timestamptz, now())
+             from jsonb_array_elements(p_events) with ordinality e
+             order by e.ordinality
+             returning global_position
+           )
+           select v_next, v_order::text, max(global_position) from inserted;
+       end
+       $fn$`,
+      // Version 5's function, the events ordered by K.
+      `create or replace function shenguan_append_many(p_batch jsonb)
+       returns table (stream_name text, next_revision bigint, commit_id text, prepare_id bigint)
+       language plpgsql as $fn$
+       #variable_conflict use_column
+       declare
+         v_streams text[];
+         v_expected text[];
+         v_next bigint[];
+         v_last bigint[];
+         v_current bigint;
+         v_order xid8 := shenguan_append_order();
+       begin
+         with items as materialized (
+           select i.ord, i.value->>'stream' as stream, i.value->>'expected' as expected, i.value->'events' as events,
+                  jsonb_array_length(i.value->'events')::bigint as n
+           from jsonb_array_elements(p_batch) with ordinality as i(value, ord)
+         ),
+         created as (
+           insert into streams (stream_name, revision)
+           select it.stream, it.n - 1 from items it where it.expected = 'no_stream' order by it.stream
+           on conflict do nothing
+           returning streams.stream_name, streams.revision
+         ),
+         upserted as (
+           insert into streams as s (stream_name, revision)
+           select it.stream, it.n - 1 from items it where it.expected = 'any' order by it.stream
+           on conflict (stream_name) do update set revision = s.revision + excluded.revision + 1
+           returning s.stream_name, s.revision
+         ),
+         moved as (
+           update streams s set revision = s.revision + it.n
+           from items it
+           where it.expected not in ('no_stream', 'any') and s.stream_name = it.stream
+             and (it.expected = 'stream_exists' or s.revision = it.expected::bigint)
+           returning s.stream_name, s.revision
+         ),
+         bumped as (
+           select * from created union all select * from upserted union all select * from moved
+         ),
+         inserted as (
+           insert into events (transaction_id, event_id, stream_name, revision, type, data, metadata, created_at)
+           select v_order, (e.value->>'id')::uuid, it.stream, b.revision - it.n + e.ord, e.value->>'type',
+                  coalesce(e.value->'data', 'null'::jsonb), e.value->'metadata',
+                  coalesce((e.value->>'time')::timestamptz, now())
+           from items it
+           join bumped b on b.stream_name = it.stream
+           cross join lateral jsonb_array_elements(it.events) with ordinality as e(value, ord)
+           order by it.ord, e.ord
+           returning events.stream_name, events.global_position
+         )
+         select array_agg(it.stream order by it.ord), array_agg(it.expected order by it.ord), array_agg(b.revision order by it.ord),
+                array_agg((select max(x.global_position) from inserted x where x.stream_name = it.stream) order by it.ord)
+           into v_streams, v_expected, v_next, v_last
+         from items it
+         left join bumped b on b.stream_name = it.stream;
+
+         for i in 1 .. coalesce(array_length(v_streams, 1), 0) loop
+           if v_next[i] is null then
+             select s.revision into v_current from streams s where s.stream_name = v_streams[i];
+             raise exception using errcode = '${CONCURRENCY_SQLSTATE}',
+               message = format('stream %s is not at the expected revision %s', v_streams[i], v_expected[i]),
+               detail = coalesce(v_current::text, 'no_stream');
+           end if;
+         end loop;
+         return query select u.stream, u.next, v_order::text, u.last
+           from unnest(v_streams, v_next, v_last) as u(stream, next, last);
+       end
+       $fn$`,
+      // Version 4's horizon, with one change: only a lock that an append
+      // takes (ROW EXCLUSIVE or stronger) makes a transaction an appender;
+      // a reader of events (ACCESS SHARE: a consumer reading stream heads
+      // before it appends) is not waited for until it appends.
+      `create or replace function shenguan_log_horizon() returns xid8
+       language plpgsql stable as $fn$
+       declare
+         v_snapshot pg_snapshot := pg_current_snapshot();
+         v_horizon xid8;
+       begin
+         if not exists (select from pg_snapshot_xip(v_snapshot)) then
+           return pg_snapshot_xmax(v_snapshot);
+         end if;
+         with locks as materialized (
+           select l.locktype, l.transactionid, l.virtualtransaction from pg_locks l
+           where l.granted and (
+             (l.locktype = 'transactionid' and l.mode = 'ExclusiveLock')
+             or (l.locktype = 'relation' and l.relation = 'events'::regclass
+                 and l.mode not in ('AccessShareLock', 'RowShareLock')
+                 and l.database = (select d.oid from pg_database d where d.datname = current_database())))
+         ),
+         bystanders as (
+           select t.transactionid from locks t
+           where t.locktype = 'transactionid'
+             and not exists (select from locks r where r.locktype = 'relation' and r.virtualtransaction = t.virtualtransaction)
+         )
+         select min(x.id) into v_horizon
+         from pg_snapshot_xip(v_snapshot) as x(id)
+         where not exists (select from bystanders b where b.transactionid = x.id::xid);
+         return coalesce(v_horizon, pg_snapshot_xmax(v_snapshot));
        end
        $fn$`,
     ],

@@ -2,7 +2,7 @@ import type { DeadlineKind, Limit } from "@shenguan/contracts";
 import { localDateOf } from "@shenguan/deadlines";
 import { v7 as uuidv7 } from "uuid";
 import { isCalendarMissing } from "../calendar/calendars.js";
-import { appendingTransaction, type LinkageContext } from "../context.js";
+import type { LinkageContext } from "../context.js";
 import type { SqlExecutor, SqlQueryable } from "@shenguan/eventstore";
 import { calendarDaysUntil, deadlineCards } from "./limits.js";
 
@@ -360,7 +360,7 @@ export async function tickDeadlines(ctx: LinkageContext & { readonly sql: SqlExe
   );
   for (const { deadline_id: id } of due.rows) {
     try {
-      const result = await appendingTransaction(ctx, ctx.sql, (tx) => issueCard(ctx, tx, id, today, now));
+      const result = await ctx.sql.transaction((tx) => issueCard(ctx, tx, id, today, now));
       if (result) outcome[result].push(id);
     } catch (err) {
       ctx.logger.error({ deadlineId: id, err }, "deadline timer: card failed; retried on the next tick");
