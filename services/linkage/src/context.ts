@@ -113,6 +113,13 @@ export function eachEmitterFor(store: EventStore, echoes?: EchoMemory): EmitEach
     const checked = appends.map((a) =>
       a.events.map((e) => ({ id: e.id ?? uuidv7(), type: e.type, data: validatePayload(e.type, e.data), metadata: a.metadata })),
     );
+    // The caller applies these events in `tx` right after: their echoes through Kafka are then no-ops
+    // (ownEchoes). Recorded before the append, as a conflict is rare and readers of the log wait for `tx`
+    // only from its append on; the rows of appends refused go again after it.
+    const planned = checked.flat().map((e) => e.id);
+    if (planned.length > 0) {
+      await tx.query(`insert into linkage_emitted (event_id) select unnest($1::text[]) on conflict do nothing`, [planned]);
+    }
     const results = await appendManyInTransaction(
       store,
       tx,
@@ -120,19 +127,18 @@ export function eachEmitterFor(store: EventStore, echoes?: EchoMemory): EmitEach
     );
     const outcomes: EmitOutcome[] = [];
     const emittedIds: string[] = [];
+    const refusedIds: string[] = [];
     for (const [i, result] of results.entries()) {
       if ("appended" in result) {
         outcomes.push({ appended: true });
         emittedIds.push(...checked[i]!.map((e) => e.id));
       } else {
         outcomes.push({ appended: false, conflict: result.conflict });
+        refusedIds.push(...checked[i]!.map((e) => e.id));
       }
     }
-    // The caller applies these events in `tx` right after: their echoes through Kafka are then no-ops (skipEcho).
-    if (emittedIds.length > 0) {
-      await tx.query(`insert into linkage_emitted (event_id) select unnest($1::text[]) on conflict do nothing`, [emittedIds]);
-      echoes?.remember(emittedIds);
-    }
+    if (refusedIds.length > 0) await tx.query(`delete from linkage_emitted where event_id = any($1::text[])`, [refusedIds]);
+    if (emittedIds.length > 0) echoes?.remember(emittedIds);
     return outcomes;
   };
 }

@@ -216,20 +216,16 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
         throw new HandlerError(err instanceof Error ? err.message : String(err), { cause: err });
       }
     };
-    const claim = async (tx: SqlQueryable) =>
-      (await claimInboxMany(tx, name, topic, partition, [{ ceId: event.ce.id, offset }])).has(event.ce.id);
+    // The claim and the offset in one statement. In a projection both come before the handler: readers of
+    // the log wait for a transaction from its first append to its end, so an append should end it.
+    const claimAndStore = async (tx: SqlQueryable) =>
+      (await claimInboxMany(tx, name, topic, partition, [{ ceId: event.ce.id, offset }], offset)).has(event.ce.id);
     if (options.mode === "reactor") {
       if (!(await inboxed(db, name, [event.ce.id])).has(event.ce.id)) await run(db);
-      return db.transaction(async (tx) => {
-        const claimed = await claim(tx);
-        await storeOffset(tx, name, topic, partition, offset);
-        return claimed;
-      });
+      return claimAndStore(db); // one statement: atomic without a transaction
     }
     return db.transaction(async (tx) => {
-      const claimed = await claim(tx);
-      // Before the handler: what it writes last (an append) is then what the transaction ends with.
-      await storeOffset(tx, name, topic, partition, offset);
+      const claimed = await claimAndStore(tx);
       if (claimed) await run(tx);
       return claimed;
     });
@@ -380,21 +376,22 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
     tx: SqlQueryable,
     handleChunk: NonNullable<ProjectionConsumerOptions["handleChunk"]>,
   ): Promise<number> {
+    // The claims and the chunk's offset in one statement, before the handler, in the same transaction:
+    // readers of the log wait for a transaction from its first append to its end, so a handler that
+    // appends should have as little as possible after it.
     const claimed = await claimInboxMany(
       tx,
       name,
       batch.topic,
       batch.partition,
       chunk.map(({ message, event }) => ({ ceId: event.ce.id, offset: message.offset })),
+      chunk[chunk.length - 1]!.message.offset,
     );
     // An event published twice within one chunk is claimed once: its first delivery is the one applied.
     const events: ConsumedEvent[] = [];
     for (const { event } of chunk) {
       if (claimed.delete(event.ce.id)) events.push(event);
     }
-    // Before the handler, in the same transaction: readers of the log wait for a transaction from its
-    // first append to its end, so a handler that appends should have as little as possible after it.
-    await storeOffset(tx, name, batch.topic, batch.partition, chunk[chunk.length - 1]!.message.offset);
     if (events.length > 0) {
       try {
         await handleChunk(events, tx);
@@ -407,7 +404,7 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
 
   /**
    * A reactor's chunk: one inbox look-up, the handlers (outside any
-   * transaction, as reactors must be idempotent), then one transaction
+   * transaction, as reactors must be idempotent), then one statement
    * recording the ce_ids and the offset of the run that succeeded.
    *
    * Messages of one key (one subject: the relay keys by it) are handled in
@@ -454,12 +451,9 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
     const failed = succeeded.indexOf(false);
     const done = failed === -1 ? chunk : chunk.slice(0, failed);
     if (done.length === 0) return 0;
-    const fresh = await db.transaction(async (tx) => {
-      const claims = done.map(({ message, event }) => ({ ceId: event.ce.id, offset: message.offset }));
-      const claimed = await claimInboxMany(tx, name, batch.topic, batch.partition, claims);
-      await storeOffset(tx, name, batch.topic, batch.partition, done[done.length - 1]!.message.offset);
-      return claimed.size;
-    });
+    // One statement, so atomic without a transaction around it.
+    const claims = done.map(({ message, event }) => ({ ceId: event.ce.id, offset: message.offset }));
+    const fresh = (await claimInboxMany(db, name, batch.topic, batch.partition, claims, done[done.length - 1]!.message.offset)).size;
     counters.applied += fresh;
     counters.duplicates += done.length - fresh;
     return done.length;

@@ -51,13 +51,25 @@ export async function storedOffset(db: SqlQueryable, consumer: string, topic: st
  * undo the new owner's progress.
  */
 export async function storeOffset(db: SqlQueryable, consumer: string, topic: string, partition: number, offset: string): Promise<void> {
-  await db.query(
-    `insert into consumer_offsets (consumer, topic, partition, next_offset) values ($1, $2, $3, $4::bigint + 1)
-     on conflict (consumer, topic, partition) do update
-       set next_offset = greatest(consumer_offsets.next_offset, excluded.next_offset), updated_at = now()`,
-    [consumer, topic, partition, offset],
-  );
+  await db.query(STORE_OFFSET, [consumer, topic, partition, offset]);
 }
+
+const STORE_OFFSET = `insert into consumer_offsets (consumer, topic, partition, next_offset) values ($1, $2, $3, $4::bigint + 1)
+     on conflict (consumer, topic, partition) do update
+       set next_offset = greatest(consumer_offsets.next_offset, excluded.next_offset), updated_at = now()`;
+
+const CLAIM = `insert into consumer_inbox (consumer, ce_id, topic, partition, "offset")
+     select $1, c.ce_id, $2, $3, c.off from unnest($4::text[], $5::bigint[]) as c(ce_id, off)
+     on conflict (consumer, ce_id) do nothing
+     returning ce_id`;
+
+// A data-modifying WITH runs to completion whether or not the query reads it.
+const CLAIM_AND_STORE_OFFSET = `with stored as (
+       insert into consumer_offsets (consumer, topic, partition, next_offset) values ($1, $2, $3, $6::bigint + 1)
+       on conflict (consumer, topic, partition) do update
+         set next_offset = greatest(consumer_offsets.next_offset, excluded.next_offset), updated_at = now()
+     )
+     ${CLAIM}`;
 
 /**
  * Records that `consumer` applies the ce_ids of a chunk of one partition, in
@@ -65,7 +77,9 @@ export async function storeOffset(db: SqlQueryable, consumer: string, topic: str
  * the others were applied before and must not be again. A ce_id repeated
  * within `claims` is claimed once. Concurrent claims of one ce_id queue on
  * the primary key: the second waits for the first transaction and then sees
- * the conflict.
+ * the conflict. With `storeOffsetOf`, the same statement also moves the
+ * partition's position past that offset (storeOffset): one round trip for a
+ * chunk's bookkeeping instead of two.
  */
 export async function claimInboxMany(
   db: SqlQueryable,
@@ -73,14 +87,16 @@ export async function claimInboxMany(
   topic: string,
   partition: number,
   claims: ReadonlyArray<{ readonly ceId: string; readonly offset: string }>,
+  storeOffsetOf?: string,
 ): Promise<Set<string>> {
-  if (claims.length === 0) return new Set();
+  if (claims.length === 0) {
+    if (storeOffsetOf !== undefined) await storeOffset(db, consumer, topic, partition, storeOffsetOf);
+    return new Set();
+  }
+  const params = [consumer, topic, partition, claims.map((c) => c.ceId), claims.map((c) => c.offset)];
   const { rows } = await db.query<{ ce_id: string }>(
-    `insert into consumer_inbox (consumer, ce_id, topic, partition, "offset")
-     select $1, c.ce_id, $2, $3, c.off from unnest($4::text[], $5::bigint[]) as c(ce_id, off)
-     on conflict (consumer, ce_id) do nothing
-     returning ce_id`,
-    [consumer, topic, partition, claims.map((c) => c.ceId), claims.map((c) => c.offset)],
+    storeOffsetOf === undefined ? CLAIM : CLAIM_AND_STORE_OFFSET,
+    storeOffsetOf === undefined ? params : [...params, storeOffsetOf],
   );
   return new Set(rows.map((r) => r.ce_id));
 }

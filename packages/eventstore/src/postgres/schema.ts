@@ -687,14 +687,22 @@ const MIGRATIONS: readonly Migration[] = [
            from unnest(v_streams, v_next, v_last) as u(stream, next, last);
        end
        $fn$`,
-      // Version 4's horizon, with one change: only a lock that an append
-      // takes (ROW EXCLUSIVE or stronger) makes a transaction an appender;
-      // a reader of events (ACCESS SHARE: a consumer reading stream heads
-      // before it appends) is not waited for until it appends.
+      // Version 4's horizon, with two changes. Only a lock that an append
+      // takes (ROW EXCLUSIVE or stronger) makes a transaction an appender: a
+      // reader of events (ACCESS SHARE: a consumer reading stream heads
+      // before it appends) is not waited for until it appends. And a
+      // bystander must still be running after pg_locks was read: a
+      // committing appender releases its locks one by one after it became
+      // visible, so pg_locks could show its id's lock without its events
+      // lock, and a reader whose snapshot predates the commit would pass
+      // events it cannot see (version 4 had this race; the stress test with
+      // appenders that write first found it). Locks are released only after
+      // pg_xact_status stops saying 'in progress'.
       `create or replace function shenguan_log_horizon() returns xid8
        language plpgsql stable as $fn$
        declare
          v_snapshot pg_snapshot := pg_current_snapshot();
+         v_lockless xid8[];
          v_horizon xid8;
        begin
          if not exists (select from pg_snapshot_xip(v_snapshot)) then
@@ -707,15 +715,17 @@ const MIGRATIONS: readonly Migration[] = [
              or (l.locktype = 'relation' and l.relation = 'events'::regclass
                  and l.mode not in ('AccessShareLock', 'RowShareLock')
                  and l.database = (select d.oid from pg_database d where d.datname = current_database())))
-         ),
-         bystanders as (
-           select t.transactionid from locks t
-           where t.locktype = 'transactionid'
-             and not exists (select from locks r where r.locktype = 'relation' and r.virtualtransaction = t.virtualtransaction)
          )
+         select array_agg(x.id) into v_lockless
+         from pg_snapshot_xip(v_snapshot) as x(id)
+         where exists (
+           select from locks t
+           where t.locktype = 'transactionid' and t.transactionid = x.id::xid
+             and not exists (select from locks r where r.locktype = 'relation' and r.virtualtransaction = t.virtualtransaction));
+         -- A separate statement, so it runs after pg_locks was read.
          select min(x.id) into v_horizon
          from pg_snapshot_xip(v_snapshot) as x(id)
-         where not exists (select from bystanders b where b.transactionid = x.id::xid);
+         where not (x.id = any(coalesce(v_lockless, '{}')) and pg_xact_status(x.id) = 'in progress');
          return coalesce(v_horizon, pg_snapshot_xmax(v_snapshot));
        end
        $fn$`,
