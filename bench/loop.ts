@@ -477,7 +477,12 @@ async function quiesce(bus: Bus, what: string, atLeast = 0, quietMs = 2_000): Pr
         last = now;
         since = performance.now();
       }
-      return performance.now() - since >= quietMs && pipeline(bus).consumers.slice(0, 3).every((c) => handled(c) >= atLeast);
+      return (
+        performance.now() - since >= quietMs &&
+        pipeline(bus)
+          .consumers.slice(0, 3)
+          .every((c) => handled(c) >= atLeast)
+      );
     },
     50,
   );

@@ -105,11 +105,17 @@ describe("a linkage consumer killed mid-stream and restarted (e2e)", () => {
     // Every grant routed at T0 (the clock moves only after linkage has pushed them all).
     await waitFor("linkage to route every grant", async () => {
       const hs = (await linkage.get("/handoffs?limit=1000", SUPERVISOR)).body as Body[];
-      return hs.length === N && hs.every((h) => (kindOf(Number(h.licenceId.slice(-7))) === "construction" ? h.status === "unrouted" : h.status === "pushed"));
+      return (
+        hs.length === N &&
+        hs.every((h) => (kindOf(Number(h.licenceId.slice(-7))) === "construction" ? h.status === "unrouted" : h.status === "pushed"))
+      );
     });
     const routed = all.filter((i) => kindOf(i) !== "construction");
     for (const i of routed) {
-      await waitFor(`the regulator's handoff ${i}`, async () => (await supervision.get(`/handoffs/${handoffOf(i)}`, regulatorOf[kindOf(i)])).status === 200);
+      await waitFor(
+        `the regulator's handoff ${i}`,
+        async () => (await supervision.get(`/handoffs/${handoffOf(i)}`, regulatorOf[kindOf(i)])).status === 200,
+      );
     }
 
     // T1: claims, inspections, verifications, a transfer, revocation requests; construction gets its route.
@@ -118,10 +124,27 @@ describe("a linkage consumer killed mid-stream and restarted (e2e)", () => {
       supervision.post(`/handoffs/${handoffOf(i)}${path}`, regulatorOf[kindOf(i)], body).then((r) => ok(r, status, `${path} ${i}`));
     for (const i of routed.filter((i) => i % 4 !== 0)) await act(i, "/claim", undefined, 200);
     for (const i of [2, 14, 9]) {
-      await act(i, "/inspections", { inspectionDate: "2026-04-02", method: "RANDOM", result: "COMPLIANT", findings: "未发现问题", handling: "无" }, 201);
+      await act(
+        i,
+        "/inspections",
+        { inspectionDate: "2026-04-02", method: "RANDOM", result: "COMPLIANT", findings: "未发现问题", handling: "无" },
+        201,
+      );
     }
     for (const i of [10, 22]) {
-      await act(i, "/inspections", { inspectionDate: "2026-04-02", method: "TARGETED", result: "NON_COMPLIANT", findings: "从业人员无健康证明", handling: "责令整改", rectificationDue: "2026-04-20" }, 201);
+      await act(
+        i,
+        "/inspections",
+        {
+          inspectionDate: "2026-04-02",
+          method: "TARGETED",
+          result: "NON_COMPLIANT",
+          findings: "从业人员无健康证明",
+          handling: "责令整改",
+          rectificationDue: "2026-04-20",
+        },
+        201,
+      );
       await act(i, "/rectifications", { requirements: "办理从业人员健康证明", dueDate: "2026-04-20" }, 201);
     }
     const requests = new Map<number, string>();
@@ -138,7 +161,10 @@ describe("a linkage consumer killed mid-stream and restarted (e2e)", () => {
     e.at("2026-04-09");
     await act(10, "/rectifications/1/complete", { passed: true, findings: "已办理健康证明" }, 200);
     for (const i of [6, 18]) {
-      await waitFor(`the late push ${i}`, async () => (await supervision.get(`/handoffs/${handoffOf(i)}`, CONSTRUCTION_REGULATOR)).status === 200);
+      await waitFor(
+        `the late push ${i}`,
+        async () => (await supervision.get(`/handoffs/${handoffOf(i)}`, CONSTRUCTION_REGULATOR)).status === 200,
+      );
       await act(i, "/claim", undefined, 200);
     }
     await waitQuiet(e); // linkage has seen the late claims: their deadlines are met, not red
@@ -148,12 +174,34 @@ describe("a linkage consumer killed mid-stream and restarted (e2e)", () => {
     // T3 (04-15): revoke one licence on request, decline the other request, cancel a licence; food claims turn red.
     e.at("2026-04-15");
     for (const [i, requestId] of requests) {
-      await waitFor(`request ${i} on the approval case`, async () => (await approval.get(`/cases/${caseOf(i)}`, DEMO.bureau)).body.requests?.[requestId]);
+      await waitFor(
+        `request ${i} on the approval case`,
+        async () => (await approval.get(`/cases/${caseOf(i)}`, DEMO.bureau)).body.requests?.[requestId],
+      );
     }
     const decision = { reason: "经核查", decisionDate: "2026-04-15" };
-    ok(await approval.post(`/cases/${caseOf(5)}/revoke`, DEMO.bureau, { ...decision, decisionNumber: "榕审批撤〔2026〕5号", answersRequestId: requests.get(5) }), 200, "revoke 5");
-    ok(await approval.post(`/cases/${caseOf(13)}/revocation-requests/${requests.get(13)}/decline`, DEMO.bureau, { ...decision, decisionNumber: "榕审批不撤〔2026〕13号" }), 200, "decline 13");
-    ok(await approval.post(`/cases/${caseOf(1)}/cancel`, DEMO.bureau, { ...decision, decisionNumber: "榕审批注〔2026〕1号" }), 200, "cancel 1");
+    ok(
+      await approval.post(`/cases/${caseOf(5)}/revoke`, DEMO.bureau, {
+        ...decision,
+        decisionNumber: "榕审批撤〔2026〕5号",
+        answersRequestId: requests.get(5),
+      }),
+      200,
+      "revoke 5",
+    );
+    ok(
+      await approval.post(`/cases/${caseOf(13)}/revocation-requests/${requests.get(13)}/decline`, DEMO.bureau, {
+        ...decision,
+        decisionNumber: "榕审批不撤〔2026〕13号",
+      }),
+      200,
+      "decline 13",
+    );
+    ok(
+      await approval.post(`/cases/${caseOf(1)}/cancel`, DEMO.bureau, { ...decision, decisionNumber: "榕审批注〔2026〕1号" }),
+      200,
+      "cancel 1",
+    );
     await waitQuiet(e);
     const t3 = (await e.bus.tick()) as Body;
     expect(t3.breached).toHaveLength(4);
@@ -185,7 +233,13 @@ describe("a linkage consumer killed mid-stream and restarted (e2e)", () => {
     expect(total).toBeGreaterThan(100);
     const topics = linkageTopicsOf(e.prefix);
     const inbox = async (schema: string) =>
-      Number((await e.bus.sql.query<{ n: string }>(`select count(*)::text as n from ${schema}.consumer_inbox where consumer = $1`, [LINKAGE_PROJECTION])).rows[0]!.n);
+      Number(
+        (
+          await e.bus.sql.query<{ n: string }>(`select count(*)::text as n from ${schema}.consumer_inbox where consumer = $1`, [
+            LINKAGE_PROJECTION,
+          ])
+        ).rows[0]!.n,
+      );
 
     // The reference: in this process, never stopped.
     const ref = await linkageSchema("ref");
@@ -244,7 +298,11 @@ describe("a linkage consumer killed mid-stream and restarted (e2e)", () => {
 
     // Each event applied once by each (the relay may publish an event twice; the inbox keeps it once).
     const applied = async (schema: string) =>
-      (await e.bus.sql.query<{ ce_id: string }>(`select ce_id from ${schema}.consumer_inbox where consumer = $1 order by ce_id`, [LINKAGE_PROJECTION])).rows;
+      (
+        await e.bus.sql.query<{ ce_id: string }>(`select ce_id from ${schema}.consumer_inbox where consumer = $1 order by ce_id`, [
+          LINKAGE_PROJECTION,
+        ])
+      ).rows;
     expect(await applied(victim.schema)).toEqual(await applied(ref.schema));
     expect((await applied(ref.schema)).length).toBeGreaterThanOrEqual(total - 5);
 
@@ -258,14 +316,26 @@ describe("a linkage consumer killed mid-stream and restarted (e2e)", () => {
 
     // And the read model holds what the script did.
     const statuses = (
-      await e.bus.sql.query<{ status: string; n: number }>(`select status, count(*)::int as n from ${ref.schema}.linkage_handoffs group by 1 order by 1`)
+      await e.bus.sql.query<{ status: string; n: number }>(
+        `select status, count(*)::int as n from ${ref.schema}.linkage_handoffs group by 1 order by 1`,
+      )
     ).rows;
-    expect(Object.fromEntries(statuses.map((s) => [s.status, s.n]))).toEqual({ claimed: 4, closed: 2, fed_back: 11, pushed: 6, supervising: 1 });
+    expect(Object.fromEntries(statuses.map((s) => [s.status, s.n]))).toEqual({
+      claimed: 4,
+      closed: 2,
+      fed_back: 11,
+      pushed: 6,
+      supervising: 1,
+    });
     const counts = async (sql: string) => Number((await e.bus.sql.query<{ n: string }>(sql)).rows[0]!.n);
     expect(await counts(`select count(*)::text as n from ${ref.schema}.linkage_deadline_cards`)).toBe(10);
     expect(await counts(`select count(*)::text as n from ${ref.schema}.linkage_credit_records where kind = 'COMMITMENT_BREACH'`)).toBe(2);
     expect(await counts(`select count(*)::text as n from ${ref.schema}.linkage_commitment_breaches`)).toBe(2);
-    const ends5 = (await e.bus.sql.query<{ closed_by: string }>(`select closed_by from ${ref.schema}.linkage_handoffs where licence_id = $1`, [licenceOf(5)])).rows;
+    const ends5 = (
+      await e.bus.sql.query<{ closed_by: string }>(`select closed_by from ${ref.schema}.linkage_handoffs where licence_id = $1`, [
+        licenceOf(5),
+      ])
+    ).rows;
     expect(ends5).toEqual([{ closed_by: "LicenceRevoked" }]);
   });
 });

@@ -235,8 +235,13 @@ if (await postgresReachable()) {
         const all = await store.readAll({ after: start, maxCount: 100_000 });
         const got = new Set(received.map((e) => e.id));
         const at = (e: StoredEvent) => `${e.stream}@${e.position.commit}/${e.position.prepare}`;
-        const missing = all.filter((e) => !got.has(e.id)).slice(0, 5).map(at);
-        throw new Error(`${err.message}: got ${received.length}, the log has ${all.length}; missing ${missing.join(" ")}; last got ${received.slice(-3).map(at).join(" ")}`);
+        const missing = all
+          .filter((e) => !got.has(e.id))
+          .slice(0, 5)
+          .map(at);
+        throw new Error(
+          `${err.message}: got ${received.length}, the log has ${all.length}; missing ${missing.join(" ")}; last got ${received.slice(-3).map(at).join(" ")}`,
+        );
       });
       await new Promise((r) => setTimeout(r, 300));
       await subscription.close();

@@ -324,9 +324,7 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     // A route for another item does not release it; one for its province does.
     h.clock.set("2026-10-09T02:00:00Z");
     await addRoute(db, { itemCode: "000105002000", regionCode: "350000" });
-    await db.sql.transaction((tx) =>
-      routeWaiting(h.ctx, tx, { correlationId: "op-1", causationId: null, now: h.clock.now() }),
-    );
+    await db.sql.transaction((tx) => routeWaiting(h.ctx, tx, { correlationId: "op-1", causationId: null, now: h.clock.now() }));
     expect(types(await stream("handoff-H-L3"))).toEqual(["HandoffUnrouted"]);
 
     await addRoute(db, { regionCode: "350000", regulator: "350000-SCJGJ" });
@@ -730,9 +728,7 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     for (const e of inputs) await h.deliver(e);
     await addRoute(db, { itemCode: "000105002000", regionCode: "350100" });
     h.clock.set("2026-10-09T02:00:00Z");
-    await db.sql.transaction((tx) =>
-      routeWaiting(h.ctx, tx, { correlationId: "op", causationId: null, now: h.clock.now() }),
-    );
+    await db.sql.transaction((tx) => routeWaiting(h.ctx, tx, { correlationId: "op", causationId: null, now: h.clock.now() }));
     const later = [
       consumed("HandoffClaimed", {
         handoffId: "H-C",
