@@ -54,9 +54,13 @@ export async function storeOffset(db: SqlQueryable, consumer: string, topic: str
   await db.query(STORE_OFFSET, [consumer, topic, partition, offset]);
 }
 
-const STORE_OFFSET = `insert into consumer_offsets (consumer, topic, partition, next_offset) values ($1, $2, $3, $4::bigint + 1)
+/** The offset upsert, the offset being parameter `offset` (consumer, topic and partition are $1 to $3). */
+const storeOffsetSql = (
+  offset: string,
+) => `insert into consumer_offsets (consumer, topic, partition, next_offset) values ($1, $2, $3, ${offset}::bigint + 1)
      on conflict (consumer, topic, partition) do update
        set next_offset = greatest(consumer_offsets.next_offset, excluded.next_offset), updated_at = now()`;
+const STORE_OFFSET = storeOffsetSql("$4");
 
 const CLAIM = `insert into consumer_inbox (consumer, ce_id, topic, partition, "offset")
      select $1, c.ce_id, $2, $3, c.off from unnest($4::text[], $5::bigint[]) as c(ce_id, off)
@@ -64,12 +68,7 @@ const CLAIM = `insert into consumer_inbox (consumer, ce_id, topic, partition, "o
      returning ce_id`;
 
 // A data-modifying WITH runs to completion whether or not the query reads it.
-const CLAIM_AND_STORE_OFFSET = `with stored as (
-       insert into consumer_offsets (consumer, topic, partition, next_offset) values ($1, $2, $3, $6::bigint + 1)
-       on conflict (consumer, topic, partition) do update
-         set next_offset = greatest(consumer_offsets.next_offset, excluded.next_offset), updated_at = now()
-     )
-     ${CLAIM}`;
+const CLAIM_AND_STORE_OFFSET = `with stored as (${storeOffsetSql("$6")}) ${CLAIM}`;
 
 /**
  * Records that `consumer` applies the ce_ids of a chunk of one partition, in

@@ -1,10 +1,20 @@
-import { chainLinkFrom, chainLinkOf, parseSeal, sealBlock, sealHash, GENESIS_HASH, type BlockEntry, type Seal, type Signer } from "@shenguan/evidence";
+import {
+  chainLinkFrom,
+  chainLinkOf,
+  parseSeal,
+  sealBlock,
+  sealHash,
+  GENESIS_HASH,
+  type BlockEntry,
+  type ChainLink,
+  type Seal,
+  type Signer,
+} from "@shenguan/evidence";
 import { ConcurrencyError } from "../errors.js";
 import { comparePositions, formatPosition, parsePosition, type LogPosition, type StoredEvent, type Subscription } from "../port.js";
 import { BUS_DEPARTMENT, LOG_SEALED, SEAL_STREAM } from "./constants.js";
 import type { EvidenceStore } from "./evidence-store.js";
 import { PostgresEventStore, type LoggedChainLink } from "../postgres/postgres-event-store.js";
-import type { ChainLink } from "@shenguan/evidence";
 
 /** What the sealer takes of each event of the log. */
 interface LogEntry {
@@ -114,7 +124,8 @@ export class LogSealer {
     this.#lean = options.store.inner instanceof PostgresEventStore ? options.store.inner : undefined;
     this.#blockSize = options.blockSize ?? 1000;
     // Every seal is itself pending for the next block: one event per block would be that seal alone, never cut.
-    if (!Number.isSafeInteger(this.#blockSize) || this.#blockSize < 2) throw new RangeError(`blockSize: must be an integer of at least 2, got ${this.#blockSize}`);
+    if (!Number.isSafeInteger(this.#blockSize) || this.#blockSize < 2)
+      throw new RangeError(`blockSize: must be an integer of at least 2, got ${this.#blockSize}`);
     this.#maxDelayMs = options.maxDelayMs ?? 1000;
     if (!(this.#maxDelayMs >= 0)) throw new RangeError(`maxDelayMs: must be >= 0, got ${this.#maxDelayMs}`);
     this.#clock = options.clock ?? (() => new Date());
@@ -130,7 +141,10 @@ export class LogSealer {
     await this.#run(() => this.#reload());
     this.#subscribe();
     if (this.#intervalMs !== undefined) {
-      this.#timer = setInterval(() => void this.#run(() => this.#cutDue()).catch((err: unknown) => this.#logger.error({ err }, "sealer: sealing failed")), this.#intervalMs);
+      this.#timer = setInterval(
+        () => void this.#run(() => this.#cutDue()).catch((err: unknown) => this.#logger.error({ err }, "sealer: sealing failed")),
+        this.#intervalMs,
+      );
       this.#timer.unref();
     }
   }
@@ -231,7 +245,13 @@ export class LogSealer {
     try {
       const result = await this.#store.append(
         SEAL_STREAM,
-        [{ type: LOG_SEALED, data: seal, metadata: { correlationId: `${SEAL_STREAM}-${seal.block}`, causationId: null, department: this.#bus } }],
+        [
+          {
+            type: LOG_SEALED,
+            data: seal,
+            metadata: { correlationId: `${SEAL_STREAM}-${seal.block}`, causationId: null, department: this.#bus },
+          },
+        ],
         this.#sealRevision ?? "no_stream",
       );
       this.#sealRevision = result.nextExpectedRevision;

@@ -42,7 +42,7 @@ const COLUMNS = `event_id as id, type, stream_name, revision, transaction_id::te
 /**
  * Only transactions below the log's horizon are read: an appender that
  * started earlier but commits later would otherwise land behind a reader's
- * checkpoint and be skipped. shenguan_log_horizon() (migration 4) works on
+ * checkpoint and be skipped. shenguan_log_horizon() (migrations 4 and 7) works on
  * the statement's own snapshot: below it every appender has committed
  * (visible) or aborted. Transactions that do not append (read models,
  * idempotency keys, anything else on the server) do not hold it back.
@@ -106,7 +106,7 @@ function toStoredEvent(row: EventRow): StoredEvent {
 }
 
 /** SG003 from an append (not READ COMMITTED) as the store's own error; any other error as it is. */
-export function appendFailure(err: unknown): unknown {
+function appendFailure(err: unknown): unknown {
   const { code, message } = err as { code?: unknown; message?: unknown };
   return code === APPEND_ISOLATION_SQLSTATE ? new AppendIsolationError(String(message), { cause: err }) : err;
 }
