@@ -18,7 +18,7 @@ import {
 import { v7 as uuidv7 } from "uuid";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ConcurrencyError, EvidenceRejectedError } from "../src/errors.js";
-import { appendManyInTransaction } from "../src/evidence/index.js";
+import { appendManyInTransaction, prepareManyInTransaction } from "../src/evidence/index.js";
 import {
   BUS_DEPARTMENT,
   EvidenceStore,
@@ -230,6 +230,48 @@ describe("EvidenceStore on PostgreSQL", () => {
     });
     expect(racing.map((o) => ("conflict" in o ? "conflict" : "appended"))).toEqual(["conflict", "appended"]);
     expect(await raw.readStream(d!)).toHaveLength(2);
+  });
+
+  it("prepareManyInTransaction: conflicts and signatures before anything is written, so the append can end the transaction", async () => {
+    for (const store of [evidenceStore(), raw]) {
+      const [a, b, c] = Array.from({ length: 3 }, () => `prepared-${uuidv7()}`);
+      await store.append(b!, [fact(0)], "no_stream");
+      const { conflicts, outcomes, logged } = await schema.sql.transaction(async (tx) => {
+        const prepared = await prepareManyInTransaction(store, tx, [
+          { stream: a!, events: [fact(1)], expectedRevision: "no_stream" },
+          { stream: b!, events: [fact(2)], expectedRevision: "no_stream" },
+          { stream: c!, events: [fact(3)], expectedRevision: "any" },
+        ]);
+        // Nothing is in the log yet, not even for this transaction: no place in it has been taken.
+        const { rows } = await tx.query<{ n: string }>(`select count(*)::text as n from events where stream_name = any($1::text[])`, [
+          [a, c],
+        ]);
+        const appending = (await tx.query<{ v: string | null }>(`select coalesce(current_setting('shenguan.appending', true), '') as v`)).rows[0]!.v;
+        return { conflicts: prepared.conflicts, outcomes: await prepared.append(), logged: { rows: rows[0]!.n, appending } };
+      });
+      expect(logged).toEqual({ rows: "0", appending: "" });
+      expect(conflicts.map((c) => c?.actual)).toEqual([undefined, 0n, undefined]);
+      expect(outcomes.map((o) => ("appended" in o ? o.appended.nextExpectedRevision : ["conflict", o.conflict.actual]))).toEqual([
+        0n,
+        ["conflict", 0n],
+        0n,
+      ]);
+      expect((await raw.readStream(b!)).map((e) => e.data)).toEqual([fact(0).data]);
+
+      // A writer that moves a stream between the two steps: its append is refused then, the other still goes in.
+      const [d, e] = Array.from({ length: 2 }, () => `prepared-${uuidv7()}`);
+      const raced = await schema.sql.transaction(async (tx) => {
+        const prepared = await prepareManyInTransaction(store, tx, [
+          { stream: d!, events: [fact(4)], expectedRevision: "no_stream" },
+          { stream: e!, events: [fact(5)], expectedRevision: "no_stream" },
+        ]);
+        await raw.append(d!, [fact(6)], "no_stream");
+        return { conflicts: prepared.conflicts, outcomes: await prepared.append() };
+      });
+      expect(raced.conflicts).toEqual([undefined, undefined]);
+      expect(raced.outcomes.map((o) => ("conflict" in o ? "conflict" : "appended"))).toEqual(["conflict", "appended"]);
+      expect((await raw.readStream(d!)).map((x) => x.data)).toEqual([fact(6).data]);
+    }
   });
 
   it("signs through a signing pool off the main thread: the same chain, verifiable signatures, pre-signed events kept", async () => {

@@ -1,6 +1,6 @@
 import { validatePayload, type EventName, type EventPayloads } from "@shenguan/contracts";
 import {
-  appendManyInTransaction,
+  prepareManyInTransaction,
   type ConcurrencyError,
   type EventMetadata,
   type EventStore,
@@ -53,12 +53,26 @@ export interface EmitAppend {
 }
 
 /**
- * Emit for several streams at once (a consumer chunk's pushes): one
- * appendManyInTransaction, so the chunk's events are signed together (one
- * batch signature per department) and appended in one statement, and the
- * emitted ids are recorded in one more. Outcomes in the order of `appends`.
+ * Emit for several streams at once (a consumer chunk's pushes), in two
+ * steps: the events checked and signed together (one batch signature per
+ * department) and the streams already past their expectation found, then,
+ * when the caller says so, appended in one statement. Between the two the
+ * caller writes its read model: readers of the log wait for a transaction
+ * from its first append to its end, so the append should be the last
+ * thing `tx` does.
  */
-export type EmitEach = (tx: SqlQueryable, appends: readonly EmitAppend[]) => Promise<EmitOutcome[]>;
+export type EmitEach = (tx: SqlQueryable, appends: readonly EmitAppend[]) => Promise<PreparedEmits>;
+
+export interface PreparedEmits {
+  /** Per append, in order: whether it is to go in (not: its stream is past the expectation, the step was done before). */
+  readonly outcomes: readonly EmitOutcome[];
+  /**
+   * Appends those that are to go in; outcomes as they came out. One that
+   * `outcomes` let through is still refused if another writer moved its
+   * stream in between: what the caller wrote for it must then roll back.
+   */
+  append(): Promise<EmitOutcome[]>;
+}
 
 /**
  * The ids of events this process emitted (and applied in the same
@@ -104,7 +118,8 @@ export class EchoMemory {
 
 export function emitterFor(store: EventStore, echoes?: EchoMemory): Emit {
   const emitEach = eachEmitterFor(store, echoes);
-  return async (tx, stream, events, expected, metadata) => (await emitEach(tx, [{ stream, events, expected, metadata }]))[0]!;
+  return async (tx, stream, events, expected, metadata) =>
+    (await (await emitEach(tx, [{ stream, events, expected, metadata }])).append())[0]!;
 }
 
 export function eachEmitterFor(store: EventStore, echoes?: EchoMemory): EmitEach {
@@ -113,33 +128,39 @@ export function eachEmitterFor(store: EventStore, echoes?: EchoMemory): EmitEach
     const checked = appends.map((a) =>
       a.events.map((e) => ({ id: e.id ?? uuidv7(), type: e.type, data: validatePayload(e.type, e.data), metadata: a.metadata })),
     );
-    // The caller applies these events in `tx` right after: their echoes through Kafka are then no-ops
-    // (ownEchoes). Recorded before the append, as a conflict is rare and readers of the log wait for `tx`
-    // only from its append on; the rows of appends refused go again after it.
-    const planned = checked.flat().map((e) => e.id);
-    if (planned.length > 0) {
-      await tx.query(`insert into linkage_emitted (event_id) select unnest($1::text[]) on conflict do nothing`, [planned]);
-    }
-    const results = await appendManyInTransaction(
+    const prepared = await prepareManyInTransaction(
       store,
       tx,
       appends.map((a, i) => ({ stream: a.stream, events: checked[i]!, expectedRevision: a.expected })),
     );
-    const outcomes: EmitOutcome[] = [];
-    const emittedIds: string[] = [];
-    const refusedIds: string[] = [];
-    for (const [i, result] of results.entries()) {
-      if ("appended" in result) {
-        outcomes.push({ appended: true });
-        emittedIds.push(...checked[i]!.map((e) => e.id));
-      } else {
-        outcomes.push({ appended: false, conflict: result.conflict });
-        refusedIds.push(...checked[i]!.map((e) => e.id));
-      }
+    const outcomes: EmitOutcome[] = prepared.conflicts.map((conflict) => (conflict ? { appended: false, conflict } : { appended: true }));
+    // The caller applies these events in `tx`: their echoes through Kafka are then no-ops (ownEchoes).
+    // Recorded before the append, which is to end the transaction; the rows of appends refused go again after it.
+    const planned = checked.flatMap((events, i) => (outcomes[i]!.appended ? events.map((e) => e.id) : []));
+    if (planned.length > 0) {
+      await tx.query(`insert into linkage_emitted (event_id) select unnest($1::text[]) on conflict do nothing`, [planned]);
     }
-    if (refusedIds.length > 0) await tx.query(`delete from linkage_emitted where event_id = any($1::text[])`, [refusedIds]);
-    if (emittedIds.length > 0) echoes?.remember(emittedIds);
-    return outcomes;
+    return {
+      outcomes,
+      append: async () => {
+        const results = await prepared.append();
+        const actual: EmitOutcome[] = [];
+        const emittedIds: string[] = [];
+        const refusedIds: string[] = [];
+        for (const [i, result] of results.entries()) {
+          if ("appended" in result) {
+            actual.push({ appended: true });
+            emittedIds.push(...checked[i]!.map((e) => e.id));
+          } else {
+            actual.push({ appended: false, conflict: result.conflict });
+            if (outcomes[i]!.appended) refusedIds.push(...checked[i]!.map((e) => e.id));
+          }
+        }
+        if (refusedIds.length > 0) await tx.query(`delete from linkage_emitted where event_id = any($1::text[])`, [refusedIds]);
+        if (emittedIds.length > 0) echoes?.remember(emittedIds);
+        return actual;
+      },
+    };
   };
 }
 

@@ -229,6 +229,66 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     ]);
   });
 
+  it("ends a chunk's transaction with its append: the read model is written first, so readers of the log wait only for the append", async () => {
+    await addRoute(db, { regionCode: "350100", verificationMonths: 3 });
+    const statements: string[] = [];
+    await db.sql.transaction((tx) => {
+      const logged = { query: (text: string, params?: readonly unknown[]) => (statements.push(text), tx.query(text, params)) } as typeof tx;
+      return h.handle.handleChunk(
+        ["L21", "L22"].map((licenceId) => consumed("LicenceGranted", grant({ licenceId, underCommitment: true }))),
+        logged,
+      );
+    });
+    const appendAt = statements.findIndex((q) => q.includes("shenguan_append"));
+    expect(appendAt).toBe(statements.length - 1);
+    expect(
+      statements.filter((q) => /insert into linkage_(handoffs|deadlines)|update linkage_deadlines/.test(q)).length,
+    ).toBeGreaterThanOrEqual(3);
+    expect(types(await stream("handoff-H-L21"))).toEqual(["HandoffPushed"]);
+    expect(await deadline("verification-L22")).toMatchObject({ status: "open", limit_unit: "MONTHS" });
+  });
+
+  if (kind === "postgres") {
+    it("rolls a chunk back when another writer pushes one of its handoffs between its read model and its append", async () => {
+      await addRoute(db, { regionCode: "350100" });
+      const chunk = ["L31", "L32"].map((licenceId) => consumed("LicenceGranted", grant({ licenceId })));
+      const failed = await db.sql
+        .transaction((tx) => {
+          const racing = {
+            query: async (text: string, params?: readonly unknown[]) => {
+              // Another connection (routeWaiting, say) pushes L32 once this chunk wrote its rows.
+              if (text.includes("shenguan_append")) {
+                await db.store.append(
+                  "handoff-H-L32",
+                  [
+                    {
+                      type: "HandoffUnrouted",
+                      data: { ...sampleOf("HandoffUnrouted"), handoffId: "H-L32", licenceId: "L32" },
+                      metadata: { correlationId: "c", causationId: null, department: "SHENGUAN-LINKAGE" },
+                    },
+                  ],
+                  "no_stream",
+                );
+              }
+              return tx.query(text, params);
+            },
+          } as typeof tx;
+          return h.handle.handleChunk(chunk, racing);
+        })
+        .then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+      expect(String(failed)).toContain("H-L32");
+      // Nothing of the chunk stayed; applied again (as the consumer does, one at a time) L32 is found done before.
+      expect(await rows(db, `select handoff_id from linkage_handoffs`)).toEqual([]);
+      for (const e of chunk) await h.deliver(e);
+      expect(types(await stream("handoff-H-L31"))).toEqual(["HandoffPushed"]);
+      expect(types(await stream("handoff-H-L32"))).toEqual(["HandoffUnrouted"]);
+      expect(await rows(db, `select deadline_id from linkage_deadlines order by deadline_id`)).toEqual([{ deadline_id: "claim-H-L31" }]);
+    });
+  }
+
   it("restarts a verification deadline opened by a push replayed before its grant at the grant's decision date", async () => {
     await addRoute(db, { regionCode: "350102", verificationMonths: 3 });
     // The push arrives first (a replay in topic order): only its due date is known, so the limit is the calendar days to it.

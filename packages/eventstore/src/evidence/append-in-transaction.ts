@@ -1,5 +1,12 @@
 import type { AppendResult, EventStore, ExpectedRevision, NewEvent } from "../port.js";
-import { appendEach, appendManyWithin, appendWithin, type AppendOutcome } from "../postgres/append-within.js";
+import {
+  appendEach,
+  appendManyWithin,
+  appendWithin,
+  prepareManyWithin,
+  type AppendOutcome,
+  type PreparedAppends,
+} from "../postgres/append-within.js";
 import type { SqlQueryable } from "../postgres/executor.js";
 import { PostgresEventStore, type StreamAppend } from "../postgres/postgres-event-store.js";
 import { EvidenceStore } from "./evidence-store.js";
@@ -39,4 +46,22 @@ export async function appendManyInTransaction(
   if (store instanceof EvidenceStore && store.inner instanceof PostgresEventStore) return store.appendManyWithin(tx, batch);
   if (store instanceof PostgresEventStore) return appendManyWithin(tx, batch);
   return appendEach(batch, (b) => store.append(b.stream, b.events, b.expectedRevision));
+}
+
+/**
+ * appendManyInTransaction in two steps (see prepareManyWithin): the
+ * conflicts known, and on the EvidenceStore the signatures made, before
+ * anything is written, so the caller can write its read model first and
+ * append last. On PostgreSQL/PGlite the heads are read in `tx`; on other
+ * stores (KurrentDB, which appends at once anyway) nothing is predicted and
+ * a conflict shows only in append()'s outcomes.
+ */
+export async function prepareManyInTransaction(
+  store: EventStore,
+  tx: SqlQueryable,
+  batch: readonly StreamAppend[],
+): Promise<PreparedAppends> {
+  if (store instanceof EvidenceStore && store.inner instanceof PostgresEventStore) return store.prepareManyWithin(tx, batch);
+  if (store instanceof PostgresEventStore) return prepareManyWithin(tx, batch);
+  return { conflicts: batch.map(() => undefined), append: () => appendManyInTransaction(store, tx, batch) };
 }

@@ -31,7 +31,15 @@ import type {
   SubscribeOptions,
   Subscription,
 } from "../port.js";
-import { appendEach, appendManyWithin, appendWithin, type AppendOutcome } from "../postgres/append-within.js";
+import {
+  appendEach,
+  appendManyWithin,
+  appendPrepared,
+  appendWithin,
+  expectationConflict,
+  type AppendOutcome,
+  type PreparedAppends,
+} from "../postgres/append-within.js";
 import type { SqlQueryable } from "../postgres/executor.js";
 import { toBigInt } from "../postgres/executor.js";
 import { PostgresEventStore, type StreamAppend } from "../postgres/postgres-event-store.js";
@@ -123,13 +131,7 @@ const DEFAULT_MAX_CLOCK_SKEW_MS = 5 * 60_000;
 
 /** The ConcurrencyError the inner store would raise for `expected` against the stream's actual head, or undefined when it holds. */
 function conflictWith(stream: string, expected: ExpectedRevision, head: ChainHead | undefined): ConcurrencyError | undefined {
-  const actual = head?.revision ?? "no_stream";
-  const holds =
-    expected === "any" ||
-    (expected === "no_stream" && head === undefined) ||
-    (expected === "stream_exists" && head !== undefined) ||
-    actual === expected;
-  return holds ? undefined : new ConcurrencyError(stream, expected, actual);
+  return expectationConflict(stream, expected, head?.revision);
 }
 
 function reject(kind: EvidenceFailureKind, eventId: string | undefined, message: string, cause?: unknown): never {
@@ -269,20 +271,35 @@ export class EvidenceStore implements EventStore {
 
   /**
    * appendWithin for several streams (a consumer chunk's emitted events):
-   * the heads of all of them read in one query inside `tx`, a stream not at
-   * its expected revision reported as a conflict without being signed, the
-   * others signed together (one batch signature per department) and appended
-   * with appendManyWithin (one statement; one by one if a concurrent writer
-   * got in between). Outcomes in the order of `batch`.
+   * prepareManyWithin, then its append at once. Outcomes in the order of `batch`.
    */
   async appendManyWithin(tx: SqlQueryable, batch: readonly StreamAppend[]): Promise<AppendOutcome[]> {
+    return (await this.prepareManyWithin(tx, batch)).append();
+  }
+
+  /**
+   * appendManyWithin in two steps, so that a transaction can write its read
+   * model between them and append last: readers of the log wait for a
+   * transaction from its first append to its end (migration 7), so what it
+   * writes after the append holds every reader back. `prepareManyWithin`
+   * reads the heads of all the streams in one query inside `tx`, reports a
+   * stream not at its expected revision as a conflict without signing it,
+   * and signs the others together (one batch signature per department);
+   * nothing is written. `append()` writes them (one statement; one by one if
+   * a concurrent writer got in between, which then shows as a conflict in
+   * its outcomes although `conflicts` did not predict it).
+   */
+  async prepareManyWithin(tx: SqlQueryable, batch: readonly StreamAppend[]): Promise<PreparedAppends> {
     if (!(this.inner instanceof PostgresEventStore))
       throw new TypeError("appendManyWithin: the inner store must be the PostgreSQL/PGlite store");
     for (const b of batch) this.#heads.delete(b.stream);
     const streams = batch.map((b) => b.stream);
     if (new Set(streams).size !== streams.length || batch.some((b) => b.events.length === 0)) {
-      // Two appends to one stream chain on each other: one at a time.
-      return appendEach(batch, (b) => this.appendWithin(tx, b.stream, b.events, b.expectedRevision));
+      // Two appends to one stream chain on each other: one at a time, when appended.
+      return {
+        conflicts: batch.map(() => undefined),
+        append: () => appendEach(batch, (b) => this.appendWithin(tx, b.stream, b.events, b.expectedRevision)),
+      };
     }
     const { rows } = await tx.query<{ stream_name: string; revision: unknown; hash: string | null }>(
       // Each stream's last event by its own index scan (see READ_STREAMS on why not `= any($1)`).
@@ -293,28 +310,18 @@ export class EvidenceStore implements EventStore {
     );
     const heads = new Map(rows.map((r) => [r.stream_name, { revision: toBigInt(r.revision), hash: r.hash ?? GENESIS_HASH }]));
     const now = this.#clock();
-    const outcomes: (AppendOutcome | undefined)[] = new Array(batch.length);
-    const ready: { readonly at: number; readonly prepared: Promise<StreamAppend> }[] = [];
-    batch.forEach((b, at) => {
-      const head = heads.get(b.stream);
-      const conflict = conflictWith(b.stream, b.expectedRevision, head);
-      if (conflict) {
-        outcomes[at] = { conflict };
-        return;
-      }
-      const events = b.events.map((e) => ({ ...e, id: e.id ?? uuidv7() }));
-      // Prepared together: their custody signatures are gathered into one batch per department.
-      const prepared = this.#prepare(b.stream, events, head, now).then((p) => ({
-        stream: b.stream,
-        events: p.events,
-        expectedRevision: head === undefined ? ("no_stream" as const) : head.revision,
-      }));
-      ready.push({ at, prepared });
-    });
-    const appends = await Promise.all(ready.map((r) => r.prepared));
-    const results = await appendManyWithin(tx, appends);
-    ready.forEach((r, i) => (outcomes[r.at] = results[i]!));
-    return outcomes as AppendOutcome[];
+    const conflicts = batch.map((b) => conflictWith(b.stream, b.expectedRevision, heads.get(b.stream)));
+    // Prepared together: their custody signatures are gathered into one batch per department.
+    const prepared = await Promise.all(
+      batch.map(async (b, at): Promise<StreamAppend> => {
+        if (conflicts[at]) return b; // not signed: never appended
+        const head = heads.get(b.stream);
+        const events = b.events.map((e) => ({ ...e, id: e.id ?? uuidv7() }));
+        const p = await this.#prepare(b.stream, events, head, now);
+        return { stream: b.stream, events: p.events, expectedRevision: head === undefined ? "no_stream" : head.revision };
+      }),
+    );
+    return { conflicts, append: () => appendPrepared(prepared, conflicts, (ready) => appendManyWithin(tx, ready)) };
   }
 
   /**

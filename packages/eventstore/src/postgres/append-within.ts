@@ -1,6 +1,6 @@
 import { ConcurrencyError } from "../errors.js";
 import type { AppendResult, ExpectedRevision, NewEvent } from "../port.js";
-import type { SqlExecutor, SqlQueryable } from "./executor.js";
+import { toBigInt, type SqlExecutor, type SqlQueryable } from "./executor.js";
 import { PostgresEventStore, type StreamAppend } from "./postgres-event-store.js";
 
 const noConnection = (): never => {
@@ -89,5 +89,66 @@ export async function appendEach(
       outcomes.push({ conflict: err });
     }
   }
+  return outcomes;
+}
+
+/**
+ * Appends to several streams prepared inside a transaction and not yet
+ * written (prepareManyWithin, EvidenceStore.prepareManyWithin,
+ * prepareManyInTransaction): what is known before the append, and the append.
+ */
+export interface PreparedAppends {
+  /** Per stream of the batch, in its order: the conflict found before anything was written, if any. */
+  readonly conflicts: readonly (ConcurrencyError | undefined)[];
+  /** Writes the streams without a conflict; outcomes in the order of the batch (a stream that moved meanwhile is a conflict). */
+  append(): Promise<AppendOutcome[]>;
+}
+
+/** The ConcurrencyError an append expecting `expected` meets on a stream whose last revision is `revision` (undefined: no stream). */
+export function expectationConflict(
+  stream: string,
+  expected: ExpectedRevision,
+  revision: bigint | undefined,
+): ConcurrencyError | undefined {
+  const holds =
+    expected === "any" ||
+    (expected === "no_stream" && revision === undefined) ||
+    (expected === "stream_exists" && revision !== undefined) ||
+    revision === expected;
+  return holds ? undefined : new ConcurrencyError(stream, expected, revision ?? "no_stream");
+}
+
+/**
+ * appendManyWithin in two steps, so that a transaction can write its read
+ * model between them and append last: readers of the log wait for a
+ * transaction from its first append to its end (migration 7), so whatever
+ * it writes after the append holds every reader back. The streams' heads
+ * are read in `tx` (one query) and the conflicts reported; append() writes
+ * the rest. Two appends to one stream are not predicted (the later depends
+ * on the earlier): they show only in append()'s outcomes.
+ */
+export async function prepareManyWithin(tx: SqlQueryable, batch: readonly StreamAppend[]): Promise<PreparedAppends> {
+  const streams = batch.map((b) => b.stream);
+  if (new Set(streams).size !== streams.length) return { conflicts: batch.map(() => undefined), append: () => appendManyWithin(tx, batch) };
+  const { rows } = await tx.query<{ stream_name: string; revision: unknown }>(
+    // Each stream's row by its own index scan (see READ_STREAMS on why not `= any($1)`).
+    `select s.stream_name, s.revision from unnest($1::text[]) as n(name) cross join lateral (select stream_name, revision from streams where stream_name = n.name) s`,
+    [streams],
+  );
+  const heads = new Map(rows.map((r) => [r.stream_name, toBigInt(r.revision)]));
+  const conflicts = batch.map((b) => expectationConflict(b.stream, b.expectedRevision, heads.get(b.stream)));
+  return { conflicts, append: () => appendPrepared(batch, conflicts, (ready) => appendManyWithin(tx, ready)) };
+}
+
+/** Appends the streams of `batch` without a conflict; the others' outcomes are their conflicts. */
+export async function appendPrepared(
+  batch: readonly StreamAppend[],
+  conflicts: readonly (ConcurrencyError | undefined)[],
+  append: (ready: StreamAppend[]) => Promise<AppendOutcome[]>,
+): Promise<AppendOutcome[]> {
+  const at = conflicts.flatMap((c, i) => (c ? [] : [i]));
+  const results = at.length > 0 ? await append(at.map((i) => batch[i]!)) : [];
+  const outcomes: AppendOutcome[] = conflicts.map((conflict) => ({ conflict: conflict! }));
+  at.forEach((i, k) => (outcomes[i] = results[k]!));
   return outcomes;
 }

@@ -320,10 +320,11 @@ export async function routeHandoff(
 /**
  * recordGrants then routeHandoff for each of a consumer chunk's grants
  * (distinct licences), with the statements batched over them: one upsert of
- * the rows, one route look-up per item and region, the pushes' appends
- * started together (emitEach), one upsert of the pushed facts and one of
- * their deadlines. A handoff without a route or waiting for a calendar year
- * takes routeHandoff's own path (unrouted, held), after the pushes.
+ * the rows, one route look-up per item and region, the pushes signed
+ * together (emitEach), one upsert of the pushed facts and one of their
+ * deadlines, and the pushes' one append last. A handoff without a route or
+ * waiting for a calendar year takes routeHandoff's own path (unrouted,
+ * held), before the pushes.
  */
 export async function recordAndRouteGrants(
   ctx: LinkageContext,
@@ -348,16 +349,25 @@ export async function recordAndRouteGrants(
     if (plan === undefined || "held" in plan) alone.push({ row: h, trigger });
     else plans.push(plan);
   }
-  const outcomes = await ctx.emitEach(
+  for (const { row, trigger } of alone) await routeHandoff(ctx, tx, row.handoff_id, trigger, row);
+  // Signed, and the pushes done before (a replay) found, first; the read model next; the append last,
+  // as readers of the log wait for `tx` from its first append to its end.
+  const emits = await ctx.emitEach(
     tx,
     plans.map((p) => p.append),
   );
   await applyPlannedPushes(
     ctx,
     tx,
-    plans.filter((_, i) => outcomes[i]!.appended),
+    plans.filter((_, i) => emits.outcomes[i]!.appended),
   );
-  for (const { row, trigger } of alone) await routeHandoff(ctx, tx, row.handoff_id, trigger, row);
+  const appended = await emits.append();
+  const moved = plans.filter((_, i) => emits.outcomes[i]!.appended && !appended[i]!.appended);
+  if (moved.length > 0) {
+    // Another writer pushed them meanwhile: what was written for them above is wrong. The consumer rolls
+    // the chunk back and applies its events one at a time, which then find those streams done before.
+    throw new Error(`handoff streams moved while their pushes were prepared: ${moved.map((p) => p.handoffId).join(", ")}`);
+  }
 }
 
 /** Pushes what waits for a route or a calendar year (optionally only one item's), each as routeHandoff does. */
