@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { commitmentEligibility } from "../src/credit/credit.js";
 import { feedbackOfLicence } from "../src/feedback/feedback.js";
 import { getHandoff, routeWaiting } from "../src/handoff/handoffs.js";
+import { settleDeadlines } from "../src/deadline/deadlines.js";
 import { rebuildLinkage } from "../src/rebuild.js";
 import { tick } from "../src/timer.js";
 import {
@@ -241,6 +242,10 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     });
     const appendAt = statements.findIndex((q) => q.includes("shenguan_append"));
     expect(appendAt).toBe(statements.length - 1);
+    // Round trips the chunk saves: fresh deadlines are settled as they are inserted (no read and update after),
+    // and the emitted ids go in with the pushes' upsert.
+    expect(statements.filter((q) => /for update of d/.test(q) || /^update linkage_deadlines/.test(q.trim()))).toEqual([]);
+    expect(statements.filter((q) => q.trim().startsWith("insert into linkage_emitted"))).toEqual([]);
     expect(
       statements.filter((q) => /insert into linkage_(handoffs|deadlines)|update linkage_deadlines/.test(q)).length,
     ).toBeGreaterThanOrEqual(3);
@@ -335,6 +340,38 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
       limit_unit: "MONTHS",
       due_date: "2026-12-28",
     });
+  });
+
+  it("opens a deadline settled at once, or, when a fact came first (a replay), settled from what is on record", async () => {
+    await addRoute(db, { regionCode: "350102", verificationMonths: 3 });
+    // L42's verification arrives before its grant (the supervision topic replayed ahead of approval's).
+    await h.deliver(
+      consumed("CommitmentVerified", {
+        ...sampleOf("CommitmentVerified"),
+        verificationId: "V42",
+        licenceId: "L42",
+        caseId: "C-L42",
+        holderUscc: USCC,
+        regulator: REGULATOR,
+        truthful: true,
+        verifiedAt: Date.parse("2026-10-20T02:00:00Z"),
+      }),
+    );
+    await h.deliverChunk(
+      ["L41", "L42"].map((licenceId) =>
+        consumed("LicenceGranted", grant({ licenceId, underCommitment: true, decisionDate: "2026-09-28" })),
+      ),
+    );
+    expect(await deadline("verification-L41")).toMatchObject({ status: "open", due_date: "2026-12-28", yellow_from: expect.any(String) });
+    expect(await deadline("verification-L42")).toMatchObject({ status: "met", met_by: "CommitmentVerified", due_date: "2026-12-28" });
+    // Both read like a deadline settled from the database: settling again changes nothing.
+    const before = await rows(db, `select * from linkage_deadlines order by deadline_id`);
+    await settleDeadlines(
+      h.ctx,
+      db.sql,
+      before.map((r) => r["deadline_id"] as string),
+    );
+    expect(await rows(db, `select * from linkage_deadlines order by deadline_id`)).toEqual(before);
   });
 
   it("rolls the push back with the transaction: nothing is emitted for a failed delivery", async () => {

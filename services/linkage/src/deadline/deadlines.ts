@@ -48,35 +48,123 @@ export async function openDeadline(ctx: LinkageContext, tx: SqlQueryable, spec: 
   return id!;
 }
 
-/** openDeadline for several deadlines: one insert and one settle for all of them (a consumer chunk's pushes). */
+/**
+ * openDeadline for several deadlines (a consumer chunk's pushes), in one
+ * statement when nothing is known of them yet: each is settled here as
+ * settleDeadlines would settle a fresh row (no facts, no cards, licence
+ * open: the card dates from the calendar) and inserted so. The deadlines
+ * that existed already, or of which a fact, a card or the licence's end is
+ * on record (facts may come before the deadline: the topics are consumed
+ * independently), are then settled from the database as before.
+ */
 export async function openDeadlines(ctx: LinkageContext, tx: SqlQueryable, specs: readonly DeadlineSpec[]): Promise<string[]> {
   if (specs.length === 0) return [];
   const ids = specs.map((spec) => deadlineIdOf(spec.kind, spec.subjectRef));
-  const column = <T>(f: (spec: DeadlineSpec) => T) => specs.map(f);
-  await tx.query(
-    `insert into linkage_deadlines (deadline_id, kind, subject_ref, case_id, licence_id, subject, responsible_department, start_date,
-       limit_amount, limit_unit, fixed_due, opened_at)
+  // One row per id: the first spec's, as the insert keeps it.
+  const firsts = new Map<string, DeadlineSpec>();
+  specs.forEach((spec, i) => (firsts.has(ids[i]!) ? undefined : firsts.set(ids[i]!, spec)));
+  const fresh: Array<{ readonly spec: DeadlineSpec; readonly settled: Settled }> = [];
+  for (const [id, spec] of firsts) {
+    const row = freshRow(id, spec);
+    fresh.push({ spec, settled: (await settle(ctx, tx, row)) ?? asSettled(row) });
+  }
+  const column = <T>(f: (row: { spec: DeadlineSpec; settled: Settled }) => T) => fresh.map(f);
+  const instant = (d: Date | null) => (d === null ? null : new Date(d).toISOString());
+  const { rows } = await tx.query<{ deadline_id: string; known: boolean }>(
+    `insert into linkage_deadlines as d (deadline_id, kind, subject_ref, case_id, licence_id, subject, responsible_department, start_date,
+       limit_amount, limit_unit, fixed_due, opened_at, due_date, yellow_from, red_from, cards_error, status, met_at, met_by, warned_at, breached_at)
      select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-       $9::int[], $10::text[], $11::text[], $12::timestamptz[])
-     on conflict (deadline_id) do nothing`,
+       $9::int[], $10::text[], $11::text[], $12::timestamptz[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],
+       $18::timestamptz[], $19::text[], $20::timestamptz[], $21::timestamptz[])
+     on conflict (deadline_id) do nothing
+     returning d.deadline_id,
+       exists (select 1 from linkage_deadline_facts f where f.deadline_id = d.deadline_id)
+         or exists (select 1 from linkage_deadline_cards c where c.deadline_id = d.deadline_id)
+         or (d.licence_id is not null and exists (select 1 from linkage_handoffs h where h.licence_id = d.licence_id and h.closed_at is not null))
+         as known`,
     [
-      ids,
-      column((s) => s.kind),
-      column((s) => s.subjectRef),
-      column((s) => s.caseId),
-      column((s) => s.licenceId),
-      column((s) => s.subject),
-      column((s) => s.responsibleDepartment),
-      column((s) => s.start),
-      column((s) => s.limit.amount),
-      column((s) => s.limit.unit),
-      column((s) => s.fixedDue ?? null),
+      column((r) => r.settled.deadlineId),
+      column((r) => r.spec.kind),
+      column((r) => r.spec.subjectRef),
+      column((r) => r.spec.caseId),
+      column((r) => r.spec.licenceId),
+      column((r) => r.spec.subject),
+      column((r) => r.spec.responsibleDepartment),
+      column((r) => r.spec.start),
+      column((r) => r.settled.limit.amount),
+      column((r) => r.settled.limit.unit),
+      column((r) => r.settled.fixedDue),
       // ISO strings, not Dates: every driver (pg, PGlite) passes text arrays as they are.
-      column((s) => s.openedAt.toISOString()),
+      column((r) => r.spec.openedAt.toISOString()),
+      column((r) => r.settled.due),
+      column((r) => r.settled.yellow),
+      column((r) => r.settled.red),
+      column((r) => r.settled.cardsError),
+      column((r) => r.settled.status),
+      column((r) => instant(r.settled.metAt)),
+      column((r) => r.settled.metBy),
+      column((r) => instant(r.settled.warnedAt)),
+      column((r) => instant(r.settled.breachedAt)),
     ],
   );
-  await settleDeadlines(ctx, tx, ids);
+  const settledHere = new Set(rows.filter((r) => !r.known).map((r) => r.deadline_id));
+  await settleDeadlines(
+    ctx,
+    tx,
+    [...firsts.keys()].filter((id) => !settledHere.has(id)),
+  );
   return ids;
+}
+
+/** A row's own values, as settle() would write them had anything changed. */
+function asSettled(row: SettleRow): Settled {
+  return {
+    deadlineId: row.deadline_id,
+    limit: { amount: Number(row.limit_amount), unit: row.limit_unit },
+    fixedDue: row.fixed_due,
+    due: row.due_date,
+    yellow: row.yellow_from,
+    red: row.red_from,
+    cardsError: row.cards_error,
+    status: row.status,
+    metAt: row.met_at,
+    metBy: row.met_by,
+    warnedAt: row.warned_at,
+    breachedAt: row.breached_at,
+  };
+}
+
+/** A deadline row as openDeadlines inserts it before settling: nothing known of it but its spec. */
+function freshRow(deadlineId: string, spec: DeadlineSpec): SettleRow {
+  return {
+    deadline_id: deadlineId,
+    kind: spec.kind,
+    subject_ref: spec.subjectRef,
+    case_id: spec.caseId,
+    licence_id: spec.licenceId,
+    subject: spec.subject,
+    responsible_department: spec.responsibleDepartment,
+    start_date: spec.start,
+    limit_amount: spec.limit.amount,
+    limit_unit: spec.limit.unit,
+    fixed_due: spec.fixedDue ?? null,
+    due_date: null,
+    yellow_from: null,
+    red_from: null,
+    cards_error: null,
+    status: "open",
+    opened_at: spec.openedAt,
+    met_at: null,
+    met_by: null,
+    warned_at: null,
+    breached_at: null,
+    moved_due: null,
+    met_fact_at: null,
+    met_fact_by: null,
+    warned_card: null,
+    breached_card: null,
+    closed: false,
+  };
 }
 
 /** Something that happened to a deadline: met (the step was done) or moved (a new due date). Kept even before the deadline is opened. */

@@ -4,7 +4,7 @@ import { localDateOf } from "@shenguan/deadlines";
 import type { EventMetadata, ExpectedRevision } from "@shenguan/eventstore";
 import { v7 as uuidv7 } from "uuid";
 import { isCalendarMissing } from "../calendar/calendars.js";
-import type { ContractEvent, EmitAppend, LinkageContext } from "../context.js";
+import { RECORD_EMITTED_SQL, type ContractEvent, type EmitAppend, type LinkageContext } from "../context.js";
 import {
   deadlineFacts,
   deadlineIdOf,
@@ -242,11 +242,17 @@ async function planPush(
 }
 
 /** A planned push whose append went through, on the read model: applyPushed clears held_reason too (the row exists: its upsert's update branch). */
-async function applyPlannedPushes(ctx: LinkageContext, tx: SqlQueryable, pushes: readonly PlannedPush[]): Promise<void> {
+async function applyPlannedPushes(
+  ctx: LinkageContext,
+  tx: SqlQueryable,
+  pushes: readonly PlannedPush[],
+  emitted: readonly string[] = [],
+): Promise<void> {
   await applyPushedMany(
     ctx,
     tx,
     pushes.map((p) => ({ pushed: p.pushed, known: p.known })),
+    emitted,
   );
   await applyClaimedMany(
     ctx,
@@ -355,11 +361,13 @@ export async function recordAndRouteGrants(
   const emits = await ctx.emitEach(
     tx,
     plans.map((p) => p.append),
+    { callerRecordsEmitted: true },
   );
   await applyPlannedPushes(
     ctx,
     tx,
     plans.filter((_, i) => emits.outcomes[i]!.appended),
+    emits.emittedIds,
   );
   const appended = await emits.append();
   const moved = plans.filter((_, i) => emits.outcomes[i]!.appended && !appended[i]!.appended);
@@ -396,7 +404,11 @@ export async function applyPushed(
   await applyPushedMany(ctx, tx, [{ pushed: p, known }]);
 }
 
-/** applyPushed for pushes of distinct handoffs: one upsert of their facts, one of their deadlines. */
+/**
+ * applyPushed for pushes of distinct handoffs: one upsert of their facts, one
+ * of their deadlines. `emitted`: ids for linkage_emitted, recorded by the
+ * same statement (the process manager's own pushes, prepared by emitEach).
+ */
 export async function applyPushedMany(
   ctx: LinkageContext,
   tx: SqlQueryable,
@@ -404,14 +416,19 @@ export async function applyPushedMany(
     readonly pushed: HandoffPushed;
     readonly known?: { decisionDate?: string; subject?: string; verificationMonths?: number };
   }>,
+  emitted: readonly string[] = [],
 ): Promise<void> {
-  if (pushes.length === 0) return;
+  if (pushes.length === 0) {
+    if (emitted.length > 0) await tx.query(RECORD_EMITTED_SQL("$1"), [emitted]);
+    return;
+  }
   const sorted = [...pushes].sort((a, b) =>
     a.pushed.handoffId < b.pushed.handoffId ? -1 : a.pushed.handoffId > b.pushed.handoffId ? 1 : 0,
   );
   const column = <T>(f: (p: HandoffPushed) => T) => sorted.map(({ pushed }) => f(pushed));
   const { rows } = await tx.query<{ handoff_id: string; decision_date: string | null; subject: string | null }>(
-    `insert into linkage_handoffs (handoff_id, licence_id, case_id, holder_name, holder_uscc, item_code, region_code, approval_authority, under_commitment,
+    `with emitted as (${RECORD_EMITTED_SQL("$19")})
+     insert into linkage_handoffs (handoff_id, licence_id, case_id, holder_name, holder_uscc, item_code, region_code, approval_authority, under_commitment,
        subject, regulator, pushed_at, pushed_on, claim_limit_amount, claim_limit_unit, claim_due, auto_claimed, verification_due)
      select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[],
        $10::text[], $11::text[], $12::timestamptz[], $13::text[], $14::int[], $15::text[], $16::text[], $17::boolean[], $18::text[])
@@ -444,6 +461,7 @@ export async function applyPushedMany(
       column((p) => p.claimDue),
       column((p) => p.autoClaimed),
       column((p) => p.verificationDue),
+      emitted,
     ],
   );
   const written = new Map(rows.map((r) => [r.handoff_id, r]));
