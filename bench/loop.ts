@@ -624,6 +624,10 @@ async function runLoop(bus: Bus, observer: SqlExecutor, from: number, count: num
     });
   }, 1000);
 
+  // A checkpoint first, so that no run has one land inside it and another not (each is a burst of writes, and
+  // full-page images in the WAL after it); then the WAL the loop writes, and the checkpoints it sets off.
+  await observer.query(`${BENCH_TAG} checkpoint`).catch(() => undefined);
+  const walBefore = await walAndCheckpoints(observer);
   const pg = pgWindow();
   const cpu = cpuWindow();
   let next = 0;
@@ -650,6 +654,7 @@ async function runLoop(bus: Bus, observer: SqlExecutor, from: number, count: num
   });
   const drainEnd = performance.now();
   const cpuUse = cpu();
+  const walAfter = await walAndCheckpoints(observer);
   polling = false;
   await poller;
   clearInterval(sampler);
@@ -704,6 +709,11 @@ async function runLoop(bus: Bus, observer: SqlExecutor, from: number, count: num
       p50: round(loopDelay.percentile(50) / 1e6 - LOOP_DELAY_RESOLUTION_MS, 2),
       p99: round(loopDelay.percentile(99) / 1e6 - LOOP_DELAY_RESOLUTION_MS, 2),
       max: round(loopDelay.max / 1e6 - LOOP_DELAY_RESOLUTION_MS, 2),
+    },
+    wal: {
+      bytesPerGrant: Math.round((walAfter.lsn - walBefore.lsn) / acceptedCount),
+      megabytesPerSecond: round((walAfter.lsn - walBefore.lsn) / 2 ** 20 / ((drainEnd - t0) / 1000), 1),
+      checkpointsDuringLoop: walAfter.checkpoints - walBefore.checkpoints,
     },
     relay: { published: relayPublished, perGrant: round(relayPublished / acceptedCount, 2), metrics: pipeline(bus).relay.metrics() },
     consumers: Object.fromEntries(
@@ -763,6 +773,14 @@ function summariseProfile(profile: {
 }
 
 /** Serial transactions and round trips on this database: the floor under a consumer that commits once per message. */
+/** The WAL's insert position (bytes) and the server's checkpoints so far. */
+async function walAndCheckpoints(sql: SqlExecutor): Promise<{ lsn: number; checkpoints: number }> {
+  const { rows } = await sql.query<{ lsn: string; checkpoints: string }>(
+    `${BENCH_TAG} select (pg_current_wal_lsn() - '0/0'::pg_lsn)::text as lsn, (checkpoints_timed + checkpoints_req)::text as checkpoints from pg_stat_bgwriter`,
+  );
+  return { lsn: Number(rows[0]!.lsn), checkpoints: Number(rows[0]!.checkpoints) };
+}
+
 async function probeDatabase(sql: SqlExecutor) {
   await sql.query(`${BENCH_TAG} create table if not exists bench_commit_probe (id int primary key, at timestamptz not null)`);
   const n = 500;
