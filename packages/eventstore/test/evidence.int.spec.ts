@@ -246,7 +246,8 @@ describe("EvidenceStore on PostgreSQL", () => {
         const { rows } = await tx.query<{ n: string }>(`select count(*)::text as n from events where stream_name = any($1::text[])`, [
           [a, c],
         ]);
-        const appending = (await tx.query<{ v: string | null }>(`select coalesce(current_setting('shenguan.appending', true), '') as v`)).rows[0]!.v;
+        const appending = (await tx.query<{ v: string | null }>(`select coalesce(current_setting('shenguan.appending', true), '') as v`))
+          .rows[0]!.v;
         return { conflicts: prepared.conflicts, outcomes: await prepared.append(), logged: { rows: rows[0]!.n, appending } };
       });
       expect(logged).toEqual({ rows: "0", appending: "" });

@@ -13,7 +13,8 @@
  *                      custody key from SHENGUAN_KEYS_DIR (see evidenceStoreFromEnv)
  *
  * SIGTERM/SIGINT stop it after the batch in flight; a kill -9 loses nothing
- * either, it only re-publishes the unacknowledged batch on the next start.
+ * either, it only re-publishes what it had not checkpointed (two batches at
+ * most) on the next start.
  */
 import { pino } from "pino";
 import { evidenceStoreFromEnv } from "../evidence/from-env.js";

@@ -65,7 +65,8 @@ export const DEFAULT_RELAY_BATCH_SIZE = 256;
  * Publishes the store's contract events to Kafka (transactional outbox: the
  * store's global log is the outbox). At-least-once: the checkpoint moves only
  * after Kafka acknowledged a batch (acks=all), so a crash re-publishes at
- * most the batch in flight, and consumers deduplicate on ce_id. Every event
+ * most the batch in flight and the one before it (whose checkpoint is stored
+ * while the next is sent), and consumers deduplicate on ce_id. Every event
  * of a stream keeps its key (metadata.subject ?? stream) and goes through the
  * one producer in log order, so per-key order holds on Kafka.
  */
@@ -78,8 +79,10 @@ export class Relay {
   private readonly logger: Logger;
   private readonly abort = new AbortController();
   private producer: Producer | undefined;
-  /** The batch being published and checkpointed, if any. */
+  /** The batch being sent to Kafka, if any. */
   private inFlight: Promise<void> = Promise.resolve();
+  /** The checkpoints of acknowledged batches being stored, in order. */
+  private checkpointing: Promise<void> = Promise.resolve();
   /** Consecutive failed subscriptions, for the backoff; reset by every batch that gets through. */
   private subscriptionFailures = 0;
   private running: Promise<void> | undefined;
@@ -125,6 +128,7 @@ export class Relay {
       while (!signal.aborted) {
         try {
           await this.inFlight;
+          await this.checkpointing;
           this.checkpoint = await this.retrying("load the checkpoint", () => this.options.checkpoints.load(this.name));
           this.logger.info({ checkpoint: this.checkpoint && formatPosition(this.checkpoint) }, "relay: subscribing to the store");
           const subscription = this.options.store.subscribeToAll((events) => this.relayBatch(events), {
@@ -143,6 +147,7 @@ export class Relay {
       }
     } finally {
       await this.inFlight.catch(() => undefined);
+      await this.checkpointing.catch(() => undefined);
       await this.dropProducer();
       this.logger.info(this.metrics(), "relay: stopped");
     }
@@ -151,9 +156,11 @@ export class Relay {
   /**
    * Called by the subscription for each batch. It returns as soon as the
    * batch is prepared and handed to Kafka, so that the store is read and the
-   * next batch encoded while this one travels; but a batch is only sent once
-   * the previous one is acknowledged and checkpointed, so Kafka never holds
-   * more than one batch the checkpoint has not passed.
+   * next batch encoded while this one travels. A batch is sent once the
+   * previous one is acknowledged, and its checkpoint stored while the next
+   * one travels (a round trip to the database off the path between two
+   * sends), so Kafka holds at most two batches the checkpoint has not
+   * passed: all a crash can publish again.
    */
   private async relayBatch(events: readonly StoredEvent[]): Promise<void> {
     const prepared = this.prepare(events);
@@ -207,13 +214,20 @@ export class Relay {
         () => this.dropProducer(),
       );
     }
-    // Only now, with the batch acknowledged, may the checkpoint pass it.
-    await this.retrying("store the checkpoint", () => this.options.checkpoints.commit(this.name, last, parked));
-    this.checkpoint = last;
     this.counters.published += messages;
     this.counters.skippedInternal += skippedInternal;
     this.counters.parked += parked.length;
     this.subscriptionFailures = 0;
+    // Only now, with the batch acknowledged, may the checkpoint pass it; after the one before it, never over it.
+    const previous = this.checkpointing;
+    this.checkpointing = (async () => {
+      await previous;
+      await this.retrying("store the checkpoint", () => this.options.checkpoints.commit(this.name, last, parked));
+      this.checkpoint = last;
+    })();
+    this.checkpointing.catch(() => undefined);
+    // The next send waits for this checkpoint only if the one before it is still being stored: at most two behind.
+    await previous;
   }
 
   /** Runs `attempt` until it succeeds or the relay stops, backing off (capped) and logging each failure. */
