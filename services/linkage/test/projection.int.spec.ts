@@ -40,6 +40,22 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
 
   const stream = (name: string) => db.store.readStream(name);
   const types = (events: StoredEvent[]) => events.map((e) => e.type);
+  /** A regulator's CommitmentVerified for the licence (case C-<licence>). */
+  const verification = (licenceId: string, fields: Partial<EventPayloads["CommitmentVerified"]>) =>
+    consumed("CommitmentVerified", { ...sampleOf("CommitmentVerified"), licenceId, caseId: `C-${licenceId}`, ...fields });
+  /** A handoff stream written behind the read model's back (another writer, or a rebuild not caught up): its HandoffUnrouted. */
+  const writtenBefore = (licenceId: string) =>
+    db.store.append(
+      `handoff-H-${licenceId}`,
+      [
+        {
+          type: "HandoffUnrouted",
+          data: { ...sampleOf("HandoffUnrouted"), handoffId: `H-${licenceId}`, licenceId },
+          metadata: { correlationId: "c", causationId: null, department: "SHENGUAN-LINKAGE" },
+        },
+      ],
+      "no_stream",
+    );
   const deadline = async (id: string) =>
     (await rows<Record<string, unknown>>(db, `select * from linkage_deadlines where deadline_id = $1`, [id]))[0];
 
@@ -203,17 +219,7 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
   it("pushes the rest of a chunk when one push finds its stream written before", async () => {
     await addRoute(db, { regionCode: "350100" });
     // L8's handoff stream holds a push the read model does not show (as after a rebuild that has not caught up).
-    await db.store.append(
-      "handoff-H-L8",
-      [
-        {
-          type: "HandoffUnrouted",
-          data: { ...sampleOf("HandoffUnrouted"), handoffId: "H-L8", licenceId: "L8" },
-          metadata: { correlationId: "c", causationId: null, department: "SHENGUAN-LINKAGE" },
-        },
-      ],
-      "no_stream",
-    );
+    await writtenBefore("L8");
     // The chunk's appends start together: the conflict in the middle must not undo or block its neighbours'.
     await h.deliverChunk(["L7", "L8", "L9"].map((licenceId) => consumed("LicenceGranted", grant({ licenceId }))));
     expect(types(await stream("handoff-H-L7"))).toEqual(["HandoffPushed"]);
@@ -263,17 +269,7 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
             query: async (text: string, params?: readonly unknown[]) => {
               // Another connection (routeWaiting, say) pushes L32 once this chunk wrote its rows.
               if (text.includes("shenguan_append")) {
-                await db.store.append(
-                  "handoff-H-L32",
-                  [
-                    {
-                      type: "HandoffUnrouted",
-                      data: { ...sampleOf("HandoffUnrouted"), handoffId: "H-L32", licenceId: "L32" },
-                      metadata: { correlationId: "c", causationId: null, department: "SHENGUAN-LINKAGE" },
-                    },
-                  ],
-                  "no_stream",
-                );
+                await writtenBefore("L32");
               }
               return tx.query(text, params);
             },
@@ -346,11 +342,8 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     await addRoute(db, { regionCode: "350102", verificationMonths: 3 });
     // L42's verification arrives before its grant (the supervision topic replayed ahead of approval's).
     await h.deliver(
-      consumed("CommitmentVerified", {
-        ...sampleOf("CommitmentVerified"),
+      verification("L42", {
         verificationId: "V42",
-        licenceId: "L42",
-        caseId: "C-L42",
         holderUscc: USCC,
         regulator: REGULATOR,
         truthful: true,
@@ -604,16 +597,7 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
         grant({ licenceId: "L6", underCommitment: true, holder: { name: "张三", uscc: null, idNumber: "350102199001011234" } }),
       ),
     );
-    await h.deliver(
-      consumed("CommitmentVerified", {
-        ...sampleOf("CommitmentVerified"),
-        verificationId: "V2",
-        licenceId: "L6",
-        caseId: "C-L6",
-        holderUscc: null,
-        truthful: false,
-      }),
-    );
+    await h.deliver(verification("L6", { verificationId: "V2", holderUscc: null, truthful: false }));
     expect((await commitmentEligibility(db.sql, { uscc: null, idNumber: "350102199001011234" })).eligible).toBe(false);
     expect((await commitmentEligibility(db.sql, { uscc: null, idNumber: "350102199001019999" })).eligible).toBe(true);
     expect(await rows(db, `select 1 from linkage_handoffs where holder_id_hash like '3501%'`)).toEqual([]); // only a hash is kept
