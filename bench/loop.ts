@@ -661,6 +661,8 @@ async function runLoop(bus: Bus, observer: SqlExecutor, from: number, count: num
   loopDelay.disable();
 
   const ok = [...accepted.keys()].filter((i) => !Number.isNaN(accepted[i]!));
+  // The grants whose push linkage recorded (pushed_at read back): the stage split covers these.
+  const pushedSeen = ok.filter((i) => !Number.isNaN(pushedAt[i]!));
   const acceptedCount = ok.length;
   // Not seen by the end of the drain: counted with the time waited so far (a lower bound), so percentiles never flatter.
   const latencies = (seen: Float64Array) => ok.map((i) => (Number.isNaN(seen[i]!) ? drainEnd : seen[i]!) - accepted[i]!);
@@ -687,8 +689,8 @@ async function runLoop(bus: Bus, observer: SqlExecutor, from: number, count: num
       // The same, split where linkage took the grant up (its chunk's clock, pushed_at): before it the relay, Kafka and the
       // consumer's queue; after it the chunk's transaction until it committed, and the poll period.
       stages: {
-        acceptedToLinkageChunkStart: distribution(ok.filter((i) => !Number.isNaN(pushedAt[i]!)).map((i) => pushedAt[i]! - accepted[i]!)),
-        linkageChunkStartToVisible: distribution(ok.filter((i) => !Number.isNaN(pushedAt[i]!)).map((i) => seenLinkage[i]! - pushedAt[i]!)),
+        acceptedToLinkageChunkStart: distribution(pushedSeen.map((i) => pushedAt[i]! - accepted[i]!)),
+        linkageChunkStartToVisible: distribution(pushedSeen.map((i) => seenLinkage[i]! - pushedAt[i]!)),
       },
       grantAcceptedToRegulatorInboxRow: distribution(latencies(seenRegulator), acceptedCount - regulatorVisible),
       grantIssuedToAccepted: distribution(apiLatency),
@@ -772,7 +774,6 @@ function summariseProfile(profile: {
   return { sampledMs: Math.round(total / 1000), topFunctionsBySelfTime: top(fns, 20), selfTimeByPackage: top(pkgs, 15) };
 }
 
-/** Serial transactions and round trips on this database: the floor under a consumer that commits once per message. */
 /** The WAL's insert position (bytes) and the server's checkpoints so far. */
 async function walAndCheckpoints(sql: SqlExecutor): Promise<{ lsn: number; checkpoints: number }> {
   const { rows } = await sql.query<{ lsn: string; checkpoints: string }>(
@@ -781,6 +782,7 @@ async function walAndCheckpoints(sql: SqlExecutor): Promise<{ lsn: number; check
   return { lsn: Number(rows[0]!.lsn), checkpoints: Number(rows[0]!.checkpoints) };
 }
 
+/** Serial transactions and round trips on this database: the floor under a consumer that commits once per message. */
 async function probeDatabase(sql: SqlExecutor) {
   await sql.query(`${BENCH_TAG} create table if not exists bench_commit_probe (id int primary key, at timestamptz not null)`);
   const n = 500;

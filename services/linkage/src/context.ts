@@ -245,7 +245,7 @@ export type LinkageSetup = LinkageOptions | LinkageContext;
 export const RECORD_EMITTED_SQL = (param: string) =>
   `insert into linkage_emitted (event_id) select unnest(${param}::text[]) on conflict do nothing`;
 
-async function recordEmitted(tx: SqlQueryable, ids: readonly string[]): Promise<void> {
+export async function recordEmitted(tx: SqlQueryable, ids: readonly string[]): Promise<void> {
   await tx.query(RECORD_EMITTED_SQL("$1"), [ids]);
 }
 

@@ -65,11 +65,9 @@ export async function openDeadlines(ctx: LinkageContext, tx: SqlQueryable, specs
   specs.forEach((spec, i) => (firsts.has(ids[i]!) ? undefined : firsts.set(ids[i]!, spec)));
   const fresh: Array<{ readonly spec: DeadlineSpec; readonly settled: Settled }> = [];
   for (const [id, spec] of firsts) {
-    const row = freshRow(id, spec);
-    fresh.push({ spec, settled: (await settle(ctx, tx, row)) ?? asSettled(row) });
+    fresh.push({ spec, settled: await derive(ctx, tx, freshRow(id, spec)) });
   }
   const column = <T>(f: (row: { spec: DeadlineSpec; settled: Settled }) => T) => fresh.map(f);
-  const instant = (d: Date | null) => (d === null ? null : new Date(d).toISOString());
   const { rows } = await tx.query<{ deadline_id: string; known: boolean }>(
     `insert into linkage_deadlines as d (deadline_id, kind, subject_ref, case_id, licence_id, subject, responsible_department, start_date,
        limit_amount, limit_unit, fixed_due, opened_at, due_date, yellow_from, red_from, cards_error, status, met_at, met_by, warned_at, breached_at)
@@ -114,24 +112,6 @@ export async function openDeadlines(ctx: LinkageContext, tx: SqlQueryable, specs
     [...firsts.keys()].filter((id) => !settledHere.has(id)),
   );
   return ids;
-}
-
-/** A row's own values, as settle() would write them had anything changed. */
-function asSettled(row: SettleRow): Settled {
-  return {
-    deadlineId: row.deadline_id,
-    limit: { amount: Number(row.limit_amount), unit: row.limit_unit },
-    fixedDue: row.fixed_due,
-    due: row.due_date,
-    yellow: row.yellow_from,
-    red: row.red_from,
-    cardsError: row.cards_error,
-    status: row.status,
-    metAt: row.met_at,
-    metBy: row.met_by,
-    warnedAt: row.warned_at,
-    breachedAt: row.breached_at,
-  };
 }
 
 /** A deadline row as openDeadlines inserts it before settling: nothing known of it but its spec. */
@@ -301,7 +281,6 @@ export async function settleDeadlines(ctx: LinkageContext, tx: SqlQueryable, dea
   }
   if (changed.length === 0) return;
   const column = <T>(f: (s: Settled) => T) => changed.map(f);
-  const instant = (d: Date | null) => (d === null ? null : new Date(d).toISOString());
   await tx.query(
     `update linkage_deadlines d set limit_amount = s.limit_amount, limit_unit = s.limit_unit, fixed_due = s.fixed_due, due_date = s.due_date,
        yellow_from = s.yellow_from, red_from = s.red_from, cards_error = s.cards_error, status = s.status, met_at = s.met_at, met_by = s.met_by,
@@ -328,8 +307,32 @@ export async function settleDeadlines(ctx: LinkageContext, tx: SqlQueryable, dea
   );
 }
 
+/** Timestamps as ISO text for unnest: every driver (pg, PGlite) passes text arrays as they are. */
+const instant = (d: Date | null) => (d === null ? null : new Date(d).toISOString());
+
 /** One deadline re-derived from its facts; undefined when the row says so already (nothing to write). */
 async function settle(ctx: LinkageContext, tx: SqlQueryable, row: SettleRow): Promise<Settled | undefined> {
+  const settled = await derive(ctx, tx, row);
+  const same = (a: Date | string | null, b: Date | string | null) =>
+    a === null || b === null ? a === b : new Date(a).getTime() === new Date(b).getTime();
+  const unchanged =
+    settled.fixedDue === row.fixed_due &&
+    settled.limit.amount === Number(row.limit_amount) &&
+    settled.limit.unit === row.limit_unit &&
+    settled.due === row.due_date &&
+    settled.yellow === row.yellow_from &&
+    settled.red === row.red_from &&
+    settled.cardsError === row.cards_error &&
+    settled.status === row.status &&
+    same(settled.metAt, row.met_at) &&
+    settled.metBy === row.met_by &&
+    same(settled.warnedAt, row.warned_at) &&
+    same(settled.breachedAt, row.breached_at);
+  return unchanged ? undefined : settled; // settled already: nothing to write
+}
+
+/** What a deadline row should say, given its facts, cards and licence (the calendar fixes its dates). */
+async function derive(ctx: LinkageContext, tx: SqlQueryable, row: SettleRow): Promise<Settled> {
   const deadlineId = row.deadline_id;
   const moved = { due: row.moved_due };
   const met = row.met_fact_at === null ? undefined : { at: row.met_fact_at, by: row.met_fact_by };
@@ -359,21 +362,6 @@ async function settle(ctx: LinkageContext, tx: SqlQueryable, row: SettleRow): Pr
     }
   }
   const status: DeadlineStatus = met ? "met" : closed ? "cancelled" : breached ? "breached" : warned ? "warned" : "open";
-  const same = (a: Date | string | null, b: Date | string | null) =>
-    a === null || b === null ? a === b : new Date(a).getTime() === new Date(b).getTime();
-  if (
-    !changed &&
-    due === row.due_date &&
-    yellow === row.yellow_from &&
-    red === row.red_from &&
-    cardsError === row.cards_error &&
-    status === row.status &&
-    same(met?.at ?? null, row.met_at) &&
-    (met?.by ?? null) === row.met_by &&
-    same(warned, row.warned_at) &&
-    same(breached, row.breached_at)
-  )
-    return undefined; // settled already: nothing to write
   return {
     deadlineId,
     limit,

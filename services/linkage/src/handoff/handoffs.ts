@@ -4,7 +4,7 @@ import { localDateOf } from "@shenguan/deadlines";
 import type { EventMetadata, ExpectedRevision } from "@shenguan/eventstore";
 import { v7 as uuidv7 } from "uuid";
 import { isCalendarMissing } from "../calendar/calendars.js";
-import { RECORD_EMITTED_SQL, type ContractEvent, type EmitAppend, type LinkageContext } from "../context.js";
+import { RECORD_EMITTED_SQL, recordEmitted, type ContractEvent, type EmitAppend, type LinkageContext } from "../context.js";
 import {
   deadlineFacts,
   deadlineIdOf,
@@ -419,7 +419,7 @@ export async function applyPushedMany(
   emitted: readonly string[] = [],
 ): Promise<void> {
   if (pushes.length === 0) {
-    if (emitted.length > 0) await tx.query(RECORD_EMITTED_SQL("$1"), [emitted]);
+    if (emitted.length > 0) await recordEmitted(tx, emitted);
     return;
   }
   const sorted = [...pushes].sort((a, b) =>
