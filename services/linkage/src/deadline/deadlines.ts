@@ -42,6 +42,16 @@ export interface DeadlineSpec {
   readonly openedAt: Date;
 }
 
+// Per deadline row d, probes by key that stop at the first row. Written as
+// EXISTS they may be planned as one hashed scan of the whole table per
+// statement (the planner's guess for a young, never-analyzed table): a
+// linkage chunk read every handoff row to open its deadlines.
+const probe = (from: string, where: string) => `coalesce((select true from ${from} where ${where} limit 1), false)`;
+/** Whether a fact or a card of d is on record. */
+const KNOWN_FACTS = `(${probe("linkage_deadline_facts f", "f.deadline_id = d.deadline_id")} or ${probe("linkage_deadline_cards c", "c.deadline_id = d.deadline_id")})`;
+/** Whether d's licence has ended (its handoff closed). */
+const LICENCE_CLOSED = probe("linkage_handoffs h", "h.licence_id = d.licence_id and h.closed_at is not null");
+
 /** Opens a deadline (idempotent) and folds in whatever is already known about it. */
 export async function openDeadline(ctx: LinkageContext, tx: SqlQueryable, spec: DeadlineSpec): Promise<string> {
   const [id] = await openDeadlines(ctx, tx, [spec]);
@@ -75,11 +85,7 @@ export async function openDeadlines(ctx: LinkageContext, tx: SqlQueryable, specs
        $9::int[], $10::text[], $11::text[], $12::timestamptz[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],
        $18::timestamptz[], $19::text[], $20::timestamptz[], $21::timestamptz[])
      on conflict (deadline_id) do nothing
-     returning d.deadline_id,
-       exists (select 1 from linkage_deadline_facts f where f.deadline_id = d.deadline_id)
-         or exists (select 1 from linkage_deadline_cards c where c.deadline_id = d.deadline_id)
-         or (d.licence_id is not null and exists (select 1 from linkage_handoffs h where h.licence_id = d.licence_id and h.closed_at is not null))
-         as known`,
+     returning d.deadline_id, ${KNOWN_FACTS} or ${LICENCE_CLOSED} as known`,
     [
       column((r) => r.settled.deadlineId),
       column((r) => r.spec.kind),
@@ -266,7 +272,7 @@ export async function settleDeadlines(ctx: LinkageContext, tx: SqlQueryable, dea
        m.at as met_fact_at, m.by as met_fact_by,
        (select min(at) from linkage_deadline_cards c where c.deadline_id = d.deadline_id and c.card = 'WARNED') as warned_card,
        (select min(at) from linkage_deadline_cards c where c.deadline_id = d.deadline_id and c.card = 'BREACHED') as breached_card,
-       (d.licence_id is not null and exists (select 1 from linkage_handoffs h where h.licence_id = d.licence_id and h.closed_at is not null)) as closed
+       ${LICENCE_CLOSED} as closed
      from linkage_deadlines d
      left join lateral (select at, by from linkage_deadline_facts f where f.deadline_id = d.deadline_id and f.fact = 'met' order by f.at, f.event_id limit 1) m on true
      where d.deadline_id = any($1::text[])
