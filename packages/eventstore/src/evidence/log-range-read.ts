@@ -30,7 +30,7 @@ const READ_RANGE = `select event_id::text || ' ' || revision::text || ' ' || tra
   from events
   where (transaction_id, global_position) > ($1::xid8, $2::bigint)
     and (transaction_id, global_position) <= ($3::xid8, $4::bigint)
-    and transaction_id < shenguan_log_horizon()
+    and transaction_id < (select shenguan_log_horizon())
   order by transaction_id, global_position`;
 
 // Every column as the server's text: the loop below parses what it needs.

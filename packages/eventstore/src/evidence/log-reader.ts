@@ -57,7 +57,7 @@ const READ_LOG = `select event_id as id, type, stream_name, revision::text as re
     transaction_id::text || '/' || global_position::text as position, created_at, data, metadata
   from events
   where (transaction_id, global_position) > ($1::xid8, $2::bigint)
-    and transaction_id < shenguan_log_horizon()
+    and transaction_id < (select shenguan_log_horizon())
   order by transaction_id, global_position
   limit $3`;
 

@@ -46,9 +46,12 @@ const COLUMNS = `event_id as id, type, stream_name, revision, transaction_id::te
  * the statement's own snapshot: below it every appender has committed
  * (visible) or aborted. Transactions that do not append (read models,
  * idempotency keys, anything else on the server) do not hold it back.
+ * As a subquery it runs once, at execution: called directly, a stable
+ * function is also run by the planner to estimate the clause, and the
+ * horizon reads pg_locks (every read of the log paid for it twice).
  */
 const AFTER_IN_LOG_ORDER = `where (transaction_id, global_position) > ($1::xid8, $2::bigint)
-    and transaction_id < shenguan_log_horizon()
+    and transaction_id < (select shenguan_log_horizon())
   order by transaction_id, global_position
   limit $3`;
 const READ_ALL = `select ${COLUMNS} from events ${AFTER_IN_LOG_ORDER}`;
