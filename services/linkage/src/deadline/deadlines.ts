@@ -69,6 +69,37 @@ export async function openDeadline(ctx: LinkageContext, tx: SqlQueryable, spec: 
  */
 export async function openDeadlines(ctx: LinkageContext, tx: SqlQueryable, specs: readonly DeadlineSpec[]): Promise<string[]> {
   if (specs.length === 0) return [];
+  const opening = await prepareDeadlines(ctx, tx, specs, 1);
+  const { rows } = await tx.query<OpenedDeadline>(opening.sql, opening.params);
+  await opening.settleKnown(tx, rows);
+  return opening.ids;
+}
+
+/** What the insert of prepareDeadlines returns for each deadline it inserted. */
+export interface OpenedDeadline {
+  readonly deadline_id: string;
+  /** A fact, a card or the licence's end was on record: settled from the database afterwards. */
+  readonly known: boolean;
+}
+
+/**
+ * openDeadlines in halves, for a caller that runs the insert inside a
+ * statement of its own (a data-modifying WITH: a linkage chunk's pushes and
+ * their deadlines in one round trip). `sql` is the insert, its parameters
+ * numbered from `firstParam`, returning OpenedDeadline rows; settleKnown
+ * then settles what the insert did not (its rows as returned).
+ */
+export async function prepareDeadlines(
+  ctx: LinkageContext,
+  tx: SqlQueryable,
+  specs: readonly DeadlineSpec[],
+  firstParam: number,
+): Promise<{
+  readonly ids: string[];
+  readonly sql: string;
+  readonly params: unknown[];
+  settleKnown(tx: SqlQueryable, inserted: readonly OpenedDeadline[]): Promise<void>;
+}> {
   const ids = specs.map((spec) => deadlineIdOf(spec.kind, spec.subjectRef));
   // One row per id: the first spec's, as the insert keeps it.
   const firsts = new Map<string, DeadlineSpec>();
@@ -78,46 +109,51 @@ export async function openDeadlines(ctx: LinkageContext, tx: SqlQueryable, specs
     fresh.push({ spec, settled: await derive(ctx, tx, freshRow(id, spec)) });
   }
   const column = <T>(f: (row: { spec: DeadlineSpec; settled: Settled }) => T) => fresh.map(f);
-  const { rows } = await tx.query<{ deadline_id: string; known: boolean }>(
-    `insert into linkage_deadlines as d (deadline_id, kind, subject_ref, case_id, licence_id, subject, responsible_department, start_date,
+  const types = ["text", "text", "text", "text", "text", "text", "text", "text", "int", "text", "text", "timestamptz", "text", "text"];
+  const more = ["text", "text", "text", "timestamptz", "text", "timestamptz", "timestamptz"];
+  const arrays = [...types, ...more].map((type, i) => `$${firstParam + i}::${type}[]`).join(", ");
+  const sql = `insert into linkage_deadlines as d (deadline_id, kind, subject_ref, case_id, licence_id, subject, responsible_department, start_date,
        limit_amount, limit_unit, fixed_due, opened_at, due_date, yellow_from, red_from, cards_error, status, met_at, met_by, warned_at, breached_at)
-     select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-       $9::int[], $10::text[], $11::text[], $12::timestamptz[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],
-       $18::timestamptz[], $19::text[], $20::timestamptz[], $21::timestamptz[])
+     select * from unnest(${arrays})
      on conflict (deadline_id) do nothing
-     returning d.deadline_id, ${KNOWN_FACTS} or ${LICENCE_CLOSED} as known`,
-    [
-      column((r) => r.settled.deadlineId),
-      column((r) => r.spec.kind),
-      column((r) => r.spec.subjectRef),
-      column((r) => r.spec.caseId),
-      column((r) => r.spec.licenceId),
-      column((r) => r.spec.subject),
-      column((r) => r.spec.responsibleDepartment),
-      column((r) => r.spec.start),
-      column((r) => r.settled.limit.amount),
-      column((r) => r.settled.limit.unit),
-      column((r) => r.settled.fixedDue),
-      // ISO strings, not Dates: every driver (pg, PGlite) passes text arrays as they are.
-      column((r) => r.spec.openedAt.toISOString()),
-      column((r) => r.settled.due),
-      column((r) => r.settled.yellow),
-      column((r) => r.settled.red),
-      column((r) => r.settled.cardsError),
-      column((r) => r.settled.status),
-      column((r) => instant(r.settled.metAt)),
-      column((r) => r.settled.metBy),
-      column((r) => instant(r.settled.warnedAt)),
-      column((r) => instant(r.settled.breachedAt)),
-    ],
-  );
-  const settledHere = new Set(rows.filter((r) => !r.known).map((r) => r.deadline_id));
-  await settleDeadlines(
-    ctx,
-    tx,
-    [...firsts.keys()].filter((id) => !settledHere.has(id)),
-  );
-  return ids;
+     returning d.deadline_id, ${KNOWN_FACTS} or ${LICENCE_CLOSED} as known`;
+  const params = [
+    column((r) => r.settled.deadlineId),
+    column((r) => r.spec.kind),
+    column((r) => r.spec.subjectRef),
+    column((r) => r.spec.caseId),
+    column((r) => r.spec.licenceId),
+    column((r) => r.spec.subject),
+    column((r) => r.spec.responsibleDepartment),
+    column((r) => r.spec.start),
+    column((r) => r.settled.limit.amount),
+    column((r) => r.settled.limit.unit),
+    column((r) => r.settled.fixedDue),
+    // ISO strings, not Dates: every driver (pg, PGlite) passes text arrays as they are.
+    column((r) => r.spec.openedAt.toISOString()),
+    column((r) => r.settled.due),
+    column((r) => r.settled.yellow),
+    column((r) => r.settled.red),
+    column((r) => r.settled.cardsError),
+    column((r) => r.settled.status),
+    column((r) => instant(r.settled.metAt)),
+    column((r) => r.settled.metBy),
+    column((r) => instant(r.settled.warnedAt)),
+    column((r) => instant(r.settled.breachedAt)),
+  ];
+  return {
+    ids,
+    sql,
+    params,
+    async settleKnown(tx, inserted) {
+      const settledHere = new Set(inserted.filter((r) => !r.known).map((r) => r.deadline_id));
+      await settleDeadlines(
+        ctx,
+        tx,
+        [...firsts.keys()].filter((id) => !settledHere.has(id)),
+      );
+    },
+  };
 }
 
 /** A deadline row as openDeadlines inserts it before settling: nothing known of it but its spec. */
