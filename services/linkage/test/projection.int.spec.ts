@@ -259,6 +259,28 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     expect(await deadline("verification-L22")).toMatchObject({ status: "open", limit_unit: "MONTHS" });
   });
 
+  it("looks up a chunk's routes in one statement, however many items and regions it spans", async () => {
+    await addRoute(db, { regionCode: "350100", regulator: "350100-SCJGJ" });
+    await addRoute(db, { itemCode: OTHER_ITEM, regionCode: "350102", regulator: REGULATOR });
+    const statements: string[] = [];
+    await db.sql.transaction((tx) => {
+      const logged = { query: (text: string, params?: readonly unknown[]) => (statements.push(text), tx.query(text, params)) } as typeof tx;
+      return h.handle.handleChunk(
+        [
+          consumed("LicenceGranted", grant({ licenceId: "L41" })),
+          consumed("LicenceGranted", grant({ licenceId: "L42", itemCode: OTHER_ITEM })),
+          consumed("LicenceGranted", grant({ licenceId: "L43", regionCode: "350103" })),
+        ],
+        logged,
+      );
+    });
+    expect(statements.filter((q) => q.includes("from linkage_routes"))).toHaveLength(1);
+    // Each by the most specific region that has a route: the city's for 350102 and 350103, the county's for the other item.
+    expect((await getHandoff(db.sql, "H-L41"))?.regulator).toBe("350100-SCJGJ");
+    expect((await getHandoff(db.sql, "H-L42"))?.regulator).toBe(REGULATOR);
+    expect((await getHandoff(db.sql, "H-L43"))?.regulator).toBe("350100-SCJGJ");
+  });
+
   if (kind === "postgres") {
     it("rolls a chunk back when another writer pushes one of its handoffs between its read model and its append", async () => {
       await addRoute(db, { regionCode: "350100" });

@@ -17,7 +17,7 @@ import {
 } from "../deadline/deadlines.js";
 import { calendarDaysUntil, dueOf, monthsBetween } from "../deadline/limits.js";
 import type { SqlQueryable } from "@shenguan/eventstore";
-import { lookupRoute, type Route } from "../routing/routes.js";
+import { lookupRoute, lookupRoutes, routeKeyOf, type Route } from "../routing/routes.js";
 
 export type HandoffStatus = "granted" | "unrouted" | "held" | "pushed" | "claimed" | "supervising" | "fed_back" | "closed";
 
@@ -344,15 +344,18 @@ export async function recordAndRouteGrants(
     tx,
     grants.map((g) => g.grant),
   );
-  const routes = new Map<string, Route | undefined>();
+  const pending = grants.flatMap(({ grant, trigger }) => {
+    const h = rows.get(handoffIdOf(grant.licenceId));
+    return isPending(h) ? [{ h, trigger }] : [];
+  });
+  const routes = await lookupRoutes(
+    tx,
+    pending.map(({ h }) => ({ itemCode: h.item_code, regionCode: h.region_code })),
+  );
   const plans: PlannedPush[] = [];
   const alone: Array<{ readonly row: PendingRow; readonly trigger: Trigger }> = [];
-  for (const { grant, trigger } of grants) {
-    const h = rows.get(handoffIdOf(grant.licenceId));
-    if (!isPending(h)) continue;
-    const key = `${h.item_code}\u0000${h.region_code}`;
-    if (!routes.has(key)) routes.set(key, await lookupRoute(tx, h.item_code, h.region_code));
-    const route = routes.get(key);
+  for (const { h, trigger } of pending) {
+    const route = routes.get(routeKeyOf(h.item_code, h.region_code));
     const plan = route ? await planPush(ctx, tx, h, route, trigger) : undefined;
     if (plan === undefined || "held" in plan) alone.push({ row: h, trigger });
     else plans.push(plan);

@@ -89,6 +89,48 @@ export async function lookupRoute(db: SqlQueryable, itemCode: string, regionCode
   return pickRoute(rows.map(toRoute), regionCode);
 }
 
+/** The key lookupRoutes answers by: an item code and a region code. */
+export const routeKeyOf = (itemCode: string, regionCode: string): string => `${itemCode}\u0000${regionCode}`;
+
+/**
+ * lookupRoute for every (item, region) pair a consumer chunk needs, in one
+ * statement however many there are: a chunk of a city's grants spans many
+ * items and regions, and a look-up each was a round trip each in the
+ * transaction the loop's latency waits on. By routeKeyOf.
+ */
+export async function lookupRoutes(
+  db: SqlQueryable,
+  keys: ReadonlyArray<{ readonly itemCode: string; readonly regionCode: string }>,
+): Promise<Map<string, Route | undefined>> {
+  const found = new Map<string, Route | undefined>();
+  const wanted = new Map(keys.map((k) => [routeKeyOf(k.itemCode, k.regionCode), k]));
+  if (wanted.size === 0) return found;
+  const pairs = [
+    ...new Map(
+      [...wanted.values()].flatMap((k) =>
+        regionCandidates(k.regionCode).map((region) => [routeKeyOf(k.itemCode, region), [k.itemCode, region]] as const),
+      ),
+    ).values(),
+  ];
+  const { rows } = await db.query<RouteRow>(
+    // A probe of the unique key per pair (the limit keeps the planner from turning it into a join it may hash).
+    `select r.* from unnest($1::text[], $2::text[]) as k(item_code, region_code)
+     cross join lateral (select ${ROUTE_COLUMNS} from linkage_routes l where l.item_code = k.item_code and l.region_code = k.region_code limit 1) r`,
+    [pairs.map(([item]) => item), pairs.map(([, region]) => region)],
+  );
+  const routes = rows.map(toRoute);
+  for (const [key, k] of wanted) {
+    found.set(
+      key,
+      pickRoute(
+        routes.filter((r) => r.itemCode === k.itemCode),
+        k.regionCode,
+      ),
+    );
+  }
+  return found;
+}
+
 export async function listRoutes(
   db: SqlQueryable,
   filter: { itemCode?: string | undefined; regionCode?: string | undefined; regulator?: string | undefined },
