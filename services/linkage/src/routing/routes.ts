@@ -81,12 +81,7 @@ function toRoute(r: RouteRow): Route {
 
 /** The route for an item in a region, searching from the most specific region to the province. */
 export async function lookupRoute(db: SqlQueryable, itemCode: string, regionCode: string): Promise<Route | undefined> {
-  const candidates = regionCandidates(regionCode);
-  const { rows } = await db.query<RouteRow>(
-    `select ${ROUTE_COLUMNS} from linkage_routes where item_code = $1 and region_code = any($2::text[])`,
-    [itemCode, candidates],
-  );
-  return pickRoute(rows.map(toRoute), regionCode);
+  return (await lookupRoutes(db, [{ itemCode, regionCode }])).get(routeKeyOf(itemCode, regionCode));
 }
 
 /** The key lookupRoutes answers by: an item code and a region code. */
