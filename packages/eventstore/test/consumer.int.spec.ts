@@ -10,7 +10,7 @@ import {
   type ConsumedEvent,
   type ProjectionConsumer,
 } from "../src/consumer/index.js";
-import type { SqlQueryable } from "../src/postgres/index.js";
+import type { SqlExecutor, SqlQueryable } from "../src/postgres/index.js";
 import { contractMessage, createReadModel, projection } from "./consumer.support.js";
 import {
   collectFrom,
@@ -272,7 +272,10 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
       log.push({ id: event.ce.id, subject, phase: "end" });
     };
     const order = ["slow", "fast", "slow", "fast", "flaky", "slow", "fast"];
-    const messages = order.map((subject, i) => ({ ...contractMessage("InspectionRecorded", subject, `${subject}.${i}.${crypto.randomUUID()}`), partition: 0 }));
+    const messages = order.map((subject, i) => ({
+      ...contractMessage("InspectionRecorded", subject, `${subject}.${i}.${crypto.randomUUID()}`),
+      partition: 0,
+    }));
     const ids = messages.map((m) => String(m.headers!.ce_id));
     // One send to one partition: one fetch, one chunk.
     await producer.send({ topic: f.topic, messages });
@@ -302,7 +305,10 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
     const f = await fixture();
     const { handled, handle } = recording(f.readModel);
     // An undecodable value under a passed-over type: not this consumer's to judge. Under a wanted type: dead-lettered.
-    const garbled = (name: "LicenceGranted" | "InspectionRecorded") => ({ ...contractMessage(name, "garbled"), value: Buffer.from("not avro") });
+    const garbled = (name: "LicenceGranted" | "InspectionRecorded") => ({
+      ...contractMessage(name, "garbled"),
+      value: Buffer.from("not avro"),
+    });
     const messages = [
       contractMessage("LicenceGranted", "a"),
       contractMessage("InspectionRecorded", "a"),
@@ -339,7 +345,9 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
     const known = new Set([ids[1]!, ids[4]!, crypto.randomUUID()]);
     const passed: string[][] = [];
     await producer.send({ topic: f.topic, messages });
-    const consumer = await start(f, handle, { passOver: { has: (id: string) => known.has(id), passed: (p: readonly string[]) => void passed.push([...p]) } });
+    const consumer = await start(f, handle, {
+      passOver: { has: (id: string) => known.has(id), passed: (p: readonly string[]) => void passed.push([...p]) },
+    });
     try {
       await waitFor("every message handled or passed over", () => {
         const m = consumer.metrics();
@@ -412,6 +420,44 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
     } finally {
       await consumer.stop();
       await dlq.stop();
+    }
+  });
+
+  it("when a chunk's bookkeeping fails (the database, not the handler), starts again from the stored offset: in order, nothing skipped, nothing twice", async () => {
+    const f = await fixture();
+    const subjects = ["a", "b", "c", "d", "e", "f"];
+    // Several batches per partition, and chunks of 20: the failure lands mid-partition.
+    for (let i = 0; i < 300; i += 50) {
+      await producer.send({
+        topic: f.topic,
+        messages: Array.from({ length: 50 }, (_, j) => contractMessage("HandoffPushed", subjects[(i + j) % 6]!, undefined, i + j)),
+      });
+    }
+    let transactions = 0;
+    const failing: SqlExecutor = {
+      ...schema.sql,
+      // The second chunk's transaction fails before anything is written, as a lost connection would.
+      transaction: (fn) => (++transactions === 2 ? Promise.reject(new Error("connection terminated")) : schema.sql.transaction(fn)),
+    };
+    const consumer = await start(f, projection(f.readModel), { db: failing, chunkSize: 20 });
+    try {
+      await caughtUp(f.name, f.topic);
+      expect(transactions).toBeGreaterThan(2);
+      expect(await count(`select count(*) as n from ${f.readModel}_applied`)).toBe(300);
+      expect(await count(`select count(distinct ce_id) as n from ${f.readModel}_applied`)).toBe(300);
+      // Each partition's events applied in offset order (a later offset never in an earlier transaction), none left out.
+      const { rows } = await schema.sql.query<{ txids: string[]; n: string; span: string }>(
+        `select array_agg(txid::bigint::text order by "offset") as txids, count(*)::text as n, (max("offset") - min("offset") + 1)::text as span
+         from ${f.readModel}_applied group by partition`,
+      );
+      for (const r of rows) {
+        expect(r.n).toBe(r.span);
+        const txids = r.txids.map(Number);
+        expect(txids).toEqual([...txids].sort((a, b) => a - b));
+      }
+      expect(consumer.metrics()).toMatchObject({ applied: 300, duplicates: 0 });
+    } finally {
+      await consumer.stop();
     }
   });
 
