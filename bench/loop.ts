@@ -565,8 +565,9 @@ async function runLoop(bus: Bus, observer: SqlExecutor, from: number, count: num
   // Every POLL_MS while the oldest outstanding grant is young; with a backlog every 2 % of its age (≤ 1 s), so
   // polling thousands of ids costs the bus little, and the error stays within 2 % of the latency it measures.
   // Each sighting records the period in effect: the bound on its error. One index probe per id (a lateral join,
-  // its limit keeps the planner from flattening it into a join it may hash): `= any($1)` with hundreds of ids was planned as a scan of the whole table on the young, never-analyzed tables,
-  // 360,000 rows a second of the database's time at 600 grants/s spent on measuring.
+  // its limit keeps the planner from flattening it into a join it may hash): `= any($1)` with hundreds of ids
+  // was planned as a scan of the whole table on the young, never-analyzed tables, 360,000 rows a second of the
+  // database's time at 600 grants/s spent on measuring.
   let polling = true;
   const resolutionAtSighting: number[] = [];
   const poller = (async () => {

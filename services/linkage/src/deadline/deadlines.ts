@@ -108,39 +108,39 @@ export async function prepareDeadlines(
   for (const [id, spec] of firsts) {
     fresh.push({ spec, settled: await derive(ctx, tx, freshRow(id, spec)) });
   }
-  const column = <T>(f: (row: { spec: DeadlineSpec; settled: Settled }) => T) => fresh.map(f);
-  const types = ["text", "text", "text", "text", "text", "text", "text", "text", "int", "text", "text", "timestamptz", "text", "text"];
-  const more = ["text", "text", "text", "timestamptz", "text", "timestamptz", "timestamptz"];
-  const arrays = [...types, ...more].map((type, i) => `$${firstParam + i}::${type}[]`).join(", ");
+  // Each column's array with its SQL type, in the insert's column order.
+  const column = <T>(type: string, f: (row: { spec: DeadlineSpec; settled: Settled }) => T) => [type, fresh.map(f)] as const;
+  const columns = [
+    column("text", (r) => r.settled.deadlineId),
+    column("text", (r) => r.spec.kind),
+    column("text", (r) => r.spec.subjectRef),
+    column("text", (r) => r.spec.caseId),
+    column("text", (r) => r.spec.licenceId),
+    column("text", (r) => r.spec.subject),
+    column("text", (r) => r.spec.responsibleDepartment),
+    column("text", (r) => r.spec.start),
+    column("int", (r) => r.settled.limit.amount),
+    column("text", (r) => r.settled.limit.unit),
+    column("text", (r) => r.settled.fixedDue),
+    // ISO strings, not Dates: every driver (pg, PGlite) passes text arrays as they are.
+    column("timestamptz", (r) => r.spec.openedAt.toISOString()),
+    column("text", (r) => r.settled.due),
+    column("text", (r) => r.settled.yellow),
+    column("text", (r) => r.settled.red),
+    column("text", (r) => r.settled.cardsError),
+    column("text", (r) => r.settled.status),
+    column("timestamptz", (r) => instant(r.settled.metAt)),
+    column("text", (r) => r.settled.metBy),
+    column("timestamptz", (r) => instant(r.settled.warnedAt)),
+    column("timestamptz", (r) => instant(r.settled.breachedAt)),
+  ];
+  const arrays = columns.map(([type], i) => `$${firstParam + i}::${type}[]`).join(", ");
   const sql = `insert into linkage_deadlines as d (deadline_id, kind, subject_ref, case_id, licence_id, subject, responsible_department, start_date,
        limit_amount, limit_unit, fixed_due, opened_at, due_date, yellow_from, red_from, cards_error, status, met_at, met_by, warned_at, breached_at)
      select * from unnest(${arrays})
      on conflict (deadline_id) do nothing
      returning d.deadline_id, ${KNOWN_FACTS} or ${LICENCE_CLOSED} as known`;
-  const params = [
-    column((r) => r.settled.deadlineId),
-    column((r) => r.spec.kind),
-    column((r) => r.spec.subjectRef),
-    column((r) => r.spec.caseId),
-    column((r) => r.spec.licenceId),
-    column((r) => r.spec.subject),
-    column((r) => r.spec.responsibleDepartment),
-    column((r) => r.spec.start),
-    column((r) => r.settled.limit.amount),
-    column((r) => r.settled.limit.unit),
-    column((r) => r.settled.fixedDue),
-    // ISO strings, not Dates: every driver (pg, PGlite) passes text arrays as they are.
-    column((r) => r.spec.openedAt.toISOString()),
-    column((r) => r.settled.due),
-    column((r) => r.settled.yellow),
-    column((r) => r.settled.red),
-    column((r) => r.settled.cardsError),
-    column((r) => r.settled.status),
-    column((r) => instant(r.settled.metAt)),
-    column((r) => r.settled.metBy),
-    column((r) => instant(r.settled.warnedAt)),
-    column((r) => instant(r.settled.breachedAt)),
-  ];
+  const params = columns.map(([, values]) => values);
   return {
     ids,
     sql,
