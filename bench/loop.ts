@@ -389,7 +389,7 @@ async function call(app: App, url: string, department: string, body: object, key
   const res = await app.inject({
     method: "POST",
     url,
-    // As the gateway forwards a department's request: a vouched identity (signing it is part of the cost).
+    // As the gateway forwards a department's request: a vouched identity (tagging it is part of the cost).
     headers: { ...vouch!(department), "idempotency-key": key },
     payload: body,
   });

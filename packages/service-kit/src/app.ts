@@ -19,7 +19,7 @@ export interface ServiceAppOptions {
   readonly logger?: boolean | object;
   /**
    * How callers are identified: "vouched" (the services) accepts only the
-   * gateway's signed x-shenguan-identity assertion; "own" (the gateway) leaves
+   * gateway's tagged x-shenguan-identity assertion (identity.ts); "own" (the gateway) leaves
    * authentication to the app's own hook.
    */
   readonly authentication?: "vouched" | "own";

@@ -12,6 +12,8 @@ import { DEFAULT_TOPIC_PREFIX } from "@shenguan/contracts";
 import { pino, type Logger } from "pino";
 import type { ServiceApp } from "./app.js";
 import { systemClock, type Clock } from "./clock.js";
+import { trustHopKey } from "./identity.js";
+import { existsSync, readFileSync } from "node:fs";
 
 export interface ServiceRuntime {
   readonly store: EventStore;
@@ -26,7 +28,8 @@ export interface ServiceRuntime {
  * SIGTERM. The relay runs separately (`packages/eventstore/src/relay/main.ts`).
  *   DATABASE_URL, DATABASE_SCHEMA, KAFKA_BROKERS, KAFKA_TOPIC_PREFIX, HOST, PORT, LOG_LEVEL,
  *   SHENGUAN_KEYS_DIR, SHENGUAN_AUTO_PROVISION_KEYS (the custody keys every event is signed with),
- *   SHENGUAN_GATEWAY_PUBLIC_KEY (the gateway whose identity assertions the service accepts)
+ *   SHENGUAN_HOP_KEY (this service's hop key, base64 or a file holding it: the gateway's identity
+ *   assertions for this service are tagged with it; `pnpm --filter @shenguan/gateway run hop-key <service>`)
  */
 export async function runServiceProcess<App extends ServiceApp>(options: {
   readonly name: string;
@@ -37,6 +40,9 @@ export async function runServiceProcess<App extends ServiceApp>(options: {
 }): Promise<void> {
   const env = process.env;
   const logger = pino({ level: env["LOG_LEVEL"] ?? "info", name: options.name });
+  const hopKey = env["SHENGUAN_HOP_KEY"];
+  if (hopKey) trustHopKey(options.name, existsSync(hopKey) ? readFileSync(hopKey, "utf8") : hopKey);
+  else logger.warn("SHENGUAN_HOP_KEY is not set: every request but /health, /metrics and /openapi.json will be refused with 401");
   const opened = await openEventStore(env["DATABASE_SCHEMA"] ? { schema: env["DATABASE_SCHEMA"] } : {});
   if (!opened.executor) {
     logger.fatal("read models, idempotency keys and offsets need PostgreSQL or PGlite: set DATABASE_URL");

@@ -1,15 +1,15 @@
 // Test helpers: import from "@shenguan/service-kit/testing", never from production code.
-import { generateKeyPairSync, randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { NO_GRANTS, type Grants } from "./caller.js";
 import { ASSERTION_TTL_SECONDS, IDENTITY_HEADER, signIdentity, trustGateway } from "./identity.js";
 
 /**
- * A gateway key for tests, made in this process and trusted by every service
- * app in it. Trusting it opens nothing to anyone else: the private half never
- * leaves this process's memory.
+ * A gateway secret for tests, made in this process and held by every service
+ * app in it. Trusting it opens nothing to anyone else: it never leaves this
+ * process's memory.
  */
-export const testGatewayKey = generateKeyPairSync("ed25519");
-trustGateway(testGatewayKey.publicKey);
+export const testGatewaySecret = randomBytes(32);
+trustGateway(testGatewaySecret);
 
 /** Every grant there is, for tests of what a department does rather than of what it may do. */
 export const ALL_GRANTS: Grants = Object.freeze({
@@ -23,14 +23,14 @@ export const ALL_GRANTS: Grants = Object.freeze({
 /**
  * Headers that make a request come from `department` as the gateway vouches
  * for it: `app.inject({ headers: vouchFor("SPJ-350100") })`. `at` signs as of
- * another time (an expired assertion); `key` signs with another key (a forged one).
+ * another time (an expired assertion); `key` tags with another gateway's secret (a forged one).
  */
 export function vouchFor(
   department: string,
   grants: Grants = NO_GRANTS,
-  options: { readonly at?: Date; readonly key?: typeof testGatewayKey.privateKey } = {},
+  options: { readonly at?: Date; readonly key?: Uint8Array } = {},
 ): Record<typeof IDENTITY_HEADER, string> {
   const iat = Math.floor((options.at ?? new Date()).getTime() / 1000);
-  const assertion = signIdentity(options.key ?? testGatewayKey.privateKey, { dept: department, grants, iat, exp: iat + ASSERTION_TTL_SECONDS, rid: randomUUID() });
+  const assertion = signIdentity(options.key ?? testGatewaySecret, { dept: department, grants, iat, exp: iat + ASSERTION_TTL_SECONDS, rid: randomUUID() });
   return { [IDENTITY_HEADER]: assertion };
 }

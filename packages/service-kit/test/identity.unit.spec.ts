@@ -1,11 +1,11 @@
-import { generateKeyPairSync } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServiceApp, departmentOf, ForbiddenError, IDENTITY_HEADER, callerOf, type ServiceApp } from "../src/index.js";
-import { signIdentity, ASSERTION_TTL_SECONDS } from "../src/identity.js";
-import { ALL_GRANTS, testGatewayKey, vouchFor } from "../src/testing.js";
+import { signIdentity, ASSERTION_TTL_SECONDS, hopKeyFor, hopKeysOf, trustHopKey, verifyIdentity } from "../src/identity.js";
+import { ALL_GRANTS, testGatewaySecret, vouchFor } from "../src/testing.js";
 
 // Services accept only identities the gateway vouches for: an assertion signed
-// by a trusted gateway key, not expired. Everything else is a 401 whose type names why.
+// by a trusted gateway (HMAC-SM3 with the service's hop key), not expired. Everything else is a 401 whose type names why.
 let app: ServiceApp;
 beforeAll(async () => {
   app = await createServiceApp({ name: "identity-test", description: "test", logger: false });
@@ -29,7 +29,7 @@ describe("vouched identity", () => {
   it.each([
     ["no assertion", {}, "assertion-missing"],
     ["only the old department header", { "x-shenguan-department": "SPJ-350100" }, "assertion-missing"],
-    ["a forged assertion (another key)", vouchFor("SPJ-350100", undefined, { key: generateKeyPairSync("ed25519").privateKey }), "assertion-forged"],
+    ["a forged assertion (another gateway's secret)", vouchFor("SPJ-350100", undefined, { key: randomBytes(32) }), "assertion-forged"],
     ["an expired assertion", vouchFor("SPJ-350100", undefined, { at: new Date(Date.now() - 10 * 60_000) }), "assertion-expired"],
     ["a malformed assertion", { [IDENTITY_HEADER]: "not-an-assertion" }, "assertion-malformed"],
   ])("refuses %s with 401", async (_what, headers, reason) => {
@@ -48,14 +48,12 @@ describe("vouched identity", () => {
   it("accepts an assertion bound to this service and request, and refuses one replayed to another service or route", async () => {
     const bound = (aud: string, req: string) => {
       const iat = Math.floor(Date.now() / 1000);
-      return { [IDENTITY_HEADER]: signIdentity(testGatewayKey.privateKey, { dept: "SPJ-350100", grants: ALL_GRANTS, iat, exp: iat + ASSERTION_TTL_SECONDS, rid: "r", aud, req }) };
+      return { [IDENTITY_HEADER]: signIdentity(testGatewaySecret, { dept: "SPJ-350100", grants: ALL_GRANTS, iat, exp: iat + ASSERTION_TTL_SECONDS, rid: "r", aud, req }) };
     };
     expect((await whoami(bound("identity-test", "GET /whoami"))).statusCode).toBe(200);
-    for (const headers of [bound("supervision", "GET /whoami"), bound("identity-test", "POST /cases")]) {
-      const res = await whoami(headers);
-      expect(res.statusCode).toBe(401);
-      expect(res.json()).toMatchObject({ reason: "assertion-misdirected" });
-    }
+    // Another service's assertion is tagged with that service's key: not one this service holds.
+    expect((await whoami(bound("supervision", "GET /whoami"))).json()).toMatchObject({ status: 401, reason: "assertion-forged" });
+    expect((await whoami(bound("identity-test", "POST /cases"))).json()).toMatchObject({ status: 401, reason: "assertion-misdirected" });
   });
 
   it("leaves health and metrics open", async () => {
@@ -67,5 +65,50 @@ describe("vouched identity", () => {
     const res = await app.inject({ url: "/forbidden", headers: vouchFor("SCJG-350100") });
     expect(res.statusCode).toBe(403);
     expect(res.json()).toMatchObject({ type: "urn:shenguan:problem:access.forbidden", grant: "publish:LicenceGranted" });
+  });
+});
+
+describe("hop keys", () => {
+  const secret = randomBytes(32);
+  const now = new Date();
+  const iat = Math.floor(now.getTime() / 1000);
+  const claims = { dept: "SPJ-350100", grants: ALL_GRANTS, iat, exp: iat + ASSERTION_TTL_SECONDS, rid: "r" };
+  const approval = { service: "approval", request: "POST /cases" };
+
+  it("a service holding only its own key accepts the gateway's assertions for it, and nothing keyed for another service or for any", () => {
+    const own = [hopKeyFor(secret, "approval")];
+    expect(verifyIdentity(signIdentity(secret, { ...claims, aud: "approval", req: "POST /cases" }), own, now, approval)).toEqual({
+      department: "SPJ-350100",
+      grants: ALL_GRANTS,
+    });
+    for (const header of [signIdentity(secret, { ...claims, aud: "linkage", req: "POST /cases" }), signIdentity(secret, claims)]) {
+      expect(() => verifyIdentity(header, own, now, approval)).toThrow(expect.objectContaining({ reason: "assertion-forged" }));
+    }
+  });
+
+  it("derives a distinct key per service from one secret, the same every time", () => {
+    expect(hopKeyFor(secret, "approval").equals(hopKeyFor(Buffer.from(secret), "approval"))).toBe(true);
+    expect(hopKeyFor(secret, "approval").equals(hopKeyFor(secret, "linkage"))).toBe(false);
+    expect(hopKeyFor(secret, "approval")).toHaveLength(32);
+  });
+
+  it("refuses a tag cut short or lengthened, in constant time", () => {
+    const [body, tag] = signIdentity(secret, { ...claims, aud: "approval" }).split(".");
+    const raw = Buffer.from(tag!, "base64url");
+    for (const t of [raw.subarray(0, 16), Buffer.concat([raw, Buffer.alloc(1)])]) {
+      expect(() => verifyIdentity(`${body}.${t.toString("base64url")}`, [hopKeyFor(secret, "approval")], now, approval)).toThrow(
+        expect.objectContaining({ reason: "assertion-forged" }),
+      );
+    }
+  });
+
+  it("takes a service's key as base64 (SHENGUAN_HOP_KEY), and refuses one too short to be a key", () => {
+    trustHopKey("hop-key-test", hopKeyFor(secret, "hop-key-test").toString("base64"));
+    expect(hopKeysOf("hop-key-test")[0]!.equals(hopKeyFor(secret, "hop-key-test"))).toBe(true);
+    expect(() => trustHopKey("hop-key-test", "c2hvcnQ=")).toThrow(/at least 32 bytes \(base64\), got 5/);
+  });
+
+  it("with no key at all, says what to configure", () => {
+    expect(() => verifyIdentity(signIdentity(secret, claims), [], now, approval)).toThrow(/set SHENGUAN_HOP_KEY/);
   });
 });

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { approvalConsumers, buildApprovalApp } from "@shenguan/approval";
 import { buildEnforcementApp, enforcementConsumers } from "@shenguan/enforcement";
 import {
@@ -21,14 +21,14 @@ import {
   bootstrapDepartments,
   buildGatewayApp,
   gatewayTls,
-  loadIdentityKey,
+  loadGatewaySecret,
   PiiProtector,
   vouchHeaders,
   type PiiKeyRing,
 } from "@shenguan/gateway";
 import { buildLinkageApp, linkageConsumers } from "@shenguan/linkage";
 import { DepartmentRegistry, signingKeysFor } from "@shenguan/registry";
-import { NO_GRANTS, systemClock, trustGateway, type Clock, type ServiceApp } from "@shenguan/service-kit";
+import { HOP_KEY_BYTES, NO_GRANTS, systemClock, trustGateway, type Clock, type ServiceApp } from "@shenguan/service-kit";
 import { buildSupervisionApp, supervisionConsumers } from "@shenguan/supervision";
 import type { Logger } from "pino";
 import type { BusConfig } from "./config.js";
@@ -184,14 +184,12 @@ export async function startBus(options: BusOptions): Promise<Bus> {
   const registry = await new DepartmentRegistry({ store, clock, follow: false }).start();
   signing.attach(registry);
   await bootstrapDepartments(registry, keys, DEMO_DEPARTMENTS);
-  const identityKey = config.SHENGUAN_GATEWAY_KEY
-    ? loadIdentityKey(config.SHENGUAN_GATEWAY_KEY, true)
-    : generateKeyPairSync("ed25519").privateKey;
-  trustGateway(identityKey);
+  const gatewaySecret = config.SHENGUAN_GATEWAY_KEY ? loadGatewaySecret(config.SHENGUAN_GATEWAY_KEY, true) : randomBytes(HOP_KEY_BYTES);
+  trustGateway(gatewaySecret);
   const gateway = await buildGatewayApp({
     store,
     registry,
-    identityKey,
+    gatewaySecret,
     authClock: systemClock,
     ...(options.listen ? { upstreams: urls } : {}),
     ...(config.SHENGUAN_PKI_DIR ? { https: gatewayTls(config.SHENGUAN_PKI_DIR), pkiDir: config.SHENGUAN_PKI_DIR } : {}),
@@ -216,7 +214,7 @@ export async function startBus(options: BusOptions): Promise<Bus> {
     gateway: options.listen ? await gateway.listen({ host: config.SHENGUAN_HOST, port: config.SHENGUAN_PORT_BASE }) : "",
   };
   const vouch = (department: string) =>
-    vouchHeaders(identityKey, systemClock, { department, grants: registry.get(department)?.grants ?? NO_GRANTS }, "bus");
+    vouchHeaders(gatewaySecret, systemClock, { department, grants: registry.get(department)?.grants ?? NO_GRANTS }, "bus");
 
   // One beat at a time: a slow tick is never overlapped by the next.
   let beat: Promise<unknown> = Promise.resolve();

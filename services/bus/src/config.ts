@@ -46,7 +46,7 @@ const schema = z.object({
   SHENGUAN_SEAL_BLOCK_SIZE: z.coerce.number().int().min(1).max(100_000).default(1000),
   /** A partial block is sealed once its oldest event waited this long. */
   SHENGUAN_SEAL_DELAY_MS: z.coerce.number().int().min(0).default(1000),
-  /** The gateway's Ed25519 identity key (PKCS#8 PEM; created when missing); unset: a fresh key in memory per start. */
+  /** A file with the gateway's secret (base64; created when missing), from which the services' hop keys derive; unset: a fresh secret in memory per start. */
   SHENGUAN_GATEWAY_KEY: z.string().min(1).optional(),
   /** The bus CA directory (infra/pki/ca.sh); set: the gateway serves HTTPS with mutual TLS. */
   SHENGUAN_PKI_DIR: z.string().min(1).optional(),

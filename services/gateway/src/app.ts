@@ -1,4 +1,3 @@
-import type { KeyObject } from "node:crypto";
 import type { Server as HttpsServer, ServerOptions as HttpsServerOptions } from "node:https";
 import rateLimit from "@fastify/rate-limit";
 import { auditPlugin, type AuditKeySource } from "@shenguan/audit";
@@ -28,8 +27,8 @@ export interface GatewayDeps {
   /** The bus's store: the EvidenceStore, which signs (custody key) or verifies (pre-signed) every event. */
   readonly store: EventStore;
   readonly registry: DepartmentRegistry;
-  /** The gateway's Ed25519 private key: signs the identity assertions the services trust. */
-  readonly identityKey: KeyObject;
+  /** The gateway's secret: each service's hop key derives from it (hopKeyFor), and tags the identity assertions forwarded to that service. */
+  readonly gatewaySecret: Uint8Array;
   /**
    * The clock credentials are checked against (token and assertion expiry).
    * The wall clock by default, also when the bus runs on a demo clock: a
@@ -136,7 +135,7 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<ServiceApp> {
   const subs = deps.subscriptions;
   const accessLog = subs ? new AccessLog(subs.sql, subs.clock) : undefined;
   await accessLog?.migrate();
-  await proxyRoutes(app, deps.upstreams ?? {}, { key: deps.identityKey, clock }, accessLog);
+  await proxyRoutes(app, deps.upstreams ?? {}, { secret: deps.gatewaySecret, clock }, accessLog);
 
   await app.register(schemaRegistryPlugin, { prefix: "/schema-registry" });
   if (subs && accessLog) {

@@ -3,7 +3,7 @@ export { mintToken, verifyToken, TOKEN_AUDIENCE, MAX_TOKEN_SECONDS, type TokenCl
 export { requirePublish, requireSubscription, requireGrant, regionCovers } from "./access/acl.js";
 export { publishedStream } from "./routes/publish.js";
 export { SERVICES, vouchHeaders, type ServiceName } from "./routes/proxy.js";
-export { gatewayTls, loadIdentityKey } from "./tls.js";
+export { gatewayTls, loadGatewaySecret } from "./tls.js";
 export * from "./delivery/index.js";
 export * from "./pii/index.js";
 export * from "./schema-registry/index.js";

@@ -1,6 +1,6 @@
 // The gateway as its own process: `pnpm --filter @shenguan/gateway start`.
 //   DATABASE_URL (the bus's store), SHENGUAN_KEYS_DIR / SHENGUAN_AUTO_PROVISION_KEYS (custody keys), PKI_DIR (infra/pki/ca.sh: mutual TLS; plain HTTP when absent),
-//   SHENGUAN_GATEWAY_KEY (Ed25519 PKCS#8 PEM; the services trust its public half),
+//   SHENGUAN_GATEWAY_KEY (a file with the gateway secret, base64; each service holds its own hop key: `pnpm --filter @shenguan/gateway run hop-key <service>`),
 //   APPROVAL_URL, SUPERVISION_URL, ENFORCEMENT_URL, LINKAGE_URL, HOST, PORT (4100), LOG_LEVEL
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -9,7 +9,7 @@ import { DepartmentRegistry, signingKeysFor } from "@shenguan/registry";
 import { systemClock } from "@shenguan/service-kit";
 import { pino } from "pino";
 import { buildGatewayApp } from "./app.js";
-import { gatewayTls, loadIdentityKey } from "./tls.js";
+import { gatewayTls, loadGatewaySecret } from "./tls.js";
 
 const env = process.env;
 const logger = pino({ level: env["LOG_LEVEL"] ?? "info", name: "gateway" });
@@ -25,7 +25,7 @@ const pkiDir = env["PKI_DIR"] ?? join(process.cwd(), ".data/pki");
 const app = await buildGatewayApp({
   store,
   registry,
-  identityKey: loadIdentityKey(env["SHENGUAN_GATEWAY_KEY"] ?? ".data/gateway/identity.pem", !env["SHENGUAN_GATEWAY_KEY"]),
+  gatewaySecret: loadGatewaySecret(env["SHENGUAN_GATEWAY_KEY"] ?? ".data/gateway/secret", !env["SHENGUAN_GATEWAY_KEY"]),
   upstreams: {
     approval: env["APPROVAL_URL"] ?? "http://127.0.0.1:4101",
     supervision: env["SUPERVISION_URL"] ?? "http://127.0.0.1:4102",

@@ -1,7 +1,8 @@
-import { createPrivateKey, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, unwatchFile, watchFile, writeFileSync, type Stats } from "node:fs";
 import type { Server, ServerOptions } from "node:https";
 import { dirname, join } from "node:path";
+import { HOP_KEY_BYTES, hopKeyBytes } from "@shenguan/service-kit";
 
 /**
  * Mutual TLS with the bus CA (infra/pki/ca.sh): the server's certificate, the
@@ -56,14 +57,22 @@ export function watchPki(
 }
 
 /**
- * The gateway's Ed25519 identity key (PKCS#8 PEM) at `path`; created on first
- * use when `create` (development), so a fresh checkout runs without setup.
+ * The gateway's secret (base64, at least 32 bytes) at `path`, from which every
+ * service's hop key derives; created on first use when `create` (development),
+ * so a fresh checkout runs without setup. A PEM there is the Ed25519 identity
+ * key of earlier versions: refused with what to do, never read as a secret.
  */
-export function loadIdentityKey(path: string, create = false): KeyObject {
+export function loadGatewaySecret(path: string, create = false): Buffer {
   if (!existsSync(path)) {
-    if (!create) throw new Error(`no gateway identity key at ${path}: create one with 'openssl genpkey -algorithm ed25519 -out ${path}'`);
+    if (!create) throw new Error(`no gateway secret at ${path}: create one with 'openssl rand -base64 ${HOP_KEY_BYTES} > ${path}'`);
     mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
+    writeFileSync(path, `${randomBytes(HOP_KEY_BYTES).toString("base64")}\n`, { mode: 0o600 });
   }
-  return createPrivateKey(readFileSync(path));
+  const text = readFileSync(path, "utf8");
+  if (text.includes("-----BEGIN")) {
+    throw new Error(
+      `${path} holds a PEM key: identity assertions are tagged with HMAC-SM3 now, not signed with Ed25519; point SHENGUAN_GATEWAY_KEY at a secret ('openssl rand -base64 ${HOP_KEY_BYTES}')`,
+    );
+  }
+  return hopKeyBytes(text, `gateway secret in ${path}`);
 }

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { sampleOf } from "@shenguan/contracts";
 import { generateSigningKey } from "@shenguan/evidence";
-import { createServiceApp, departmentOf, callerOf, trustGateway, type ServiceApp } from "@shenguan/service-kit";
+import { createServiceApp, departmentOf, callerOf, hopKeyFor, trustHopKey, type ServiceApp } from "@shenguan/service-kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildGatewayApp, gatewayTls, mintToken, PiiProtector } from "../src/index.js";
 import {
@@ -62,8 +62,8 @@ beforeAll(async () => {
   certs.unrecorded = issue(pki, MARKET);
   certs.foreign = issue(foreignPki, MARKET);
 
-  // A service as every service is built: it trusts the gateway's public key and nothing else.
-  trustGateway(world.identityKey.publicKey);
+  // A service as its own process is built: it holds its own hop key (SHENGUAN_HOP_KEY) and nothing else.
+  trustHopKey("approval", hopKeyFor(world.gatewaySecret, "approval"));
   upstream = await createServiceApp({ name: "approval", description: "echo standing in for the approval service", logger: false });
   upstream.get("/whoami", async (req) => ({
     department: departmentOf(req),
@@ -80,7 +80,7 @@ beforeAll(async () => {
   gateway = await buildGatewayApp({
     store: world.opened.store,
     registry: world.registry,
-    identityKey: world.identityKey.privateKey,
+    gatewaySecret: world.gatewaySecret,
     upstreams: { approval: `http://127.0.0.1:${(upstream.server.address() as AddressInfo).port}` },
     https: gatewayTls(pki),
     pkiDir: pki,
@@ -395,7 +395,7 @@ describe("rate limit", () => {
     const limited = await buildGatewayApp({
       store: world.opened.store,
       registry: world.registry,
-      identityKey: world.identityKey.privateKey,
+      gatewaySecret: world.gatewaySecret,
       rateLimit: { max: 2, timeWindow: "1 minute" },
       logger: false,
     });

@@ -1,6 +1,5 @@
 import proxy from "@fastify/http-proxy";
 import { callerOf, IDENTITY_HEADER, ASSERTION_TTL_SECONDS, signIdentity, type AccessLog, type Clock, type ServiceApp } from "@shenguan/service-kit";
-import type { KeyObject } from "node:crypto";
 import { maskPersonalData } from "@shenguan/contracts";
 import type { FastifyRequest } from "fastify";
 
@@ -9,7 +8,7 @@ export type ServiceName = (typeof SERVICES)[number];
 
 /**
  * /v1/<service>/* → the service's own API, with the caller vouched for in a
- * gateway-signed x-shenguan-identity and the department's credential removed
+ * gateway-tagged x-shenguan-identity (HMAC-SM3 with the service's hop key) and the department's credential removed
  * (services must not see, or come to rely on, the department's token).
  * With an access log, every read is recorded before it is forwarded: the
  * services' answers (a licence case, an inbox) hold applicants' names and
@@ -18,7 +17,7 @@ export type ServiceName = (typeof SERVICES)[number];
 export async function proxyRoutes(
   app: ServiceApp,
   upstreams: Partial<Record<ServiceName, string>>,
-  identity: { readonly key: KeyObject; readonly clock: Clock },
+  identity: { readonly secret: Uint8Array; readonly clock: Clock },
   accessLog?: AccessLog,
 ): Promise<void> {
   for (const name of SERVICES) {
@@ -59,7 +58,7 @@ export async function proxyRoutes(
           return {
             ...rest,
             // Bound to this service and this request as the service will see it (the prefix stripped).
-            [IDENTITY_HEADER]: signIdentity(identity.key, {
+            [IDENTITY_HEADER]: signIdentity(identity.secret, {
               dept: caller.department,
               grants: caller.grants,
               iat,
@@ -85,7 +84,7 @@ async function maskedBody(stream: NodeJS.ReadableStream): Promise<string> {
 }
 
 /** A vouched identity for a caller, for in-process calls into a service app (the bus's seed and bench). */
-export function vouchHeaders(key: KeyObject, clock: Clock, caller: { department: string; grants: Parameters<typeof signIdentity>[1]["grants"] }, rid: string) {
+export function vouchHeaders(secret: Uint8Array, clock: Clock, caller: { department: string; grants: Parameters<typeof signIdentity>[1]["grants"] }, rid: string) {
   const iat = Math.floor(clock.now().getTime() / 1000);
-  return { [IDENTITY_HEADER]: signIdentity(key, { dept: caller.department, grants: caller.grants, iat, exp: iat + ASSERTION_TTL_SECONDS, rid }) };
+  return { [IDENTITY_HEADER]: signIdentity(secret, { dept: caller.department, grants: caller.grants, iat, exp: iat + ASSERTION_TTL_SECONDS, rid }) };
 }

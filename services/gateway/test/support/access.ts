@@ -2,7 +2,7 @@
 // registry on real PostgreSQL, departments with keys, certificates and grants,
 // and an HTTPS client that can present a client certificate.
 import { execFileSync } from "node:child_process";
-import { generateKeyPairSync, randomUUID, type KeyObject } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
@@ -53,7 +53,8 @@ export interface AccessWorld {
   readonly opened: Extract<OpenedEventStore, { kind: "postgres" | "pglite" }>;
   readonly registry: DepartmentRegistry;
   readonly keys: { readonly bureau: SigningKey; readonly market: SigningKey; readonly ops: SigningKey };
-  readonly identityKey: { readonly publicKey: KeyObject; readonly privateKey: KeyObject };
+  /** The gateway's secret, from which each service's hop key derives. */
+  readonly gatewaySecret: Buffer;
   close(): Promise<void>;
 }
 
@@ -82,7 +83,7 @@ export async function accessWorld(): Promise<AccessWorld> {
     opened,
     registry,
     keys,
-    identityKey: generateKeyPairSync("ed25519"),
+    gatewaySecret: randomBytes(32),
     async close() {
       await registry.close();
       await opened.close();
