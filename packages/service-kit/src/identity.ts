@@ -18,8 +18,8 @@ import { UnauthenticatedError } from "./errors.js";
  * third-party verification, and assertions are never kept as evidence (the
  * events are signed; the access log records the caller). In exchange a tag
  * costs ~7 µs to make or check where Ed25519, used before, cost ~60 µs to sign
- * and ~160 µs to verify: at 1,000 requests/s a tenth of this 2-core machine
- * (docs/throughput.md, session 9). HMAC-SM3 is also the 国密 MAC (GB/T 15852.2, GM/T 0004).
+ * and ~160 µs to verify: at 1,000 requests/s a tenth of the 2-core machine the
+ * loop bench runs on (docs/throughput.md, "Session 9"). HMAC-SM3 is also the 国密 MAC (GB/T 15852.2, GM/T 0004).
  */
 export const IDENTITY_HEADER = "x-shenguan-identity";
 
@@ -53,13 +53,39 @@ const ANY_SERVICE = "*";
 
 const b64url = (bytes: Uint8Array | string) => Buffer.from(bytes).toString("base64url");
 
-/** A secret or key given as bytes or base64, checked for length: a short key is a configuration mistake, refused at start. */
-export function hopKeyBytes(key: Uint8Array | string, what = "hop key"): Buffer {
-  const bytes = typeof key === "string" ? Buffer.from(key.trim(), "base64") : Buffer.from(key);
-  if (bytes.length < HOP_KEY_BYTES) {
-    throw new TypeError(`the ${what} must be at least ${HOP_KEY_BYTES} bytes (base64), got ${bytes.length}: create one with 'openssl rand -base64 ${HOP_KEY_BYTES}'`);
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/**
+ * A gateway secret (at least 32 bytes) or a hop key (exactly 32), given as
+ * bytes or base64, refused at start when it cannot be one: Node decodes
+ * base64 leniently, so a path, a PEM or two keys on one line would otherwise
+ * become a wrong key and every request a 401 "forged".
+ */
+export function hopKeyBytes(key: Uint8Array | string, what: "hop key" | `gateway secret${string}` = "hop key"): Buffer {
+  const text = typeof key === "string" ? key.trim() : undefined;
+  if (text !== undefined && (!BASE64.test(text) || text.length % 4 !== 0)) {
+    throw new TypeError(`the ${what} must be base64 (A-Z, a-z, 0-9, +, /, = padding), got ${text.length} characters that are not`);
+  }
+  const bytes = text !== undefined ? Buffer.from(text, "base64") : Buffer.from(key);
+  const hop = what === "hop key";
+  if (hop ? bytes.length !== HOP_KEY_BYTES : bytes.length < HOP_KEY_BYTES) {
+    throw new TypeError(
+      hop
+        ? `the hop key must be ${HOP_KEY_BYTES} bytes, got ${bytes.length}: print the service's key with 'pnpm --filter @shenguan/gateway run hop-key <service>'`
+        : `the ${what} must be at least ${HOP_KEY_BYTES} bytes, got ${bytes.length}: create one with 'openssl rand -base64 ${HOP_KEY_BYTES}'`,
+    );
   }
   return bytes;
+}
+
+/** SHENGUAN_HOP_KEY's value: one key, or several separated by commas or new lines while the gateway rotates (each base64, 32 bytes). */
+export function parseHopKeys(value: string): Buffer[] {
+  const keys = value
+    .split(/[,\n]/)
+    .map((k) => k.trim())
+    .filter((k) => k.length > 0);
+  if (keys.length === 0) throw new TypeError("SHENGUAN_HOP_KEY holds no key");
+  return keys.map((k) => hopKeyBytes(k));
 }
 
 // Derived keys, by secret: the gateway derives one per forwarded request's service.
@@ -67,6 +93,10 @@ const derived = new WeakMap<Uint8Array, Map<string, Buffer>>();
 
 /** The key `service`'s assertions are tagged with: HMAC-SM3(gateway secret, "shenguan-hop-v1:" + service). Give it to that service alone. */
 export function hopKeyFor(secret: Uint8Array, service: string): Buffer {
+  return Buffer.from(derivedKey(secret, service)); // a copy: the cached one is what this process tags and checks with
+}
+
+function derivedKey(secret: Uint8Array, service: string): Buffer {
   let keys = derived.get(secret);
   if (!keys) derived.set(secret, (keys = new Map()));
   let key = keys.get(service);
@@ -79,7 +109,7 @@ const tagOf = (key: Uint8Array, body: string) => createHmac("sm3", key).update(b
 /** The gateway's side: the header value for `claims`, tagged with the key of the service `claims.aud` names. */
 export function signIdentity(secret: Uint8Array, claims: IdentityClaims): string {
   const body = b64url(JSON.stringify(claims));
-  return `${body}.${b64url(tagOf(hopKeyFor(secret, claims.aud ?? ANY_SERVICE), body))}`;
+  return `${body}.${b64url(tagOf(derivedKey(secret, claims.aud ?? ANY_SERVICE), body))}`;
 }
 
 /** The services' side: the caller an assertion vouches for, or an UnauthenticatedError naming what is wrong. `keys`: this service's hop keys. */
@@ -89,14 +119,22 @@ export function verifyIdentity(
   now: Date,
   target?: { readonly service: string; readonly request: string },
 ): Caller {
-  if (!header) throw new UnauthenticatedError(`header ${IDENTITY_HEADER} is required: call the service through the gateway`, "assertion-missing");
+  if (!header)
+    throw new UnauthenticatedError(`header ${IDENTITY_HEADER} is required: call the service through the gateway`, "assertion-missing");
   const [body, tag, extra] = header.split(".");
-  if (!body || !tag || extra !== undefined) throw new UnauthenticatedError(`header ${IDENTITY_HEADER} is not <claims>.<tag>`, "assertion-malformed");
+  if (!body || !tag || extra !== undefined)
+    throw new UnauthenticatedError(`header ${IDENTITY_HEADER} is not <claims>.<tag>`, "assertion-malformed");
   if (keys.length === 0) {
-    throw new UnauthenticatedError("this service holds no hop key of a gateway: set SHENGUAN_HOP_KEY", "assertion-untrusted");
+    throw new UnauthenticatedError(
+      target
+        ? `service ${target.service} holds no hop key of a gateway: set SHENGUAN_HOP_KEY`
+        : "no service's hop key applies to this route",
+      "assertion-untrusted",
+    );
   }
   const given = Buffer.from(tag, "base64url");
-  if (!keys.some((k) => sameTag(tagOf(k, body), given))) {
+  // One header per assertion: base64url decoding skips stray characters, so the tag must be exactly the encoding of its bytes.
+  if (given.toString("base64url") !== tag || !keys.some((k) => sameTag(tagOf(k, body), given))) {
     throw new UnauthenticatedError(`header ${IDENTITY_HEADER} is not tagged by a trusted gateway`, "assertion-forged");
   }
   let claims: IdentityClaims;
@@ -105,9 +143,17 @@ export function verifyIdentity(
   } catch {
     throw new UnauthenticatedError(`header ${IDENTITY_HEADER} carries no JSON claims`, "assertion-malformed");
   }
-  if (typeof claims.dept !== "string" || !DEPARTMENT_CODE.test(claims.dept) || typeof claims.exp !== "number" || typeof claims.grants !== "object") {
-    throw new UnauthenticatedError(`header ${IDENTITY_HEADER}: claims need dept, grants and exp`, "assertion-malformed");
-  }
+  const wrong =
+    typeof claims !== "object" || claims === null
+      ? "claims must be a JSON object"
+      : typeof claims.dept !== "string" || !DEPARTMENT_CODE.test(claims.dept)
+        ? "dept must be a department code (A-Z, 0-9, '-', 2 to 40 characters)"
+        : typeof claims.exp !== "number"
+          ? "exp must be a number (epoch seconds)"
+          : typeof claims.grants !== "object" || claims.grants === null
+            ? "grants must be an object"
+            : undefined;
+  if (wrong) throw new UnauthenticatedError(`header ${IDENTITY_HEADER}: ${wrong}`, "assertion-malformed");
   const t = Math.floor(now.getTime() / 1000);
   if (t >= claims.exp + SKEW_SECONDS) {
     throw new UnauthenticatedError(`the identity assertion expired at ${new Date(claims.exp * 1000).toISOString()}`, "assertion-expired");
@@ -149,6 +195,7 @@ export function trustGateway(secret: Uint8Array | string): void {
 
 /** `service` accepts assertions tagged with this hop key (bytes or base64: hopKeyFor(gateway secret, service), handed out by the gateway's operator). */
 export function trustHopKey(service: string, key: Uint8Array | string): void {
+  if (service === ANY_SERVICE) throw new TypeError(`"${ANY_SERVICE}" is not a service: a hop key is for one service`);
   const list = serviceKeys.get(service) ?? [];
   serviceKeys.set(service, list);
   addOnce(list, hopKeyBytes(key));
@@ -161,7 +208,7 @@ export function hopKeysOf(service: string | undefined): readonly Buffer[] {
   if (!keys) {
     keys = [
       ...(service === undefined ? [] : (serviceKeys.get(service) ?? [])),
-      ...gatewaySecrets.flatMap((s) => (service === undefined ? [] : [hopKeyFor(s, service)]).concat(hopKeyFor(s, ANY_SERVICE))),
+      ...gatewaySecrets.flatMap((s) => (service === undefined ? [] : [derivedKey(s, service)]).concat(derivedKey(s, ANY_SERVICE))),
     ];
     keysByService.set(name, keys);
   }

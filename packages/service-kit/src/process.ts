@@ -12,8 +12,8 @@ import { DEFAULT_TOPIC_PREFIX } from "@shenguan/contracts";
 import { pino, type Logger } from "pino";
 import type { ServiceApp } from "./app.js";
 import { systemClock, type Clock } from "./clock.js";
-import { trustHopKey } from "./identity.js";
-import { existsSync, readFileSync } from "node:fs";
+import { parseHopKeys, trustHopKey } from "./identity.js";
+import { readFileSync } from "node:fs";
 
 export interface ServiceRuntime {
   readonly store: EventStore;
@@ -28,8 +28,9 @@ export interface ServiceRuntime {
  * SIGTERM. The relay runs separately (`packages/eventstore/src/relay/main.ts`).
  *   DATABASE_URL, DATABASE_SCHEMA, KAFKA_BROKERS, KAFKA_TOPIC_PREFIX, HOST, PORT, LOG_LEVEL,
  *   SHENGUAN_KEYS_DIR, SHENGUAN_AUTO_PROVISION_KEYS (the custody keys every event is signed with),
- *   SHENGUAN_HOP_KEY (this service's hop key, base64 or a file holding it: the gateway's identity
- *   assertions for this service are tagged with it; `pnpm --filter @shenguan/gateway run hop-key <service>`)
+ *   SHENGUAN_HOP_KEY or SHENGUAN_HOP_KEY_FILE (this service's hop key, base64; several, comma or
+ *   newline separated, while the gateway rotates): the gateway's identity assertions for this
+ *   service are tagged with it (`pnpm --filter @shenguan/gateway run hop-key <service>` prints it)
  */
 export async function runServiceProcess<App extends ServiceApp>(options: {
   readonly name: string;
@@ -40,9 +41,12 @@ export async function runServiceProcess<App extends ServiceApp>(options: {
 }): Promise<void> {
   const env = process.env;
   const logger = pino({ level: env["LOG_LEVEL"] ?? "info", name: options.name });
-  const hopKey = env["SHENGUAN_HOP_KEY"];
-  if (hopKey) trustHopKey(options.name, existsSync(hopKey) ? readFileSync(hopKey, "utf8") : hopKey);
-  else logger.warn("SHENGUAN_HOP_KEY is not set: every request but /health, /metrics and /openapi.json will be refused with 401");
+  try {
+    for (const key of hopKeysFromEnv(env)) trustHopKey(options.name, key);
+  } catch (err) {
+    logger.fatal((err as Error).message);
+    process.exit(2);
+  }
   const opened = await openEventStore(env["DATABASE_SCHEMA"] ? { schema: env["DATABASE_SCHEMA"] } : {});
   if (!opened.executor) {
     logger.fatal("read models, idempotency keys and offsets need PostgreSQL or PGlite: set DATABASE_URL");
@@ -52,7 +56,10 @@ export async function runServiceProcess<App extends ServiceApp>(options: {
   // Every event the service appends is signed with its department's custody key and chained.
   const runtime: ServiceRuntime = { store: evidenceStoreFromEnv(opened.store, env), sql: opened.executor, clock: systemClock, logger };
   const app = await options.build(runtime);
-  const kafka = createKafka({ clientId: `shenguan-${options.name}`, brokers: parseBrokers(env["KAFKA_BROKERS"] ?? "127.0.0.1:9092") }, logger);
+  const kafka = createKafka(
+    { clientId: `shenguan-${options.name}`, brokers: parseBrokers(env["KAFKA_BROKERS"] ?? "127.0.0.1:9092") },
+    logger,
+  );
   const consumers = await startConsumers(options.consumers(app), {
     kafka,
     db: opened.executor,
@@ -82,4 +89,36 @@ export async function runServiceProcess<App extends ServiceApp>(options: {
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
   await app.listen({ host: env["HOST"] ?? "127.0.0.1", port: Number(env["PORT"] ?? options.defaultPort) });
+}
+
+/**
+ * The hop keys a service process is configured with: SHENGUAN_HOP_KEY (the
+ * keys) or SHENGUAN_HOP_KEY_FILE (a file holding them), never both; the
+ * Ed25519 public key of earlier versions is refused by name, not ignored.
+ */
+export function hopKeysFromEnv(env: NodeJS.ProcessEnv): Buffer[] {
+  if (env["SHENGUAN_GATEWAY_PUBLIC_KEY"]) {
+    throw new Error(
+      "SHENGUAN_GATEWAY_PUBLIC_KEY is no longer read: identity assertions are HMAC-SM3 tags; set SHENGUAN_HOP_KEY to this service's hop key",
+    );
+  }
+  const inline = env["SHENGUAN_HOP_KEY"];
+  const file = env["SHENGUAN_HOP_KEY_FILE"];
+  if (inline && file) throw new Error("set SHENGUAN_HOP_KEY or SHENGUAN_HOP_KEY_FILE, not both");
+  if (!inline && !file) {
+    throw new Error("SHENGUAN_HOP_KEY (or SHENGUAN_HOP_KEY_FILE) is required: without it every request would be refused with 401");
+  }
+  let value = inline;
+  if (file) {
+    try {
+      value = readFileSync(file, "utf8");
+    } catch (err) {
+      throw new Error(`SHENGUAN_HOP_KEY_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+  }
+  try {
+    return parseHopKeys(value!);
+  } catch (err) {
+    throw new Error(`${file ? `SHENGUAN_HOP_KEY_FILE (${file})` : "SHENGUAN_HOP_KEY"}: ${(err as Error).message}`);
+  }
 }

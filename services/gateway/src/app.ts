@@ -7,6 +7,7 @@ import {
   AccessLog,
   callerOf,
   createServiceApp,
+  hopKeyBytes,
   systemClock,
   UnauthenticatedError,
   type Clock,
@@ -82,7 +83,7 @@ const isOpen = (url: string | undefined) => url !== undefined && (OPEN.has(url) 
 /**
  * The departments' door to the bus: authenticates (mutual TLS or a bound
  * token) into request.caller, applies the ACLs, publishes, serves the
- * registry's admin API, and forwards to the services with a signed identity.
+ * registry's admin API, and forwards to the services with a tagged identity (each service's hop key).
  */
 export async function buildGatewayApp(deps: GatewayDeps): Promise<ServiceApp> {
   const app = await createServiceApp({
@@ -135,7 +136,7 @@ export async function buildGatewayApp(deps: GatewayDeps): Promise<ServiceApp> {
   const subs = deps.subscriptions;
   const accessLog = subs ? new AccessLog(subs.sql, subs.clock) : undefined;
   await accessLog?.migrate();
-  await proxyRoutes(app, deps.upstreams ?? {}, { secret: deps.gatewaySecret, clock }, accessLog);
+  await proxyRoutes(app, deps.upstreams ?? {}, { secret: hopKeyBytes(deps.gatewaySecret, "gateway secret"), clock }, accessLog);
 
   await app.register(schemaRegistryPlugin, { prefix: "/schema-registry" });
   if (subs && accessLog) {

@@ -301,7 +301,7 @@ describe("gateway behaviour", () => {
     expect(res.body).toMatchObject({ department: BUREAU, kind: "approval-bureau" });
   });
 
-  it("forwards to the service with a gateway-signed identity, and without the department's token", async () => {
+  it("forwards to the service with a gateway-tagged identity (the service holding only its own hop key), and without the department's token", async () => {
     const res = await httpsCall(port, ca, { path: "/v1/approval/whoami", ...token.market() });
     expect(res.body).toEqual({
       department: MARKET,
