@@ -51,6 +51,10 @@ interface Figures {
   readonly acceptedToChunkStartP50: number;
   readonly chunkStartToVisibleP50: number;
   readonly regulatorInboxP99: number;
+  readonly issuedToAcceptedP50: number;
+  readonly issuedToAcceptedP99: number;
+  readonly issuedToVisibleP50: number;
+  readonly issuedToVisibleP99: number;
   readonly walBytesPerGrant: number;
   readonly postgresCores: number;
 }
@@ -75,6 +79,11 @@ function runLoop(side: "base" | "head"): Figures {
     acceptedToChunkStartP50: latency.stages?.acceptedToLinkageChunkStart.p50 ?? Number.NaN,
     chunkStartToVisibleP50: latency.stages?.linkageChunkStartToVisible.p50 ?? Number.NaN,
     regulatorInboxP99: latency.grantAcceptedToRegulatorInboxRow.p99,
+    // The API's own queue, and the whole way from the request (older revisions of the loop bench do not report it).
+    issuedToAcceptedP50: latency.grantIssuedToAccepted.p50,
+    issuedToAcceptedP99: latency.grantIssuedToAccepted.p99,
+    issuedToVisibleP50: latency.grantIssuedToLinkageHandoffPushed?.p50 ?? Number.NaN,
+    issuedToVisibleP99: latency.grantIssuedToLinkageHandoffPushed?.p99 ?? Number.NaN,
     walBytesPerGrant: loop.wal?.bytesPerGrant ?? Number.NaN,
     postgresCores: loop.cpu.coresUsed.postgres,
   };

@@ -697,6 +697,13 @@ async function runLoop(bus: Bus, observer: SqlExecutor, from: number, count: num
       },
       grantAcceptedToRegulatorInboxRow: distribution(latencies(seenRegulator), acceptedCount - regulatorVisible),
       grantIssuedToAccepted: distribution(apiLatency),
+      // What a department's system sees: from sending the grant to the regulator's handoff row. The target is
+      // counted from acceptance (above); a change that moves queueing between the API and the pipeline moves
+      // that figure and not this one, so A/B runs report both.
+      grantIssuedToLinkageHandoffPushed: distribution(
+        ok.map((i) => (Number.isNaN(seenLinkage[i]!) ? drainEnd : seenLinkage[i]!) - issued[i]!),
+        acceptedCount - linkageVisible,
+      ),
     },
     measurementResolutionMs: {
       pollIntervalMs: POLL_MS,
