@@ -10,6 +10,7 @@ import {
 import type { Clock } from "@shenguan/service-kit";
 import { v7 as uuidv7 } from "uuid";
 import { Calendars } from "./calendar/calendars.js";
+import { RouteCache } from "./routing/routes.js";
 
 /** What the linkage code logs through: pino's (and fastify's) signature. */
 export interface LinkageLogger {
@@ -195,6 +196,8 @@ export interface LinkageContext {
   readonly emitEach: EmitEach;
   /** What this process emitted, for the consumer to pass the echoes over. */
   readonly echoes: EchoMemory;
+  /** Routes this process looked up, reused while the routes' version holds. */
+  readonly routes: RouteCache;
 }
 
 export const DEFAULT_YELLOW_SHARE = 0.8;
@@ -224,6 +227,7 @@ export function linkageContext(options: LinkageOptions): LinkageContext {
     department: options.department ?? DEFAULT_LINKAGE_DEPARTMENT,
     logger: options.logger ?? silentLogger,
     ...emitters(options.store),
+    routes: new RouteCache(),
   };
 }
 

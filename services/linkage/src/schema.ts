@@ -244,6 +244,27 @@ const MIGRATIONS: readonly Migration[] = [
        )`,
     ],
   },
+  {
+    version: 3,
+    name: "a version of the routes, new on every change, so a consumer chunk may reuse the routes it read before",
+    statements: [
+      // One row. A fresh random value, not a counter: a schema dropped and made again must not repeat a version a
+      // process still holds routes for. Statement triggers: a change of any number of routes is one bump.
+      `create table linkage_routes_version (
+         one boolean primary key default true check (one),
+         version text not null
+       )`,
+      `insert into linkage_routes_version (version) values (gen_random_uuid()::text)`,
+      `create function linkage_routes_changed() returns trigger language plpgsql as $fn$
+       begin
+         update linkage_routes_version set version = gen_random_uuid()::text;
+         return null;
+       end
+       $fn$`,
+      `create trigger linkage_routes_changed after insert or update or delete or truncate on linkage_routes
+         for each statement execute function linkage_routes_changed()`,
+    ],
+  },
 ];
 
 /** The ids of events the projection or the timer appended and applied in the same transaction: their echoes are no-ops. */

@@ -274,11 +274,39 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
         logged,
       );
     });
-    expect(statements.filter((q) => q.includes("from linkage_routes"))).toHaveLength(1);
+    expect(statements.filter((q) => q.includes("from linkage_routes "))).toHaveLength(1);
     // Each by the most specific region that has a route: the city's for 350102 and 350103, the county's for the other item.
     expect((await getHandoff(db.sql, "H-L41"))?.regulator).toBe("350100-SCJGJ");
     expect((await getHandoff(db.sql, "H-L42"))?.regulator).toBe(REGULATOR);
     expect((await getHandoff(db.sql, "H-L43"))?.regulator).toBe("350100-SCJGJ");
+  });
+
+  it("reuses the routes it read while none changed, and looks again once any changed, whoever changed them", async () => {
+    await addRoute(db, { regionCode: "350100", regulator: "350100-SCJGJ" });
+    // The statements of one chunk of grants that read linkage_routes.
+    const routeReads = async (licenceId: string) => {
+      const statements: string[] = [];
+      await db.sql.transaction((tx) => {
+        const logged = {
+          query: (text: string, params?: readonly unknown[]) => (statements.push(text), tx.query(text, params)),
+        } as typeof tx;
+        return h.handle.handleChunk([consumed("LicenceGranted", grant({ licenceId }))], logged);
+      });
+      return statements.filter((q) => q.includes("from linkage_routes ")).length;
+    };
+    expect(await routeReads("L51")).toBe(1);
+    expect(await routeReads("L52")).toBe(0);
+    // A county route beneath the city's: a new version, so the next chunk looks again and finds it.
+    await addRoute(db, { regionCode: "350102", regulator: REGULATOR });
+    expect(await routeReads("L53")).toBe(1);
+    // A change made in SQL, past the API, is a new version too (the trigger, not the API, makes it).
+    await db.sql.query(`update linkage_routes set regulator = '350102-OTHER' where region_code = '350102'`);
+    expect(await routeReads("L54")).toBe(1);
+    expect(await routeReads("L55")).toBe(0);
+    const regulators = await Promise.all(
+      ["L51", "L52", "L53", "L54", "L55"].map(async (l) => (await getHandoff(db.sql, `H-${l}`))?.regulator),
+    );
+    expect(regulators).toEqual(["350100-SCJGJ", "350100-SCJGJ", REGULATOR, "350102-OTHER", "350102-OTHER"]);
   });
 
   if (kind === "postgres") {

@@ -17,7 +17,7 @@ import {
 } from "../deadline/deadlines.js";
 import { calendarDaysUntil, dueOf, monthsBetween } from "../deadline/limits.js";
 import type { SqlQueryable } from "@shenguan/eventstore";
-import { lookupRoute, lookupRoutes, routeKeyOf, type Route } from "../routing/routes.js";
+import { lookupRoute, routeKeyOf, ROUTES_VERSION_SQL, type Route } from "../routing/routes.js";
 
 export type HandoffStatus = "granted" | "unrouted" | "held" | "pushed" | "claimed" | "supervising" | "fed_back" | "closed";
 
@@ -42,17 +42,18 @@ export interface Trigger {
  * distinct licences in one statement: what a push needs later, whenever a
  * route appears. With each, the supervision facts of feedback that came first
  * (refreshFromFeedback), and each row as routeHandoff needs it (the upsert
- * holds its lock; rows are locked in handoff id order). By handoff id.
+ * holds its lock; rows are locked in handoff id order). By handoff id; with
+ * them the routes' version the statement saw (RouteCache).
  */
 export async function recordGrants(
   ctx: LinkageContext,
   tx: SqlQueryable,
   grants: readonly LicenceGranted[],
-): Promise<Map<string, PendingRow>> {
-  if (grants.length === 0) return new Map();
+): Promise<{ readonly rows: Map<string, PendingRow>; readonly routesVersion: string | undefined }> {
+  if (grants.length === 0) return { rows: new Map(), routesVersion: undefined };
   const sorted = [...grants].sort((a, b) => (a.licenceId < b.licenceId ? -1 : a.licenceId > b.licenceId ? 1 : 0));
   const column = <T>(f: (g: LicenceGranted) => T) => sorted.map(f);
-  const { rows } = await tx.query<PendingRow>(
+  const { rows } = await tx.query<PendingRow & { routes_version: string }>(
     `insert into linkage_handoffs (handoff_id, licence_id, case_id, holder_name, holder_uscc, holder_id_hash, item_code, item_name, region_code,
        approval_authority, decision_date, under_commitment, subject, first_feedback_at, first_result_at, verified_at)
      select g.handoff_id, g.licence_id, g.case_id, g.holder_name, g.holder_uscc, g.holder_id_hash, g.item_code, g.item_name, g.region_code,
@@ -69,7 +70,7 @@ export async function recordGrants(
        region_code = excluded.region_code, approval_authority = excluded.approval_authority, decision_date = excluded.decision_date,
        under_commitment = excluded.under_commitment, subject = excluded.subject, first_feedback_at = excluded.first_feedback_at,
        first_result_at = excluded.first_result_at, verified_at = excluded.verified_at
-     returning ${PENDING_COLUMNS}`,
+     returning ${PENDING_COLUMNS}, ${ROUTES_VERSION_SQL} as routes_version`,
     [
       column((g) => handoffIdOf(g.licenceId)),
       column((g) => g.licenceId),
@@ -91,7 +92,7 @@ export async function recordGrants(
     tx,
     sorted.filter((g) => g.underCommitment),
   );
-  return new Map(rows.map((r) => [r.handoff_id, r]));
+  return { rows: new Map(rows.map(({ routes_version: _v, ...r }) => [r.handoff_id, r])), routesVersion: rows[0]?.routes_version };
 }
 
 /**
@@ -328,7 +329,7 @@ export async function routeHandoff(
 /**
  * recordGrants then routeHandoff for each of a consumer chunk's grants
  * (distinct licences), with the statements batched over them: one upsert of
- * the rows, one route look-up per item and region, the pushes signed
+ * the rows, the routes (one statement for those not cached at the routes' version), the pushes signed
  * together (emitEach), one upsert of the pushed facts and one of their
  * deadlines, and the pushes' one append last. A handoff without a route or
  * waiting for a calendar year takes routeHandoff's own path (unrouted,
@@ -339,7 +340,7 @@ export async function recordAndRouteGrants(
   tx: SqlQueryable,
   grants: ReadonlyArray<{ readonly grant: LicenceGranted; readonly trigger: Trigger }>,
 ): Promise<void> {
-  const rows = await recordGrants(
+  const { rows, routesVersion } = await recordGrants(
     ctx,
     tx,
     grants.map((g) => g.grant),
@@ -348,9 +349,11 @@ export async function recordAndRouteGrants(
     const h = rows.get(handoffIdOf(grant.licenceId));
     return isPending(h) ? [{ h, trigger }] : [];
   });
-  const routes = await lookupRoutes(
+  // Most chunks find every route in the cache at the version their grants' statement read: no statement of their own.
+  const routes = await ctx.routes.lookup(
     tx,
     pending.map(({ h }) => ({ itemCode: h.item_code, regionCode: h.region_code })),
+    routesVersion,
   );
   const plans: PlannedPush[] = [];
   const alone: Array<{ readonly row: PendingRow; readonly trigger: Trigger }> = [];

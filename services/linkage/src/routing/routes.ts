@@ -80,6 +80,9 @@ function toRoute(r: RouteRow): Route {
 }
 
 /** The route for an item in a region, searching from the most specific region to the province. */
+/** The routes' version as a scalar subquery: a statement that returns it says which routes were current for it. */
+export const ROUTES_VERSION_SQL = `(select version from linkage_routes_version)`;
+
 export async function lookupRoute(db: SqlQueryable, itemCode: string, regionCode: string): Promise<Route | undefined> {
   return (await lookupRoutes(db, [{ itemCode, regionCode }])).get(routeKeyOf(itemCode, regionCode));
 }
@@ -97,9 +100,17 @@ export async function lookupRoutes(
   db: SqlQueryable,
   keys: ReadonlyArray<{ readonly itemCode: string; readonly regionCode: string }>,
 ): Promise<Map<string, Route | undefined>> {
+  return (await lookupRoutesVersioned(db, keys)).routes;
+}
+
+/** lookupRoutes, and the routes' version the statement saw (undefined when nothing was looked up). */
+async function lookupRoutesVersioned(
+  db: SqlQueryable,
+  keys: ReadonlyArray<{ readonly itemCode: string; readonly regionCode: string }>,
+): Promise<{ readonly routes: Map<string, Route | undefined>; readonly version: string | undefined }> {
   const found = new Map<string, Route | undefined>();
   const wanted = new Map(keys.map((k) => [routeKeyOf(k.itemCode, k.regionCode), k]));
-  if (wanted.size === 0) return found;
+  if (wanted.size === 0) return { routes: found, version: undefined };
   const pairs = [
     ...new Map(
       [...wanted.values()].flatMap((k) =>
@@ -107,13 +118,15 @@ export async function lookupRoutes(
       ),
     ).values(),
   ];
-  const { rows } = await db.query<RouteRow>(
-    // A probe of the unique key per pair (the limit keeps the planner from turning it into a join it may hash).
-    `select r.* from unnest($1::text[], $2::text[]) as k(item_code, region_code)
-     cross join lateral (select ${ROUTE_COLUMNS} from linkage_routes l where l.item_code = k.item_code and l.region_code = k.region_code limit 1) r`,
+  const { rows } = await db.query<RouteRow & { routes_version: string }>(
+    // A probe of the unique key per pair (the limit keeps the planner from turning it into a join it may hash);
+    // the version on every row, and on a row of its own (its route columns null) when no pair has a route.
+    `select v.routes_version, r.* from (select ${ROUTES_VERSION_SQL} as routes_version) v
+     left join lateral (select found.* from unnest($1::text[], $2::text[]) as k(item_code, region_code)
+       cross join lateral (select ${ROUTE_COLUMNS} from linkage_routes l where l.item_code = k.item_code and l.region_code = k.region_code limit 1) found) r on true`,
     [pairs.map(([item]) => item), pairs.map(([, region]) => region)],
   );
-  const routes = rows.map(toRoute);
+  const routes = rows.filter((r) => r.route_id !== null).map(toRoute);
   for (const [key, k] of wanted) {
     found.set(
       key,
@@ -123,7 +136,55 @@ export async function lookupRoutes(
       ),
     );
   }
-  return found;
+  return { routes: found, version: rows[0]?.routes_version };
+}
+
+/**
+ * Routes a linkage process looked up, reused while the routes' version (a
+ * trigger makes a new one on every change of linkage_routes, whoever makes
+ * it) is the one they were read at. A consumer chunk reads the version with
+ * its grants' rows, in the statement it runs anyway, and looks up only the
+ * pairs it has not seen at that version: the routes' own statement leaves
+ * the chunk the loop's latency waits on, as the 审管职责清单 changes seldom.
+ * A chunk may so use routes as of its first statement rather than a later
+ * one, as any concurrent change could have landed either side of it.
+ */
+export class RouteCache {
+  #version: string | undefined;
+  readonly #routes = new Map<string, Route | undefined>();
+
+  constructor(private readonly maxEntries = 10_000) {}
+
+  /** The routes for `keys` (by routeKeyOf), as of `version` (read in `db`'s transaction; undefined: unknown, look everything up). */
+  async lookup(
+    db: SqlQueryable,
+    keys: ReadonlyArray<{ readonly itemCode: string; readonly regionCode: string }>,
+    version: string | undefined,
+  ): Promise<Map<string, Route | undefined>> {
+    if (version === undefined || version !== this.#version) this.#reset(undefined);
+    const found = new Map<string, Route | undefined>();
+    const missing: Array<{ readonly itemCode: string; readonly regionCode: string }> = [];
+    for (const k of keys) {
+      const key = routeKeyOf(k.itemCode, k.regionCode);
+      if (this.#routes.has(key)) found.set(key, this.#routes.get(key));
+      else missing.push(k);
+    }
+    if (missing.length === 0) return found;
+    const looked = await lookupRoutesVersioned(db, missing);
+    // Kept only under the version they were read at: a change between the two statements starts the cache again.
+    if (looked.version !== this.#version) this.#reset(looked.version);
+    if (this.#routes.size + looked.routes.size > this.maxEntries) this.#reset(looked.version);
+    for (const [key, route] of looked.routes) {
+      found.set(key, route);
+      this.#routes.set(key, route);
+    }
+    return found;
+  }
+
+  #reset(version: string | undefined): void {
+    this.#routes.clear();
+    this.#version = version;
+  }
 }
 
 export async function listRoutes(
