@@ -337,5 +337,7 @@ describe("a linkage consumer killed mid-stream and restarted (e2e)", () => {
       ])
     ).rows;
     expect(ends5).toEqual([{ closed_by: "LicenceRevoked" }]);
-  });
+    // Room for the waits above to run out first (up to 120 s each): a stage that hangs then fails with waitFor's
+    // message, naming the stage and what it last saw, not with the runner's bare timeout (seen once, in a full run).
+  }, 420_000);
 });
