@@ -1,6 +1,8 @@
 import { validatePayload, type EventName, type EventPayloads } from "@shenguan/contracts";
 import {
+  headsReadableIn,
   prepareManyInTransaction,
+  type KnownHeads,
   type ConcurrencyError,
   type EventMetadata,
   type EventStore,
@@ -65,6 +67,8 @@ export interface EmitAppend {
 export type EmitEach = (tx: SqlQueryable, appends: readonly EmitAppend[], options?: EmitEachOptions) => Promise<PreparedEmits>;
 
 export interface EmitEachOptions {
+  /** The streams' heads, read by the caller in `tx` already (headColumnsSql; only where ctx.headsInTransaction). */
+  readonly heads?: KnownHeads;
   /**
    * The caller records `emittedIds` in linkage_emitted itself, in a statement
    * of its own before append() (one round trip fewer: applyPushedMany's `emitted`).
@@ -143,6 +147,7 @@ export function eachEmitterFor(store: EventStore, echoes?: EchoMemory): EmitEach
       store,
       tx,
       appends.map((a, i) => ({ stream: a.stream, events: checked[i]!, expectedRevision: a.expected })),
+      options.heads,
     );
     const outcomes: EmitOutcome[] = prepared.conflicts.map((conflict) => (conflict ? { appended: false, conflict } : { appended: true }));
     // The caller applies these events in `tx`: their echoes through Kafka are then no-ops (ownEchoes).
@@ -198,6 +203,8 @@ export interface LinkageContext {
   readonly echoes: EchoMemory;
   /** Routes this process looked up, reused while the routes' version holds. */
   readonly routes: RouteCache;
+  /** Whether a statement in a chunk's transaction may read the heads emitEach needs (headColumnsSql): the store keeps its events there. */
+  readonly headsInTransaction: boolean;
 }
 
 export const DEFAULT_YELLOW_SHARE = 0.8;
@@ -228,6 +235,7 @@ export function linkageContext(options: LinkageOptions): LinkageContext {
     logger: options.logger ?? silentLogger,
     ...emitters(options.store),
     routes: new RouteCache(),
+    headsInTransaction: headsReadableIn(options.store),
   };
 }
 

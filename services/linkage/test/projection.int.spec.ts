@@ -1,6 +1,6 @@
 import { sampleOf, validatePayload, type EventName, type EventPayloads } from "@shenguan/contracts";
 import { calendar2026, cardDates, localDate, WorkingCalendar } from "@shenguan/deadlines";
-import type { StoredEvent } from "@shenguan/eventstore";
+import { EvidenceStore, MemoryKeyStore, type StoredEvent } from "@shenguan/eventstore";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { commitmentEligibility } from "../src/credit/credit.js";
 import { feedbackOfLicence } from "../src/feedback/feedback.js";
@@ -257,6 +257,36 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     expect(readModel[1]).toMatch(/insert into linkage_emitted[\s\S]*insert into linkage_handoffs[\s\S]*insert into linkage_deadlines/);
     expect(types(await stream("handoff-H-L21"))).toEqual(["HandoffPushed"]);
     expect(await deadline("verification-L22")).toMatchObject({ status: "open", limit_unit: "MONTHS" });
+  });
+
+  it("with a signing store, reads the handoff streams' heads in the grants' statement, and still finds a push done before", async () => {
+    const signing = harness(db, { store: new EvidenceStore(db.store, { keys: new MemoryKeyStore({ autoProvision: true }) }) });
+    expect(signing.ctx.headsInTransaction).toBe(true);
+    await addRoute(db, { regionCode: "350100" });
+    const chunkStatements = async (licenceIds: string[]) => {
+      const statements: string[] = [];
+      await db.sql.transaction((tx) => {
+        const logged = {
+          query: (text: string, params?: readonly unknown[]) => (statements.push(text), tx.query(text, params)),
+        } as typeof tx;
+        return signing.handle.handleChunk(
+          licenceIds.map((licenceId) => consumed("LicenceGranted", grant({ licenceId }))),
+          logged,
+        );
+      });
+      return statements;
+    };
+    const first = await chunkStatements(["L61", "L62"]);
+    // No statement of its own reads the heads: the grants' upsert did (its head columns).
+    expect(first.filter((q) => q.includes("from events where stream_name = s.name"))).toEqual([]);
+    expect(first.find((q) => q.includes("insert into linkage_handoffs"))).toContain("head_revision");
+    expect(types(await stream("handoff-H-L61"))).toEqual(["HandoffPushed"]);
+    // The read model lost (as in a rebuild) and the grants again: the heads say the pushes were made; nothing is pushed twice.
+    await db.sql.query(`truncate linkage_handoffs, linkage_deadlines, linkage_emitted`);
+    await chunkStatements(["L61", "L62", "L63"]);
+    expect(types(await stream("handoff-H-L61"))).toEqual(["HandoffPushed"]);
+    expect(types(await stream("handoff-H-L63"))).toEqual(["HandoffPushed"]);
+    expect((await signing.ctx.store.readStream("handoff-H-L62"))[0]?.metadata.evidence?.chain).toBeDefined();
   });
 
   it("looks up a chunk's routes in one statement, however many items and regions it spans", async () => {

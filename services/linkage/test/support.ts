@@ -10,7 +10,14 @@ import { databaseUrl } from "@shenguan/tests/harness/services";
 import pg from "pg";
 import { v7 as uuidv7 } from "uuid";
 import { linkageContext, type LinkageContext } from "../src/context.js";
-import { pgExecutor, pgliteExecutor, PostgresEventStore, type ConsumedEvent, type SqlExecutor } from "@shenguan/eventstore";
+import {
+  pgExecutor,
+  pgliteExecutor,
+  PostgresEventStore,
+  type ConsumedEvent,
+  type EventStore,
+  type SqlExecutor,
+} from "@shenguan/eventstore";
 import { createLinkageProjection, type LinkageHandler } from "../src/projection.js";
 import { createRoute } from "../src/routing/routes.js";
 import { migrateLinkage } from "../src/schema.js";
@@ -71,10 +78,10 @@ export interface Harness {
   deliverChunk(events: readonly ConsumedEvent[]): Promise<void>;
 }
 
-export function harness(db: TestDb, options: { start?: string; yellowShare?: number } = {}): Harness {
+export function harness(db: TestDb, options: { start?: string; yellowShare?: number; store?: EventStore } = {}): Harness {
   const clock = new ManualClock(options.start ?? "2026-09-29T02:00:00Z");
   const ctx = {
-    ...linkageContext({ store: db.store, clock, ...(options.yellowShare ? { yellowShare: options.yellowShare } : {}) }),
+    ...linkageContext({ store: options.store ?? db.store, clock, ...(options.yellowShare ? { yellowShare: options.yellowShare } : {}) }),
     sql: db.sql,
   };
   const handle = createLinkageProjection(ctx);

@@ -9,7 +9,12 @@ import {
 } from "../postgres/append-within.js";
 import type { SqlQueryable } from "../postgres/executor.js";
 import { PostgresEventStore, type StreamAppend } from "../postgres/postgres-event-store.js";
-import { EvidenceStore } from "./evidence-store.js";
+import { EvidenceStore, type KnownHeads } from "./evidence-store.js";
+
+/** Whether prepareManyInTransaction takes heads the caller read in its transaction (headColumnsSql): the EvidenceStore over PostgreSQL/PGlite. */
+export function headsReadableIn(store: EventStore): store is EvidenceStore & { readonly inner: PostgresEventStore } {
+  return store instanceof EvidenceStore && store.inner instanceof PostgresEventStore;
+}
 
 /**
  * Appends inside `tx` when the store keeps its events in that database
@@ -60,8 +65,10 @@ export async function prepareManyInTransaction(
   store: EventStore,
   tx: SqlQueryable,
   batch: readonly StreamAppend[],
+  /** Heads read in `tx` already (headColumnsSql), where headsReadableIn(store); ignored elsewhere. */
+  known?: KnownHeads,
 ): Promise<PreparedAppends> {
-  if (store instanceof EvidenceStore && store.inner instanceof PostgresEventStore) return store.prepareManyWithin(tx, batch);
+  if (headsReadableIn(store)) return store.prepareManyWithin(tx, batch, known);
   if (store instanceof PostgresEventStore) return prepareManyWithin(tx, batch);
   return { conflicts: batch.map(() => undefined), append: () => appendManyInTransaction(store, tx, batch) };
 }

@@ -289,7 +289,7 @@ export class EvidenceStore implements EventStore {
    * a concurrent writer got in between, which then shows as a conflict in
    * its outcomes although `conflicts` did not predict it).
    */
-  async prepareManyWithin(tx: SqlQueryable, batch: readonly StreamAppend[]): Promise<PreparedAppends> {
+  async prepareManyWithin(tx: SqlQueryable, batch: readonly StreamAppend[], known?: KnownHeads): Promise<PreparedAppends> {
     if (!(this.inner instanceof PostgresEventStore))
       throw new TypeError("appendManyWithin: the inner store must be the PostgreSQL/PGlite store");
     for (const b of batch) this.#heads.delete(b.stream);
@@ -301,14 +301,20 @@ export class EvidenceStore implements EventStore {
         append: () => appendEach(batch, (b) => this.appendWithin(tx, b.stream, b.events, b.expectedRevision)),
       };
     }
-    const { rows } = await tx.query<{ stream_name: string; revision: unknown; hash: string | null }>(
-      // Each stream's last event by its own index scan (see READ_STREAMS on why not `= any($1)`).
-      `select h.* from unnest($1::text[]) as s(name)
-         cross join lateral (select stream_name, revision, metadata->'evidence'->'chain'->>'hash' as hash
-                               from events where stream_name = s.name order by revision desc limit 1) h`,
-      [streams],
-    );
+    // Heads the caller read in `tx` already (headColumnsSql) are not read again.
+    const unknown = known ? streams.filter((s) => !known.has(s)) : streams;
+    const { rows } =
+      unknown.length === 0
+        ? { rows: [] }
+        : await tx.query<{ stream_name: string; revision: unknown; hash: string | null }>(
+            // Each stream's last event by its own index scan (see READ_STREAMS on why not `= any($1)`).
+            `select h.* from unnest($1::text[]) as s(name)
+               cross join lateral (select stream_name, revision, metadata->'evidence'->'chain'->>'hash' as hash
+                                     from events where stream_name = s.name order by revision desc limit 1) h`,
+            [unknown],
+          );
     const heads = new Map(rows.map((r) => [r.stream_name, { revision: toBigInt(r.revision), hash: r.hash ?? GENESIS_HASH }]));
+    for (const [stream, head] of known ?? []) if (head) heads.set(stream, head);
     const now = this.#clock();
     const conflicts = batch.map((b) => conflictWith(b.stream, b.expectedRevision, heads.get(b.stream)));
     // Prepared together: their custody signatures are gathered into one batch per department.
@@ -529,4 +535,26 @@ export class EvidenceStore implements EventStore {
       }
     }
   }
+}
+
+/** Stream heads a caller read in its transaction (headColumnsSql, knownHeadOf), by stream: null for a stream with no events. */
+export type KnownHeads = ReadonlyMap<string, { readonly revision: bigint; readonly hash: string } | null>;
+
+/**
+ * The head of the stream named by the SQL expression `stream`, as
+ * prepareManyWithin reads it, as two columns (head_revision, head_hash) a
+ * caller adds to a statement it runs in the transaction anyway: one round trip
+ * fewer before its append. Only where headsReadableIn(store) holds.
+ */
+export function headColumnsSql(stream: string): string {
+  const last = `from events where stream_name = ${stream} order by revision desc limit 1`;
+  return `(select revision::text ${last}) as head_revision, (select metadata->'evidence'->'chain'->>'hash' ${last}) as head_hash`;
+}
+
+/** The head a row with headColumnsSql's columns read: null when the stream had no events. */
+export function knownHeadOf(row: {
+  readonly head_revision: string | null;
+  readonly head_hash: string | null;
+}): { revision: bigint; hash: string } | null {
+  return row.head_revision === null ? null : { revision: BigInt(row.head_revision), hash: row.head_hash ?? GENESIS_HASH };
 }

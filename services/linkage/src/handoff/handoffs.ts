@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { HandoffClaimed, HandoffPushed, HandoffUnrouted, LicenceGranted, Limit } from "@shenguan/contracts";
 import { localDateOf } from "@shenguan/deadlines";
-import type { EventMetadata, ExpectedRevision } from "@shenguan/eventstore";
+import { headColumnsSql, knownHeadOf, type EventMetadata, type ExpectedRevision, type KnownHeads } from "@shenguan/eventstore";
 import { v7 as uuidv7 } from "uuid";
 import { isCalendarMissing } from "../calendar/calendars.js";
 import { RECORD_EMITTED_SQL, recordEmitted, type ContractEvent, type EmitAppend, type LinkageContext } from "../context.js";
@@ -24,6 +24,8 @@ export type HandoffStatus = "granted" | "unrouted" | "held" | "pushed" | "claime
 /** Deterministic from the licence, so a redelivered grant cannot make a second handoff. */
 export const handoffIdOf = (licenceId: string) => `H-${licenceId}`;
 export const handoffStream = (handoffId: string) => `handoff-${handoffId}`;
+/** handoffStream of a row's handoff_id, in SQL: the two must agree. */
+const HANDOFF_STREAM_OF_ROW = `'handoff-' || handoff_id`;
 
 /** Natural persons are matched by a hash of their ID number: the read model keeps no ID numbers. */
 export function idNumberHash(idNumber: string): string {
@@ -43,17 +45,19 @@ export interface Trigger {
  * route appears. With each, the supervision facts of feedback that came first
  * (refreshFromFeedback), and each row as routeHandoff needs it (the upsert
  * holds its lock; rows are locked in handoff id order). By handoff id; with
- * them the routes' version the statement saw (RouteCache).
+ * them the routes' version the statement saw (RouteCache) and, where the
+ * store keeps its events in this database, the handoff streams' heads for
+ * emitEach (a statement fewer before the append).
  */
 export async function recordGrants(
   ctx: LinkageContext,
   tx: SqlQueryable,
   grants: readonly LicenceGranted[],
-): Promise<{ readonly rows: Map<string, PendingRow>; readonly routesVersion: string | undefined }> {
-  if (grants.length === 0) return { rows: new Map(), routesVersion: undefined };
+): Promise<{ readonly rows: Map<string, PendingRow>; readonly routesVersion: string | undefined; readonly heads: KnownHeads | undefined }> {
+  if (grants.length === 0) return { rows: new Map(), routesVersion: undefined, heads: undefined };
   const sorted = [...grants].sort((a, b) => (a.licenceId < b.licenceId ? -1 : a.licenceId > b.licenceId ? 1 : 0));
   const column = <T>(f: (g: LicenceGranted) => T) => sorted.map(f);
-  const { rows } = await tx.query<PendingRow & { routes_version: string }>(
+  const { rows } = await tx.query<PendingRow & { routes_version: string; head_revision?: string | null; head_hash?: string | null }>(
     `insert into linkage_handoffs (handoff_id, licence_id, case_id, holder_name, holder_uscc, holder_id_hash, item_code, item_name, region_code,
        approval_authority, decision_date, under_commitment, subject, first_feedback_at, first_result_at, verified_at)
      select g.handoff_id, g.licence_id, g.case_id, g.holder_name, g.holder_uscc, g.holder_id_hash, g.item_code, g.item_name, g.region_code,
@@ -70,7 +74,7 @@ export async function recordGrants(
        region_code = excluded.region_code, approval_authority = excluded.approval_authority, decision_date = excluded.decision_date,
        under_commitment = excluded.under_commitment, subject = excluded.subject, first_feedback_at = excluded.first_feedback_at,
        first_result_at = excluded.first_result_at, verified_at = excluded.verified_at
-     returning ${PENDING_COLUMNS}, ${ROUTES_VERSION_SQL} as routes_version`,
+     returning ${PENDING_COLUMNS}, ${ROUTES_VERSION_SQL} as routes_version${ctx.headsInTransaction ? `, ${headColumnsSql(HANDOFF_STREAM_OF_ROW)}` : ""}`,
     [
       column((g) => handoffIdOf(g.licenceId)),
       column((g) => g.licenceId),
@@ -92,7 +96,18 @@ export async function recordGrants(
     tx,
     sorted.filter((g) => g.underCommitment),
   );
-  return { rows: new Map(rows.map(({ routes_version: _v, ...r }) => [r.handoff_id, r])), routesVersion: rows[0]?.routes_version };
+  return {
+    rows: new Map(rows.map(({ routes_version: _v, head_revision: _r, head_hash: _h, ...r }) => [r.handoff_id, r])),
+    routesVersion: rows[0]?.routes_version,
+    heads: ctx.headsInTransaction
+      ? new Map(
+          rows.map((r) => [
+            handoffStream(r.handoff_id),
+            knownHeadOf({ head_revision: r.head_revision ?? null, head_hash: r.head_hash ?? null }),
+          ]),
+        )
+      : undefined,
+  };
 }
 
 /**
@@ -340,7 +355,7 @@ export async function recordAndRouteGrants(
   tx: SqlQueryable,
   grants: ReadonlyArray<{ readonly grant: LicenceGranted; readonly trigger: Trigger }>,
 ): Promise<void> {
-  const { rows, routesVersion } = await recordGrants(
+  const { rows, routesVersion, heads } = await recordGrants(
     ctx,
     tx,
     grants.map((g) => g.grant),
@@ -369,7 +384,7 @@ export async function recordAndRouteGrants(
   const emits = await ctx.emitEach(
     tx,
     plans.map((p) => p.append),
-    { callerRecordsEmitted: true },
+    { callerRecordsEmitted: true, ...(heads ? { heads } : {}) },
   );
   await applyPlannedPushes(
     ctx,
