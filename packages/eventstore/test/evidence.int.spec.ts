@@ -18,7 +18,7 @@ import {
 import { v7 as uuidv7 } from "uuid";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ConcurrencyError, EvidenceRejectedError } from "../src/errors.js";
-import { appendManyInTransaction, prepareManyInTransaction } from "../src/evidence/index.js";
+import { appendManyInTransaction, headColumnsSql, knownHeadOf, prepareManyInTransaction } from "../src/evidence/index.js";
 import {
   BUS_DEPARTMENT,
   EvidenceStore,
@@ -273,6 +273,49 @@ describe("EvidenceStore on PostgreSQL", () => {
       expect(raced.outcomes.map((o) => ("conflict" in o ? "conflict" : "appended"))).toEqual(["conflict", "appended"]);
       expect((await raw.readStream(d!)).map((x) => x.data)).toEqual([fact(6).data]);
     }
+  });
+
+  it("headColumnsSql reads a stream's head as prepareManyInTransaction does, past ten events too; known heads are not read again", async () => {
+    const store = evidenceStore();
+    const [long, none] = [`heads-${uuidv7()}`, `heads-${uuidv7()}`];
+    await store.append(
+      long,
+      Array.from({ length: 12 }, (_, i) => fact(i)),
+      "no_stream",
+    );
+    const last = (await raw.readStream(long)).at(-1)!;
+    const read = async (stream: string) =>
+      knownHeadOf(
+        (
+          await schema.sql.query<{ head_revision: string | null; head_hash: string | null }>(`select ${headColumnsSql("$1::text")}`, [
+            stream,
+          ])
+        ).rows[0]!,
+      );
+    // Revision 11, not "9" (the largest as text): the order is numeric.
+    expect(await read(long)).toEqual({ revision: 11n, hash: last.metadata.evidence!.chain!.hash });
+    expect(await read(none)).toBeNull();
+    const statements: string[] = [];
+    const outcomes = await schema.sql.transaction(async (tx) => {
+      const logged = { query: (text: string, params?: readonly unknown[]) => (statements.push(text), tx.query(text, params)) } as typeof tx;
+      const known = new Map([
+        [long, await read(long)],
+        [none, await read(none)],
+      ]);
+      const prepared = await prepareManyInTransaction(
+        store,
+        logged,
+        [
+          { stream: long, events: [fact(12)], expectedRevision: 11n },
+          { stream: none, events: [fact(0)], expectedRevision: "no_stream" },
+        ],
+        known,
+      );
+      return prepared.append();
+    });
+    expect(outcomes.every((o) => "appended" in o)).toBe(true);
+    expect(statements.filter((q) => q.includes("from events where stream_name = s.name"))).toEqual([]);
+    expect((await raw.readStream(long)).map((e) => e.revision)).toHaveLength(13);
   });
 
   it("signs through a signing pool off the main thread: the same chain, verifiable signatures, pre-signed events kept", async () => {

@@ -547,8 +547,9 @@ export type KnownHeads = ReadonlyMap<string, { readonly revision: bigint; readon
  * fewer before its append. Only where headsReadableIn(store) holds.
  */
 export function headColumnsSql(stream: string): string {
-  const last = `from events where stream_name = ${stream} order by revision desc limit 1`;
-  return `(select revision::text ${last}) as head_revision, (select metadata->'evidence'->'chain'->>'hash' ${last}) as head_hash`;
+  // Qualified: an unqualified `order by revision` would sort by the output column (revision::text) as text.
+  const last = (column: string) => `(select ${column} from events e where e.stream_name = ${stream} order by e.revision desc limit 1)`;
+  return `${last("e.revision")}::text as head_revision, ${last("e.metadata->'evidence'->'chain'->>'hash'")} as head_hash`;
 }
 
 /** The head a row with headColumnsSql's columns read: null when the stream had no events. */
