@@ -206,10 +206,9 @@ export function hopKeysOf(service: string | undefined): readonly Buffer[] {
   const name = service ?? ANY_SERVICE;
   let keys = keysByService.get(name);
   if (!keys) {
-    keys = [
-      ...(service === undefined ? [] : (serviceKeys.get(service) ?? [])),
-      ...gatewaySecrets.flatMap((s) => (service === undefined ? [] : [derivedKey(s, service)]).concat(derivedKey(s, ANY_SERVICE))),
-    ];
+    // A service's own keys (trustHopKey never holds one for "*"), then, from each secret held, its key and in-process vouching's.
+    const derivedFor = name === ANY_SERVICE ? [ANY_SERVICE] : [name, ANY_SERVICE];
+    keys = [...(serviceKeys.get(name) ?? []), ...gatewaySecrets.flatMap((s) => derivedFor.map((n) => derivedKey(s, n)))];
     keysByService.set(name, keys);
   }
   return keys;

@@ -57,7 +57,8 @@ export async function recordGrants(
   if (grants.length === 0) return { rows: new Map(), routesVersion: undefined, heads: undefined };
   const sorted = [...grants].sort((a, b) => (a.licenceId < b.licenceId ? -1 : a.licenceId > b.licenceId ? 1 : 0));
   const column = <T>(f: (g: LicenceGranted) => T) => sorted.map(f);
-  const { rows } = await tx.query<PendingRow & { routes_version: string; head_revision?: string | null; head_hash?: string | null }>(
+  // The head columns are there only where ctx.headsInTransaction, and read only then.
+  const { rows } = await tx.query<PendingRow & { routes_version: string; head_revision: string | null; head_hash: string | null }>(
     `insert into linkage_handoffs (handoff_id, licence_id, case_id, holder_name, holder_uscc, holder_id_hash, item_code, item_name, region_code,
        approval_authority, decision_date, under_commitment, subject, first_feedback_at, first_result_at, verified_at)
      select g.handoff_id, g.licence_id, g.case_id, g.holder_name, g.holder_uscc, g.holder_id_hash, g.item_code, g.item_name, g.region_code,
@@ -99,14 +100,7 @@ export async function recordGrants(
   return {
     rows: new Map(rows.map(({ routes_version: _v, head_revision: _r, head_hash: _h, ...r }) => [r.handoff_id, r])),
     routesVersion: rows[0]?.routes_version,
-    heads: ctx.headsInTransaction
-      ? new Map(
-          rows.map((r) => [
-            handoffStream(r.handoff_id),
-            knownHeadOf({ head_revision: r.head_revision ?? null, head_hash: r.head_hash ?? null }),
-          ]),
-        )
-      : undefined,
+    heads: ctx.headsInTransaction ? new Map(rows.map((r) => [handoffStream(r.handoff_id), knownHeadOf(r)])) : undefined,
   };
 }
 

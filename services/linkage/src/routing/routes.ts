@@ -79,12 +79,12 @@ function toRoute(r: RouteRow): Route {
   };
 }
 
-/** The route for an item in a region, searching from the most specific region to the province. */
 /** The routes' version as a scalar subquery: a statement that returns it says which routes were current for it. */
 export const ROUTES_VERSION_SQL = `(select version from linkage_routes_version)`;
 
+/** The route for an item in a region, searching from the most specific region to the province. */
 export async function lookupRoute(db: SqlQueryable, itemCode: string, regionCode: string): Promise<Route | undefined> {
-  return (await lookupRoutes(db, [{ itemCode, regionCode }])).get(routeKeyOf(itemCode, regionCode));
+  return (await lookupRoutes(db, [{ itemCode, regionCode }])).routes.get(routeKeyOf(itemCode, regionCode));
 }
 
 /** The key lookupRoutes answers by: an item code and a region code. */
@@ -94,17 +94,10 @@ export const routeKeyOf = (itemCode: string, regionCode: string): string => `${i
  * lookupRoute for every (item, region) pair a consumer chunk needs, in one
  * statement however many there are: a chunk of a city's grants spans many
  * items and regions, and a look-up each was a round trip each in the
- * transaction the loop's latency waits on. By routeKeyOf.
+ * transaction the loop's latency waits on. By routeKeyOf; with them the
+ * routes' version the statement saw (undefined when nothing was looked up).
  */
 export async function lookupRoutes(
-  db: SqlQueryable,
-  keys: ReadonlyArray<{ readonly itemCode: string; readonly regionCode: string }>,
-): Promise<Map<string, Route | undefined>> {
-  return (await lookupRoutesVersioned(db, keys)).routes;
-}
-
-/** lookupRoutes, and the routes' version the statement saw (undefined when nothing was looked up). */
-async function lookupRoutesVersioned(
   db: SqlQueryable,
   keys: ReadonlyArray<{ readonly itemCode: string; readonly regionCode: string }>,
 ): Promise<{ readonly routes: Map<string, Route | undefined>; readonly version: string | undefined }> {
@@ -161,7 +154,7 @@ export class RouteCache {
     keys: ReadonlyArray<{ readonly itemCode: string; readonly regionCode: string }>,
     version: string | undefined,
   ): Promise<Map<string, Route | undefined>> {
-    if (version === undefined || version !== this.#version) this.#reset(undefined);
+    if (version !== this.#version) this.#reset(undefined);
     const found = new Map<string, Route | undefined>();
     const missing: Array<{ readonly itemCode: string; readonly regionCode: string }> = [];
     for (const k of keys) {
@@ -170,7 +163,7 @@ export class RouteCache {
       else missing.push(k);
     }
     if (missing.length === 0) return found;
-    const looked = await lookupRoutesVersioned(db, missing);
+    const looked = await lookupRoutes(db, missing);
     // Kept only under the version they were read at: a change between the two statements starts the cache again.
     if (looked.version !== this.#version) this.#reset(looked.version);
     if (this.#routes.size + looked.routes.size > this.maxEntries) this.#reset(looked.version);
