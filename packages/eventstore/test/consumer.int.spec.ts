@@ -7,6 +7,7 @@ import {
   DLQ_HEADER,
   rebuildProjection,
   runProjectionConsumer,
+  type ChunkBookkeeping,
   type ConsumedEvent,
   type ProjectionConsumer,
 } from "../src/consumer/index.js";
@@ -420,6 +421,190 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
     } finally {
       await consumer.stop();
       await dlq.stop();
+    }
+  });
+
+  /** schema.sql, counting the transactions opened through it and the statements run outside them. */
+  function counted() {
+    const calls = { transactions: 0, statements: 0 };
+    const db: SqlExecutor = {
+      kind: schema.sql.kind,
+      query: (sql, params) => {
+        calls.statements++;
+        return schema.sql.query(sql, params);
+      },
+      transaction: (fn) => {
+        calls.transactions++;
+        return schema.sql.transaction(fn);
+      },
+      listen: (channel, onNotify) => schema.sql.listen(channel, onNotify),
+      close: async () => {},
+    };
+    return { calls, db };
+  }
+
+  /** The read model's insert for a chunk as WITH queries, taking only the events the consumer's `claimed` query claimed. */
+  function appliedWith(readModel: string, events: readonly ConsumedEvent[], at: { claimed: string; firstParam: number }) {
+    const p = (i: number) => `$${at.firstParam + i}`;
+    return {
+      with: `applied as (insert into ${readModel}_applied (ce_id, subject, name, topic, partition, "offset")
+        select u.ce_id, u.subject, u.name, u.topic, u.partition, u.off
+        from unnest(${p(0)}::text[], ${p(1)}::text[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::int[], ${p(5)}::bigint[])
+          as u(ce_id, subject, name, topic, partition, off)
+        where u.ce_id in (select ce_id from ${at.claimed}))`,
+      params: [
+        events.map((e) => e.ce.id),
+        events.map((e) => e.ce.subject),
+        events.map((e) => e.name),
+        events.map((e) => e.topic),
+        events.map((e) => e.partition),
+        events.map((e) => e.offset),
+      ],
+    };
+  }
+
+  it("with chunkStatement, writes a chunk, its claims and its offset in one statement and no transaction; an event applied before is left out; a chunk it declines goes the usual way; a statement that fails goes one by one", async () => {
+    const f = await fixture();
+    const dlq = await collectFrom(kafka, [`${f.topic}.dlq`]);
+    const { calls, db } = counted();
+    const apply = projection(f.readModel);
+    const statements: string[][] = [];
+    const chunkStatement = (events: readonly ConsumedEvent[], at: { claimed: string; firstParam: number }) => {
+      // Declines chunks with a penalty; a revocation makes the statement fail (its subject is not text).
+      if (events.some((e) => e.name === "PenaltyImposed")) return undefined;
+      statements.push(events.map((e) => e.ce.id));
+      const queries = appliedWith(f.readModel, events, at);
+      if (events.some((e) => e.name === "LicenceRevoked"))
+        return { ...queries, with: queries.with.replace("u.subject,", "u.subject::int,") };
+      return queries;
+    };
+    const handle = async (event: ConsumedEvent, tx: SqlQueryable) => {
+      await apply(event, tx);
+      if (event.name === "LicenceRevoked") throw new Error("boom");
+    };
+    const subject = "91350100M000100Y43";
+    const seen = crypto.randomUUID();
+    // Applied before, by the usual path (a chunk of one).
+    await producer.send({ topic: f.topic, messages: [contractMessage("LicenceGranted", subject, seen)] });
+    const consumer = await runProjectionConsumer({
+      kafka,
+      topics: [f.topic],
+      name: f.name,
+      groupId: f.groupId,
+      db,
+      handle,
+      chunkStatement,
+      logger: testLogger,
+      consumerConfig,
+      maxAttempts: 2,
+      retryBackoff: { initialMs: 20, maxMs: 50 },
+    });
+    try {
+      await caughtUp(f.name, f.topic);
+      const transactionsBefore = calls.transactions;
+      const statementsBefore = calls.statements;
+      const chunk = [
+        contractMessage("LicenceGranted", subject),
+        contractMessage("LicenceGranted", subject, seen),
+        contractMessage("LicenceChanged", subject),
+      ];
+      await producer.send({ topic: f.topic, messages: chunk });
+      await caughtUp(f.name, f.topic);
+      const idOf = (m: (typeof chunk)[number]) => String(m.headers!.ce_id);
+      expect(statements.at(-1)).toEqual(chunk.map(idOf));
+      expect(calls.transactions - transactionsBefore).toBe(0);
+      expect(calls.statements - statementsBefore).toBe(1);
+      const { rows: applied } = await schema.sql.query<{ ce_id: string; txid: string }>(
+        `select ce_id, txid from ${f.readModel}_applied order by "offset"`,
+      );
+      expect(applied.map((r) => r.ce_id)).toEqual([seen, idOf(chunk[0]!), idOf(chunk[2]!)]);
+      // One statement: the chunk's rows and their inbox rows in one transaction, its own.
+      expect(
+        await count(
+          `select count(*) as n from consumer_inbox i join ${f.readModel}_applied a using (ce_id) where i.consumer = $1 and i.xmin::text = a.txid`,
+          [f.name],
+        ),
+      ).toBe(3);
+      expect(new Set(applied.slice(1).map((r) => r.txid)).size).toBe(1);
+      expect(consumer.metrics()).toMatchObject({ applied: 3, duplicates: 1, deadLettered: 0, handlerRetries: 0 });
+
+      // Declined: the usual transaction, claims first.
+      await producer.send({
+        topic: f.topic,
+        messages: [contractMessage("PenaltyImposed", subject), contractMessage("LicenceGranted", subject)],
+      });
+      await caughtUp(f.name, f.topic);
+      expect(calls.transactions - transactionsBefore).toBe(1);
+      expect(await count(`select count(*) as n from ${f.readModel}_per_subject where n = 3`)).toBe(1); // the first grant, the penalty and the grant, through `handle`
+
+      // A statement that fails writes nothing: its events go one by one, the bad one dead-lettered, the offset past all.
+      const poison = contractMessage("LicenceRevoked", subject);
+      await producer.send({
+        topic: f.topic,
+        messages: [contractMessage("LicenceGranted", subject), poison, contractMessage("LicenceGranted", subject)],
+      });
+      await caughtUp(f.name, f.topic);
+      await waitFor("the poison event in the DLQ", () => dlq.messages.length === 1);
+      expect(dlq.messages[0]!.headers.ce_id).toBe(poison.headers!.ce_id);
+      expect(await count(`select count(*) as n from ${f.readModel}_applied`)).toBe(7);
+      expect(await count(`select count(*) as n from ${f.readModel}_applied where name = 'LicenceRevoked'`)).toBe(0);
+      expect(consumer.metrics()).toMatchObject({ applied: 7, duplicates: 1, deadLettered: 1 });
+    } finally {
+      await consumer.stop();
+      await dlq.stop();
+    }
+  });
+
+  it("with claimLate, hands a chunk over before its claims with the bookkeeping for its last statement; a chunk holding an event applied before rolls back and goes claims first", async () => {
+    const f = await fixture();
+    const chunks: Array<{ ids: string[]; late: boolean }> = [];
+    const apply = projection(f.readModel);
+    const handleChunk = async (events: readonly ConsumedEvent[], tx: SqlQueryable, bookkeeping?: ChunkBookkeeping) => {
+      chunks.push({ ids: events.map((e) => e.ce.id), late: bookkeeping !== undefined });
+      if (!bookkeeping) {
+        for (const e of events) await apply(e, tx);
+        return;
+      }
+      // The read model and the bookkeeping in one statement: the insert takes every event, as a handler that cannot filter.
+      const own = bookkeeping.queries(1);
+      const queries = appliedWith(f.readModel, events, { claimed: own.claimed, firstParam: own.params.length + 1 });
+      const { rows } = await tx.query<{ claimed: number }>(
+        `with ${own.with}, ${queries.with.replace(`where u.ce_id in (select ce_id from ${own.claimed})`, "")} select count(*)::int as claimed from ${own.claimed}`,
+        [...own.params, ...queries.params],
+      );
+      bookkeeping.ran(rows[0]!.claimed);
+    };
+    const subject = "91350100M000100Y43";
+    const seen = crypto.randomUUID();
+    await producer.send({ topic: f.topic, messages: [contractMessage("LicenceGranted", subject, seen)] });
+    const consumer = await start(f, apply, { handleChunk, claimLate: true });
+    try {
+      await caughtUp(f.name, f.topic);
+      const fresh = [contractMessage("LicenceGranted", subject), contractMessage("LicenceChanged", subject)];
+      await producer.send({ topic: f.topic, messages: fresh });
+      await caughtUp(f.name, f.topic);
+      const idOf = (m: (typeof fresh)[number]) => String(m.headers!.ce_id);
+      expect(chunks).toEqual([{ ids: fresh.map(idOf), late: true }]);
+
+      // The chunk holds `seen` again: its late attempt rolls back, and claims first hand over only the new one.
+      const again = [contractMessage("LicenceGranted", subject, seen), contractMessage("LicenceChanged", subject)];
+      await producer.send({ topic: f.topic, messages: again });
+      await caughtUp(f.name, f.topic);
+      expect(chunks.slice(1)).toEqual([
+        { ids: again.map(idOf), late: true },
+        { ids: [idOf(again[1]!)], late: false },
+      ]);
+      const { rows: applied } = await schema.sql.query<{ ce_id: string }>(`select ce_id from ${f.readModel}_applied order by "offset"`);
+      expect(applied.map((r) => r.ce_id)).toEqual([seen, ...fresh.map(idOf), idOf(again[1]!)]);
+      expect(
+        await count(
+          `select count(*) as n from consumer_inbox i join ${f.readModel}_applied a using (ce_id) where i.consumer = $1 and i.xmin::text = a.txid`,
+          [f.name],
+        ),
+      ).toBe(4);
+      expect(consumer.metrics()).toMatchObject({ applied: 4, duplicates: 1, deadLettered: 0, handlerRetries: 0 });
+    } finally {
+      await consumer.stop();
     }
   });
 

@@ -1,7 +1,7 @@
 import type { ConsumerSpec } from "@shenguan/eventstore";
 import { onHandoffPushed, onLicenceCancelled, onLicenceRevoked, onRevocationDeclined } from "./handoff/incoming.js";
 import type { SupervisionService } from "./handoff/service.js";
-import { INBOX_EVENTS, projectInbox, projectInboxChunk } from "./inbox/projection.js";
+import { INBOX_EVENTS, inboxChunkStatement, projectInbox, projectInboxChunk } from "./inbox/projection.js";
 
 /** The regulators' inbox (a read model) and their reactions to pushes and to the licence's end. */
 export function supervisionConsumers(handoffs: SupervisionService): ConsumerSpec[] {
@@ -13,6 +13,8 @@ export function supervisionConsumers(handoffs: SupervisionService): ConsumerSpec
       types: INBOX_EVENTS,
       handle: (e, tx) => projectInbox(e, tx),
       handleChunk: (events, tx) => projectInboxChunk(events, tx),
+      // A chunk of pushes only (the loop's common case): with its claims and offset, one statement and no transaction.
+      chunkStatement: (events, at) => inboxChunkStatement(events, at),
     },
     {
       name: "supervision-incoming",

@@ -23,6 +23,7 @@ export {
   migrateInbox,
   projectInbox,
   projectInboxChunk,
+  inboxChunkStatement,
   queryInbox,
   inboxStatuses,
   type InboxEvent,

@@ -9,6 +9,7 @@ import {
   onRevocationDeclined,
   projectInbox,
   projectInboxChunk,
+  inboxChunkStatement,
   type InboxEvent,
 } from "../src/index.js";
 import { openTestStore } from "./support/store.js";
@@ -280,6 +281,44 @@ describe("supervision app: the inbox (read model)", () => {
     const firstPush = consumed.find((e) => e.name === "HandoffPushed")!;
     await opened.executor.transaction((tx) => projectInboxChunk([firstPush, ...consumed], tx));
     expect(await snapshot()).toEqual(oneByOne);
+  });
+
+  it("a chunk of pushes as one statement with the consumer's claims (inboxChunkStatement) leaves the rows one event at a time leaves, and only the claimed pushes", async () => {
+    const snapshot = async () =>
+      (await opened.executor.query(`select * from supervision_inbox order by handoff_id`)).rows.map((r) => JSON.stringify(r));
+    const oneByOne = await snapshot();
+    for (const table of ["supervision_inbox_handoffs", "supervision_inbox_activity", "supervision_inbox_licence_ends"])
+      await opened.executor.query(`delete from ${table}`);
+    const pushes = consumed.filter((e) => e.name === "HandoffPushed").map((e, i) => ({ ...e, ce: { id: `ce-${i}` } }));
+    expect(pushes.length).toBeGreaterThan(3);
+    await opened.executor.transaction(async (tx) => {
+      for (const event of consumed) if (event.name !== "HandoffPushed") await projectInbox(event, tx);
+    });
+    // The consumer's statement: its claims as `claimed`, the projection's parameters after them.
+    const run = async (events: typeof pushes, claimed: readonly string[]) => {
+      const queries = inboxChunkStatement(events, { claimed: "claimed", firstParam: 2 });
+      expect(queries).toBeDefined();
+      await opened.executor.query(`with claimed as (select unnest($1::text[]) as ce_id), ${queries!.with} select 1`, [
+        claimed,
+        ...queries!.params,
+      ]);
+    };
+    // The first push was claimed before (a redelivery): left out now, then taken in a later chunk.
+    await run(
+      pushes,
+      pushes.slice(1).map((p) => p.ce.id),
+    );
+    expect(await snapshot()).not.toEqual(oneByOne);
+    await run(pushes.slice(0, 1), [pushes[0]!.ce.id]);
+    expect(await snapshot()).toEqual(oneByOne);
+    // Chunks it cannot write in one statement: anything but pushes, or one handoff pushed twice.
+    expect(
+      inboxChunkStatement([...pushes, { ...consumed.find((e) => e.name !== "HandoffPushed")!, ce: { id: "x" } }], {
+        claimed: "c",
+        firstParam: 1,
+      }),
+    ).toBeUndefined();
+    expect(inboxChunkStatement([pushes[0]!, { ...pushes[0]!, ce: { id: "again" } }], { claimed: "c", firstParam: 1 })).toBeUndefined();
   });
 
   it("gives each handoff the status of the furthest step reached", async () => {

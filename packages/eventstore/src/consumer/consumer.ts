@@ -12,7 +12,16 @@ import type { Logger } from "pino";
 import type { SqlExecutor, SqlQueryable } from "../postgres/executor.js";
 import { backoffDelay, sleep, type BackoffOptions } from "../relay/backoff.js";
 import { createProducer } from "../relay/kafka.js";
-import { claimInboxMany, inboxed, migrateConsumerTables, storedOffset, storeOffset } from "./tables.js";
+import { StoreUnavailableError } from "../errors.js";
+import {
+  claimAndStoreOffsetWith,
+  claimInboxMany,
+  inboxed,
+  migrateConsumerTables,
+  storedOffset,
+  storeOffset,
+  type WithQueries,
+} from "./tables.js";
 
 /** A decoded contract event as a projection sees it; switch on `name` to narrow `payload`. */
 export type ConsumedEvent = {
@@ -44,7 +53,34 @@ export interface ProjectionConsumerOptions {
    * statement. If it throws, the chunk rolls back whole and its messages are
    * applied one by one with `handle` (retries and dead-lettering as usual).
    */
-  readonly handleChunk?: (events: readonly ConsumedEvent[], tx: SqlQueryable) => Promise<void>;
+  readonly handleChunk?: (events: readonly ConsumedEvent[], tx: SqlQueryable, bookkeeping?: ChunkBookkeeping) => Promise<void>;
+  /**
+   * With handleChunk: the chunk is handed over before its ce_ids are claimed,
+   * with its bookkeeping (`bookkeeping`, a ChunkBookkeeping) for the handler
+   * to run in its own last statement: a round trip fewer per chunk. The
+   * consumer runs the bookkeeping itself after the handler when the handler
+   * did not. Should any ce_id of the chunk have been applied before (a
+   * redelivery), the transaction rolls back and the chunk goes the usual way,
+   * claims first, so the handler must leave nothing outside `tx` that a
+   * rollback would make wrong. Default false.
+   */
+  readonly claimLate?: boolean;
+  /**
+   * Optional, projection mode only: a chunk's effects as WITH queries of one
+   * statement (parameters from `firstParam` on), which the consumer runs with
+   * the chunk's claims and offset and no transaction around it: one round
+   * trip for the chunk instead of four. The queries must apply only the
+   * events whose ce_id the query named `claimed` lists (column ce_id; the
+   * others were applied before) and, like `handle` on each in turn, in one
+   * statement: so only chunks without two events on one row qualify.
+   * Undefined for a chunk it cannot write that way: the chunk goes through
+   * handleChunk (or `handle`) as usual. If the statement fails, its
+   * messages are applied one by one with `handle`.
+   */
+  readonly chunkStatement?: (
+    events: readonly ConsumedEvent[],
+    at: { readonly claimed: string; readonly firstParam: number },
+  ) => WithQueries | undefined;
   /**
    * "projection" (default): `handle` runs inside the transaction that records
    * the offset, so its writes through `tx` happen exactly once. "reactor": for
@@ -106,6 +142,17 @@ export interface ProjectionConsumer {
   stop(): Promise<void>;
 }
 
+/**
+ * A chunk's bookkeeping (its inbox claims and the partition's offset) for a
+ * handleChunk under `claimLate` to run in a statement of its own.
+ */
+export interface ChunkBookkeeping {
+  /** The claims and the offset as WITH queries, parameters from `firstParam` on; the query named `claimed` lists the ce_ids claimed now (column ce_id). */
+  queries(firstParam: number): WithQueries & { readonly claimed: string };
+  /** Tells the consumer a statement ran `queries` and how many ce_ids it claimed (count(*) of `claimed`). */
+  ran(claimed: number): void;
+}
+
 /** Dead-letter headers, added to the original message's own. */
 export const DLQ_HEADER = {
   reason: "x-dlq-reason",
@@ -122,6 +169,12 @@ export function deadLetterTopicFor(topic: string): string {
 
 /** Thrown by the user's handler, as opposed to by our own bookkeeping or the database connection. */
 class HandlerError extends Error {}
+
+/** A claimLate chunk held a ce_id applied before: its transaction rolls back and the chunk goes claims first. */
+class AppliedBefore extends Error {}
+
+/** The WITH query of a chunk's claimed ce_ids, in statements the consumer composes. */
+const CLAIMED = "shenguan_claimed";
 
 /**
  * Feeds a read model from Kafka with exactly-once effects: each event is
@@ -346,11 +399,18 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
    * retries message by message, so one bad event is retried and dead-lettered alone.
    */
   async function applyChunk(batch: Batch, chunk: ReadonlyArray<{ message: KafkaMessage; event: ConsumedEvent }>): Promise<number> {
+    const distinct = new Set(chunk.map((c) => c.event.ce.id)).size === chunk.length;
     try {
-      const fresh = await db.transaction(async (tx) => {
-        // Without a batch path the events still share the chunk's one claim statement, then go to `handle` in order.
-        return applyChunkWhole(batch, chunk, tx, options.handleChunk ?? handleInTurn);
-      });
+      const statement = distinct ? chunkStatementOf(chunk) : undefined;
+      if (statement !== undefined) return await applyChunkInOneStatement(batch, chunk, statement);
+      const late =
+        distinct && options.claimLate && options.handleChunk ? await applyChunkClaimingLate(batch, chunk, options.handleChunk) : undefined;
+      const fresh =
+        late ??
+        (await db.transaction(async (tx) => {
+          // Without a batch path the events still share the chunk's one claim statement, then go to `handle` in order.
+          return applyChunkWhole(batch, chunk, tx, options.handleChunk ?? handleInTurn);
+        }));
       counters.applied += fresh;
       counters.duplicates += chunk.length - fresh;
       return chunk.length;
@@ -362,6 +422,109 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
         "consumer: a handler failed in a chunk; applying its messages one by one",
       );
       return 0;
+    }
+  }
+
+  /** The projection's statement for the chunk (chunkStatement), its parameters after the bookkeeping's six. */
+  function chunkStatementOf(chunk: ReadonlyArray<{ message: KafkaMessage; event: ConsumedEvent }>): WithQueries | undefined {
+    if (!options.chunkStatement) return undefined;
+    try {
+      return options.chunkStatement(
+        chunk.map((c) => c.event),
+        { claimed: CLAIMED, firstParam: 7 },
+      );
+    } catch (err) {
+      throw new HandlerError(err instanceof Error ? err.message : String(err), { cause: err });
+    }
+  }
+
+  /** The chunk's claims and offset as WITH queries from parameter `firstParam` on (claimAndStoreOffsetWith). */
+  function bookkeepingOf(batch: Batch, chunk: ReadonlyArray<{ message: KafkaMessage; event: ConsumedEvent }>, firstParam: number) {
+    return claimAndStoreOffsetWith(
+      name,
+      batch.topic,
+      batch.partition,
+      chunk.map(({ message, event }) => ({ ceId: event.ce.id, offset: message.offset })),
+      chunk[chunk.length - 1]!.message.offset,
+      CLAIMED,
+      firstParam,
+    );
+  }
+
+  /**
+   * chunkStatement's path: the claims, the offset and the projection's
+   * queries in one statement, no transaction. Returns how many messages it
+   * took: 0 when the statement failed (nothing of it was written), and the
+   * caller applies them one by one, so a bad event is retried and
+   * dead-lettered alone.
+   */
+  async function applyChunkInOneStatement(
+    batch: Batch,
+    chunk: ReadonlyArray<{ message: KafkaMessage; event: ConsumedEvent }>,
+    statement: WithQueries,
+  ): Promise<number> {
+    const bookkeeping = bookkeepingOf(batch, chunk, 1);
+    try {
+      const { rows } = await db.query<{ claimed: number }>(
+        `with ${bookkeeping.with}, ${statement.with} select count(*)::int as claimed from ${CLAIMED}`,
+        [...bookkeeping.params, ...statement.params],
+      );
+      const fresh = Number(rows[0]!.claimed);
+      counters.applied += fresh;
+      counters.duplicates += chunk.length - fresh;
+      return chunk.length;
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) throw err;
+      counters.handlerRetries++;
+      logger.warn(
+        { err, topic: batch.topic, partition: batch.partition, size: chunk.length },
+        "consumer: a chunk's statement failed; applying its messages one by one",
+      );
+      return 0;
+    }
+  }
+
+  /**
+   * claimLate's path: the handler first, with the bookkeeping for its last
+   * statement (or run here after it), in one transaction. The number of
+   * events applied, or undefined when a ce_id of the chunk was applied before:
+   * then nothing of it was written, and the chunk goes claims first.
+   */
+  async function applyChunkClaimingLate(
+    batch: Batch,
+    chunk: ReadonlyArray<{ message: KafkaMessage; event: ConsumedEvent }>,
+    handleChunk: NonNullable<ProjectionConsumerOptions["handleChunk"]>,
+  ): Promise<number | undefined> {
+    try {
+      return await db.transaction(async (tx) => {
+        let claimed: number | undefined;
+        const bookkeeping: ChunkBookkeeping = {
+          queries: (firstParam) => ({ ...bookkeepingOf(batch, chunk, firstParam), claimed: CLAIMED }),
+          ran: (count) => void (claimed = count),
+        };
+        try {
+          await handleChunk(
+            chunk.map((c) => c.event),
+            tx,
+            bookkeeping,
+          );
+        } catch (err) {
+          throw new HandlerError(err instanceof Error ? err.message : String(err), { cause: err });
+        }
+        if (claimed === undefined) {
+          const own = bookkeepingOf(batch, chunk, 1);
+          const { rows } = await tx.query<{ claimed: number }>(
+            `with ${own.with} select count(*)::int as claimed from ${CLAIMED}`,
+            own.params,
+          );
+          claimed = Number(rows[0]!.claimed);
+        }
+        if (claimed !== chunk.length) throw new AppliedBefore();
+        return claimed;
+      });
+    } catch (err) {
+      if (err instanceof AppliedBefore) return undefined;
+      throw err;
     }
   }
 

@@ -2,10 +2,11 @@ export {
   deadLetterTopicFor,
   DLQ_HEADER,
   runProjectionConsumer,
+  type ChunkBookkeeping,
   type ConsumedEvent,
   type ProjectionConsumer,
   type ProjectionConsumerMetrics,
   type ProjectionConsumerOptions,
 } from "./consumer.js";
-export { migrateConsumerTables, rebuildProjection } from "./tables.js";
+export { migrateConsumerTables, rebuildProjection, type WithQueries } from "./tables.js";
 export { ensureFamilyTopics, startConsumers, type ConsumerSpec } from "./specs.js";

@@ -2,7 +2,13 @@ import { deadLetterTopicOf, families, topicOf, type EventName, type Family } fro
 import type { Kafka } from "kafkajs";
 import type { Logger } from "pino";
 import type { SqlExecutor, SqlQueryable } from "../postgres/executor.js";
-import { runProjectionConsumer, type ConsumedEvent, type ProjectionConsumer, type ProjectionConsumerOptions } from "./consumer.js";
+import {
+  runProjectionConsumer,
+  type ChunkBookkeeping,
+  type ConsumedEvent,
+  type ProjectionConsumer,
+  type ProjectionConsumerOptions,
+} from "./consumer.js";
 
 /**
  * What a service consumes, declared by the service and run by whichever
@@ -20,7 +26,11 @@ export interface ConsumerSpec {
   readonly passOver?: ProjectionConsumerOptions["passOver"];
   readonly handle: (event: ConsumedEvent, tx: SqlQueryable) => Promise<unknown>;
   /** A projection's batch path (see ProjectionConsumerOptions.handleChunk); without it each event goes to `handle`. */
-  readonly handleChunk?: (events: readonly ConsumedEvent[], tx: SqlQueryable) => Promise<unknown>;
+  readonly handleChunk?: (events: readonly ConsumedEvent[], tx: SqlQueryable, bookkeeping?: ChunkBookkeeping) => Promise<unknown>;
+  /** handleChunk takes the chunk before its claims, with the bookkeeping for its last statement (ProjectionConsumerOptions.claimLate). */
+  readonly claimLate?: boolean;
+  /** A projection's chunk as one statement with its bookkeeping (ProjectionConsumerOptions.chunkStatement). */
+  readonly chunkStatement?: ProjectionConsumerOptions["chunkStatement"];
 }
 
 /**
@@ -65,8 +75,13 @@ export async function startConsumers(
         topics: spec.families.map((f) => topicOf(f, runtime.topicPrefix)),
         handle: async (event, tx) => void (await spec.handle(event, tx)),
         ...(spec.handleChunk && spec.mode === "projection"
-          ? { handleChunk: async (events: readonly ConsumedEvent[], tx: SqlQueryable) => void (await spec.handleChunk!(events, tx)) }
+          ? {
+              handleChunk: async (events: readonly ConsumedEvent[], tx: SqlQueryable, bookkeeping?: ChunkBookkeeping) =>
+                void (await spec.handleChunk!(events, tx, bookkeeping)),
+              ...(spec.claimLate ? { claimLate: true } : {}),
+            }
           : {}),
+        ...(spec.chunkStatement && spec.mode === "projection" ? { chunkStatement: spec.chunkStatement } : {}),
         ...(runtime.partitionsConcurrently ? { partitionsConcurrently: runtime.partitionsConcurrently } : {}),
         ...(spec.types ? { types: spec.types } : {}),
         ...(spec.passOver ? { passOver: spec.passOver } : {}),

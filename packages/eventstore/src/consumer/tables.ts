@@ -54,21 +54,55 @@ export async function storeOffset(db: SqlQueryable, consumer: string, topic: str
   await db.query(STORE_OFFSET, [consumer, topic, partition, offset]);
 }
 
-/** The offset upsert, the offset being parameter `offset` (consumer, topic and partition are $1 to $3). */
+/** A statement's parameter `$<first + i - 1>`: the bookkeeping's SQL numbers its own parameters from 1. */
+const numbered = (first: number) => (i: number) => `$${first + i - 1}`;
+
+/** The offset upsert over (consumer, topic, partition, offset) as parameters 1 to 4 of `p`. */
 const storeOffsetSql = (
-  offset: string,
-) => `insert into consumer_offsets (consumer, topic, partition, next_offset) values ($1, $2, $3, ${offset}::bigint + 1)
+  p: (i: number) => string,
+) => `insert into consumer_offsets (consumer, topic, partition, next_offset) values (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}::bigint + 1)
      on conflict (consumer, topic, partition) do update
        set next_offset = greatest(consumer_offsets.next_offset, excluded.next_offset), updated_at = now()`;
-const STORE_OFFSET = storeOffsetSql("$4");
+const STORE_OFFSET = storeOffsetSql(numbered(1));
 
-const CLAIM = `insert into consumer_inbox (consumer, ce_id, topic, partition, "offset")
-     select $1, c.ce_id, $2, $3, c.off from unnest($4::text[], $5::bigint[]) as c(ce_id, off)
+/** The claims over (consumer, topic, partition, ce_ids, offsets) as parameters 1 to 5 of `p`; its rows are the ce_ids claimed now. */
+const claimSql = (p: (i: number) => string) => `insert into consumer_inbox (consumer, ce_id, topic, partition, "offset")
+     select ${p(1)}, c.ce_id, ${p(2)}, ${p(3)}, c.off from unnest(${p(4)}::text[], ${p(5)}::bigint[]) as c(ce_id, off)
      on conflict (consumer, ce_id) do nothing
      returning ce_id`;
+const CLAIM = claimSql(numbered(1));
 
-// A data-modifying WITH runs to completion whether or not the query reads it.
-const CLAIM_AND_STORE_OFFSET = `with stored as (${storeOffsetSql("$6")}) ${CLAIM}`;
+/** The claims and the offset (parameter 6) as WITH queries; `claimed` names the claims. A data-modifying WITH runs to completion whether or not the query reads it. */
+const claimAndStoreOffsetQueries = (p: (i: number) => string, claimed: string) =>
+  `shenguan_offset_stored as (${storeOffsetSql((i) => p(i === 4 ? 6 : i))}), ${claimed} as (${claimSql(p)})`;
+const CLAIM_AND_STORE_OFFSET = `with ${claimAndStoreOffsetQueries(numbered(1), "claimed")} select ce_id from claimed`;
+
+/** Writes as WITH queries (`name as (…)`, comma-separated) and their parameters, for another statement to run. */
+export interface WithQueries {
+  readonly with: string;
+  readonly params: readonly unknown[];
+}
+
+/**
+ * claimInboxMany with the offset, as WITH queries whose parameters start at
+ * `firstParam`, for a statement that also writes the chunk's read model (one
+ * round trip for both). The query named `claimed` lists the ce_ids claimed
+ * now (column ce_id).
+ */
+export function claimAndStoreOffsetWith(
+  consumer: string,
+  topic: string,
+  partition: number,
+  claims: ReadonlyArray<{ readonly ceId: string; readonly offset: string }>,
+  storeOffsetOf: string,
+  claimed: string,
+  firstParam: number,
+): WithQueries {
+  return {
+    with: claimAndStoreOffsetQueries(numbered(firstParam), claimed),
+    params: [consumer, topic, partition, claims.map((c) => c.ceId), claims.map((c) => c.offset), storeOffsetOf],
+  };
+}
 
 /**
  * Records that `consumer` applies the ce_ids of a chunk of one partition, in

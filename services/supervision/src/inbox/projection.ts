@@ -1,4 +1,5 @@
 import type { EventName, EventPayloads } from "@shenguan/contracts";
+import type { WithQueries } from "@shenguan/eventstore";
 import type { Queryable } from "@shenguan/service-kit";
 
 /** A decoded contract event; the consumer's ConsumedEvent fits (extra fields are ignored). */
@@ -118,29 +119,8 @@ export async function projectInbox(event: InboxEvent, tx: Queryable): Promise<vo
     case "HandoffPushed": {
       const p = event.payload;
       await tx.query(
-        `insert into supervision_inbox_handoffs (${PUSH_COLUMNS})
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-         on conflict (handoff_id) do update set
-           case_id = excluded.case_id, licence_id = excluded.licence_id, holder_name = excluded.holder_name, holder_uscc = excluded.holder_uscc,
-           item_code = excluded.item_code, region_code = excluded.region_code, regulator = excluded.regulator,
-           approval_authority = excluded.approval_authority, pushed_at = excluded.pushed_at, claim_due = excluded.claim_due,
-           auto_claimed = excluded.auto_claimed, under_commitment = excluded.under_commitment, verification_due = excluded.verification_due`,
-        [
-          p.handoffId,
-          p.caseId,
-          p.licenceId,
-          p.holderName,
-          p.holderUscc,
-          p.itemCode,
-          p.regionCode,
-          p.regulator,
-          p.approvalAuthority,
-          p.pushedAt,
-          p.claimDue,
-          p.autoClaimed,
-          p.underCommitment,
-          p.verificationDue,
-        ],
+        UPSERT_PUSHES(`values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`),
+        pushColumns([p]).map(([values]) => values),
       );
       return;
     }
@@ -186,8 +166,68 @@ export async function projectInbox(event: InboxEvent, tx: Queryable): Promise<vo
   }
 }
 
+type Pushed = Extract<InboxEvent, { name: "HandoffPushed" }>["payload"];
+
 const PUSH_COLUMNS = `handoff_id, case_id, licence_id, holder_name, holder_uscc, item_code, region_code, regulator, approval_authority,
   pushed_at, claim_due, auto_claimed, under_commitment, verification_due`;
+
+/** The pushes' values in PUSH_COLUMNS' order, each column with its SQL type: one upsert for one push or many. */
+const pushColumns = (pushes: readonly Pushed[]) =>
+  [
+    pushes.map((p) => p.handoffId),
+    pushes.map((p) => p.caseId),
+    pushes.map((p) => p.licenceId),
+    pushes.map((p) => p.holderName),
+    pushes.map((p) => p.holderUscc),
+    pushes.map((p) => p.itemCode),
+    pushes.map((p) => p.regionCode),
+    pushes.map((p) => p.regulator),
+    pushes.map((p) => p.approvalAuthority),
+    pushes.map((p) => p.pushedAt),
+    pushes.map((p) => p.claimDue),
+    pushes.map((p) => p.autoClaimed),
+    pushes.map((p) => p.underCommitment),
+    pushes.map((p) => p.verificationDue),
+  ] as const;
+const PUSH_TYPES = ["text", "text", "text", "text", "text", "text", "text", "text", "text", "bigint", "date", "boolean", "boolean", "date"];
+
+/** The pushes' upsert, `rows` giving PUSH_COLUMNS (VALUES or a SELECT): a push's facts replace an earlier push's. */
+const UPSERT_PUSHES = (rows: string) => `insert into supervision_inbox_handoffs (${PUSH_COLUMNS})
+  ${rows}
+  on conflict (handoff_id) do update set
+    case_id = excluded.case_id, licence_id = excluded.licence_id, holder_name = excluded.holder_name, holder_uscc = excluded.holder_uscc,
+    item_code = excluded.item_code, region_code = excluded.region_code, regulator = excluded.regulator,
+    approval_authority = excluded.approval_authority, pushed_at = excluded.pushed_at, claim_due = excluded.claim_due,
+    auto_claimed = excluded.auto_claimed, under_commitment = excluded.under_commitment, verification_due = excluded.verification_due`;
+
+/** unnest of the push columns from parameter `first` on, as PUSH_COLUMNS (and `extra` more text columns after them). */
+const unnestPushes = (first: number, extra: readonly string[] = []) =>
+  `unnest(${[...PUSH_TYPES, ...extra.map(() => "text")].map((t, i) => `$${first + i}::${t}[]`).join(", ")}) as u(${PUSH_COLUMNS}${extra.map((c) => `, ${c}`).join("")})`;
+
+/**
+ * A consumer chunk of pushes of distinct handoffs as one statement's WITH
+ * query (the consumer's chunkStatement): the upsert takes the pushes whose
+ * ce_id the consumer's `claimed` query claimed, so the chunk, its claims and
+ * its offset are one round trip with no transaction. Any other chunk:
+ * undefined (projectInboxChunk).
+ */
+export function inboxChunkStatement(
+  events: readonly (InboxEvent & { readonly ce: { readonly id: string } })[],
+  at: { readonly claimed: string; readonly firstParam: number },
+): WithQueries | undefined {
+  const pushes: Pushed[] = [];
+  for (const e of events) {
+    if (e.name !== "HandoffPushed") return undefined;
+    pushes.push(e.payload);
+  }
+  if (new Set(pushes.map((p) => p.handoffId)).size !== pushes.length) return undefined;
+  return {
+    with: `supervision_inbox_pushed as (${UPSERT_PUSHES(
+      `select ${PUSH_COLUMNS} from ${unnestPushes(at.firstParam, ["ce_id"])} where u.ce_id in (select ce_id from ${at.claimed})`,
+    )})`,
+    params: [...pushColumns(pushes), events.map((e) => e.ce.id)],
+  };
+}
 
 /**
  * projectInbox for a consumer chunk: each run of consecutive pushes is one
@@ -196,38 +236,12 @@ const PUSH_COLUMNS = `handoff_id, case_id, licence_id, holder_name, holder_uscc,
  * last push, as one upsert after the other would.
  */
 export async function projectInboxChunk(events: readonly InboxEvent[], tx: Queryable): Promise<void> {
-  let run = new Map<string, Extract<InboxEvent, { name: "HandoffPushed" }>["payload"]>();
+  let run = new Map<string, Pushed>();
   const flush = async () => {
     if (run.size === 0) return;
     const pushes = [...run.values()];
     run = new Map();
-    const column = <K extends keyof (typeof pushes)[number]>(key: K) => pushes.map((p) => p[key]);
-    await tx.query(
-      `insert into supervision_inbox_handoffs (${PUSH_COLUMNS})
-       select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                            $10::bigint[], $11::date[], $12::boolean[], $13::boolean[], $14::date[])
-       on conflict (handoff_id) do update set
-         case_id = excluded.case_id, licence_id = excluded.licence_id, holder_name = excluded.holder_name, holder_uscc = excluded.holder_uscc,
-         item_code = excluded.item_code, region_code = excluded.region_code, regulator = excluded.regulator,
-         approval_authority = excluded.approval_authority, pushed_at = excluded.pushed_at, claim_due = excluded.claim_due,
-         auto_claimed = excluded.auto_claimed, under_commitment = excluded.under_commitment, verification_due = excluded.verification_due`,
-      [
-        column("handoffId"),
-        column("caseId"),
-        column("licenceId"),
-        column("holderName"),
-        column("holderUscc"),
-        column("itemCode"),
-        column("regionCode"),
-        column("regulator"),
-        column("approvalAuthority"),
-        column("pushedAt"),
-        column("claimDue"),
-        column("autoClaimed"),
-        column("underCommitment"),
-        column("verificationDue"),
-      ],
-    );
+    await tx.query(UPSERT_PUSHES(`select * from ${unnestPushes(1)}`), [...pushColumns(pushes)]);
   };
   for (const event of events) {
     if (event.name === "HandoffPushed") {
