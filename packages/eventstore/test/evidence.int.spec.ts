@@ -275,6 +275,68 @@ describe("EvidenceStore on PostgreSQL", () => {
     }
   });
 
+  it("append(alongside) runs the caller's writes in the append's own statement, once, whether it appends, meets a conflict or has nothing to append; their rows come back", async () => {
+    const table = `alongside_${uuidv7().replaceAll("-", "").slice(-12)}`;
+    await schema.sql.query(`create table ${table} (tag text not null)`);
+    /** The caller's write: one row tagged `tag`, returned as it was written. */
+    const alongside = (tag: string, into: Record<string, unknown>[]) => ({
+      with: `tagged as (insert into ${table} (tag) values ($1) returning tag)`,
+      params: [tag],
+      returning: { query: "select tag from tagged", rows: (rows: Record<string, unknown>[]) => into.push(...rows) },
+    });
+    const rowsOf = async (tag: string) =>
+      Number((await schema.sql.query<{ n: string }>(`select count(*)::text as n from ${table} where tag = $1`, [tag])).rows[0]!.n);
+    for (const [i, store] of [evidenceStore(), raw].entries()) {
+      const [a, b, c, d] = Array.from({ length: 4 }, () => `alongside-${uuidv7()}`);
+      await store.append(b!, [fact(0)], "no_stream");
+      const run = async (kind: string, batch: Parameters<typeof prepareManyInTransaction>[2], between?: () => Promise<unknown>) => {
+        const tag = `${kind}-${i}`;
+        const returned: Record<string, unknown>[] = [];
+        let statements = 0;
+        const outcomes = await schema.sql.transaction(async (tx) => {
+          const counting = { query: ((text: string, params?: unknown[]) => (statements++, tx.query(text, params))) as typeof tx.query };
+          const prepared = await prepareManyInTransaction(store, counting, batch);
+          await between?.();
+          statements = 0;
+          return prepared.append(alongside(tag, returned));
+        });
+        const kinds = outcomes.map((o) => ("appended" in o ? "appended" : "conflict"));
+        return { outcomes: kinds, returned, rows: await rowsOf(tag), statements };
+      };
+      // Appended: one statement carries both.
+      expect(
+        await run("both", [
+          { stream: a!, events: [fact(1)], expectedRevision: "no_stream" },
+          { stream: c!, events: [fact(2)], expectedRevision: "any" },
+        ]),
+      ).toEqual({
+        outcomes: ["appended", "appended"],
+        returned: [{ tag: `both-${i}` }],
+        rows: 1,
+        statements: 1,
+      });
+      expect((await raw.readStream(a!)).map((e) => e.data)).toEqual([fact(1).data]);
+      // Nothing to append (every stream a predicted conflict): the writes alone.
+      expect(await run("alone", [{ stream: b!, events: [fact(3)], expectedRevision: "no_stream" }])).toEqual({
+        outcomes: ["conflict"],
+        returned: [{ tag: `alone-${i}` }],
+        rows: 1,
+        statements: 1,
+      });
+      // A stream moved between the two steps: the statement meets the conflict, the streams go one by one, the writes stay once.
+      expect(
+        await run(
+          "raced",
+          [
+            { stream: d!, events: [fact(4)], expectedRevision: "no_stream" },
+            { stream: `${d}-other`, events: [fact(5)], expectedRevision: "no_stream" },
+          ],
+          () => raw.append(d!, [fact(6)], "no_stream"),
+        ),
+      ).toMatchObject({ outcomes: ["conflict", "appended"], returned: [{ tag: `raced-${i}` }], rows: 1 });
+    }
+  });
+
   it("headColumnsSql reads a stream's head as prepareManyInTransaction does, past ten events too; known heads are not read again", async () => {
     const store = evidenceStore();
     const [long, none] = [`heads-${uuidv7()}`, `heads-${uuidv7()}`];

@@ -4,5 +4,15 @@ import { LINKAGE_PROJECTION, type LinkageHandler } from "./projection.js";
 
 /** Linkage reads every family, its own echoes included: routing, handoffs, deadlines, feedback, credit standing, indicators. */
 export function linkageConsumers(handle: LinkageHandler): ConsumerSpec[] {
-  return [{ name: LINKAGE_PROJECTION, families, mode: "projection", handle, handleChunk: handle.handleChunk, passOver: handle.passOver }];
+  return [
+    {
+      name: LINKAGE_PROJECTION,
+      families,
+      mode: "projection",
+      handle,
+      handleChunk: handle.handleChunk,
+      claimLate: true,
+      passOver: handle.passOver,
+    },
+  ];
 }

@@ -2,6 +2,7 @@ import { validatePayload, type EventName, type EventPayloads } from "@shenguan/c
 import {
   headsReadableIn,
   prepareManyInTransaction,
+  type AlongsideAppend,
   type KnownHeads,
   type ConcurrencyError,
   type EventMetadata,
@@ -86,7 +87,7 @@ export interface PreparedEmits {
    * `outcomes` let through is still refused if another writer moved its
    * stream in between: what the caller wrote for it must then roll back.
    */
-  append(): Promise<EmitOutcome[]>;
+  append(alongside?: AlongsideAppend): Promise<EmitOutcome[]>;
 }
 
 /**
@@ -157,8 +158,8 @@ export function eachEmitterFor(store: EventStore, echoes?: EchoMemory): EmitEach
     return {
       outcomes,
       emittedIds: planned,
-      append: async () => {
-        const results = await prepared.append();
+      append: async (alongside) => {
+        const results = await prepared.append(alongside);
         const actual: EmitOutcome[] = [];
         const emittedIds: string[] = [];
         const refusedIds: string[] = [];
@@ -171,7 +172,7 @@ export function eachEmitterFor(store: EventStore, echoes?: EchoMemory): EmitEach
             if (outcomes[i]!.appended) refusedIds.push(...checked[i]!.map((e) => e.id));
           }
         }
-        if (refusedIds.length > 0) await tx.query(`delete from linkage_emitted where event_id = any($1::text[])`, [refusedIds]);
+        if (refusedIds.length > 0) await tx.query(FORGET_EMITTED_SQL("$1"), [refusedIds]);
         if (emittedIds.length > 0) echoes?.remember(emittedIds);
         return actual;
       },
@@ -257,6 +258,9 @@ export type LinkageSetup = LinkageOptions | LinkageContext;
 export const RECORD_EMITTED_SQL = (param: string) =>
   `insert into linkage_emitted (event_id) select unnest(${param}::text[]) on conflict do nothing`;
 
+/** The statement that forgets emitted ids whose echoes were passed over (EchoMemory.takePassed), the ids being parameter `param`. */
+export const FORGET_EMITTED_SQL = (param: string) => `delete from linkage_emitted where event_id = any(${param}::text[])`;
+
 export async function recordEmitted(tx: SqlQueryable, ids: readonly string[]): Promise<void> {
   await tx.query(RECORD_EMITTED_SQL("$1"), [ids]);
 }
@@ -271,7 +275,7 @@ export async function ownEchoes(tx: SqlQueryable, eventIds: readonly string[], e
   // With them, the rows of the echoes the consumer passed over since the last chunk (EchoMemory).
   const passed = echoes?.takePassed() ?? [];
   if (eventIds.length === 0 && passed.length === 0) return new Set();
-  const { rows } = await tx.query<{ event_id: string }>(`delete from linkage_emitted where event_id = any($1::text[]) returning event_id`, [
+  const { rows } = await tx.query<{ event_id: string }>(`${FORGET_EMITTED_SQL("$1")} returning event_id`, [
     passed.length === 0 ? eventIds : [...eventIds, ...passed],
   ]);
   const asked = new Set(eventIds);

@@ -1,12 +1,20 @@
 import { families, topicOf, type LicenceGranted } from "@shenguan/contracts";
 import { localDateOf } from "@shenguan/deadlines";
-import { contextOf, ownEchoes, type EchoMemory, type LinkageSetup } from "./context.js";
+import { contextOf, FORGET_EMITTED_SQL, ownEchoes, type EchoMemory, type LinkageSetup } from "./context.js";
 import { recordCommitmentBreach, recordCreditRecord, recordCreditRepair } from "./credit/credit.js";
 import { deadlineFact, deadlineIdOf, openDeadline, recordCard, REVOCATION_DECISION_LIMIT } from "./deadline/deadlines.js";
 import { calendarDaysUntil } from "./deadline/limits.js";
-import type { ConsumedEvent, SqlQueryable } from "@shenguan/eventstore";
+import type { ChunkBookkeeping, ConsumedEvent, SqlQueryable } from "@shenguan/eventstore";
 import { feedbackOf, recordFeedback } from "./feedback/feedback.js";
-import { applyClaimed, applyPushed, applyUnrouted, closeLicence, recordAndRouteGrants, type Trigger } from "./handoff/handoffs.js";
+import {
+  applyClaimed,
+  applyPushed,
+  applyUnrouted,
+  closeLicence,
+  recordAndRouteGrants,
+  type ChunkTail,
+  type Trigger,
+} from "./handoff/handoffs.js";
 
 /** The consumer's name in consumer_offsets / consumer_inbox: what a rebuild resets. */
 export const LINKAGE_PROJECTION = "linkage";
@@ -37,7 +45,8 @@ const OWN_EVENTS: ReadonlySet<string> = new Set([
  * events to the same effect, the chunk with its statements batched.
  */
 export type LinkageHandler = ((event: ConsumedEvent, tx: SqlQueryable) => Promise<void>) & {
-  readonly handleChunk: (events: readonly ConsumedEvent[], tx: SqlQueryable) => Promise<void>;
+  /** With `bookkeeping` (the consumer's claimLate), the chunk's last append carries the claims and the offset. */
+  readonly handleChunk: (events: readonly ConsumedEvent[], tx: SqlQueryable, bookkeeping?: ChunkBookkeeping) => Promise<void>;
   /** The echoes of what this process emitted, for the consumer to pass over (ProjectionConsumerOptions.passOver). */
   readonly passOver: EchoMemory;
 };
@@ -69,17 +78,17 @@ export function createLinkageProjection(setup: LinkageSetup): LinkageHandler {
    * applied, as does a second grant of a licence in the run: per licence,
    * what happens follows the order of the events.
    */
-  async function handleChunk(events: readonly ConsumedEvent[], tx: SqlQueryable): Promise<void> {
-    const echoes = await ownEchoes(
-      tx,
-      events.filter((e) => OWN_EVENTS.has(e.name)).map((e) => e.ce.id),
-      ctx.echoes,
-    );
+  async function handleChunk(events: readonly ConsumedEvent[], tx: SqlQueryable, bookkeeping?: ChunkBookkeeping): Promise<void> {
+    const own = events.filter((e) => OWN_EVENTS.has(e.name)).map((e) => e.ce.id);
+    // Without echoes of its own in the chunk, nothing waits for the rows of those passed over: they go with the last statement.
+    const echoes = own.length > 0 ? await ownEchoes(tx, own, ctx.echoes) : new Set<string>();
+    const tail: ChunkTail = { forget: own.length > 0 ? [] : ctx.echoes.takePassed(), ...(bookkeeping ? { bookkeeping } : {}) };
     let grants: Array<{ grant: LicenceGranted; trigger: Trigger }> = [];
     const licences = new Set<string>();
-    const flush = async () => {
+    let tailCarried = false;
+    const flush = async (last = false) => {
       if (grants.length === 0) return;
-      await recordAndRouteGrants(ctx, tx, grants);
+      ({ tailCarried } = await recordAndRouteGrants(ctx, tx, grants, last ? tail : undefined));
       grants = [];
       licences.clear();
     };
@@ -94,7 +103,9 @@ export function createLinkageProjection(setup: LinkageSetup): LinkageHandler {
       await flush();
       await apply(event, tx);
     }
-    await flush();
+    await flush(true);
+    // A chunk that does not end with pushes to append: the tail in a statement of its own (the bookkeeping, the consumer's).
+    if (!tailCarried && tail.forget.length > 0) await tx.query(FORGET_EMITTED_SQL("$1"), [tail.forget]);
   }
 
   async function apply(event: ConsumedEvent, tx: SqlQueryable): Promise<void> {

@@ -1,6 +1,6 @@
 import { sampleOf, validatePayload, type EventName, type EventPayloads } from "@shenguan/contracts";
 import { calendar2026, cardDates, localDate, WorkingCalendar } from "@shenguan/deadlines";
-import { EvidenceStore, MemoryKeyStore, type StoredEvent } from "@shenguan/eventstore";
+import { EvidenceStore, MemoryKeyStore, type ChunkBookkeeping, type StoredEvent } from "@shenguan/eventstore";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { commitmentEligibility } from "../src/credit/credit.js";
 import { feedbackOfLicence } from "../src/feedback/feedback.js";
@@ -236,27 +236,52 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     ]);
   });
 
-  it("ends a chunk's transaction with its append: the read model is written first, so readers of the log wait only for the append", async () => {
+  it("ends a chunk's transaction with one statement: the pushes' read model, the consumer's bookkeeping, the passed echoes' rows and the append", async () => {
     await addRoute(db, { regionCode: "350100", verificationMonths: 3 });
+    // An echo passed over before this chunk: its linkage_emitted row is to go with the chunk.
+    await db.sql.query(`insert into linkage_emitted (event_id) values ('passed-echo')`);
+    h.handle.passOver.passed(["passed-echo"]);
+    const events = ["L21", "L22"].map((licenceId) => consumed("LicenceGranted", grant({ licenceId, underCommitment: true })));
+    // The consumer's bookkeeping as claimLate hands it over: here a stand-in that claims every ce_id.
+    let claimed: number | undefined;
+    const bookkeeping: ChunkBookkeeping = {
+      queries: (first) => ({
+        with: `stand_in_claims as (select unnest($${first}::text[]) as ce_id)`,
+        params: [events.map((e) => e.ce.id)],
+        claimed: "stand_in_claims",
+      }),
+      ran: (n) => void (claimed = n),
+    };
     const statements: string[] = [];
     await db.sql.transaction((tx) => {
       const logged = { query: (text: string, params?: readonly unknown[]) => (statements.push(text), tx.query(text, params)) } as typeof tx;
-      return h.handle.handleChunk(
-        ["L21", "L22"].map((licenceId) => consumed("LicenceGranted", grant({ licenceId, underCommitment: true }))),
-        logged,
-      );
+      return h.handle.handleChunk(events, logged, bookkeeping);
     });
-    const appendAt = statements.findIndex((q) => q.includes("shenguan_append"));
-    expect(appendAt).toBe(statements.length - 1);
-    // Round trips the chunk saves: fresh deadlines are settled as they are inserted (no read and update after),
-    // and the emitted ids and the deadlines go in with the pushes' upsert: the grants' rows, then one statement.
+    // Two statements write: the grants' rows, and last one with everything else (the rest read heads, routes, calendars).
+    const writes = statements.filter((q) => /^\s*(with|insert|update|delete)/.test(q));
+    expect(writes).toHaveLength(2);
+    expect(writes[0]).toMatch(/^\s*insert into linkage_handoffs/);
+    const last = statements.at(-1)!;
+    expect(writes[1]).toBe(last);
+    expect(last).toMatch(/insert into linkage_emitted[\s\S]*insert into linkage_handoffs[\s\S]*insert into linkage_deadlines/);
+    expect(last).toContain("delete from linkage_emitted");
+    expect(last).toContain("stand_in_claims");
+    expect(last).toContain("shenguan_append_many_within");
+    expect(claimed).toBe(2);
+    // Fresh deadlines are settled as they are inserted (no read and update after).
     expect(statements.filter((q) => /for update of d/.test(q) || /^update linkage_deadlines/.test(q.trim()))).toEqual([]);
-    expect(statements.filter((q) => q.trim().startsWith("insert into linkage_emitted"))).toEqual([]);
-    const readModel = statements.filter((q) => /insert into linkage_(handoffs|deadlines)|update linkage_deadlines/.test(q));
-    expect(readModel).toHaveLength(2);
-    expect(readModel[1]).toMatch(/insert into linkage_emitted[\s\S]*insert into linkage_handoffs[\s\S]*insert into linkage_deadlines/);
+    expect(await rows(db, `select event_id from linkage_emitted where event_id = 'passed-echo'`)).toEqual([]);
     expect(types(await stream("handoff-H-L21"))).toEqual(["HandoffPushed"]);
     expect(await deadline("verification-L22")).toMatchObject({ status: "open", limit_unit: "MONTHS" });
+    expect(await rows(db, `select count(*)::int as n from linkage_emitted`)).toEqual([{ n: 2 }]); // the two pushes', for their echoes
+
+    // A chunk that ends with anything but pushes to append leaves the bookkeeping to the consumer, and the passed rows to a statement of their own.
+    await db.sql.query(`insert into linkage_emitted (event_id) values ('passed-later')`);
+    h.handle.passOver.passed(["passed-later"]);
+    claimed = undefined;
+    await db.sql.transaction((tx) => h.handle.handleChunk([consumed("LicenceChanged", sampleOf("LicenceChanged"))], tx, bookkeeping));
+    expect(claimed).toBeUndefined();
+    expect(await rows(db, `select event_id from linkage_emitted where event_id = 'passed-later'`)).toEqual([]);
   });
 
   it("with a signing store, reads the handoff streams' heads in the grants' statement, and still finds a push done before", async () => {

@@ -8,5 +8,5 @@ export {
   type ProjectionConsumerMetrics,
   type ProjectionConsumerOptions,
 } from "./consumer.js";
-export { migrateConsumerTables, rebuildProjection, type WithQueries } from "./tables.js";
+export { migrateConsumerTables, rebuildProjection } from "./tables.js";
 export { ensureFamilyTopics, startConsumers, type ConsumerSpec } from "./specs.js";

@@ -1,4 +1,6 @@
-import type { SqlExecutor, SqlQueryable } from "../postgres/executor.js";
+import type { SqlExecutor, SqlQueryable, WithQueries } from "../postgres/executor.js";
+
+export type { WithQueries };
 
 /**
  * The consumer's bookkeeping, next to the read models it guards:
@@ -76,12 +78,6 @@ const CLAIM = claimSql(numbered(1));
 const claimAndStoreOffsetQueries = (p: (i: number) => string, claimed: string) =>
   `shenguan_offset_stored as (${storeOffsetSql((i) => p(i === 4 ? 6 : i))}), ${claimed} as (${claimSql(p)})`;
 const CLAIM_AND_STORE_OFFSET = `with ${claimAndStoreOffsetQueries(numbered(1), "claimed")} select ce_id from claimed`;
-
-/** Writes as WITH queries (`name as (…)`, comma-separated) and their parameters, for another statement to run. */
-export interface WithQueries {
-  readonly with: string;
-  readonly params: readonly unknown[];
-}
 
 /**
  * claimInboxMany with the offset, as WITH queries whose parameters start at

@@ -7,6 +7,7 @@ import {
   type AppendOutcome,
   type PreparedAppends,
 } from "../postgres/append-within.js";
+import { runAlongside } from "../postgres/alongside.js";
 import type { SqlQueryable } from "../postgres/executor.js";
 import { PostgresEventStore, type StreamAppend } from "../postgres/postgres-event-store.js";
 import { EvidenceStore, type KnownHeads } from "./evidence-store.js";
@@ -70,5 +71,12 @@ export async function prepareManyInTransaction(
 ): Promise<PreparedAppends> {
   if (headsReadableIn(store)) return store.prepareManyWithin(tx, batch, known);
   if (store instanceof PostgresEventStore) return prepareManyWithin(tx, batch);
-  return { conflicts: batch.map(() => undefined), append: () => appendManyInTransaction(store, tx, batch) };
+  return {
+    conflicts: batch.map(() => undefined),
+    append: async (alongside) => {
+      // The store appends elsewhere (KurrentDB): the caller's writes go in `tx` just before.
+      if (alongside) await runAlongside(tx, alongside);
+      return appendManyInTransaction(store, tx, batch);
+    },
+  };
 }

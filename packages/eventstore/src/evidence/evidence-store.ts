@@ -40,6 +40,7 @@ import {
   type AppendOutcome,
   type PreparedAppends,
 } from "../postgres/append-within.js";
+import { runAlongside } from "../postgres/alongside.js";
 import type { SqlQueryable } from "../postgres/executor.js";
 import { toBigInt } from "../postgres/executor.js";
 import { PostgresEventStore, type StreamAppend } from "../postgres/postgres-event-store.js";
@@ -298,7 +299,10 @@ export class EvidenceStore implements EventStore {
       // Two appends to one stream chain on each other: one at a time, when appended.
       return {
         conflicts: batch.map(() => undefined),
-        append: () => appendEach(batch, (b) => this.appendWithin(tx, b.stream, b.events, b.expectedRevision)),
+        append: async (alongside) => {
+          if (alongside) await runAlongside(tx, alongside);
+          return appendEach(batch, (b) => this.appendWithin(tx, b.stream, b.events, b.expectedRevision));
+        },
       };
     }
     // Heads the caller read in `tx` already (headColumnsSql) are not read again.
@@ -327,7 +331,10 @@ export class EvidenceStore implements EventStore {
         return { stream: b.stream, events: p.events, expectedRevision: head === undefined ? "no_stream" : head.revision };
       }),
     );
-    return { conflicts, append: () => appendPrepared(prepared, conflicts, (ready) => appendManyWithin(tx, ready)) };
+    return {
+      conflicts,
+      append: (alongside) => appendPrepared(prepared, conflicts, (ready) => appendManyWithin(tx, ready, alongside), tx, alongside),
+    };
   }
 
   /**

@@ -1,5 +1,6 @@
 import { ConcurrencyError } from "../errors.js";
 import type { AppendResult, ExpectedRevision, NewEvent } from "../port.js";
+import { runAlongside, type AlongsideAppend } from "./alongside.js";
 import { toBigInt, type SqlExecutor, type SqlQueryable } from "./executor.js";
 import { PostgresEventStore, type StreamAppend } from "./postgres-event-store.js";
 
@@ -66,11 +67,18 @@ export type AppendOutcome = { readonly appended: AppendResult } | { readonly con
  * the conflicting ones are reported, in the order of `batch`. Errors other
  * than conflicts are thrown.
  */
-export async function appendManyWithin(tx: SqlQueryable, batch: readonly StreamAppend[]): Promise<AppendOutcome[]> {
+export async function appendManyWithin(
+  tx: SqlQueryable,
+  batch: readonly StreamAppend[],
+  alongside?: AlongsideAppend,
+): Promise<AppendOutcome[]> {
   const distinct = new Set(batch.map((b) => b.stream)).size === batch.length && batch.every((b) => b.events.length > 0);
-  if (distinct && batch.length > 1) {
-    const results = await appender.tryAppendManyWithin(tx, batch);
+  if (distinct && (batch.length > 1 || (alongside && batch.length === 1))) {
+    const results = await appender.tryAppendManyWithin(tx, batch, alongside);
     if (results !== undefined) return results.map((appended) => ({ appended }));
+    // A conflict: nothing of the batch was written, `alongside` was; the streams go one by one.
+  } else if (alongside) {
+    await runAlongside(tx, alongside);
   }
   return appendEach(batch, (b) => appendWithin(tx, b.stream, b.events, b.expectedRevision));
 }
@@ -100,8 +108,12 @@ export async function appendEach(
 export interface PreparedAppends {
   /** Per stream of the batch, in its order: the conflict found before anything was written, if any. */
   readonly conflicts: readonly (ConcurrencyError | undefined)[];
-  /** Writes the streams without a conflict; outcomes in the order of the batch (a stream that moved meanwhile is a conflict). */
-  append(): Promise<AppendOutcome[]>;
+  /**
+   * Writes the streams without a conflict; outcomes in the order of the
+   * batch (a stream that moved meanwhile is a conflict). `alongside`: the
+   * caller's writes in the same statement.
+   */
+  append(alongside?: AlongsideAppend): Promise<AppendOutcome[]>;
 }
 
 /** The ConcurrencyError an append expecting `expected` meets on a stream whose last revision is `revision` (undefined: no stream). */
@@ -129,7 +141,8 @@ export function expectationConflict(
  */
 export async function prepareManyWithin(tx: SqlQueryable, batch: readonly StreamAppend[]): Promise<PreparedAppends> {
   const streams = batch.map((b) => b.stream);
-  if (new Set(streams).size !== streams.length) return { conflicts: batch.map(() => undefined), append: () => appendManyWithin(tx, batch) };
+  if (new Set(streams).size !== streams.length)
+    return { conflicts: batch.map(() => undefined), append: (alongside) => appendManyWithin(tx, batch, alongside) };
   const { rows } = await tx.query<{ stream_name: string; revision: unknown }>(
     // Each stream's row by its own index scan (see READ_STREAMS on why not `= any($1)`).
     `select s.stream_name, s.revision from unnest($1::text[]) as n(name) cross join lateral (select stream_name, revision from streams where stream_name = n.name) s`,
@@ -137,16 +150,22 @@ export async function prepareManyWithin(tx: SqlQueryable, batch: readonly Stream
   );
   const heads = new Map(rows.map((r) => [r.stream_name, toBigInt(r.revision)]));
   const conflicts = batch.map((b) => expectationConflict(b.stream, b.expectedRevision, heads.get(b.stream)));
-  return { conflicts, append: () => appendPrepared(batch, conflicts, (ready) => appendManyWithin(tx, ready)) };
+  return {
+    conflicts,
+    append: (alongside) => appendPrepared(batch, conflicts, (ready) => appendManyWithin(tx, ready, alongside), tx, alongside),
+  };
 }
 
-/** Appends the streams of `batch` without a conflict; the others' outcomes are their conflicts. */
+/** Appends the streams of `batch` without a conflict; the others' outcomes are their conflicts. `append` carries `alongside`; with nothing to append it runs alone in `tx`. */
 export async function appendPrepared(
   batch: readonly StreamAppend[],
   conflicts: readonly (ConcurrencyError | undefined)[],
   append: (ready: StreamAppend[]) => Promise<AppendOutcome[]>,
+  tx?: SqlQueryable,
+  alongside?: AlongsideAppend,
 ): Promise<AppendOutcome[]> {
   const at = conflicts.flatMap((c, i) => (c ? [] : [i]));
+  if (at.length === 0 && alongside) await runAlongside(tx!, alongside);
   const results = at.length > 0 ? await append(at.map((i) => batch[i]!)) : [];
   const outcomes: AppendOutcome[] = conflicts.map((conflict) => ({ conflict: conflict! }));
   at.forEach((i, k) => (outcomes[i] = results[k]!));

@@ -17,6 +17,12 @@ export interface SqlResult<Row> {
   readonly rowCount: number;
 }
 
+/** Writes as WITH queries (`name as (…)`, comma-separated) over parameters $1…$n of `params`, for another statement to run. */
+export interface WithQueries {
+  readonly with: string;
+  readonly params: readonly unknown[];
+}
+
 export interface SqlQueryable {
   /** One statement with `$n` parameters; errors that mean "the database is out of reach" become StoreUnavailableError. */
   query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<SqlResult<Row>>;

@@ -15,6 +15,7 @@ import {
   type Subscription,
 } from "../port.js";
 import { GroupCommit } from "../group-commit.js";
+import { runAlongside, type AlongsideAppend } from "./alongside.js";
 import { toBigInt, type SqlExecutor, type SqlQueryable } from "./executor.js";
 import { APPEND_ISOLATION_SQLSTATE, CONCURRENCY_SQLSTATE, EVENTS_CHANNEL, migrate } from "./schema.js";
 import { pollingSubscription, type Positioned } from "./subscription.js";
@@ -128,6 +129,21 @@ export interface StreamAppend {
 
 const APPEND_MANY_SQL = `select stream_name, next_revision, commit_id, prepare_id from shenguan_append_many($1::jsonb)`;
 const APPEND_MANY_WITHIN_SQL = `select next_revision, commit_id, prepare_id, conflict from shenguan_append_many_within($1::jsonb)`;
+
+/**
+ * APPEND_MANY_WITHIN_SQL with the caller's WITH queries ($1…$n) in the same
+ * statement, the batch as $n+1; the rows of `returning` follow the append's,
+ * each as one JSON column. The function is volatile, so its WITH query is
+ * run once, as written; the caller's writes are data-modifying WITH queries,
+ * run to completion whether or not anything reads them.
+ */
+function appendAlongsideSql(alongside: AlongsideAppend): string {
+  const append = `shenguan_appended as (select next_revision, commit_id, prepare_id, conflict from shenguan_append_many_within($${alongside.params.length + 1}::jsonb))`;
+  const rows = `select next_revision, commit_id, prepare_id, conflict${alongside.returning ? ", null::json as alongside" : ""} from shenguan_appended`;
+  return alongside.returning
+    ? `with ${alongside.with}, ${append} ${rows} union all select null, null, null, null, row_to_json(r) from (${alongside.returning.query}) r`
+    : `with ${alongside.with}, ${append} ${rows}`;
+}
 
 function appendParams(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): unknown[] {
   return [stream, typeof expected === "bigint" ? expected.toString() : expected, JSON.stringify(eventsPayload(events))];
@@ -307,17 +323,29 @@ export class PostgresEventStore implements EventStore {
    * written; the caller finds out which by appending one by one). One round
    * trip, where a savepoint around appendManyWith takes three.
    */
-  async tryAppendManyWithin(tx: SqlQueryable, batch: readonly StreamAppend[]): Promise<AppendResult[] | undefined> {
+  async tryAppendManyWithin(
+    tx: SqlQueryable,
+    batch: readonly StreamAppend[],
+    alongside?: AlongsideAppend,
+  ): Promise<AppendResult[] | undefined> {
     checkBatch("tryAppendManyWithin", batch);
-    if (batch.length === 0) return [];
+    if (batch.length === 0) {
+      if (alongside) await runAlongside(tx, alongside);
+      return [];
+    }
+    const payload = JSON.stringify(manyPayload(batch));
     try {
       const { rows } = await tx.query<{
         next_revision: string | bigint;
         commit_id: string;
         prepare_id: string | bigint;
         conflict: boolean;
-      }>(APPEND_MANY_WITHIN_SQL, [JSON.stringify(manyPayload(batch))]);
-      return rows.some((r) => r.conflict) ? undefined : rows.map(appendResultOf);
+        alongside?: Record<string, unknown> | null;
+      }>(alongside ? appendAlongsideSql(alongside) : APPEND_MANY_WITHIN_SQL, alongside ? [...alongside.params, payload] : [payload]);
+      // The caller's rows (alongside) come after the append's, which are in the order of the batch.
+      const appended = alongside?.returning ? rows.filter((r) => r.alongside === null) : rows;
+      alongside?.returning?.rows(rows.filter((r) => r.alongside !== null).map((r) => r.alongside!));
+      return appended.some((r) => r.conflict) ? undefined : appended.map(appendResultOf);
     } catch (err) {
       throw appendFailure(err);
     }

@@ -1,10 +1,26 @@
 import { createHash } from "node:crypto";
 import type { HandoffClaimed, HandoffPushed, HandoffUnrouted, LicenceGranted, Limit } from "@shenguan/contracts";
 import { localDateOf } from "@shenguan/deadlines";
-import { headColumnsSql, knownHeadOf, type EventMetadata, type ExpectedRevision, type KnownHeads } from "@shenguan/eventstore";
+import {
+  headColumnsSql,
+  knownHeadOf,
+  type AlongsideAppend,
+  type ChunkBookkeeping,
+  type EventMetadata,
+  type ExpectedRevision,
+  type KnownHeads,
+  type WithQueries,
+} from "@shenguan/eventstore";
 import { v7 as uuidv7 } from "uuid";
 import { isCalendarMissing } from "../calendar/calendars.js";
-import { RECORD_EMITTED_SQL, recordEmitted, type ContractEvent, type EmitAppend, type LinkageContext } from "../context.js";
+import {
+  FORGET_EMITTED_SQL,
+  RECORD_EMITTED_SQL,
+  recordEmitted,
+  type ContractEvent,
+  type EmitAppend,
+  type LinkageContext,
+} from "../context.js";
 import {
   deadlineFacts,
   deadlineIdOf,
@@ -348,7 +364,9 @@ export async function recordAndRouteGrants(
   ctx: LinkageContext,
   tx: SqlQueryable,
   grants: ReadonlyArray<{ readonly grant: LicenceGranted; readonly trigger: Trigger }>,
-): Promise<void> {
+  /** What the chunk's last statement is to carry, when these grants are the chunk's last step (ChunkTail). */
+  tail?: ChunkTail,
+): Promise<{ readonly tailCarried: boolean }> {
   const { rows, routesVersion, heads } = await recordGrants(
     ctx,
     tx,
@@ -374,25 +392,68 @@ export async function recordAndRouteGrants(
   }
   for (const { row, trigger } of alone) await routeHandoff(ctx, tx, row.handoff_id, trigger, row);
   // Signed, and the pushes done before (a replay) found, first; the read model next; the append last,
-  // as readers of the log wait for `tx` from its first append to its end.
+  // as readers of the log wait for `tx` from its first append to its end. The pushes' read model rides
+  // in the append's statement, with the chunk's tail when these grants end the chunk.
   const emits = await ctx.emitEach(
     tx,
     plans.map((p) => p.append),
     { callerRecordsEmitted: true, ...(heads ? { heads } : {}) },
   );
-  await applyPlannedPushes(
+  const going = plans.filter((_, i) => emits.outcomes[i]!.appended);
+  await applyClaimedMany(
     ctx,
     tx,
-    plans.filter((_, i) => emits.outcomes[i]!.appended),
+    going.flatMap((p) => (p.claimed ? [{ claimed: p.claimed.event, eventId: p.claimed.id }] : [])),
+  );
+  const pushes = await pushesWith(
+    ctx,
+    tx,
+    going.map((p) => ({ pushed: p.pushed, known: p.known })),
     emits.emittedIds,
   );
-  const appended = await emits.append();
+  const carried = pushes === undefined ? undefined : withTail(pushes, tail);
+  const appended = await emits.append(carried?.alongside);
+  if (pushes && carried) await pushes.settle(carried.opened());
   const moved = plans.filter((_, i) => emits.outcomes[i]!.appended && !appended[i]!.appended);
   if (moved.length > 0) {
     // Another writer pushed them meanwhile: what was written for them above is wrong. The consumer rolls
     // the chunk back and applies its events one at a time, which then find those streams done before.
     throw new Error(`handoff streams moved while their pushes were prepared: ${moved.map((p) => p.handoffId).join(", ")}`);
   }
+  return { tailCarried: carried !== undefined && tail !== undefined };
+}
+
+/**
+ * What a chunk's last statement carries besides its own writes: the
+ * consumer's bookkeeping (claimLate) and the linkage_emitted rows of the
+ * echoes passed over since the last chunk (EchoMemory.takePassed).
+ */
+export interface ChunkTail {
+  readonly bookkeeping?: ChunkBookkeeping;
+  readonly forget: readonly string[];
+}
+
+/** The pushes' WITH queries (pushesWith), with the tail's after them, for the append's statement; opened(): the deadlines' rows once it ran. */
+function withTail(pushes: WithQueries, tail: ChunkTail | undefined): { alongside: AlongsideAppend; opened(): OpenedDeadline[] } {
+  let first = pushes.params.length + 1;
+  const forget =
+    tail && tail.forget.length > 0 ? { with: `forgotten as (${FORGET_EMITTED_SQL(`$${first++}`)})`, params: [tail.forget] } : undefined;
+  const book = tail?.bookkeeping?.queries(first);
+  let opened: OpenedDeadline[] = [];
+  return {
+    alongside: {
+      with: [pushes.with, ...(forget ? [forget.with] : []), ...(book ? [book.with] : [])].join(", "),
+      params: [...pushes.params, ...(forget ? forget.params : []), ...(book ? book.params : [])],
+      returning: {
+        query: `select (select coalesce(json_agg(o), '[]'::json) from ${OPENED} o) as opened${book ? `, (select count(*)::int from ${book.claimed}) as claimed` : ""}`,
+        rows: ([row]) => {
+          opened = row!.opened as OpenedDeadline[];
+          if (book) tail!.bookkeeping!.ran(Number(row!.claimed));
+        },
+      },
+    },
+    opened: () => opened,
+  };
 }
 
 /** Pushes what waits for a route or a calendar year (optionally only one item's), each as routeHandoff does. */
@@ -439,9 +500,34 @@ export async function applyPushedMany(
   }>,
   emitted: readonly string[] = [],
 ): Promise<void> {
+  const planned = await pushesWith(ctx, tx, pushes, emitted);
+  if (planned === undefined) return;
+  const { rows } = await tx.query<OpenedDeadline>(`with ${planned.with} select * from ${OPENED}`, planned.params);
+  await planned.settle(rows);
+}
+
+/** The deadlines a planned push opened (pushesWith's WITH query): each id, and whether something on record settles it otherwise. */
+const OPENED = "opened_deadlines";
+
+/**
+ * applyPushedMany's writes. The process manager's own pushes (every one
+ * with what its deadlines need of the handoff row) come back unwritten, as
+ * WITH queries over $1… for the statement of the chunk's append, the
+ * deadlines opened as OPENED, with what to do with those rows after it;
+ * anything else (echoes) is written here and comes back undefined.
+ */
+async function pushesWith(
+  ctx: LinkageContext,
+  tx: SqlQueryable,
+  pushes: ReadonlyArray<{
+    readonly pushed: HandoffPushed;
+    readonly known?: { decisionDate?: string; subject?: string; verificationMonths?: number };
+  }>,
+  emitted: readonly string[],
+): Promise<(WithQueries & { settle(opened: readonly OpenedDeadline[]): Promise<void> }) | undefined> {
   if (pushes.length === 0) {
     if (emitted.length > 0) await recordEmitted(tx, emitted);
-    return;
+    return undefined;
   }
   const sorted = [...pushes].sort((a, b) =>
     a.pushed.handoffId < b.pushed.handoffId ? -1 : a.pushed.handoffId > b.pushed.handoffId ? 1 : 0,
@@ -477,12 +563,11 @@ export async function applyPushedMany(
       deadlineSpecsOf(sorted, () => undefined),
       params.length + 1,
     );
-    const { rows } = await tx.query<OpenedDeadline>(
-      `with emitted as (${RECORD_EMITTED_SQL("$19")}), handoffs as (${UPSERT_PUSHED}) ${opening.sql}`,
-      [...params, ...opening.params],
-    );
-    await opening.settleKnown(tx, rows);
-    return;
+    return {
+      with: `emitted as (${RECORD_EMITTED_SQL("$19")}), handoffs as (${UPSERT_PUSHED}), ${OPENED} as (${opening.sql})`,
+      params: [...params, ...opening.params],
+      settle: (opened) => opening.settleKnown(tx, opened),
+    };
   }
   const { rows } = await tx.query<{ handoff_id: string; decision_date: string | null; subject: string | null }>(
     `with emitted as (${RECORD_EMITTED_SQL("$19")}) ${UPSERT_PUSHED} returning handoff_id, decision_date, subject`,
@@ -494,6 +579,7 @@ export async function applyPushedMany(
     tx,
     deadlineSpecsOf(sorted, (handoffId) => written.get(handoffId)),
   );
+  return undefined;
 }
 
 /** The deadlines pushes open (claim; commitment verification when under commitment), `row`: what the upsert said of the handoff, if anything. */
