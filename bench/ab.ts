@@ -9,11 +9,13 @@
  *
  * The base is checked out (detached) in a git worktree under .data/ab/<rev>,
  * its dependencies installed from the store and built; the worktree is kept
- * for the next A/B against the same revision. Writes results/ab.json: every
- * run's figures and, per side, the median of each.
+ * for the next A/B against the same revision. Both sides run this work
+ * tree's bench/loop.ts (copied over the base's): the same measurement of two
+ * products (AB_BASE_BENCH=1 keeps the base's own). Writes results/ab.json:
+ * every run's figures and, per side, the median of each.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeResult } from "./machine.js";
@@ -59,8 +61,12 @@ interface Figures {
   readonly postgresCores: number;
 }
 
+/** The base runs this tree's loop bench unless AB_BASE_BENCH=1 (a bench newer than the base may need what the base lacks: then it fails, naming it). */
+const SAME_BENCH = process.env.AB_BASE_BENCH !== "1";
+
 function runLoop(side: "base" | "head"): Figures {
   const tree = side === "base" ? baseTree : head;
+  if (side === "base" && SAME_BENCH) copyFileSync(path.join(head, "bench", "loop.ts"), path.join(baseTree, "bench", "loop.ts"));
   const r = spawnSync("pnpm", ["run", "loop"], {
     cwd: path.join(tree, "bench"),
     env: { ...process.env, BENCH_ONLY: "loop", BENCH_RATE: String(RATE), BENCH_SECONDS: String(SECONDS), BENCH_PROFILE_SECONDS: "1" },
@@ -118,6 +124,7 @@ writeResult("ab", {
     rate: RATE,
     runs: RUNS,
     seconds: SECONDS,
+    benchFile: SAME_BENCH ? "this tree's bench/loop.ts on both sides" : "each side's own bench/loop.ts",
   },
   medians: summary,
   runs,
