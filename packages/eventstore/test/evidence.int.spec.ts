@@ -277,11 +277,13 @@ describe("EvidenceStore on PostgreSQL", () => {
 
   it("append(alongside) runs the caller's writes in the append's own statement, once, whether it appends, meets a conflict or has nothing to append; their rows come back", async () => {
     const table = `alongside_${uuidv7().replaceAll("-", "").slice(-12)}`;
-    await schema.sql.query(`create table ${table} (tag text not null)`);
+    // `seen`: whether the transaction had appended when the row went in (the setting its first append makes).
+    await schema.sql.query(`create table ${table} (tag text not null, seen text not null)`);
     /** The caller's write: one row tagged `tag`, returned as it was written. */
     const alongside = (tag: string, into: Record<string, unknown>[]) => ({
-      with: `tagged as (insert into ${table} (tag) values ($1) returning tag)`,
+      with: `tagged as (insert into ${table} (tag, seen) values ($1, coalesce(nullif(current_setting('shenguan.appending', true), ''), 'before the append')) returning tag)`,
       params: [tag],
+      written: ["tagged"],
       returning: { query: "select tag from tagged", rows: (rows: Record<string, unknown>[]) => into.push(...rows) },
     });
     const rowsOf = async (tag: string) =>
@@ -316,6 +318,10 @@ describe("EvidenceStore on PostgreSQL", () => {
         statements: 1,
       });
       expect((await raw.readStream(a!)).map((e) => e.data)).toEqual([fact(1).data]);
+      // The caller's writes ran before the append (readers of the log wait for an appender from its append on).
+      expect((await schema.sql.query(`select seen from ${table} where tag = $1`, [`both-${i}`])).rows).toEqual([
+        { seen: "before the append" },
+      ]);
       // Nothing to append (every stream a predicted conflict): the writes alone.
       expect(await run("alone", [{ stream: b!, events: [fact(3)], expectedRevision: "no_stream" }])).toEqual({
         outcomes: ["conflict"],

@@ -249,6 +249,7 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
         with: `stand_in_claims as (select unnest($${first}::text[]) as ce_id)`,
         params: [events.map((e) => e.ce.id)],
         claimed: "stand_in_claims",
+        written: ["stand_in_claims"],
       }),
       ran: (n) => void (claimed = n),
     };

@@ -147,8 +147,12 @@ export interface ProjectionConsumer {
  * handleChunk under `claimLate` to run in a statement of its own.
  */
 export interface ChunkBookkeeping {
-  /** The claims and the offset as WITH queries, parameters from `firstParam` on; the query named `claimed` lists the ce_ids claimed now (column ce_id). */
-  queries(firstParam: number): WithQueries & { readonly claimed: string };
+  /**
+   * The claims and the offset as WITH queries, parameters from `firstParam`
+   * on; the query named `claimed` lists the ce_ids claimed now (column
+   * ce_id); `written` names every query (each returns rows: AlongsideAppend.written).
+   */
+  queries(firstParam: number): WithQueries & { readonly claimed: string; readonly written: readonly string[] };
   /** Tells the consumer a statement ran `queries` and how many ce_ids it claimed (count(*) of `claimed`). */
   ran(claimed: number): void;
 }

@@ -74,16 +74,23 @@ const claimSql = (p: (i: number) => string) => `insert into consumer_inbox (cons
      returning ce_id`;
 const CLAIM = claimSql(numbered(1));
 
-/** The claims and the offset (parameter 6) as WITH queries; `claimed` names the claims. A data-modifying WITH runs to completion whether or not the query reads it. */
+/** The WITH query of the offset's upsert (claimAndStoreOffsetQueries). */
+const OFFSET_STORED = "shenguan_offset_stored";
+
+/**
+ * The claims and the offset (parameter 6) as WITH queries; `claimed` names
+ * the claims. A data-modifying WITH runs to completion whether or not the
+ * query reads it; each returns rows, so a statement may also read it first.
+ */
 const claimAndStoreOffsetQueries = (p: (i: number) => string, claimed: string) =>
-  `shenguan_offset_stored as (${storeOffsetSql((i) => p(i === 4 ? 6 : i))}), ${claimed} as (${claimSql(p)})`;
+  `${OFFSET_STORED} as (${storeOffsetSql((i) => p(i === 4 ? 6 : i))} returning next_offset), ${claimed} as (${claimSql(p)})`;
 const CLAIM_AND_STORE_OFFSET = `with ${claimAndStoreOffsetQueries(numbered(1), "claimed")} select ce_id from claimed`;
 
 /**
  * claimInboxMany with the offset, as WITH queries whose parameters start at
  * `firstParam`, for a statement that also writes the chunk's read model (one
  * round trip for both). The query named `claimed` lists the ce_ids claimed
- * now (column ce_id).
+ * now (column ce_id); `written` names both queries (each returns rows).
  */
 export function claimAndStoreOffsetWith(
   consumer: string,
@@ -93,8 +100,9 @@ export function claimAndStoreOffsetWith(
   storeOffsetOf: string,
   claimed: string,
   firstParam: number,
-): WithQueries {
+): WithQueries & { readonly written: readonly string[] } {
   return {
+    written: [OFFSET_STORED, claimed],
     with: claimAndStoreOffsetQueries(numbered(firstParam), claimed),
     params: [consumer, topic, partition, claims.map((c) => c.ceId), claims.map((c) => c.offset), storeOffsetOf],
   };

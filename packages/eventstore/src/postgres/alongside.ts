@@ -9,6 +9,14 @@ import type { SqlQueryable, WithQueries } from "./executor.js";
  * before it, in the same transaction.
  */
 export interface AlongsideAppend extends WithQueries {
+  /**
+   * The names of those WITH queries, each ending in RETURNING: the append
+   * waits for them. A data-modifying WITH query that nothing reads runs after
+   * the statement's main query, here the append, and readers of the log wait
+   * for an appending transaction from its append to its end: an append that
+   * came first would have them wait for the caller's writes too.
+   */
+  readonly written: readonly string[];
   /** A query over the WITH queries whose rows the caller wants back, and where they go (each row as an object of its columns). */
   readonly returning?: { readonly query: string; readonly rows: (rows: Record<string, unknown>[]) => void };
 }

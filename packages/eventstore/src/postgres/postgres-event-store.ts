@@ -135,10 +135,15 @@ const APPEND_MANY_WITHIN_SQL = `select next_revision, commit_id, prepare_id, con
  * statement, the batch as $n+1; the rows of `returning` follow the append's,
  * each as one JSON column. The function is volatile, so its WITH query is
  * run once, as written; the caller's writes are data-modifying WITH queries,
- * run to completion whether or not anything reads them.
+ * run to completion whether or not anything reads them, and before the
+ * append (`written`).
  */
 function appendAlongsideSql(alongside: AlongsideAppend): string {
-  const append = `shenguan_appended as (select next_revision, commit_id, prepare_id, conflict from shenguan_append_many_within($${alongside.params.length + 1}::jsonb))`;
+  const batch = `$${alongside.params.length + 1}::jsonb`;
+  // The batch through a subquery that reads every written query to its end: they run first, the append last.
+  const after = alongside.written.map((name) => `(select count(*) from ${name})`).join(" + ");
+  const argument = after ? `(select ${batch} where ${after} >= 0)` : batch;
+  const append = `shenguan_appended as (select next_revision, commit_id, prepare_id, conflict from shenguan_append_many_within(${argument}))`;
   const rows = `select next_revision, commit_id, prepare_id, conflict${alongside.returning ? ", null::json as alongside" : ""} from shenguan_appended`;
   return alongside.returning
     ? `with ${alongside.with}, ${append} ${rows} union all select null, null, null, null, row_to_json(r) from (${alongside.returning.query}) r`

@@ -434,16 +434,22 @@ export interface ChunkTail {
 }
 
 /** The pushes' WITH queries (pushesWith), with the tail's after them, for the append's statement; opened(): the deadlines' rows once it ran. */
-function withTail(pushes: WithQueries, tail: ChunkTail | undefined): { alongside: AlongsideAppend; opened(): OpenedDeadline[] } {
+function withTail(
+  pushes: WithQueries & { readonly written: readonly string[] },
+  tail: ChunkTail | undefined,
+): { alongside: AlongsideAppend; opened(): OpenedDeadline[] } {
   let first = pushes.params.length + 1;
   const forget =
-    tail && tail.forget.length > 0 ? { with: `forgotten as (${FORGET_EMITTED_SQL(`$${first++}`)})`, params: [tail.forget] } : undefined;
+    tail && tail.forget.length > 0
+      ? { with: `forgotten as (${FORGET_EMITTED_SQL(`$${first++}`)} returning event_id)`, params: [tail.forget] }
+      : undefined;
   const book = tail?.bookkeeping?.queries(first);
   let opened: OpenedDeadline[] = [];
   return {
     alongside: {
       with: [pushes.with, ...(forget ? [forget.with] : []), ...(book ? [book.with] : [])].join(", "),
       params: [...pushes.params, ...(forget ? forget.params : []), ...(book ? book.params : [])],
+      written: [...pushes.written, ...(forget ? ["forgotten"] : []), ...(book ? book.written : [])],
       returning: {
         query: `select (select coalesce(json_agg(o), '[]'::json) from ${OPENED} o) as opened${book ? `, (select count(*)::int from ${book.claimed}) as claimed` : ""}`,
         rows: ([row]) => {
@@ -524,7 +530,7 @@ async function pushesWith(
     readonly known?: { decisionDate?: string; subject?: string; verificationMonths?: number };
   }>,
   emitted: readonly string[],
-): Promise<(WithQueries & { settle(opened: readonly OpenedDeadline[]): Promise<void> }) | undefined> {
+): Promise<(WithQueries & { readonly written: readonly string[]; settle(opened: readonly OpenedDeadline[]): Promise<void> }) | undefined> {
   if (pushes.length === 0) {
     if (emitted.length > 0) await recordEmitted(tx, emitted);
     return undefined;
@@ -564,7 +570,8 @@ async function pushesWith(
       params.length + 1,
     );
     return {
-      with: `emitted as (${RECORD_EMITTED_SQL("$19")}), handoffs as (${UPSERT_PUSHED}), ${OPENED} as (${opening.sql})`,
+      with: `emitted as (${RECORD_EMITTED_SQL("$19")} returning event_id), handoffs as (${UPSERT_PUSHED} returning handoff_id), ${OPENED} as (${opening.sql})`,
+      written: ["emitted", "handoffs", OPENED],
       params: [...params, ...opening.params],
       settle: (opened) => opening.settleKnown(tx, opened),
     };
