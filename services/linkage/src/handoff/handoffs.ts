@@ -483,9 +483,15 @@ export async function applyPushed(
   ctx: LinkageContext,
   tx: SqlQueryable,
   p: HandoffPushed,
-  known: { decisionDate?: string; subject?: string; verificationMonths?: number } = {},
+  known: NonNullable<PushToApply["known"]> = {},
 ): Promise<void> {
   await applyPushedMany(ctx, tx, [{ pushed: p, known }]);
+}
+
+/** A push to apply to the read model, with what is known of its handoff row (a push planned from that row knows its decision date and subject). */
+interface PushToApply {
+  readonly pushed: HandoffPushed;
+  readonly known?: { decisionDate?: string; subject?: string; verificationMonths?: number };
 }
 
 /**
@@ -500,10 +506,7 @@ export async function applyPushed(
 export async function applyPushedMany(
   ctx: LinkageContext,
   tx: SqlQueryable,
-  pushes: ReadonlyArray<{
-    readonly pushed: HandoffPushed;
-    readonly known?: { decisionDate?: string; subject?: string; verificationMonths?: number };
-  }>,
+  pushes: readonly PushToApply[],
   emitted: readonly string[] = [],
 ): Promise<void> {
   const planned = await pushesWith(ctx, tx, pushes, emitted);
@@ -525,10 +528,7 @@ const OPENED = "opened_deadlines";
 async function pushesWith(
   ctx: LinkageContext,
   tx: SqlQueryable,
-  pushes: ReadonlyArray<{
-    readonly pushed: HandoffPushed;
-    readonly known?: { decisionDate?: string; subject?: string; verificationMonths?: number };
-  }>,
+  pushes: readonly PushToApply[],
   emitted: readonly string[],
 ): Promise<(WithQueries & { readonly written: readonly string[]; settle(opened: readonly OpenedDeadline[]): Promise<void> }) | undefined> {
   if (pushes.length === 0) {
