@@ -25,7 +25,7 @@ export function startLinkageConsumer(options: {
     handle: options.handle,
     handleChunk: options.handle.handleChunk,
     // A chunk's claims and offset ride in its pushes' append: a round trip fewer in the loop's path.
-    claimLate: true,
+    claimLate: options.handle.claimLate,
     // Its own echoes, applied when it emitted them, are passed over unread.
     passOver: options.handle.passOver,
     logger: options.logger,

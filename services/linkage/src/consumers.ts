@@ -11,7 +11,7 @@ export function linkageConsumers(handle: LinkageHandler): ConsumerSpec[] {
       mode: "projection",
       handle,
       handleChunk: handle.handleChunk,
-      claimLate: true,
+      claimLate: handle.claimLate,
       passOver: handle.passOver,
     },
   ];

@@ -4,7 +4,7 @@ import { contextOf, FORGET_EMITTED_SQL, ownEchoes, type EchoMemory, type Linkage
 import { recordCommitmentBreach, recordCreditRecord, recordCreditRepair } from "./credit/credit.js";
 import { deadlineFact, deadlineIdOf, openDeadline, recordCard, REVOCATION_DECISION_LIMIT } from "./deadline/deadlines.js";
 import { calendarDaysUntil } from "./deadline/limits.js";
-import type { ChunkBookkeeping, ConsumedEvent, SqlQueryable } from "@shenguan/eventstore";
+import { appendsInTransaction, type ChunkBookkeeping, type ConsumedEvent, type SqlQueryable } from "@shenguan/eventstore";
 import { feedbackOf, recordFeedback } from "./feedback/feedback.js";
 import {
   applyClaimed,
@@ -49,6 +49,12 @@ export type LinkageHandler = ((event: ConsumedEvent, tx: SqlQueryable) => Promis
   readonly handleChunk: (events: readonly ConsumedEvent[], tx: SqlQueryable, bookkeeping?: ChunkBookkeeping) => Promise<void>;
   /** The echoes of what this process emitted, for the consumer to pass over (ProjectionConsumerOptions.passOver). */
   readonly passOver: EchoMemory;
+  /**
+   * Whether the consumer may hand chunks over before their claims
+   * (ProjectionConsumerOptions.claimLate): only where the store appends in the
+   * chunk's transaction, as a chunk that rolls back must take its pushes back.
+   */
+  readonly claimLate: boolean;
 };
 
 /**
@@ -276,5 +282,5 @@ export function createLinkageProjection(setup: LinkageSetup): LinkageHandler {
     }
   }
 
-  return Object.assign(handle, { handleChunk, passOver: ctx.echoes });
+  return Object.assign(handle, { handleChunk, passOver: ctx.echoes, claimLate: appendsInTransaction(ctx.store) });
 }

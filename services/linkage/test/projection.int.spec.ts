@@ -285,6 +285,37 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     expect(await rows(db, `select event_id from linkage_emitted where event_id = 'passed-later'`)).toEqual([]);
   });
 
+  it("a chunk of 推送即认领 pushes writes the pushes before their claims, and meets each claim deadline before the append, which carries the bookkeeping", async () => {
+    await addRoute(db, { regionCode: "350100", pushIsClaim: true });
+    const events = ["L31", "L32"].map((licenceId) => consumed("LicenceGranted", grant({ licenceId })));
+    let claimed: number | undefined;
+    const bookkeeping: ChunkBookkeeping = {
+      queries: (first) => ({
+        with: `stand_in_claims as (select unnest($${first}::text[]) as ce_id)`,
+        params: [events.map((e) => e.ce.id)],
+        claimed: "stand_in_claims",
+        written: ["stand_in_claims"],
+      }),
+      ran: (n) => void (claimed = n),
+    };
+    const statements: string[] = [];
+    await db.sql.transaction((tx) => {
+      const logged = { query: (text: string, params?: readonly unknown[]) => (statements.push(text), tx.query(text, params)) } as typeof tx;
+      return h.handle.handleChunk(events, logged, bookkeeping);
+    });
+    const last = statements.at(-1)!;
+    expect(last).toContain("shenguan_append_many_within");
+    expect(last).toContain("stand_in_claims");
+    expect(last).not.toContain("insert into linkage_handoffs");
+    expect(claimed).toBe(2);
+    expect(types(await stream("handoff-H-L31"))).toEqual(["HandoffPushed", "HandoffClaimed"]);
+    expect(await rows(db, `select handoff_id, status, claim_automatic from linkage_handoffs order by handoff_id`)).toEqual([
+      { handoff_id: "H-L31", status: "claimed", claim_automatic: true },
+      { handoff_id: "H-L32", status: "claimed", claim_automatic: true },
+    ]);
+    expect(await deadline("claim-H-L31")).toMatchObject({ status: "met" });
+  });
+
   it("with a signing store, reads the handoff streams' heads in the grants' statement, and still finds a push done before", async () => {
     const signing = harness(db, { store: new EvidenceStore(db.store, { keys: new MemoryKeyStore({ autoProvision: true }) }) });
     expect(signing.ctx.headsInTransaction).toBe(true);

@@ -47,7 +47,8 @@ export interface ProjectionConsumerOptions {
   readonly handle: (event: ConsumedEvent, tx: SqlQueryable) => Promise<void>;
   /**
    * Optional, projection mode only: applies a chunk of one partition's events
-   * (in offset order, each new to this consumer, ce_ids distinct) through
+   * (in offset order, ce_ids distinct, each new to this consumer; under
+   * `claimLate` not known to be new yet: see there) through
    * `tx`, with the same effect as `handle` on each in turn. Lets a projection
    * batch its statements over the chunk instead of a round trip per event per
    * statement. If it throws, the chunk rolls back whole and its messages are
@@ -513,6 +514,8 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
             bookkeeping,
           );
         } catch (err) {
+          // The handler's last statement may carry the bookkeeping: the database gone is not the events' fault.
+          if (err instanceof StoreUnavailableError) throw err;
           throw new HandlerError(err instanceof Error ? err.message : String(err), { cause: err });
         }
         if (claimed === undefined) {

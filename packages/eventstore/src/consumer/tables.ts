@@ -102,7 +102,8 @@ export function claimAndStoreOffsetWith(
   firstParam: number,
 ): WithQueries & { readonly written: readonly string[] } {
   return {
-    written: [OFFSET_STORED, claimed],
+    // The claims first, as the consumer's own statements take them (one lock order for the inbox and the offset row).
+    written: [claimed, OFFSET_STORED],
     with: claimAndStoreOffsetQueries(numbered(firstParam), claimed),
     params: [consumer, topic, partition, claims.map((c) => c.ceId), claims.map((c) => c.offset), storeOffsetOf],
   };

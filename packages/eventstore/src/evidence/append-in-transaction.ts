@@ -17,6 +17,11 @@ export function headsReadableIn(store: EventStore): store is EvidenceStore & { r
   return store instanceof EvidenceStore && store.inner instanceof PostgresEventStore;
 }
 
+/** Whether appendInTransaction and its kin append inside the caller's transaction (PostgreSQL or PGlite, bare or through the EvidenceStore): a rollback then takes the events back too. */
+export function appendsInTransaction(store: EventStore): boolean {
+  return store instanceof PostgresEventStore || headsReadableIn(store);
+}
+
 /**
  * Appends inside `tx` when the store keeps its events in that database
  * (PostgreSQL or PGlite, bare or signing through the EvidenceStore), so the

@@ -400,20 +400,20 @@ export async function recordAndRouteGrants(
     { callerRecordsEmitted: true, ...(heads ? { heads } : {}) },
   );
   const going = plans.filter((_, i) => emits.outcomes[i]!.appended);
-  await applyClaimedMany(
-    ctx,
-    tx,
-    going.flatMap((p) => (p.claimed ? [{ claimed: p.claimed.event, eventId: p.claimed.id }] : [])),
-  );
-  const pushes = await pushesWith(
-    ctx,
-    tx,
-    going.map((p) => ({ pushed: p.pushed, known: p.known })),
-    emits.emittedIds,
-  );
-  const carried = pushes === undefined ? undefined : withTail(pushes, tail);
+  const pushed = going.map((p) => ({ pushed: p.pushed, known: p.known }));
+  const claims = going.flatMap((p) => (p.claimed ? [{ claimed: p.claimed.event, eventId: p.claimed.id }] : []));
+  let carried: ReturnType<typeof withTail>;
+  if (claims.length === 0) {
+    carried = withTail(await pushesWith(ctx, tx, pushed, emits.emittedIds), tail);
+  } else {
+    // 推送即认领: a claim meets the claim deadline its push opens, so the pushes go in first, then the
+    // claims; the append carries the tail only.
+    await applyPushedMany(ctx, tx, pushed, emits.emittedIds);
+    await applyClaimedMany(ctx, tx, claims);
+    carried = withTail(undefined, tail);
+  }
   const appended = await emits.append(carried?.alongside);
-  if (pushes && carried) await pushes.settle(carried.opened());
+  await carried?.settle();
   const moved = plans.filter((_, i) => emits.outcomes[i]!.appended && !appended[i]!.appended);
   if (moved.length > 0) {
     // Another writer pushed them meanwhile: what was written for them above is wrong. The consumer rolls
@@ -435,30 +435,42 @@ export interface ChunkTail {
 
 /** The pushes' WITH queries (pushesWith), with the tail's after them, for the append's statement; opened(): the deadlines' rows once it ran. */
 function withTail(
-  pushes: WithQueries & { readonly written: readonly string[] },
+  pushes: (WithQueries & { readonly written: readonly string[]; settle(opened: readonly OpenedDeadline[]): Promise<void> }) | undefined,
   tail: ChunkTail | undefined,
-): { alongside: AlongsideAppend; opened(): OpenedDeadline[] } {
-  let first = pushes.params.length + 1;
+): { readonly alongside: AlongsideAppend; settle(): Promise<void> } | undefined {
+  const mine = pushes ?? { with: "", params: [], written: [] };
+  let first = mine.params.length + 1;
   const forget =
     tail && tail.forget.length > 0
       ? { with: `forgotten as (${FORGET_EMITTED_SQL(`$${first++}`)} returning event_id)`, params: [tail.forget] }
       : undefined;
   const book = tail?.bookkeeping?.queries(first);
+  if (!pushes && !forget && !book) return undefined;
   let opened: OpenedDeadline[] = [];
+  const columns = [
+    ...(pushes ? [`(select coalesce(json_agg(o), '[]'::json) from ${OPENED} o) as opened`] : []),
+    ...(book ? [`(select count(*)::int from ${book.claimed}) as claimed`] : []),
+  ];
   return {
     alongside: {
-      with: [pushes.with, ...(forget ? [forget.with] : []), ...(book ? [book.with] : [])].join(", "),
-      params: [...pushes.params, ...(forget ? forget.params : []), ...(book ? book.params : [])],
-      written: [...pushes.written, ...(forget ? ["forgotten"] : []), ...(book ? book.written : [])],
-      returning: {
-        query: `select (select coalesce(json_agg(o), '[]'::json) from ${OPENED} o) as opened${book ? `, (select count(*)::int from ${book.claimed}) as claimed` : ""}`,
-        rows: ([row]) => {
-          opened = row!.opened as OpenedDeadline[];
-          if (book) tail!.bookkeeping!.ran(Number(row!.claimed));
-        },
-      },
+      with: [...(pushes ? [pushes.with] : []), ...(forget ? [forget.with] : []), ...(book ? [book.with] : [])].join(", "),
+      params: [...mine.params, ...(forget ? forget.params : []), ...(book ? book.params : [])],
+      written: [...mine.written, ...(forget ? ["forgotten"] : []), ...(book ? book.written : [])],
+      ...(columns.length > 0
+        ? {
+            returning: {
+              query: `select ${columns.join(", ")}`,
+              rows: ([row]: Record<string, unknown>[]) => {
+                if (pushes) opened = row!.opened as OpenedDeadline[];
+                if (book) tail!.bookkeeping!.ran(Number(row!.claimed));
+              },
+            },
+          }
+        : {}),
     },
-    opened: () => opened,
+    settle: async () => {
+      if (pushes) await pushes.settle(opened);
+    },
   };
 }
 
