@@ -1,6 +1,6 @@
 import { sampleOf, validatePayload, type EventName, type EventPayloads } from "@shenguan/contracts";
 import { calendar2026, cardDates, localDate, WorkingCalendar } from "@shenguan/deadlines";
-import { EvidenceStore, MemoryKeyStore, type ChunkBookkeeping, type StoredEvent } from "@shenguan/eventstore";
+import { EvidenceStore, MemoryKeyStore, type ChunkBookkeeping, type ConsumedEvent, type StoredEvent } from "@shenguan/eventstore";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { commitmentEligibility } from "../src/credit/credit.js";
 import { feedbackOfLicence } from "../src/feedback/feedback.js";
@@ -236,14 +236,12 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     ]);
   });
 
-  it("ends a chunk's transaction with one statement: the pushes' read model, the consumer's bookkeeping, the passed echoes' rows and the append", async () => {
-    await addRoute(db, { regionCode: "350100", verificationMonths: 3 });
-    // An echo passed over before this chunk: its linkage_emitted row is to go with the chunk.
-    await db.sql.query(`insert into linkage_emitted (event_id) values ('passed-echo')`);
-    h.handle.passOver.passed(["passed-echo"]);
-    const events = ["L21", "L22"].map((licenceId) => consumed("LicenceGranted", grant({ licenceId, underCommitment: true })));
-    // The consumer's bookkeeping as claimLate hands it over: here a stand-in that claims every ce_id.
-    let claimed: number | undefined;
+  /**
+   * handleChunk with the consumer's bookkeeping as claimLate hands it over (here a stand-in that claims
+   * every ce_id): the statements it ran, and the count the bookkeeping was told it claimed.
+   */
+  async function chunkWithBookkeeping(events: ConsumedEvent[]) {
+    const seen: { claimed?: number } = {};
     const bookkeeping: ChunkBookkeeping = {
       queries: (first) => ({
         with: `stand_in_claims as (select unnest($${first}::text[]) as ce_id)`,
@@ -251,13 +249,23 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
         claimed: "stand_in_claims",
         written: ["stand_in_claims"],
       }),
-      ran: (n) => void (claimed = n),
+      ran: (n) => void (seen.claimed = n),
     };
     const statements: string[] = [];
     await db.sql.transaction((tx) => {
       const logged = { query: (text: string, params?: readonly unknown[]) => (statements.push(text), tx.query(text, params)) } as typeof tx;
       return h.handle.handleChunk(events, logged, bookkeeping);
     });
+    return { statements, claimed: seen.claimed };
+  }
+
+  it("ends a chunk's transaction with one statement: the pushes' read model, the consumer's bookkeeping, the passed echoes' rows and the append", async () => {
+    await addRoute(db, { regionCode: "350100", verificationMonths: 3 });
+    // An echo passed over before this chunk: its linkage_emitted row is to go with the chunk.
+    await db.sql.query(`insert into linkage_emitted (event_id) values ('passed-echo')`);
+    h.handle.passOver.passed(["passed-echo"]);
+    const events = ["L21", "L22"].map((licenceId) => consumed("LicenceGranted", grant({ licenceId, underCommitment: true })));
+    const { statements, claimed } = await chunkWithBookkeeping(events);
     // Two statements write: the grants' rows, and last one with everything else (the rest read heads, routes, calendars).
     const writes = statements.filter((q) => /^\s*(with|insert|update|delete)/.test(q));
     expect(writes).toHaveLength(2);
@@ -279,30 +287,14 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     // A chunk that ends with anything but pushes to append leaves the bookkeeping to the consumer, and the passed rows to a statement of their own.
     await db.sql.query(`insert into linkage_emitted (event_id) values ('passed-later')`);
     h.handle.passOver.passed(["passed-later"]);
-    claimed = undefined;
-    await db.sql.transaction((tx) => h.handle.handleChunk([consumed("LicenceChanged", sampleOf("LicenceChanged"))], tx, bookkeeping));
-    expect(claimed).toBeUndefined();
+    expect((await chunkWithBookkeeping([consumed("LicenceChanged", sampleOf("LicenceChanged"))])).claimed).toBeUndefined();
     expect(await rows(db, `select event_id from linkage_emitted where event_id = 'passed-later'`)).toEqual([]);
   });
 
   it("a chunk of 推送即认领 pushes writes the pushes before their claims, and meets each claim deadline before the append, which carries the bookkeeping", async () => {
     await addRoute(db, { regionCode: "350100", pushIsClaim: true });
     const events = ["L31", "L32"].map((licenceId) => consumed("LicenceGranted", grant({ licenceId })));
-    let claimed: number | undefined;
-    const bookkeeping: ChunkBookkeeping = {
-      queries: (first) => ({
-        with: `stand_in_claims as (select unnest($${first}::text[]) as ce_id)`,
-        params: [events.map((e) => e.ce.id)],
-        claimed: "stand_in_claims",
-        written: ["stand_in_claims"],
-      }),
-      ran: (n) => void (claimed = n),
-    };
-    const statements: string[] = [];
-    await db.sql.transaction((tx) => {
-      const logged = { query: (text: string, params?: readonly unknown[]) => (statements.push(text), tx.query(text, params)) } as typeof tx;
-      return h.handle.handleChunk(events, logged, bookkeeping);
-    });
+    const { statements, claimed } = await chunkWithBookkeeping(events);
     const last = statements.at(-1)!;
     expect(last).toContain("shenguan_append_many_within");
     expect(last).toContain("stand_in_claims");
