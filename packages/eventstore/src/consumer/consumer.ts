@@ -404,18 +404,8 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
    * retries message by message, so one bad event is retried and dead-lettered alone.
    */
   async function applyChunk(batch: Batch, chunk: ReadonlyArray<{ message: KafkaMessage; event: ConsumedEvent }>): Promise<number> {
-    const distinct = new Set(chunk.map((c) => c.event.ce.id)).size === chunk.length;
     try {
-      const statement = distinct ? chunkStatementOf(chunk) : undefined;
-      if (statement !== undefined) return await applyChunkInOneStatement(batch, chunk, statement);
-      const late =
-        distinct && options.claimLate && options.handleChunk ? await applyChunkClaimingLate(batch, chunk, options.handleChunk) : undefined;
-      const fresh =
-        late ??
-        (await db.transaction(async (tx) => {
-          // Without a batch path the events still share the chunk's one claim statement, then go to `handle` in order.
-          return applyChunkWhole(batch, chunk, tx, options.handleChunk ?? handleInTurn);
-        }));
+      const fresh = await applyChunkOnce(batch, chunk);
       counters.applied += fresh;
       counters.duplicates += chunk.length - fresh;
       return chunk.length;
@@ -428,6 +418,22 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
       );
       return 0;
     }
+  }
+
+  /**
+   * The chunk by the shortest path its options allow: where its ce_ids are
+   * distinct, one statement (chunkStatement) or claims last (claimLate,
+   * unless an event was applied before); else claims first. How many events
+   * were new.
+   */
+  async function applyChunkOnce(batch: Batch, chunk: ReadonlyArray<{ message: KafkaMessage; event: ConsumedEvent }>): Promise<number> {
+    const distinct = new Set(chunk.map((c) => c.event.ce.id)).size === chunk.length;
+    const statement = distinct ? chunkStatementOf(chunk) : undefined;
+    if (statement) return applyChunkInOneStatement(batch, chunk, statement);
+    const late =
+      distinct && options.claimLate && options.handleChunk ? await applyChunkClaimingLate(batch, chunk, options.handleChunk) : undefined;
+    // Without a batch path the events still share the chunk's one claim statement, then go to `handle` in order.
+    return late ?? db.transaction((tx) => applyChunkWhole(batch, chunk, tx, options.handleChunk ?? handleInTurn));
   }
 
   /** The projection's statement for the chunk (chunkStatement), its parameters after the bookkeeping's six. */
@@ -443,13 +449,17 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
     }
   }
 
+  /** The chunk's inbox claims: each message's ce_id and offset. */
+  const claimsOf = (chunk: ReadonlyArray<{ message: KafkaMessage; event: ConsumedEvent }>) =>
+    chunk.map(({ message, event }) => ({ ceId: event.ce.id, offset: message.offset }));
+
   /** The chunk's claims and offset as WITH queries from parameter `firstParam` on (claimAndStoreOffsetWith). */
   function bookkeepingOf(batch: Batch, chunk: ReadonlyArray<{ message: KafkaMessage; event: ConsumedEvent }>, firstParam: number) {
     return claimAndStoreOffsetWith(
       name,
       batch.topic,
       batch.partition,
-      chunk.map(({ message, event }) => ({ ceId: event.ce.id, offset: message.offset })),
+      claimsOf(chunk),
       chunk[chunk.length - 1]!.message.offset,
       CLAIMED,
       firstParam,
@@ -458,10 +468,10 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
 
   /**
    * chunkStatement's path: the claims, the offset and the projection's
-   * queries in one statement, no transaction. Returns how many messages it
-   * took: 0 when the statement failed (nothing of it was written), and the
-   * caller applies them one by one, so a bad event is retried and
-   * dead-lettered alone.
+   * queries in one statement, no transaction; how many events it applied. A
+   * statement that fails wrote nothing: a HandlerError (the database out of
+   * reach aside), so that the caller applies its messages one by one and a
+   * bad event is retried and dead-lettered alone.
    */
   async function applyChunkInOneStatement(
     batch: Batch,
@@ -474,18 +484,10 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
         `with ${bookkeeping.with}, ${statement.with} select count(*)::int as claimed from ${CLAIMED}`,
         [...bookkeeping.params, ...statement.params],
       );
-      const fresh = Number(rows[0]!.claimed);
-      counters.applied += fresh;
-      counters.duplicates += chunk.length - fresh;
-      return chunk.length;
+      return Number(rows[0]!.claimed);
     } catch (err) {
       if (err instanceof StoreUnavailableError) throw err;
-      counters.handlerRetries++;
-      logger.warn(
-        { err, topic: batch.topic, partition: batch.partition, size: chunk.length },
-        "consumer: a chunk's statement failed; applying its messages one by one",
-      );
-      return 0;
+      throw new HandlerError(err instanceof Error ? err.message : String(err), { cause: err });
     }
   }
 
@@ -518,14 +520,8 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
           if (err instanceof StoreUnavailableError) throw err;
           throw new HandlerError(err instanceof Error ? err.message : String(err), { cause: err });
         }
-        if (claimed === undefined) {
-          const own = bookkeepingOf(batch, chunk, 1);
-          const { rows } = await tx.query<{ claimed: number }>(
-            `with ${own.with} select count(*)::int as claimed from ${CLAIMED}`,
-            own.params,
-          );
-          claimed = Number(rows[0]!.claimed);
-        }
+        claimed ??= (await claimInboxMany(tx, name, batch.topic, batch.partition, claimsOf(chunk), chunk[chunk.length - 1]!.message.offset))
+          .size;
         if (claimed !== chunk.length) throw new AppliedBefore();
         return claimed;
       });
@@ -549,14 +545,7 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
     // The claims and the chunk's offset in one statement, before the handler, in the same transaction:
     // readers of the log wait for a transaction from its first append to its end, so a handler that
     // appends should have as little as possible after it.
-    const claimed = await claimInboxMany(
-      tx,
-      name,
-      batch.topic,
-      batch.partition,
-      chunk.map(({ message, event }) => ({ ceId: event.ce.id, offset: message.offset })),
-      chunk[chunk.length - 1]!.message.offset,
-    );
+    const claimed = await claimInboxMany(tx, name, batch.topic, batch.partition, claimsOf(chunk), chunk[chunk.length - 1]!.message.offset);
     // An event published twice within one chunk is claimed once: its first delivery is the one applied.
     const events: ConsumedEvent[] = [];
     for (const { event } of chunk) {

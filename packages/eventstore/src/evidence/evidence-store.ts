@@ -333,7 +333,7 @@ export class EvidenceStore implements EventStore {
     );
     return {
       conflicts,
-      append: (alongside) => appendPrepared(prepared, conflicts, (ready) => appendManyWithin(tx, ready, alongside), tx, alongside),
+      append: (alongside) => appendPrepared(prepared, conflicts, (ready) => appendManyWithin(tx, ready, alongside)),
     };
   }
 

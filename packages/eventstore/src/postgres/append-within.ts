@@ -73,7 +73,8 @@ export async function appendManyWithin(
   alongside?: AlongsideAppend,
 ): Promise<AppendOutcome[]> {
   const distinct = new Set(batch.map((b) => b.stream)).size === batch.length && batch.every((b) => b.events.length > 0);
-  if (distinct && (batch.length > 1 || (alongside && batch.length === 1))) {
+  // One stream alone goes by appendWithin, unless the statement is to carry `alongside`.
+  if (distinct && batch.length > 0 && (batch.length > 1 || alongside !== undefined)) {
     const results = await appender.tryAppendManyWithin(tx, batch, alongside);
     if (results !== undefined) return results.map((appended) => ({ appended }));
     // A conflict: nothing of the batch was written, `alongside` was; the streams go one by one.
@@ -152,21 +153,22 @@ export async function prepareManyWithin(tx: SqlQueryable, batch: readonly Stream
   const conflicts = batch.map((b) => expectationConflict(b.stream, b.expectedRevision, heads.get(b.stream)));
   return {
     conflicts,
-    append: (alongside) => appendPrepared(batch, conflicts, (ready) => appendManyWithin(tx, ready, alongside), tx, alongside),
+    append: (alongside) => appendPrepared(batch, conflicts, (ready) => appendManyWithin(tx, ready, alongside)),
   };
 }
 
-/** Appends the streams of `batch` without a conflict; the others' outcomes are their conflicts. `append` carries `alongside`; with nothing to append it runs alone in `tx`. */
+/**
+ * Appends the streams of `batch` without a conflict; the others' outcomes
+ * are their conflicts. `append` is called even with none to append, so
+ * that writes it carries alongside still run (appendManyWithin).
+ */
 export async function appendPrepared(
   batch: readonly StreamAppend[],
   conflicts: readonly (ConcurrencyError | undefined)[],
   append: (ready: StreamAppend[]) => Promise<AppendOutcome[]>,
-  tx?: SqlQueryable,
-  alongside?: AlongsideAppend,
 ): Promise<AppendOutcome[]> {
   const at = conflicts.flatMap((c, i) => (c ? [] : [i]));
-  if (at.length === 0 && alongside) await runAlongside(tx!, alongside);
-  const results = at.length > 0 ? await append(at.map((i) => batch[i]!)) : [];
+  const results = await append(at.map((i) => batch[i]!));
   const outcomes: AppendOutcome[] = conflicts.map((conflict) => ({ conflict: conflict! }));
   at.forEach((i, k) => (outcomes[i] = results[k]!));
   return outcomes;

@@ -400,16 +400,14 @@ export async function recordAndRouteGrants(
     { callerRecordsEmitted: true, ...(heads ? { heads } : {}) },
   );
   const going = plans.filter((_, i) => emits.outcomes[i]!.appended);
-  const pushed = going.map((p) => ({ pushed: p.pushed, known: p.known }));
-  const claims = going.flatMap((p) => (p.claimed ? [{ claimed: p.claimed.event, eventId: p.claimed.id }] : []));
   let carried: ReturnType<typeof withTail>;
-  if (claims.length === 0) {
-    carried = withTail(await pushesWith(ctx, tx, pushed, emits.emittedIds), tail);
+  if (going.every((p) => p.claimed === undefined)) {
+    const pushes = going.map((p) => ({ pushed: p.pushed, known: p.known }));
+    carried = withTail(await pushesWith(ctx, tx, pushes, emits.emittedIds), tail);
   } else {
     // 推送即认领: a claim meets the claim deadline its push opens, so the pushes go in first, then the
     // claims; the append carries the tail only.
-    await applyPushedMany(ctx, tx, pushed, emits.emittedIds);
-    await applyClaimedMany(ctx, tx, claims);
+    await applyPlannedPushes(ctx, tx, going, emits.emittedIds);
     carried = withTail(undefined, tail);
   }
   const appended = await emits.append(carried?.alongside);
@@ -438,35 +436,36 @@ function withTail(
   pushes: (WithQueries & { readonly written: readonly string[]; settle(opened: readonly OpenedDeadline[]): Promise<void> }) | undefined,
   tail: ChunkTail | undefined,
 ): { readonly alongside: AlongsideAppend; settle(): Promise<void> } | undefined {
-  const mine = pushes ?? { with: "", params: [], written: [] };
-  let first = mine.params.length + 1;
-  const forget =
-    tail && tail.forget.length > 0
-      ? { with: `forgotten as (${FORGET_EMITTED_SQL(`$${first++}`)} returning event_id)`, params: [tail.forget] }
-      : undefined;
-  const book = tail?.bookkeeping?.queries(first);
-  if (!pushes && !forget && !book) return undefined;
+  // Each part's parameters follow the parts' before it.
+  const parts: Array<WithQueries & { readonly written: readonly string[] }> = pushes ? [pushes] : [];
+  const next = () => parts.reduce((n, part) => n + part.params.length, 1);
+  if (tail && tail.forget.length > 0)
+    parts.push({
+      with: `forgotten as (${FORGET_EMITTED_SQL(`$${next()}`)} returning event_id)`,
+      params: [tail.forget],
+      written: ["forgotten"],
+    });
+  const book = tail?.bookkeeping?.queries(next());
+  if (book) parts.push(book);
+  if (parts.length === 0) return undefined;
   let opened: OpenedDeadline[] = [];
   const columns = [
     ...(pushes ? [`(select coalesce(json_agg(o), '[]'::json) from ${OPENED} o) as opened`] : []),
     ...(book ? [`(select count(*)::int from ${book.claimed}) as claimed`] : []),
   ];
+  const returning = {
+    query: `select ${columns.join(", ")}`,
+    rows: ([row]: Record<string, unknown>[]) => {
+      if (pushes) opened = row!.opened as OpenedDeadline[];
+      if (book) tail!.bookkeeping!.ran(Number(row!.claimed));
+    },
+  };
   return {
     alongside: {
-      with: [...(pushes ? [pushes.with] : []), ...(forget ? [forget.with] : []), ...(book ? [book.with] : [])].join(", "),
-      params: [...mine.params, ...(forget ? forget.params : []), ...(book ? book.params : [])],
-      written: [...mine.written, ...(forget ? ["forgotten"] : []), ...(book ? book.written : [])],
-      ...(columns.length > 0
-        ? {
-            returning: {
-              query: `select ${columns.join(", ")}`,
-              rows: ([row]: Record<string, unknown>[]) => {
-                if (pushes) opened = row!.opened as OpenedDeadline[];
-                if (book) tail!.bookkeeping!.ran(Number(row!.claimed));
-              },
-            },
-          }
-        : {}),
+      with: parts.map((part) => part.with).join(", "),
+      params: parts.flatMap((part) => part.params),
+      written: parts.flatMap((part) => part.written),
+      ...(columns.length > 0 ? { returning } : {}),
     },
     settle: async () => {
       if (pushes) await pushes.settle(opened);
