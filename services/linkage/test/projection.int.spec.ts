@@ -264,12 +264,37 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     // An echo passed over before this chunk: its linkage_emitted row is to go with the chunk.
     await db.sql.query(`insert into linkage_emitted (event_id) values ('passed-echo')`);
     h.handle.passOver.passed(["passed-echo"]);
-    const events = ["L21", "L22"].map((licenceId) => consumed("LicenceGranted", grant({ licenceId, underCommitment: true })));
+    const events = ["L21", "L22"].map((licenceId) =>
+      consumed("LicenceGranted", grant({ licenceId, underCommitment: true, holder: { name: "林某某", uscc: null, idNumber: "350102199001011234" } })),
+    );
+    // Every change to a handoff row after its insert, counted: a new grant's row is written once, with its push.
+    await db.sql.query(`create table handoff_updates (handoff_id text)`);
+    await db.sql.query(
+      `create function count_handoff_update() returns trigger language plpgsql as $$ begin insert into handoff_updates values (new.handoff_id); return new; end $$`,
+    );
+    await db.sql.query(`create trigger counted after update on linkage_handoffs for each row execute function count_handoff_update()`);
     const { statements, claimed } = await chunkWithBookkeeping(events);
-    // Two statements write: the grants' rows, and last one with everything else (the rest read heads, routes, calendars).
+    expect(await rows(db, `select count(*)::int as n from handoff_updates`)).toEqual([{ n: 0 }]);
+    await db.sql.query(`drop trigger counted on linkage_handoffs`);
+    expect(
+      await rows(
+        db,
+        `select handoff_id, status, item_name, decision_date, holder_id_hash is not null as id_hashed from linkage_handoffs order by handoff_id`,
+      ),
+    ).toEqual(
+      ["H-L21", "H-L22"].map((handoff_id) => ({
+        handoff_id,
+        status: "pushed",
+        item_name: grant({ licenceId: "L21" }).itemName,
+        decision_date: "2026-09-29",
+        id_hashed: true,
+      })),
+    );
+    // Two statements write: the grants' rows (only those that exist already; none here), and last one with everything
+    // else (the rest read heads, routes, calendars).
     const writes = statements.filter((q) => /^\s*(with|insert|update|delete)/.test(q));
     expect(writes).toHaveLength(2);
-    expect(writes[0]).toMatch(/^\s*insert into linkage_handoffs/);
+    expect(writes[0]).toMatch(/^\s*with g as materialized[\s\S]*insert into linkage_handoffs/);
     const last = statements.at(-1)!;
     expect(writes[1]).toBe(last);
     expect(last).toMatch(/insert into linkage_emitted[\s\S]*insert into linkage_handoffs[\s\S]*insert into linkage_deadlines/);
@@ -328,12 +353,18 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     const first = await chunkStatements(["L61", "L62"]);
     // No statement of its own reads the heads: the grants' upsert did (its head columns).
     expect(first.filter((q) => q.includes("from events where stream_name = s.name"))).toEqual([]);
-    expect(first.find((q) => q.includes("insert into linkage_handoffs"))).toContain("head_revision");
+    expect(first.find((q) => q.includes("with g as materialized"))).toContain("head_revision");
     expect(types(await stream("handoff-H-L61"))).toEqual(["HandoffPushed"]);
     // The read model lost (as in a rebuild) and the grants again: the heads say the pushes were made; nothing is pushed twice.
     await db.sql.query(`truncate linkage_handoffs, linkage_deadlines, linkage_emitted`);
     await chunkStatements(["L61", "L62", "L63"]);
     expect(types(await stream("handoff-H-L61"))).toEqual(["HandoffPushed"]);
+    // The grants pushed before still get their rows (their echoes bring the push), the new one its row with its push.
+    expect(await rows(db, `select handoff_id, status, decision_date from linkage_handoffs order by handoff_id`)).toEqual([
+      { handoff_id: "H-L61", status: "granted", decision_date: "2026-09-29" },
+      { handoff_id: "H-L62", status: "granted", decision_date: "2026-09-29" },
+      { handoff_id: "H-L63", status: "pushed", decision_date: "2026-09-29" },
+    ]);
     expect(types(await stream("handoff-H-L63"))).toEqual(["HandoffPushed"]);
     expect((await signing.ctx.store.readStream("handoff-H-L62"))[0]?.metadata.evidence?.chain).toBeDefined();
   });

@@ -55,68 +55,115 @@ export interface Trigger {
   readonly now: Date;
 }
 
+/** The grants' facts a handoff row holds: its grant's, the supervision facts of feedback that came first (refreshFromFeedback), none of a push. */
+const GRANT_COLUMNS = `handoff_id, licence_id, case_id, holder_name, holder_uscc, holder_id_hash, item_code, item_name, region_code,
+       approval_authority, decision_date, under_commitment, subject, first_feedback_at, first_result_at, verified_at`;
+/** GRANT_COLUMNS' values for the rows of `g` (GRANTS_SQL's names, or any with its columns). */
+const grantValuesOf = (g: string) => `${g}.handoff_id, ${g}.licence_id, ${g}.case_id, ${g}.holder_name, ${g}.holder_uscc, ${g}.holder_id_hash,
+       ${g}.item_code, ${g}.item_name, ${g}.region_code, ${g}.approval_authority, ${g}.decision_date, ${g}.under_commitment, ${g}.subject,
+       (select min(at) from linkage_feedback f where f.licence_id = ${g}.licence_id),
+       (select min(at) filter (where result) from linkage_feedback f where f.licence_id = ${g}.licence_id),
+       (select min(at) filter (where event_type = 'CommitmentVerified') from linkage_feedback f where f.licence_id = ${g}.licence_id)`;
+/** The grants as parameters $1 to $13 (grantParams). */
+const GRANTS_SQL = `unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+       $11::text[], $12::boolean[], $13::text[])
+       as g(handoff_id, licence_id, case_id, holder_name, holder_uscc, holder_id_hash, item_code, item_name, region_code, approval_authority,
+         decision_date, under_commitment, subject)`;
+const UPSERT_GRANTS_CONFLICT = `on conflict (handoff_id) do update set licence_id = excluded.licence_id, case_id = excluded.case_id, holder_name = excluded.holder_name,
+       holder_uscc = excluded.holder_uscc, holder_id_hash = excluded.holder_id_hash, item_code = excluded.item_code, item_name = excluded.item_name,
+       region_code = excluded.region_code, approval_authority = excluded.approval_authority, decision_date = excluded.decision_date,
+       under_commitment = excluded.under_commitment, subject = excluded.subject, first_feedback_at = excluded.first_feedback_at,
+       first_result_at = excluded.first_result_at, verified_at = excluded.verified_at`;
+
+function grantParams(sorted: readonly LicenceGranted[]): unknown[] {
+  const column = <T>(f: (g: LicenceGranted) => T) => sorted.map(f);
+  return [
+    column((g) => handoffIdOf(g.licenceId)),
+    column((g) => g.licenceId),
+    column((g) => g.caseId),
+    column((g) => g.holder.name),
+    column((g) => g.holder.uscc),
+    column((g) => holderIdHashOf(g)),
+    column((g) => g.itemCode),
+    column((g) => g.itemName),
+    column((g) => g.regionCode),
+    column((g) => g.issuingAuthority),
+    column((g) => g.decisionDate),
+    column((g) => g.underCommitment),
+    column((g) => g.holder.uscc ?? g.caseId),
+  ];
+}
+
+const holderIdHashOf = (g: LicenceGranted) => (g.holder.idNumber ? idNumberHash(g.holder.idNumber) : null);
+
 /**
- * The grants' facts on their handoff rows (creating them), for grants of
- * distinct licences in one statement: what a push needs later, whenever a
- * route appears. With each, the supervision facts of feedback that came first
+ * The grants' facts on their handoff rows, for grants of distinct licences in
+ * one statement: what a push needs later, whenever a route appears. With
+ * each, the supervision facts of feedback that came first
  * (refreshFromFeedback), and each row as routeHandoff needs it (the upsert
  * holds its lock; rows are locked in handoff id order). By handoff id; with
  * them the routes' version the statement saw (RouteCache) and, where the
  * store keeps its events in this database, the handoff streams' heads for
  * emitEach (a statement fewer before the append).
+ *
+ * `unwrittenIfNew`: rows that do not exist yet are not written, only
+ * returned as they would be, and listed in `unwritten`: their caller writes
+ * each with its push, one row version instead of two (the second, a push's
+ * update, moved indexed columns: five index entries again).
  */
 export async function recordGrants(
   ctx: LinkageContext,
   tx: SqlQueryable,
   grants: readonly LicenceGranted[],
-): Promise<{ readonly rows: Map<string, PendingRow>; readonly routesVersion: string | undefined; readonly heads: KnownHeads | undefined }> {
-  if (grants.length === 0) return { rows: new Map(), routesVersion: undefined, heads: undefined };
+  options: { readonly unwrittenIfNew?: boolean } = {},
+): Promise<{
+  readonly rows: Map<string, PendingRow>;
+  readonly routesVersion: string | undefined;
+  readonly heads: KnownHeads | undefined;
+  readonly unwritten: ReadonlySet<string>;
+}> {
+  if (grants.length === 0) return { rows: new Map(), routesVersion: undefined, heads: undefined, unwritten: new Set() };
   const sorted = [...grants].sort((a, b) => (a.licenceId < b.licenceId ? -1 : a.licenceId > b.licenceId ? 1 : 0));
-  const column = <T>(f: (g: LicenceGranted) => T) => sorted.map(f);
   // The head columns are there only where ctx.headsInTransaction, and read only then.
-  const { rows } = await tx.query<PendingRow & { routes_version: string; head_revision: string | null; head_hash: string | null }>(
-    `insert into linkage_handoffs (handoff_id, licence_id, case_id, holder_name, holder_uscc, holder_id_hash, item_code, item_name, region_code,
-       approval_authority, decision_date, under_commitment, subject, first_feedback_at, first_result_at, verified_at)
-     select g.handoff_id, g.licence_id, g.case_id, g.holder_name, g.holder_uscc, g.holder_id_hash, g.item_code, g.item_name, g.region_code,
-       g.approval_authority, g.decision_date, g.under_commitment, g.subject,
-       (select min(at) from linkage_feedback f where f.licence_id = g.licence_id),
-       (select min(at) filter (where result) from linkage_feedback f where f.licence_id = g.licence_id),
-       (select min(at) filter (where event_type = 'CommitmentVerified') from linkage_feedback f where f.licence_id = g.licence_id)
-     from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-       $11::text[], $12::boolean[], $13::text[])
-       as g(handoff_id, licence_id, case_id, holder_name, holder_uscc, holder_id_hash, item_code, item_name, region_code, approval_authority,
-         decision_date, under_commitment, subject)
-     on conflict (handoff_id) do update set licence_id = excluded.licence_id, case_id = excluded.case_id, holder_name = excluded.holder_name,
-       holder_uscc = excluded.holder_uscc, holder_id_hash = excluded.holder_id_hash, item_code = excluded.item_code, item_name = excluded.item_name,
-       region_code = excluded.region_code, approval_authority = excluded.approval_authority, decision_date = excluded.decision_date,
-       under_commitment = excluded.under_commitment, subject = excluded.subject, first_feedback_at = excluded.first_feedback_at,
-       first_result_at = excluded.first_result_at, verified_at = excluded.verified_at
-     returning ${PENDING_COLUMNS}, ${ROUTES_VERSION_SQL} as routes_version${ctx.headsInTransaction ? `, ${headColumnsSql(HANDOFF_STREAM_OF_ROW)}` : ""}`,
-    [
-      column((g) => handoffIdOf(g.licenceId)),
-      column((g) => g.licenceId),
-      column((g) => g.caseId),
-      column((g) => g.holder.name),
-      column((g) => g.holder.uscc),
-      column((g) => (g.holder.idNumber ? idNumberHash(g.holder.idNumber) : null)),
-      column((g) => g.itemCode),
-      column((g) => g.itemName),
-      column((g) => g.regionCode),
-      column((g) => g.issuingAuthority),
-      column((g) => g.decisionDate),
-      column((g) => g.underCommitment),
-      column((g) => g.holder.uscc ?? g.caseId),
-    ],
+  const extra = `${ROUTES_VERSION_SQL} as routes_version${ctx.headsInTransaction ? `, ${headColumnsSql(HANDOFF_STREAM_OF_ROW)}` : ""}`;
+  const { rows } = await tx.query<
+    PendingRow & { routes_version: string; head_revision: string | null; head_hash: string | null; written: boolean }
+  >(
+    options.unwrittenIfNew
+      ? // A row that does not exist is not locked: a writer that creates it meanwhile meets the push's upsert
+        // (its update branch keeps what is there), and the push's append expects no stream.
+        `with g as materialized (select * from ${GRANTS_SQL}),
+         upserted as (
+           insert into linkage_handoffs (${GRANT_COLUMNS})
+           select ${grantValuesOf("g")} from g where exists (select from linkage_handoffs h where h.handoff_id = g.handoff_id)
+           ${UPSERT_GRANTS_CONFLICT}
+           returning ${PENDING_COLUMNS}
+         )
+         select r.*, ${extra} from (
+           select ${PENDING_COLUMNS}, true as written from upserted
+           union all
+           select g.handoff_id, g.licence_id, g.case_id, g.holder_name, g.holder_uscc, g.item_code, g.region_code, g.approval_authority,
+             g.decision_date, g.under_commitment, g.subject, null::timestamptz, null::timestamptz, null::text, null::timestamptz, false
+           from g where not exists (select from upserted u where u.handoff_id = g.handoff_id)
+         ) r`
+      : `insert into linkage_handoffs (${GRANT_COLUMNS})
+         select ${grantValuesOf("g")} from ${GRANTS_SQL}
+         ${UPSERT_GRANTS_CONFLICT}
+         returning ${PENDING_COLUMNS}, true as written, ${extra}`,
+    grantParams(sorted),
   );
+  const unwritten = new Set(rows.filter((r) => !r.written).map((r) => r.handoff_id));
+  // Deadlines an echo opened before its grant: only on rows that exist (the echo's upsert made them).
   await restartVerifications(
     ctx,
     tx,
-    sorted.filter((g) => g.underCommitment),
+    sorted.filter((g) => g.underCommitment && !unwritten.has(handoffIdOf(g.licenceId))),
   );
   return {
-    rows: new Map(rows.map(({ routes_version: _v, head_revision: _r, head_hash: _h, ...r }) => [r.handoff_id, r])),
+    rows: new Map(rows.map(({ routes_version: _v, head_revision: _r, head_hash: _h, written: _w, ...r }) => [r.handoff_id, r])),
     routesVersion: rows[0]?.routes_version,
     heads: ctx.headsInTransaction ? new Map(rows.map((r) => [handoffStream(r.handoff_id), knownHeadOf(r)])) : undefined,
+    unwritten,
   };
 }
 
@@ -275,11 +322,12 @@ async function applyPlannedPushes(
   tx: SqlQueryable,
   pushes: readonly PlannedPush[],
   emitted: readonly string[] = [],
+  grantColumnsOf: (handoffId: string) => PushToApply["grant"] = () => undefined,
 ): Promise<void> {
   await applyPushedMany(
     ctx,
     tx,
-    pushes.map((p) => ({ pushed: p.pushed, known: p.known })),
+    pushes.map((p) => ({ pushed: p.pushed, known: p.known, grant: grantColumnsOf(p.handoffId) })),
     emitted,
   );
   await applyClaimedMany(
@@ -367,11 +415,18 @@ export async function recordAndRouteGrants(
   /** What the chunk's last statement is to carry, when these grants are the chunk's last step (ChunkTail). */
   tail?: ChunkTail,
 ): Promise<{ readonly tailCarried: boolean }> {
-  const { rows, routesVersion, heads } = await recordGrants(
+  // Rows that are new are written with their push (pushesWith), once; those that take another path first.
+  const { rows, routesVersion, heads, unwritten } = await recordGrants(
     ctx,
     tx,
     grants.map((g) => g.grant),
+    { unwrittenIfNew: true },
   );
+  const grantOf = new Map(grants.map(({ grant }) => [handoffIdOf(grant.licenceId), grant]));
+  const writeGrantRows = async (handoffIds: readonly string[]) => {
+    const left = handoffIds.filter((id) => unwritten.has(id));
+    if (left.length > 0) await recordGrants(ctx, tx, left.map((id) => grantOf.get(id)!));
+  };
   const pending = grants.flatMap(({ grant, trigger }) => {
     const h = rows.get(handoffIdOf(grant.licenceId));
     return isPending(h) ? [{ h, trigger }] : [];
@@ -390,6 +445,7 @@ export async function recordAndRouteGrants(
     if (plan === undefined || "held" in plan) alone.push({ row: h, trigger });
     else plans.push(plan);
   }
+  await writeGrantRows(alone.map(({ row }) => row.handoff_id));
   for (const { row, trigger } of alone) await routeHandoff(ctx, tx, row.handoff_id, trigger, row);
   // Signed, and the pushes done before (a replay) found, first; the read model next; the append last,
   // as readers of the log wait for `tx` from its first append to its end. The pushes' read model rides
@@ -400,14 +456,20 @@ export async function recordAndRouteGrants(
     { callerRecordsEmitted: true, ...(heads ? { heads } : {}) },
   );
   const going = plans.filter((_, i) => emits.outcomes[i]!.appended);
+  // Pushed before (a replay): no push to write the row with.
+  await writeGrantRows(plans.filter((_, i) => !emits.outcomes[i]!.appended).map((p) => p.handoffId));
+  const grantColumnsOf = (handoffId: string) => {
+    const g = unwritten.has(handoffId) ? grantOf.get(handoffId) : undefined;
+    return g && { holderIdHash: holderIdHashOf(g), itemName: g.itemName, decisionDate: g.decisionDate };
+  };
   let carried: ReturnType<typeof withTail>;
   if (going.every((p) => p.claimed === undefined)) {
-    const pushes = going.map((p) => ({ pushed: p.pushed, known: p.known }));
+    const pushes = going.map((p) => ({ pushed: p.pushed, known: p.known, grant: grantColumnsOf(p.handoffId) }));
     carried = withTail(await pushesWith(ctx, tx, pushes, emits.emittedIds), tail);
   } else {
     // 推送即认领: a claim meets the claim deadline its push opens, so the pushes go in first, then the
     // claims; the append carries the tail only.
-    await applyPlannedPushes(ctx, tx, going, emits.emittedIds);
+    await applyPlannedPushes(ctx, tx, going, emits.emittedIds, grantColumnsOf);
     carried = withTail(undefined, tail);
   }
   const appended = await emits.append(carried?.alongside);
@@ -503,6 +565,8 @@ export async function applyPushed(
 interface PushToApply {
   readonly pushed: HandoffPushed;
   readonly known?: { decisionDate?: string; subject?: string; verificationMonths?: number };
+  /** The grant's facts a push does not carry, for a row written with its push (recordGrants' `unwrittenIfNew`). */
+  readonly grant?: { readonly holderIdHash: string | null; readonly itemName: string; readonly decisionDate: string } | undefined;
 }
 
 /**
@@ -570,6 +634,9 @@ async function pushesWith(
     column((p) => p.claimDue),
     column((p) => p.autoClaimed),
     column((p) => p.verificationDue),
+    sorted.map(({ grant }) => grant?.holderIdHash ?? null),
+    sorted.map(({ grant }) => grant?.itemName ?? null),
+    sorted.map(({ grant }) => grant?.decisionDate ?? null),
     emitted,
   ];
   const planned = sorted.every(({ known }) => known !== undefined && "decisionDate" in known && "subject" in known);
@@ -581,14 +648,14 @@ async function pushesWith(
       params.length + 1,
     );
     return {
-      with: `emitted as (${RECORD_EMITTED_SQL("$19")} returning event_id), handoffs as (${UPSERT_PUSHED} returning handoff_id), ${OPENED} as (${opening.sql})`,
+      with: `emitted as (${RECORD_EMITTED_SQL("$22")} returning event_id), handoffs as (${UPSERT_PUSHED} returning handoff_id), ${OPENED} as (${opening.sql})`,
       written: ["emitted", "handoffs", OPENED],
       params: [...params, ...opening.params],
       settle: (opened) => opening.settleKnown(tx, opened),
     };
   }
   const { rows } = await tx.query<{ handoff_id: string; decision_date: string | null; subject: string | null }>(
-    `with emitted as (${RECORD_EMITTED_SQL("$19")}) ${UPSERT_PUSHED} returning handoff_id, decision_date, subject`,
+    `with emitted as (${RECORD_EMITTED_SQL("$22")}) ${UPSERT_PUSHED} returning handoff_id, decision_date, subject`,
     params,
   );
   const written = new Map(rows.map((r) => [r.handoff_id, r]));
@@ -650,11 +717,22 @@ function deadlineSpecsOf(
   return deadlines;
 }
 
-// The pushes' facts on the read model: $1 to $18 (applyPushedMany's params); the handoff row exists (its grant) or not yet (an echo first).
+// The pushes' facts on the read model: $1 to $21 (pushesWith's params); the handoff row exists (its grant) or not yet (an echo
+// first, or a grant whose row is written with its push: $19 to $21 are then the grant's facts a push does not carry, and the
+// supervision facts of feedback that came first are read as recordGrants reads them).
 const UPSERT_PUSHED = `insert into linkage_handoffs (handoff_id, licence_id, case_id, holder_name, holder_uscc, item_code, region_code, approval_authority, under_commitment,
-       subject, regulator, pushed_at, pushed_on, claim_limit_amount, claim_limit_unit, claim_due, auto_claimed, verification_due)
-     select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[],
-       $10::text[], $11::text[], $12::timestamptz[], $13::text[], $14::int[], $15::text[], $16::text[], $17::boolean[], $18::text[])
+       subject, regulator, pushed_at, pushed_on, claim_limit_amount, claim_limit_unit, claim_due, auto_claimed, verification_due,
+       holder_id_hash, item_name, decision_date, first_feedback_at, first_result_at, verified_at)
+     select u.*,
+       (select min(at) from linkage_feedback f where f.licence_id = u.licence_id),
+       (select min(at) filter (where result) from linkage_feedback f where f.licence_id = u.licence_id),
+       (select min(at) filter (where event_type = 'CommitmentVerified') from linkage_feedback f where f.licence_id = u.licence_id)
+     from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[],
+       $10::text[], $11::text[], $12::timestamptz[], $13::text[], $14::int[], $15::text[], $16::text[], $17::boolean[], $18::text[],
+       $19::text[], $20::text[], $21::text[])
+       as u(handoff_id, licence_id, case_id, holder_name, holder_uscc, item_code, region_code, approval_authority, under_commitment,
+         subject, regulator, pushed_at, pushed_on, claim_limit_amount, claim_limit_unit, claim_due, auto_claimed, verification_due,
+         holder_id_hash, item_name, decision_date)
      on conflict (handoff_id) do update set regulator = excluded.regulator, pushed_at = excluded.pushed_at, pushed_on = excluded.pushed_on,
        claim_limit_amount = excluded.claim_limit_amount, claim_limit_unit = excluded.claim_limit_unit, claim_due = excluded.claim_due,
        auto_claimed = excluded.auto_claimed, verification_due = excluded.verification_due, held_reason = null,
@@ -662,7 +740,9 @@ const UPSERT_PUSHED = `insert into linkage_handoffs (handoff_id, licence_id, cas
        holder_name = coalesce(linkage_handoffs.holder_name, excluded.holder_name), holder_uscc = coalesce(linkage_handoffs.holder_uscc, excluded.holder_uscc),
        item_code = coalesce(linkage_handoffs.item_code, excluded.item_code), region_code = coalesce(linkage_handoffs.region_code, excluded.region_code),
        approval_authority = coalesce(linkage_handoffs.approval_authority, excluded.approval_authority),
-       under_commitment = coalesce(linkage_handoffs.under_commitment, excluded.under_commitment), subject = coalesce(linkage_handoffs.subject, excluded.subject)`;
+       under_commitment = coalesce(linkage_handoffs.under_commitment, excluded.under_commitment), subject = coalesce(linkage_handoffs.subject, excluded.subject),
+       holder_id_hash = coalesce(linkage_handoffs.holder_id_hash, excluded.holder_id_hash), item_name = coalesce(linkage_handoffs.item_name, excluded.item_name),
+       decision_date = coalesce(linkage_handoffs.decision_date, excluded.decision_date)`;
 
 /** HandoffClaimed (automatic, or the regulator's from the supervision service): the claim facts, and the claim deadline met (`eventId`: the claim event's id, so its echo is the same fact). */
 export async function applyClaimed(ctx: LinkageContext, tx: SqlQueryable, c: HandoffClaimed, eventId: string): Promise<void> {
