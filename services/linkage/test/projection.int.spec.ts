@@ -265,7 +265,10 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     await db.sql.query(`insert into linkage_emitted (event_id) values ('passed-echo')`);
     h.handle.passOver.passed(["passed-echo"]);
     const events = ["L21", "L22"].map((licenceId) =>
-      consumed("LicenceGranted", grant({ licenceId, underCommitment: true, holder: { name: "林某某", uscc: null, idNumber: "350102199001011234" } })),
+      consumed(
+        "LicenceGranted",
+        grant({ licenceId, underCommitment: true, holder: { name: "林某某", uscc: null, idNumber: "350102199001011234" } }),
+      ),
     );
     // Every change to a handoff row after its insert, counted: a new grant's row is written once, with its push.
     await db.sql.query(`create table handoff_updates (handoff_id text)`);
@@ -326,10 +329,17 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     expect(last).not.toContain("insert into linkage_handoffs");
     expect(claimed).toBe(2);
     expect(types(await stream("handoff-H-L31"))).toEqual(["HandoffPushed", "HandoffClaimed"]);
-    expect(await rows(db, `select handoff_id, status, claim_automatic from linkage_handoffs order by handoff_id`)).toEqual([
-      { handoff_id: "H-L31", status: "claimed", claim_automatic: true },
-      { handoff_id: "H-L32", status: "claimed", claim_automatic: true },
-    ]);
+    expect(
+      await rows(db, `select handoff_id, status, claim_automatic, decision_date, item_name from linkage_handoffs order by handoff_id`),
+    ).toEqual(
+      ["H-L31", "H-L32"].map((handoff_id) => ({
+        handoff_id,
+        status: "claimed",
+        claim_automatic: true,
+        decision_date: "2026-09-29",
+        item_name: grant({ licenceId: "L31" }).itemName,
+      })),
+    );
     expect(await deadline("claim-H-L31")).toMatchObject({ status: "met" });
   });
 
@@ -490,6 +500,18 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
       status: "open",
     });
     expect(types(await stream("handoff-H-L12"))).toEqual([]); // pushed before: nothing appended again
+    // L12's row (its echo's) takes the grant's facts; L13's is new, written with its push.
+    expect(
+      await rows(db, `select handoff_id, status, decision_date, item_name, regulator from linkage_handoffs order by handoff_id`),
+    ).toEqual(
+      ["H-L12", "H-L13"].map((handoff_id) => ({
+        handoff_id,
+        status: "pushed",
+        decision_date: "2026-09-28",
+        item_name: grant({ licenceId: "L12" }).itemName,
+        regulator: REGULATOR,
+      })),
+    );
     expect(await deadline("verification-L13")).toMatchObject({
       start_date: "2026-09-28",
       limit_amount: 3,
@@ -517,6 +539,16 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     );
     expect(await deadline("verification-L41")).toMatchObject({ status: "open", due_date: "2026-12-28", yellow_from: expect.any(String) });
     expect(await deadline("verification-L42")).toMatchObject({ status: "met", met_by: "CommitmentVerified", due_date: "2026-12-28" });
+    // L42's row is new, written with its push: it takes the feedback that came first, as a grant's own row would.
+    expect(
+      await rows(
+        db,
+        `select handoff_id, status, first_feedback_at is not null as fed_back, verified_at from linkage_handoffs order by handoff_id`,
+      ),
+    ).toEqual([
+      { handoff_id: "H-L41", status: "pushed", fed_back: false, verified_at: null },
+      { handoff_id: "H-L42", status: "fed_back", fed_back: true, verified_at: new Date("2026-10-20T02:00:00Z") },
+    ]);
     // Both read like a deadline settled from the database: settling again changes nothing.
     const before = await rows(db, `select * from linkage_deadlines order by deadline_id`);
     await settleDeadlines(

@@ -59,7 +59,9 @@ export interface Trigger {
 const GRANT_COLUMNS = `handoff_id, licence_id, case_id, holder_name, holder_uscc, holder_id_hash, item_code, item_name, region_code,
        approval_authority, decision_date, under_commitment, subject, first_feedback_at, first_result_at, verified_at`;
 /** GRANT_COLUMNS' values for the rows of `g` (GRANTS_SQL's names, or any with its columns). */
-const grantValuesOf = (g: string) => `${g}.handoff_id, ${g}.licence_id, ${g}.case_id, ${g}.holder_name, ${g}.holder_uscc, ${g}.holder_id_hash,
+const grantValuesOf = (
+  g: string,
+) => `${g}.handoff_id, ${g}.licence_id, ${g}.case_id, ${g}.holder_name, ${g}.holder_uscc, ${g}.holder_id_hash,
        ${g}.item_code, ${g}.item_name, ${g}.region_code, ${g}.approval_authority, ${g}.decision_date, ${g}.under_commitment, ${g}.subject,
        (select min(at) from linkage_feedback f where f.licence_id = ${g}.licence_id),
        (select min(at) filter (where result) from linkage_feedback f where f.licence_id = ${g}.licence_id),
@@ -100,14 +102,14 @@ const holderIdHashOf = (g: LicenceGranted) => (g.holder.idNumber ? idNumberHash(
  * The grants' facts on their handoff rows, for grants of distinct licences in
  * one statement: what a push needs later, whenever a route appears. With
  * each, the supervision facts of feedback that came first
- * (refreshFromFeedback), and each row as routeHandoff needs it (the upsert
- * holds its lock; rows are locked in handoff id order). By handoff id; with
+ * (refreshFromFeedback), and each row as routeHandoff needs it (a row
+ * written here is locked, in handoff id order). By handoff id; with
  * them the routes' version the statement saw (RouteCache) and, where the
  * store keeps its events in this database, the handoff streams' heads for
  * emitEach (a statement fewer before the append).
  *
- * `unwrittenIfNew`: rows that do not exist yet are not written, only
- * returned as they would be, and listed in `unwritten`: their caller writes
+ * `unwrittenIfNew`: rows that do not exist yet are not written (nor
+ * locked), only returned as they would be, and listed in `unwritten`: their caller writes
  * each with its push, one row version instead of two (the second, a push's
  * update, moved indexed columns: five index entries again).
  */
@@ -127,7 +129,7 @@ export async function recordGrants(
   // The head columns are there only where ctx.headsInTransaction, and read only then.
   const extra = `${ROUTES_VERSION_SQL} as routes_version${ctx.headsInTransaction ? `, ${headColumnsSql(HANDOFF_STREAM_OF_ROW)}` : ""}`;
   const { rows } = await tx.query<
-    PendingRow & { routes_version: string; head_revision: string | null; head_hash: string | null; written: boolean }
+    PendingRow & { routes_version: string; head_revision: string | null; head_hash: string | null; row_written: boolean }
   >(
     options.unwrittenIfNew
       ? // A row that does not exist is not locked: a writer that creates it meanwhile meets the push's upsert
@@ -140,7 +142,7 @@ export async function recordGrants(
            returning ${PENDING_COLUMNS}
          )
          select r.*, ${extra} from (
-           select ${PENDING_COLUMNS}, true as written from upserted
+           select ${PENDING_COLUMNS}, true as row_written from upserted
            union all
            select g.handoff_id, g.licence_id, g.case_id, g.holder_name, g.holder_uscc, g.item_code, g.region_code, g.approval_authority,
              g.decision_date, g.under_commitment, g.subject, null::timestamptz, null::timestamptz, null::text, null::timestamptz, false
@@ -149,10 +151,10 @@ export async function recordGrants(
       : `insert into linkage_handoffs (${GRANT_COLUMNS})
          select ${grantValuesOf("g")} from ${GRANTS_SQL}
          ${UPSERT_GRANTS_CONFLICT}
-         returning ${PENDING_COLUMNS}, true as written, ${extra}`,
+         returning ${PENDING_COLUMNS}, true as row_written, ${extra}`,
     grantParams(sorted),
   );
-  const unwritten = new Set(rows.filter((r) => !r.written).map((r) => r.handoff_id));
+  const unwritten = new Set(rows.filter((r) => !r.row_written).map((r) => r.handoff_id));
   // Deadlines an echo opened before its grant: only on rows that exist (the echo's upsert made them).
   await restartVerifications(
     ctx,
@@ -160,7 +162,7 @@ export async function recordGrants(
     sorted.filter((g) => g.underCommitment && !unwritten.has(handoffIdOf(g.licenceId))),
   );
   return {
-    rows: new Map(rows.map(({ routes_version: _v, head_revision: _r, head_hash: _h, written: _w, ...r }) => [r.handoff_id, r])),
+    rows: new Map(rows.map(({ routes_version: _v, head_revision: _r, head_hash: _h, row_written: _w, ...r }) => [r.handoff_id, r])),
     routesVersion: rows[0]?.routes_version,
     heads: ctx.headsInTransaction ? new Map(rows.map((r) => [handoffStream(r.handoff_id), knownHeadOf(r)])) : undefined,
     unwritten,
@@ -316,7 +318,10 @@ async function planPush(
   };
 }
 
-/** A planned push whose append went through, on the read model: applyPushed clears held_reason too (the row exists: its upsert's update branch). */
+/**
+ * A planned push whose append went through, on the read model: applyPushed clears held_reason too (a row that exists: its
+ * upsert's update branch); a new grant's row (`grantColumnsOf`) is inserted with its push.
+ */
 async function applyPlannedPushes(
   ctx: LinkageContext,
   tx: SqlQueryable,
@@ -357,7 +362,7 @@ export async function routeHandoff(
   tx: SqlQueryable,
   handoffId: string,
   trigger: Trigger,
-  /** The row as just written and locked in `tx` (recordGrants'), saving the read. */
+  /** The row as just written and locked in `tx` (recordGrants' without unwrittenIfNew), saving the read. */
   locked?: PendingRow,
 ): Promise<PushResult> {
   const h =
@@ -401,12 +406,14 @@ export async function routeHandoff(
 
 /**
  * recordGrants then routeHandoff for each of a consumer chunk's grants
- * (distinct licences), with the statements batched over them: one upsert of
- * the rows, the routes (one statement for those not cached at the routes' version), the pushes signed
- * together (emitEach), one upsert of the pushed facts and one of their
- * deadlines, and the pushes' one append last. A handoff without a route or
- * waiting for a calendar year takes routeHandoff's own path (unrouted,
- * held), before the pushes.
+ * (distinct licences), with the statements batched over them: one statement
+ * for the rows (it writes only those that exist; a new grant's row is
+ * written once, with its push), the routes (one statement for those not
+ * cached at the routes' version), the pushes signed together (emitEach), one
+ * upsert of the pushed facts and one of their deadlines, and the pushes' one
+ * append last. A handoff without a route or waiting for a calendar year
+ * takes routeHandoff's own path (unrouted, held), before the pushes, its
+ * grant's row written first.
  */
 export async function recordAndRouteGrants(
   ctx: LinkageContext,
@@ -423,9 +430,17 @@ export async function recordAndRouteGrants(
     { unwrittenIfNew: true },
   );
   const grantOf = new Map(grants.map(({ grant }) => [handoffIdOf(grant.licenceId), grant]));
-  const writeGrantRows = async (handoffIds: readonly string[]) => {
+  const writeGrantRows = async (handoffIds: readonly string[]): Promise<ReadonlyMap<string, PendingRow>> => {
     const left = handoffIds.filter((id) => unwritten.has(id));
-    if (left.length > 0) await recordGrants(ctx, tx, left.map((id) => grantOf.get(id)!));
+    return left.length > 0
+      ? (
+          await recordGrants(
+            ctx,
+            tx,
+            left.map((id) => grantOf.get(id)!),
+          )
+        ).rows
+      : new Map();
   };
   const pending = grants.flatMap(({ grant, trigger }) => {
     const h = rows.get(handoffIdOf(grant.licenceId));
@@ -445,8 +460,8 @@ export async function recordAndRouteGrants(
     if (plan === undefined || "held" in plan) alone.push({ row: h, trigger });
     else plans.push(plan);
   }
-  await writeGrantRows(alone.map(({ row }) => row.handoff_id));
-  for (const { row, trigger } of alone) await routeHandoff(ctx, tx, row.handoff_id, trigger, row);
+  const aloneRows = await writeGrantRows(alone.map(({ row }) => row.handoff_id));
+  for (const { row, trigger } of alone) await routeHandoff(ctx, tx, row.handoff_id, trigger, aloneRows.get(row.handoff_id) ?? row);
   // Signed, and the pushes done before (a replay) found, first; the read model next; the append last,
   // as readers of the log wait for `tx` from its first append to its end. The pushes' read model rides
   // in the append's statement, with the chunk's tail when these grants end the chunk.
@@ -719,14 +734,15 @@ function deadlineSpecsOf(
 
 // The pushes' facts on the read model: $1 to $21 (pushesWith's params); the handoff row exists (its grant) or not yet (an echo
 // first, or a grant whose row is written with its push: $19 to $21 are then the grant's facts a push does not carry, and the
-// supervision facts of feedback that came first are read as recordGrants reads them).
+// supervision facts of feedback that came first are read as recordGrants reads them; an echo's row gets those from its grant).
 const UPSERT_PUSHED = `insert into linkage_handoffs (handoff_id, licence_id, case_id, holder_name, holder_uscc, item_code, region_code, approval_authority, under_commitment,
        subject, regulator, pushed_at, pushed_on, claim_limit_amount, claim_limit_unit, claim_due, auto_claimed, verification_due,
        holder_id_hash, item_name, decision_date, first_feedback_at, first_result_at, verified_at)
      select u.*,
-       (select min(at) from linkage_feedback f where f.licence_id = u.licence_id),
-       (select min(at) filter (where result) from linkage_feedback f where f.licence_id = u.licence_id),
-       (select min(at) filter (where event_type = 'CommitmentVerified') from linkage_feedback f where f.licence_id = u.licence_id)
+       (select min(at) from linkage_feedback f where f.licence_id = u.licence_id and u.decision_date is not null),
+       (select min(at) filter (where result) from linkage_feedback f where f.licence_id = u.licence_id and u.decision_date is not null),
+       (select min(at) filter (where event_type = 'CommitmentVerified') from linkage_feedback f
+        where f.licence_id = u.licence_id and u.decision_date is not null)
      from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[],
        $10::text[], $11::text[], $12::timestamptz[], $13::text[], $14::int[], $15::text[], $16::text[], $17::boolean[], $18::text[],
        $19::text[], $20::text[], $21::text[])
