@@ -58,6 +58,11 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     );
   const deadline = async (id: string) =>
     (await rows<Record<string, unknown>>(db, `select * from linkage_deadlines where deadline_id = $1`, [id]))[0];
+  /** `columns` of every handoff row, with its id, in id order. */
+  const handoffRows = (columns: string) => rows(db, `select handoff_id, ${columns} from linkage_handoffs order by handoff_id`);
+  /** The same `facts` on the rows of `handoffIds`, as handoffRows returns them. */
+  const alike = (handoffIds: readonly string[], facts: Record<string, unknown>) =>
+    handoffIds.map((handoff_id) => ({ handoff_id, ...facts }));
 
   it("pushes a routed grant with its claim due counted from the push, events and read model in one transaction", async () => {
     await addRoute(db, { regionCode: "350100" }); // city-level route serves the county 350102
@@ -225,7 +230,7 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     expect(types(await stream("handoff-H-L7"))).toEqual(["HandoffPushed"]);
     expect(types(await stream("handoff-H-L8"))).toEqual(["HandoffUnrouted"]);
     expect(types(await stream("handoff-H-L9"))).toEqual(["HandoffPushed"]);
-    expect(await rows(db, `select handoff_id, status from linkage_handoffs order by handoff_id`)).toEqual([
+    expect(await handoffRows(`status`)).toEqual([
       { handoff_id: "H-L7", status: "pushed" },
       { handoff_id: "H-L8", status: "granted" },
       { handoff_id: "H-L9", status: "pushed" },
@@ -279,19 +284,13 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     const { statements, claimed } = await chunkWithBookkeeping(events);
     expect(await rows(db, `select count(*)::int as n from handoff_updates`)).toEqual([{ n: 0 }]);
     await db.sql.query(`drop trigger counted on linkage_handoffs`);
-    expect(
-      await rows(
-        db,
-        `select handoff_id, status, item_name, decision_date, holder_id_hash is not null as id_hashed from linkage_handoffs order by handoff_id`,
-      ),
-    ).toEqual(
-      ["H-L21", "H-L22"].map((handoff_id) => ({
-        handoff_id,
+    expect(await handoffRows(`status, item_name, decision_date, holder_id_hash is not null as id_hashed`)).toEqual(
+      alike(["H-L21", "H-L22"], {
         status: "pushed",
         item_name: grant({ licenceId: "L21" }).itemName,
         decision_date: "2026-09-29",
         id_hashed: true,
-      })),
+      }),
     );
     // Two statements write: the grants' rows (only those that exist already; none here), and last one with everything
     // else (the rest read heads, routes, calendars).
@@ -329,16 +328,13 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     expect(last).not.toContain("insert into linkage_handoffs");
     expect(claimed).toBe(2);
     expect(types(await stream("handoff-H-L31"))).toEqual(["HandoffPushed", "HandoffClaimed"]);
-    expect(
-      await rows(db, `select handoff_id, status, claim_automatic, decision_date, item_name from linkage_handoffs order by handoff_id`),
-    ).toEqual(
-      ["H-L31", "H-L32"].map((handoff_id) => ({
-        handoff_id,
+    expect(await handoffRows(`status, claim_automatic, decision_date, item_name`)).toEqual(
+      alike(["H-L31", "H-L32"], {
         status: "claimed",
         claim_automatic: true,
         decision_date: "2026-09-29",
         item_name: grant({ licenceId: "L31" }).itemName,
-      })),
+      }),
     );
     expect(await deadline("claim-H-L31")).toMatchObject({ status: "met" });
   });
@@ -370,7 +366,7 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     await chunkStatements(["L61", "L62", "L63"]);
     expect(types(await stream("handoff-H-L61"))).toEqual(["HandoffPushed"]);
     // The grants pushed before still get their rows (their echoes bring the push), the new one its row with its push.
-    expect(await rows(db, `select handoff_id, status, decision_date from linkage_handoffs order by handoff_id`)).toEqual([
+    expect(await handoffRows(`status, decision_date`)).toEqual([
       { handoff_id: "H-L61", status: "granted", decision_date: "2026-09-29" },
       { handoff_id: "H-L62", status: "granted", decision_date: "2026-09-29" },
       { handoff_id: "H-L63", status: "pushed", decision_date: "2026-09-29" },
@@ -501,16 +497,13 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     });
     expect(types(await stream("handoff-H-L12"))).toEqual([]); // pushed before: nothing appended again
     // L12's row (its echo's) takes the grant's facts; L13's is new, written with its push.
-    expect(
-      await rows(db, `select handoff_id, status, decision_date, item_name, regulator from linkage_handoffs order by handoff_id`),
-    ).toEqual(
-      ["H-L12", "H-L13"].map((handoff_id) => ({
-        handoff_id,
+    expect(await handoffRows(`status, decision_date, item_name, regulator`)).toEqual(
+      alike(["H-L12", "H-L13"], {
         status: "pushed",
         decision_date: "2026-09-28",
         item_name: grant({ licenceId: "L12" }).itemName,
         regulator: REGULATOR,
-      })),
+      }),
     );
     expect(await deadline("verification-L13")).toMatchObject({
       start_date: "2026-09-28",
@@ -540,12 +533,7 @@ describe.each(kinds)("linkage projection on %s", (kind) => {
     expect(await deadline("verification-L41")).toMatchObject({ status: "open", due_date: "2026-12-28", yellow_from: expect.any(String) });
     expect(await deadline("verification-L42")).toMatchObject({ status: "met", met_by: "CommitmentVerified", due_date: "2026-12-28" });
     // L42's row is new, written with its push: it takes the feedback that came first, as a grant's own row would.
-    expect(
-      await rows(
-        db,
-        `select handoff_id, status, first_feedback_at is not null as fed_back, verified_at from linkage_handoffs order by handoff_id`,
-      ),
-    ).toEqual([
+    expect(await handoffRows(`status, first_feedback_at is not null as fed_back, verified_at`)).toEqual([
       { handoff_id: "H-L41", status: "pushed", fed_back: false, verified_at: null },
       { handoff_id: "H-L42", status: "fed_back", fed_back: true, verified_at: new Date("2026-10-20T02:00:00Z") },
     ]);
