@@ -453,6 +453,10 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
   const claimsOf = (chunk: ReadonlyArray<{ message: KafkaMessage; event: ConsumedEvent }>) =>
     chunk.map(({ message, event }) => ({ ceId: event.ce.id, offset: message.offset }));
 
+  /** claimInboxMany for the chunk, with its offset: the ce_ids claimed now. */
+  const claimChunk = (tx: SqlQueryable, batch: Batch, chunk: ReadonlyArray<{ message: KafkaMessage; event: ConsumedEvent }>) =>
+    claimInboxMany(tx, name, batch.topic, batch.partition, claimsOf(chunk), chunk[chunk.length - 1]!.message.offset);
+
   /** The chunk's claims and offset as WITH queries from parameter `firstParam` on (claimAndStoreOffsetWith). */
   function bookkeepingOf(batch: Batch, chunk: ReadonlyArray<{ message: KafkaMessage; event: ConsumedEvent }>, firstParam: number) {
     return claimAndStoreOffsetWith(
@@ -520,8 +524,7 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
           if (err instanceof StoreUnavailableError) throw err;
           throw new HandlerError(err instanceof Error ? err.message : String(err), { cause: err });
         }
-        claimed ??= (await claimInboxMany(tx, name, batch.topic, batch.partition, claimsOf(chunk), chunk[chunk.length - 1]!.message.offset))
-          .size;
+        claimed ??= (await claimChunk(tx, batch, chunk)).size;
         if (claimed !== chunk.length) throw new AppliedBefore();
         return claimed;
       });
@@ -545,7 +548,7 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
     // The claims and the chunk's offset in one statement, before the handler, in the same transaction:
     // readers of the log wait for a transaction from its first append to its end, so a handler that
     // appends should have as little as possible after it.
-    const claimed = await claimInboxMany(tx, name, batch.topic, batch.partition, claimsOf(chunk), chunk[chunk.length - 1]!.message.offset);
+    const claimed = await claimChunk(tx, batch, chunk);
     // An event published twice within one chunk is claimed once: its first delivery is the one applied.
     const events: ConsumedEvent[] = [];
     for (const { event } of chunk) {

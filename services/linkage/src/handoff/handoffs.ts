@@ -58,14 +58,22 @@ export interface Trigger {
 /** The grants' facts a handoff row holds: its grant's, the supervision facts of feedback that came first (refreshFromFeedback), none of a push. */
 const GRANT_COLUMNS = `handoff_id, licence_id, case_id, holder_name, holder_uscc, holder_id_hash, item_code, item_name, region_code,
        approval_authority, decision_date, under_commitment, subject, first_feedback_at, first_result_at, verified_at`;
+/**
+ * first_feedback_at, first_result_at and verified_at of the licence `licence`
+ * (an SQL expression) from the feedback on record (refreshFromFeedback's
+ * facts), each null where `onlyIf` (an SQL condition) does not hold.
+ */
+const feedbackFactsOf = (licence: string, onlyIf?: string) => {
+  const of = `from linkage_feedback f where f.licence_id = ${licence}${onlyIf ? ` and ${onlyIf}` : ""}`;
+  return `(select min(at) ${of}), (select min(at) filter (where result) ${of}),
+       (select min(at) filter (where event_type = 'CommitmentVerified') ${of})`;
+};
 /** GRANT_COLUMNS' values for the rows of `g` (GRANTS_SQL's names, or any with its columns). */
 const grantValuesOf = (
   g: string,
 ) => `${g}.handoff_id, ${g}.licence_id, ${g}.case_id, ${g}.holder_name, ${g}.holder_uscc, ${g}.holder_id_hash,
        ${g}.item_code, ${g}.item_name, ${g}.region_code, ${g}.approval_authority, ${g}.decision_date, ${g}.under_commitment, ${g}.subject,
-       (select min(at) from linkage_feedback f where f.licence_id = ${g}.licence_id),
-       (select min(at) filter (where result) from linkage_feedback f where f.licence_id = ${g}.licence_id),
-       (select min(at) filter (where event_type = 'CommitmentVerified') from linkage_feedback f where f.licence_id = ${g}.licence_id)`;
+       ${feedbackFactsOf(`${g}.licence_id`)}`;
 /** The grants as parameters $1 to $13 (grantParams). */
 const GRANTS_SQL = `unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
        $11::text[], $12::boolean[], $13::text[])
@@ -430,17 +438,12 @@ export async function recordAndRouteGrants(
     { unwrittenIfNew: true },
   );
   const grantOf = new Map(grants.map(({ grant }) => [handoffIdOf(grant.licenceId), grant]));
+  // The grant's insert for rows the first statement left unwritten that no push will write.
   const writeGrantRows = async (handoffIds: readonly string[]): Promise<ReadonlyMap<string, PendingRow>> => {
-    const left = handoffIds.filter((id) => unwritten.has(id));
-    return left.length > 0
-      ? (
-          await recordGrants(
-            ctx,
-            tx,
-            left.map((id) => grantOf.get(id)!),
-          )
-        ).rows
-      : new Map();
+    const left = handoffIds.filter((id) => unwritten.has(id)).map((id) => grantOf.get(id)!);
+    if (left.length === 0) return new Map();
+    const { rows: written } = await recordGrants(ctx, tx, left);
+    return written;
   };
   const pending = grants.flatMap(({ grant, trigger }) => {
     const h = rows.get(handoffIdOf(grant.licenceId));
@@ -738,11 +741,7 @@ function deadlineSpecsOf(
 const UPSERT_PUSHED = `insert into linkage_handoffs (handoff_id, licence_id, case_id, holder_name, holder_uscc, item_code, region_code, approval_authority, under_commitment,
        subject, regulator, pushed_at, pushed_on, claim_limit_amount, claim_limit_unit, claim_due, auto_claimed, verification_due,
        holder_id_hash, item_name, decision_date, first_feedback_at, first_result_at, verified_at)
-     select u.*,
-       (select min(at) from linkage_feedback f where f.licence_id = u.licence_id and u.decision_date is not null),
-       (select min(at) filter (where result) from linkage_feedback f where f.licence_id = u.licence_id and u.decision_date is not null),
-       (select min(at) filter (where event_type = 'CommitmentVerified') from linkage_feedback f
-        where f.licence_id = u.licence_id and u.decision_date is not null)
+     select u.*, ${feedbackFactsOf("u.licence_id", "u.decision_date is not null")}
      from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[],
        $10::text[], $11::text[], $12::timestamptz[], $13::text[], $14::int[], $15::text[], $16::text[], $17::boolean[], $18::text[],
        $19::text[], $20::text[], $21::text[])
