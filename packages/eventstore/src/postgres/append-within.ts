@@ -145,8 +145,9 @@ export async function prepareManyWithin(tx: SqlQueryable, batch: readonly Stream
   if (new Set(streams).size !== streams.length)
     return { conflicts: batch.map(() => undefined), append: (alongside) => appendManyWithin(tx, batch, alongside) };
   const { rows } = await tx.query<{ stream_name: string; revision: unknown }>(
-    // Each stream's row by its own index scan (see READ_STREAMS on why not `= any($1)`).
-    `select s.stream_name, s.revision from unnest($1::text[]) as n(name) cross join lateral (select stream_name, revision from streams where stream_name = n.name) s`,
+    // Each stream's row by its own index scan (see READ_STREAMS on why not `= any($1)`). The limit keeps
+    // the lateral subquery from being flattened into a join, which may be planned as a hash join over every stream.
+    `select s.stream_name, s.revision from unnest($1::text[]) as n(name) cross join lateral (select stream_name, revision from streams where stream_name = n.name limit 1) s`,
     [streams],
   );
   const heads = new Map(rows.map((r) => [r.stream_name, toBigInt(r.revision)]));
