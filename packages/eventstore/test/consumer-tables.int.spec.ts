@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { claimInboxMany, inboxed, migrateConsumerTables } from "../src/consumer/tables.js";
+import { claimInboxMany, inboxed, migrateConsumerTables, storedOffset, storeOffsets } from "../src/consumer/tables.js";
 import { createTestSchema, postgresReachable, unavailableMessage, type TestSchema } from "./support/postgres.js";
 
 if (await postgresReachable()) {
@@ -36,6 +36,20 @@ if (await postgresReachable()) {
     expect([...seen].sort()).toEqual(["applied-once", "reactor-17"]);
     // A probe per ce_id: the two found, not the consumer's whole history (20,001 rows without the lateral form).
     expect(read).toBeLessThan(10);
+  });
+
+  it("storeOffsets moves several partitions' positions in one statement, never backwards", async () => {
+    await storeOffsets(schema.sql, "waiting", [
+      { topic: "b", partition: 0, offset: "9" },
+      { topic: "a", partition: 1, offset: "4" },
+    ]);
+    // A late, older offset (another member's, after a rebalance) leaves the later one.
+    await storeOffsets(schema.sql, "waiting", [
+      { topic: "a", partition: 1, offset: "2" },
+      { topic: "b", partition: 0, offset: "11" },
+    ]);
+    expect(await storedOffset(schema.sql, "waiting", "a", 1)).toBe("5");
+    expect(await storedOffset(schema.sql, "waiting", "b", 0)).toBe("12");
   });
 } else {
   // Never a skip: in CI the database is part of the environment and its absence is a failure.

@@ -337,6 +337,31 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
     }
   });
 
+  it("stores the offset past a batch's trailing run of other types later: every partition waiting in one statement, at the latest when it stops", async () => {
+    const f = await fixture();
+    const { handled, handle } = recording(f.readModel);
+    const messages = [0, 1, 2].flatMap((partition) =>
+      ["a", "b"].map((subject) => ({ ...contractMessage("LicenceGranted", `${subject}${partition}`), partition })),
+    );
+    await producer.send({ topic: f.topic, messages });
+    const statements: string[] = [];
+    const db = {
+      ...schema.sql,
+      query: ((text: string, params?: unknown[]) => (statements.push(text), schema.sql.query(text, params))) as typeof schema.sql.query,
+    };
+    const consumer = await start(f, handle, { db, types: ["InspectionRecorded"], passedOverOffsetDelayMs: 60_000 });
+    try {
+      await waitFor("every message passed over", () => consumer.metrics().passedOver === messages.length);
+      expect(handled).toEqual([]);
+      // Not one round trip per batch: the three partitions' offsets wait.
+      expect(await count(`select count(*) as n from consumer_offsets where consumer = $1`, [f.name])).toBe(0);
+    } finally {
+      await consumer.stop();
+    }
+    await caughtUp(f.name, f.topic, 1_000);
+    expect(statements.filter((q) => q.includes("insert into consumer_offsets"))).toHaveLength(1);
+  });
+
   it("with passOver, passes over the messages it knows by ce_id (its own echoes) unread, tells it which, and stores the offset past them", async () => {
     const f = await fixture();
     const { handled, handle } = recording(f.readModel);
