@@ -56,6 +56,10 @@ export async function storeOffset(db: SqlQueryable, consumer: string, topic: str
   await db.query(STORE_OFFSET, [consumer, topic, partition, offset]);
 }
 
+/** An offset upsert's conflict branch: a partition's position only moves forward (see storeOffset). */
+const OFFSET_FORWARD = `on conflict (consumer, topic, partition) do update
+       set next_offset = greatest(consumer_offsets.next_offset, excluded.next_offset), updated_at = now()`;
+
 /** A partition's position to store: past `offset`. */
 export interface OffsetToStore {
   readonly topic: string;
@@ -70,8 +74,7 @@ export async function storeOffsets(db: SqlQueryable, consumer: string, offsets: 
   await db.query(
     `insert into consumer_offsets (consumer, topic, partition, next_offset)
      select $1, o.topic, o.part, o.last + 1 from unnest($2::text[], $3::int[], $4::bigint[]) as o(topic, part, last)
-     on conflict (consumer, topic, partition) do update
-       set next_offset = greatest(consumer_offsets.next_offset, excluded.next_offset), updated_at = now()`,
+     ${OFFSET_FORWARD}`,
     [consumer, sorted.map((o) => o.topic), sorted.map((o) => o.partition), sorted.map((o) => o.offset)],
   );
 }
@@ -83,8 +86,7 @@ const numbered = (first: number) => (i: number) => `$${first + i - 1}`;
 const storeOffsetSql = (
   p: (i: number) => string,
 ) => `insert into consumer_offsets (consumer, topic, partition, next_offset) values (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}::bigint + 1)
-     on conflict (consumer, topic, partition) do update
-       set next_offset = greatest(consumer_offsets.next_offset, excluded.next_offset), updated_at = now()`;
+     ${OFFSET_FORWARD}`;
 const STORE_OFFSET = storeOffsetSql(numbered(1));
 
 /** The claims over (consumer, topic, partition, ce_ids, offsets) as parameters 1 to 5 of `p`; its rows are the ce_ids claimed now. */
