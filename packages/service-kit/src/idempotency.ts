@@ -13,6 +13,16 @@ export interface Queryable {
 
 export const IDEMPOTENCY_HEADER = "idempotency-key";
 
+/**
+ * How long a key is remembered by default: two weeks, so that a department's
+ * system that was down over a week-long holiday break (National Day) and
+ * retries afterwards still gets its first answer.
+ */
+export const DEFAULT_IDEMPOTENCY_RETAIN_SECONDS = 14 * 86_400;
+
+/** Rows one statement of forgetExpired deletes at most. */
+const FORGET_BATCH = 5_000;
+
 export interface StoredResponse {
   readonly status: number;
   readonly body: unknown;
@@ -24,7 +34,10 @@ export interface StoredResponse {
  * first response and changes nothing; the same key with another body is an
  * error. Keys are scoped per department. Refusals (4xx) are remembered like
  * successes, since retrying cannot change them; failures (5xx) are forgotten
- * so the client can retry.
+ * so the client can retry. A key is remembered for retainSeconds after its
+ * claim (two weeks by default) and then forgotten by a sweep that claiming
+ * starts now and then; a retry after that runs again, and the deciders make a
+ * repeated command a no-op or a refusal, never a double.
  */
 export class IdempotencyKeys {
   /**
@@ -35,12 +48,33 @@ export class IdempotencyKeys {
   readonly #claims: GroupCommit<{ readonly department: string; readonly key: string; readonly hash: string }, boolean>;
   readonly #answers: GroupCommit<{ readonly department: string; readonly key: string; readonly response: StoredResponse }, void>;
 
+  /** How long a first attempt may run before a retry takes the key over. */
+  private readonly abandonAfterSeconds: number;
+  /** How long a key is remembered (from its claim); a retry after that runs as a new request. */
+  private readonly retainSeconds: number;
+  private readonly forgetEveryMs: number;
+  #forgetting: Promise<void> | undefined;
+  #lastForget = Number.NEGATIVE_INFINITY;
+
   constructor(
     private readonly db: Queryable,
-    /** How long a first attempt may run before a retry takes the key over. */
-    private readonly abandonAfterSeconds = 60,
+    options: {
+      readonly abandonAfterSeconds?: number;
+      /** Default DEFAULT_IDEMPOTENCY_RETAIN_SECONDS. */
+      readonly retainSeconds?: number;
+      /** How often claiming also forgets expired keys (default hourly; 0: at every claim group). */
+      readonly forgetEverySeconds?: number;
+    } = {},
   ) {
+    this.abandonAfterSeconds = options.abandonAfterSeconds ?? 60;
+    this.retainSeconds = options.retainSeconds ?? DEFAULT_IDEMPOTENCY_RETAIN_SECONDS;
+    this.forgetEveryMs = (options.forgetEverySeconds ?? 3_600) * 1000;
+    if (!(this.retainSeconds > this.abandonAfterSeconds))
+      throw new RangeError(
+        `retainSeconds must be longer than abandonAfterSeconds (${this.abandonAfterSeconds}), got ${this.retainSeconds}`,
+      );
     this.#claims = new GroupCommit(async (claims) => {
+      this.#forgetIfDue();
       // A key twice in one group: only its first claim may win (ON CONFLICT DO NOTHING would skip the
       // second row silently, and both callers would think they had it).
       const id = (c: { readonly department: string; readonly key: string }) => `${c.department}\u0000${c.key}`;
@@ -69,6 +103,47 @@ export class IdempotencyKeys {
       );
       return answers.map(() => undefined);
     });
+  }
+
+  /**
+   * Deletes the keys claimed longer than retainSeconds ago, in batches, and
+   * says how many. Without it the table (answers included) would grow with
+   * every command for ever. A row taken over or answered while a batch is
+   * deleted is a new row version the statement no longer matches: kept.
+   */
+  async forgetExpired(): Promise<number> {
+    let forgotten = 0;
+    for (;;) {
+      const { rows } = await this.db.query<{ n: number }>(
+        `with gone as (
+           delete from idempotency_keys where ctid = any(array(
+             select ctid from idempotency_keys where created_at < now() - make_interval(secs => $1) limit $2))
+           returning 1)
+         select count(*)::int as n from gone`,
+        [this.retainSeconds, FORGET_BATCH],
+      );
+      forgotten += rows[0]!.n;
+      if (rows[0]!.n < FORGET_BATCH) return forgotten;
+    }
+  }
+
+  /** The sweep claiming started, if one is running (for shutdown and tests). */
+  forgetting(): Promise<void> {
+    return this.#forgetting ?? Promise.resolve();
+  }
+
+  /** Claims come with traffic, which is when keys accumulate: a sweep at most every forgetEveryMs, off the request's path. */
+  #forgetIfDue(): void {
+    const now = performance.now();
+    if (this.#forgetting || now - this.#lastForget < this.forgetEveryMs) return;
+    this.#lastForget = now;
+    // A failed sweep only keeps keys longer; the next interval tries again.
+    this.#forgetting = this.forgetExpired()
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => (this.#forgetting = undefined));
   }
 
   async migrate(): Promise<void> {

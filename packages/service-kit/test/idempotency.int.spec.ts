@@ -59,6 +59,55 @@ describe.each(["postgres", "pglite"] as const)("idempotency keys under concurren
     expect(runs).toBe(50);
   });
 
+  it("forgets keys past their retention, in batches, and a retry after that runs again", async () => {
+    const keys = new IdempotencyKeys(sql, { retainSeconds: 3_600, forgetEverySeconds: 3_600 });
+    await keys.migrate();
+    let runs = 0;
+    const command = (key: string) => keys.run("ZJJ-350100", key, { key }, async () => ((runs += 1), { status: 201, body: { key } }));
+    await Promise.all(["old-1", "old-2", "recent"].map(command));
+    await keys.forgetting(); // the sweep the first claim started: nothing was old yet
+    // Claimed two hours ago, with 5,000 more of another department: more than one statement's batch.
+    await sql.query(`update idempotency_keys set created_at = now() - interval '2 hours' where key in ('old-1', 'old-2')`);
+    await sql.query(
+      `insert into idempotency_keys (department, key, request_hash, status, body, created_at)
+       select 'XZSP-350100', 'bulk-' || g, 'h', 201, '{}', now() - interval '3 hours' from generate_series(1, 5000) g`,
+    );
+    expect(await keys.forgetExpired()).toBe(5_002);
+    const { rows } = await sql.query<{ key: string }>(`select key from idempotency_keys where department in ('ZJJ-350100', 'XZSP-350100')`);
+    expect(rows.map((r) => r.key)).toEqual(["recent"]);
+    expect(await command("recent")).toMatchObject({ replayed: true });
+    expect(await command("old-1")).toMatchObject({ status: 201, replayed: false });
+    expect(runs).toBe(4);
+  });
+
+  it("sweeps while claiming, off the request's path, at most once an interval", async () => {
+    const keys = new IdempotencyKeys(sql, { retainSeconds: 3_600, forgetEverySeconds: 3_600 });
+    await keys.migrate();
+    await sql.query(
+      `insert into idempotency_keys (department, key, request_hash, status, body, created_at)
+       values ('SWEEP-350100', 'stale-1', 'h', 201, '{}', now() - interval '2 hours')`,
+    );
+    const stale = async () =>
+      (await sql.query(`select key from idempotency_keys where department = 'SWEEP-350100' and key like 'stale-%'`)).rows.length;
+    await keys.run("SWEEP-350100", "fresh-1", {}, async () => ({ status: 200, body: {} }));
+    await keys.forgetting();
+    expect(await stale()).toBe(0);
+    // Within the interval a claim starts no sweep.
+    await sql.query(
+      `insert into idempotency_keys (department, key, request_hash, status, body, created_at)
+       values ('SWEEP-350100', 'stale-2', 'h', 201, '{}', now() - interval '2 hours')`,
+    );
+    await keys.run("SWEEP-350100", "fresh-2", {}, async () => ({ status: 200, body: {} }));
+    await keys.forgetting();
+    expect(await stale()).toBe(1);
+  });
+
+  it("refuses a retention no longer than the time a first attempt may run", () => {
+    expect(() => new IdempotencyKeys(sql, { abandonAfterSeconds: 60, retainSeconds: 60 })).toThrow(
+      /retainSeconds must be longer than abandonAfterSeconds \(60\), got 60/,
+    );
+  });
+
   it("lets only the first of one key's concurrent requests run, even within one group", async () => {
     const keys = new IdempotencyKeys(sql);
     await keys.migrate();
