@@ -29,6 +29,7 @@ import {
   logger,
   SUPERVISOR,
   startE2e,
+  storedOffsets,
   waitFor,
   waitQuiet,
   type Api,
@@ -298,17 +299,10 @@ describe("a linkage consumer killed mid-stream and restarted (e2e)", () => {
     await waitFor("the restarted child to catch up", () => caughtUp(e.bus.sql, LINKAGE_PROJECTION, ends, victim.schema), 120_000).catch(
       async (err: unknown) => {
         // Rarely (about one run in ten under load) the restarted child stores nothing more: say where each partition stopped.
-        const { rows } = await e.bus.sql.query<{ topic: string; partition: number; next_offset: string }>(
-          `select topic, partition, next_offset::text as next_offset from ${victim.schema}.consumer_offsets order by topic, partition`,
-        );
-        const stored = rows.map((r) => `${r.topic}/${r.partition}=${r.next_offset}`).join(" ");
-        const at = [...ends].map(([k, high]) => `${k}=${high}`).join(" ");
-        throw new Error(
-          `${err instanceof Error ? err.message : String(err)}; the inbox held ${atKill} events at the kill; stored offsets: ${stored}; ends: ${at}`,
-          {
-            cause: err,
-          },
-        );
+        const stored = await storedOffsets(e.bus.sql, LINKAGE_PROJECTION, victim.schema);
+        const where = [...ends].map(([key, high]) => `${key} ${stored.get(key) ?? "none"}/${high}`).join(", ");
+        const why = err instanceof Error ? err.message : String(err);
+        throw new Error(`${why}; the inbox held ${atKill} events at the kill; stored/end offsets: ${where}`, { cause: err });
       },
     );
     await waitFor("the reference to catch up", () => caughtUp(e.bus.sql, LINKAGE_PROJECTION, ends, ref.schema), 120_000);

@@ -272,14 +272,19 @@ export async function topicEnds(kafka: Kafka, topics: readonly string[]): Promis
   }
 }
 
-/** Whether `consumer`'s offsets (consumer_offsets in `db`'s schema) stand at every non-empty partition's end. */
-export async function caughtUp(db: SqlQueryable, consumer: string, ends: ReadonlyMap<string, string>, schema?: string): Promise<boolean> {
+/** `consumer`'s stored offsets (consumer_offsets in `db`'s schema, or in `schema`), by "topic/partition" as topicEnds keys them. */
+export async function storedOffsets(db: SqlQueryable, consumer: string, schema?: string): Promise<Map<string, string>> {
   const table = schema ? `${schema}.consumer_offsets` : "consumer_offsets";
   const { rows } = await db.query<{ topic: string; partition: number; next_offset: string }>(
     `select topic, partition, next_offset::text as next_offset from ${table} where consumer = $1`,
     [consumer],
   );
-  const stored = new Map(rows.map((r) => [`${r.topic}/${r.partition}`, r.next_offset]));
+  return new Map(rows.map((r) => [`${r.topic}/${r.partition}`, r.next_offset]));
+}
+
+/** Whether `consumer`'s offsets stand at every non-empty partition's end. */
+export async function caughtUp(db: SqlQueryable, consumer: string, ends: ReadonlyMap<string, string>, schema?: string): Promise<boolean> {
+  const stored = await storedOffsets(db, consumer, schema);
   return [...ends].every(([key, high]) => high === "0" || stored.get(key) === high);
 }
 

@@ -127,7 +127,7 @@ export class IdempotencyKeys {
     }
   }
 
-  /** The sweep claiming started, if one is running (for shutdown and tests). */
+  /** The sweep claiming started, if one is running (tests wait for it). */
   forgetting(): Promise<void> {
     return this.#forgetting ?? Promise.resolve();
   }
@@ -137,13 +137,10 @@ export class IdempotencyKeys {
     const now = performance.now();
     if (this.#forgetting || now - this.#lastForget < this.forgetEveryMs) return;
     this.#lastForget = now;
-    // A failed sweep only keeps keys longer; the next interval tries again.
     this.#forgetting = this.forgetExpired()
-      .then(
-        () => undefined,
-        () => undefined,
-      )
-      .finally(() => (this.#forgetting = undefined));
+      // A failed sweep only keeps keys longer; the next interval tries again.
+      .catch(() => 0)
+      .then(() => void (this.#forgetting = undefined));
   }
 
   async migrate(): Promise<void> {

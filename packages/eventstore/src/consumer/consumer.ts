@@ -273,7 +273,9 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
         logger.warn({ err, partitions: offsets.length }, "consumer: storing passed-over offsets failed; trying again later");
       }
     }));
-  const waitingTimer = passedOverDelayMs > 0 ? setInterval(() => void storeWaitingOffsets(), passedOverDelayMs) : undefined;
+  // Only a run passed over by type waits (one passed over by ce_id is stored at once): no timer without `types`.
+  const waitingTimer =
+    passedOverDelayMs > 0 && options.types !== undefined ? setInterval(() => void storeWaitingOffsets(), passedOverDelayMs) : undefined;
   waitingTimer?.unref();
 
   function decode(batch: Batch, message: KafkaMessage): ConsumedEvent {
@@ -408,7 +410,7 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
         resolveOffset(last);
         // Followed by a chunk in this batch: that chunk's transaction stores a later offset anyway.
         if (i === pending.length) {
-          if (passedOverDelayMs > 0 && !byCeId) waitingOffsets.set(key, { topic, partition, offset: last });
+          if (waitingTimer !== undefined && !byCeId) waitingOffsets.set(key, { topic, partition, offset: last });
           else await storeOffset(db, name, topic, partition, last);
         }
         await heartbeat();

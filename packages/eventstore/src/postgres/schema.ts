@@ -157,6 +157,9 @@ function replacedOnce(text: string, from: string, to: string): string {
   return text.slice(0, at) + to + text.slice(at + from.length);
 }
 
+/** Migration 9's shenguan_append_many: migration 7's, its streams found by key. */
+const APPEND_MANY_V9 = replacedOnce(APPEND_MANY_V7, MOVED_BY_JOIN, MOVED_BY_KEY);
+
 /**
  * Append-only list: never edit a released migration, add the next version.
  * Tables are created unqualified, in the first schema of the search_path.
@@ -828,7 +831,7 @@ const MIGRATIONS: readonly Migration[] = [
     name: "appends find their streams by key, whatever the plan",
     statements: [
       // Recreating the function drops migration 8's setting: repeated.
-      replacedOnce(APPEND_MANY_V7, MOVED_BY_JOIN, MOVED_BY_KEY),
+      APPEND_MANY_V9,
       `alter function shenguan_append_many(jsonb) set enable_seqscan = off`,
     ],
   },
@@ -837,7 +840,7 @@ const MIGRATIONS: readonly Migration[] = [
     name: "appends find each stream's last position in one pass",
     statements: [
       // Migration 9's function with LAST_BY_GROUP; recreating it drops migration 8's setting again.
-      replacedOnce(replacedOnce(APPEND_MANY_V7, MOVED_BY_JOIN, MOVED_BY_KEY), LAST_BY_SUBQUERY, LAST_BY_GROUP),
+      replacedOnce(APPEND_MANY_V9, LAST_BY_SUBQUERY, LAST_BY_GROUP),
       `alter function shenguan_append_many(jsonb) set enable_seqscan = off`,
     ],
   },
