@@ -1,10 +1,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
-import type { Admin, Kafka, Producer } from "kafkajs";
+import { deadLetterTopicOf, families, topicOf } from "@shenguan/contracts";
+import { ConfigResourceTypes, type Admin, type Kafka, type Producer } from "kafkajs";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   DLQ_HEADER,
+  ensureFamilyTopics,
   rebuildProjection,
   runProjectionConsumer,
   type ChunkBookkeeping,
@@ -796,4 +799,66 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
       await consumer.stop();
     }
   });
+
+  it("says which offsets it never applied when Kafka deleted them first (retention), counts them missing, and applies the rest", async () => {
+    const f = await fixture();
+    const send = (from: number, n: number) =>
+      producer.send({
+        topic: f.topic,
+        messages: Array.from({ length: n }, (_, i) => ({ ...contractMessage("LicenceGranted", "s", undefined, from + i), partition: 0 })),
+      });
+    await send(0, 2);
+    let consumer = await start(f, projection(f.readModel));
+    await caughtUp(f.name, f.topic);
+    await consumer.stop();
+    // While it is stopped: offsets 2..5 arrive, and 2..3 are deleted before it comes back (as a retention check would).
+    await send(2, 4);
+    await admin.deleteTopicRecords({ topic: f.topic, partitions: [{ partition: 0, offset: "4" }] });
+    const logged = capturing();
+    consumer = await start(f, projection(f.readModel), { logger: logged.logger });
+    try {
+      await caughtUp(f.name, f.topic);
+      const { rows } = await schema.sql.query<{ offset: string }>(`select "offset"::text as "offset" from ${f.readModel}_applied order by 1`);
+      expect(rows.map((r) => r.offset)).toEqual(["0", "1", "4", "5"]);
+      expect(consumer.metrics()).toMatchObject({ applied: 2, missing: 2 });
+      expect(logged.lines.filter((l) => l.level === 50 && l.missing !== undefined)).toEqual([
+        expect.objectContaining({ topic: f.topic, partition: 0, fromOffset: "2", toOffset: "3", missing: 2 }),
+      ]);
+    } finally {
+      await consumer.stop();
+    }
+  });
+
+  it("ensureFamilyTopics creates the family and dead-letter topics keeping every message, and says which existing topic deletes them", async () => {
+    const prefix = `test-keep-${crypto.randomUUID().slice(0, 8)}`;
+    const ours = families.flatMap((family) => [topicOf(family, prefix), deadLetterTopicOf(family, prefix)]);
+    topics.push(...ours);
+    const operators = topicOf("approval", prefix);
+    await admin.createTopics({
+      topics: [{ topic: operators, numPartitions: 3, configEntries: [{ name: "retention.ms", value: "3600000" }] }],
+      waitForLeaders: true,
+    });
+    const logged = capturing();
+    await ensureFamilyTopics(kafka, prefix, { logger: logged.logger });
+
+    const { resources } = await admin.describeConfigs({
+      resources: ours.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ["retention.ms", "retention.bytes"] })),
+      includeSynonyms: false,
+    });
+    const settings = Object.fromEntries(
+      resources.map((r) => [r.resourceName, Object.fromEntries(r.configEntries.map((c) => [c.configName, c.configValue]))]),
+    );
+    for (const topic of ours) {
+      if (topic === operators) expect(settings[topic]).toMatchObject({ "retention.ms": "3600000" }); // left as its operator set it
+      else expect(settings[topic], topic).toEqual({ "retention.ms": "-1", "retention.bytes": "-1" });
+    }
+    expect(logged.lines.filter((l) => l.level === 40)).toEqual([expect.objectContaining({ topic: operators, "retention.ms": "3600000" })]);
+  });
 });
+
+/** A logger whose lines the test reads back (parsed), for what a consumer says about a loss. */
+function capturing() {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  return { lines, logger };
+}

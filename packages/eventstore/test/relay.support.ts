@@ -7,6 +7,7 @@ import { deadLetterTopicOf, families, topicOf } from "@shenguan/contracts";
 import type { IHeaders, ISocketFactory, Kafka } from "kafkajs";
 import net from "node:net";
 import { pino } from "pino";
+import { FAMILY_TOPIC_CONFIG } from "../src/consumer/specs.js";
 import { createKafka, parseBrokers } from "../src/relay/kafka.js";
 
 export const KAFKA_BROKERS = parseBrokers(process.env.KAFKA_BROKERS ?? "127.0.0.1:9092");
@@ -101,7 +102,9 @@ export async function ensureTopics(kafka: Kafka, topics: readonly string[]): Pro
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t));
     if (missing.length > 0) {
-      await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: 3 })), waitForLeaders: true });
+      // As the bus creates its topics (FAMILY_TOPIC_CONFIG): events relayed with old times are not deleted mid-test.
+      const configEntries = Object.entries(FAMILY_TOPIC_CONFIG).map(([name, value]) => ({ name, value }));
+      await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: 3, configEntries })), waitForLeaders: true });
     }
   } finally {
     await admin.disconnect();

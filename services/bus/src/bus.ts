@@ -3,6 +3,7 @@ import { approvalConsumers, buildApprovalApp } from "@shenguan/approval";
 import { buildEnforcementApp, enforcementConsumers } from "@shenguan/enforcement";
 import {
   createKafka,
+  ensureFamilyTopics,
   EvidenceStore,
   LogSealer,
   MemoryKeyStore,
@@ -152,7 +153,10 @@ export async function startBus(options: BusOptions): Promise<Bus> {
     { kafka, db: sql, logger, topicPrefix: config.KAFKA_TOPIC_PREFIX, partitionsConcurrently: opened.kind === "postgres" ? 3 : 1 },
   );
 
-  // Started after the consumers, which create the topics it produces to.
+  // The consumers created the topics it produces to; without them, create them here (never the broker's auto-created defaults).
+  if (options.run?.consumers === false && options.run?.relay !== false) {
+    await ensureFamilyTopics(kafka, config.KAFKA_TOPIC_PREFIX, { logger });
+  }
   await migrateRelayTables(sql);
   const relay = new Relay({ store, kafka, checkpoints: new SqlCheckpointStore(sql), logger, topicPrefix: config.KAFKA_TOPIC_PREFIX });
   if (options.run?.relay !== false) relay.start();

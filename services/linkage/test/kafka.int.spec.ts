@@ -1,5 +1,5 @@
-import { cloudEventTypeOf, ContractCodec, families, sourceOf, toKafkaHeaders, topicOf } from "@shenguan/contracts";
-import { createKafka, migrateRelayTables, Relay, SqlCheckpointStore, type ProjectionConsumer } from "@shenguan/eventstore";
+import { cloudEventTypeOf, ContractCodec, sourceOf, toKafkaHeaders, topicOf } from "@shenguan/contracts";
+import { createKafka, ensureFamilyTopics, migrateRelayTables, Relay, SqlCheckpointStore, type ProjectionConsumer } from "@shenguan/eventstore";
 import { ManualClock } from "@shenguan/service-kit";
 import { kafkaBrokers } from "@shenguan/tests/harness/services";
 import type { Kafka, Producer } from "kafkajs";
@@ -36,13 +36,8 @@ describe("linkage on real Kafka and PostgreSQL: grant in, push out, echo back, e
   beforeAll(async () => {
     db = await openTestDb("postgres");
     kafka = createKafka({ clientId: "linkage-spec", brokers: await kafkaBrokers() }, logger);
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({
-      topics: families.flatMap((f) => [topicOf(f, prefix), `${topicOf(f, prefix)}.dlq`]).map((topic) => ({ topic, numPartitions: 2 })),
-      waitForLeaders: true,
-    });
-    await admin.disconnect();
+    // As the bus creates them: keeping every message (the relay stamps each with its event's time, September here).
+    await ensureFamilyTopics(kafka, prefix, { partitions: 2 });
     producer = kafka.producer();
     await producer.connect();
 

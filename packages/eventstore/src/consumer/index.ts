@@ -9,4 +9,4 @@ export {
   type ProjectionConsumerOptions,
 } from "./consumer.js";
 export { migrateConsumerTables, rebuildProjection } from "./tables.js";
-export { ensureFamilyTopics, startConsumers, type ConsumerSpec } from "./specs.js";
+export { ensureFamilyTopics, FAMILY_TOPIC_CONFIG, startConsumers, type ConsumerSpec } from "./specs.js";

@@ -1,5 +1,5 @@
 import { deadLetterTopicOf, families, topicOf, type EventName, type Family } from "@shenguan/contracts";
-import type { Kafka } from "kafkajs";
+import kafkajs, { type Kafka } from "kafkajs";
 import type { Logger } from "pino";
 import type { SqlExecutor, SqlQueryable } from "../postgres/executor.js";
 import {
@@ -9,6 +9,9 @@ import {
   type ProjectionConsumer,
   type ProjectionConsumerOptions,
 } from "./consumer.js";
+
+// From the default export: Node's ESM view of kafkajs (CommonJS) names only its first few exports.
+const { ConfigResourceTypes } = kafkajs;
 
 /**
  * What a service consumes, declared by the service and run by whichever
@@ -34,17 +37,61 @@ export interface ConsumerSpec {
 }
 
 /**
- * Creates the family topics and their dead-letter topics when missing, so
- * consumers never subscribe before auto-creation (kafkajs fails on that race).
+ * The topic settings the bus relies on: the family topics (and their dead
+ * letters) keep every message. They are the log consumers rebuild from
+ * (rebuildProjection replays a topic from offset 0), and the relay stamps
+ * each message with its event's time, so under a time-based retention a
+ * backlog published late (a relay down for a week, a store restored) is
+ * already "expired" when it lands: the broker's next retention check
+ * deletes it before any consumer has read it. That is how the broker
+ * default (7 days) lost grants in tests whose clock stands in April.
  */
-export async function ensureFamilyTopics(kafka: Kafka, topicPrefix: string, partitions = 3): Promise<void> {
+export const FAMILY_TOPIC_CONFIG: Readonly<Record<string, string>> = { "retention.ms": "-1", "retention.bytes": "-1" };
+
+/**
+ * Creates the family topics and their dead-letter topics when missing, with
+ * FAMILY_TOPIC_CONFIG, so consumers never subscribe before auto-creation
+ * (kafkajs fails on that race) and the relay never produces to a topic the
+ * broker auto-created with its own defaults. An existing topic that deletes
+ * messages is left as its operator set it, and said loudly (`logger`).
+ */
+export async function ensureFamilyTopics(
+  kafka: Kafka,
+  topicPrefix: string,
+  options: { readonly partitions?: number; readonly logger?: Logger } = {},
+): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
-    const wanted = families.flatMap((f) => [topicOf(f, topicPrefix), deadLetterTopicOf(f, topicPrefix)]).filter((t) => !existing.has(t));
-    if (wanted.length > 0)
-      await admin.createTopics({ topics: wanted.map((topic) => ({ topic, numPartitions: partitions })), waitForLeaders: true });
+    const ours = families.flatMap((f) => [topicOf(f, topicPrefix), deadLetterTopicOf(f, topicPrefix)]);
+    const wanted = ours.filter((t) => !existing.has(t));
+    if (wanted.length > 0) {
+      const configEntries = Object.entries(FAMILY_TOPIC_CONFIG).map(([name, value]) => ({ name, value }));
+      await admin.createTopics({
+        topics: wanted.map((topic) => ({ topic, numPartitions: options.partitions ?? 3, configEntries })),
+        waitForLeaders: true,
+      });
+    }
+    const found = ours.filter((t) => existing.has(t));
+    if (options.logger && found.length > 0) {
+      const { resources } = await admin.describeConfigs({
+        resources: found.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: Object.keys(FAMILY_TOPIC_CONFIG) })),
+        includeSynonyms: false,
+      });
+      for (const r of resources) {
+        const deleting = r.configEntries.filter((c) => c.configValue !== FAMILY_TOPIC_CONFIG[c.configName]);
+        if (deleting.length === 0) continue;
+        const settings = Object.fromEntries(deleting.map((c) => [c.configName, c.configValue]));
+        options.logger.warn(
+          { topic: r.resourceName, ...settings },
+          `topic ${r.resourceName} deletes messages (${deleting.map((c) => `${c.configName}=${c.configValue}`).join(", ")}): ` +
+            "a projection rebuilt from the beginning misses what it deleted, and events the relay publishes later than that after they happened " +
+            "may be deleted before they are consumed. To keep everything: kafka-configs.sh --alter --entity-type topics " +
+            `--entity-name ${r.resourceName} --add-config retention.ms=-1,retention.bytes=-1`,
+        );
+      }
+    }
   } finally {
     await admin.disconnect();
   }
@@ -62,7 +109,7 @@ export async function startConsumers(
     readonly partitionsConcurrently?: number;
   },
 ): Promise<ProjectionConsumer[]> {
-  await ensureFamilyTopics(runtime.kafka, runtime.topicPrefix);
+  await ensureFamilyTopics(runtime.kafka, runtime.topicPrefix, { logger: runtime.logger });
   return Promise.all(
     specs.map((spec) =>
       runProjectionConsumer({

@@ -16,7 +16,9 @@
  * either, it only re-publishes what it had not checkpointed (two batches at
  * most) on the next start.
  */
+import { DEFAULT_TOPIC_PREFIX } from "@shenguan/contracts";
 import { pino } from "pino";
+import { ensureFamilyTopics } from "../consumer/specs.js";
 import { evidenceStoreFromEnv } from "../evidence/from-env.js";
 import { LogSealer } from "../evidence/sealer.js";
 import { openEventStore } from "../open-store.js";
@@ -34,10 +36,13 @@ if (!opened.executor) {
   process.exit(2);
 }
 await migrateRelayTables(opened.executor);
+const kafka = createKafka({ clientId: "shenguan-relay", brokers: parseBrokers(process.env.KAFKA_BROKERS ?? "127.0.0.1:9092") }, logger);
+// Created with the settings the bus relies on before the first send could auto-create one with the broker's defaults.
+await ensureFamilyTopics(kafka, process.env.KAFKA_TOPIC_PREFIX ?? DEFAULT_TOPIC_PREFIX, { logger });
 
 const relay = new Relay({
   store: opened.store,
-  kafka: createKafka({ clientId: "shenguan-relay", brokers: parseBrokers(process.env.KAFKA_BROKERS ?? "127.0.0.1:9092") }, logger),
+  kafka,
   checkpoints: new SqlCheckpointStore(opened.executor),
   logger,
   name: process.env.RELAY_NAME ?? DEFAULT_RELAY_NAME,
