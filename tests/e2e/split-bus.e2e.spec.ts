@@ -47,6 +47,18 @@ describe("the bus split over two processes' parts (e2e)", () => {
     await waitQuiet(e);
     expect(e.bus.relay.metrics().published).toBe(0);
     expect(e.pipeline.relay.metrics().published).toBeGreaterThan(0);
+
+    // Each part's /metrics says what it ran: the consumers on their services', the relay on the gateway's.
+    const scrape = async (app: { inject(o: { method: "GET"; url: string }): Promise<{ body: string }> }) =>
+      (await app.inject({ method: "GET", url: "/metrics" })).body;
+    const sample = (text: string, series: string) =>
+      Number(new RegExp(`^${series.replaceAll(/[{}]/g, "\\$&")} (\\d+)$`, "m").exec(text)?.[1]);
+    const applied = 'shenguan_consumer_messages_total{consumer="linkage",outcome="applied",service="linkage"}';
+    expect(sample(await scrape(e.pipeline.apps.linkage), applied)).toBeGreaterThan(0);
+    expect(await scrape(e.bus.apps.linkage)).not.toContain("shenguan_consumer_messages_total");
+    const published = 'shenguan_relay_events_total{outcome="published",service="gateway"}';
+    expect(sample(await scrape(e.pipeline.gateway), published)).toBe(e.pipeline.relay.metrics().published);
+    expect(await scrape(e.bus.gateway)).not.toContain("shenguan_relay_events_total");
   });
 
   it("leaves one log, chained, sealed by the one sealer, and signed with one set of custody keys", async () => {

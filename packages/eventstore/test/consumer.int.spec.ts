@@ -818,7 +818,9 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
     consumer = await start(f, projection(f.readModel), { logger: logged.logger });
     try {
       await caughtUp(f.name, f.topic);
-      const { rows } = await schema.sql.query<{ offset: string }>(`select "offset"::text as "offset" from ${f.readModel}_applied order by 1`);
+      const { rows } = await schema.sql.query<{ offset: string }>(
+        `select "offset"::text as "offset" from ${f.readModel}_applied order by 1`,
+      );
       expect(rows.map((r) => r.offset)).toEqual(["0", "1", "4", "5"]);
       expect(consumer.metrics()).toMatchObject({ applied: 2, missing: 2 });
       expect(logged.lines.filter((l) => l.level === 50 && l.missing !== undefined)).toEqual([
@@ -849,7 +851,8 @@ describe("projection consumer (real Kafka and PostgreSQL)", () => {
       resources.map((r) => [r.resourceName, Object.fromEntries(r.configEntries.map((c) => [c.configName, c.configValue]))]),
     );
     for (const topic of ours) {
-      if (topic === operators) expect(settings[topic]).toMatchObject({ "retention.ms": "3600000" }); // left as its operator set it
+      if (topic === operators)
+        expect(settings[topic]).toMatchObject({ "retention.ms": "3600000" }); // left as its operator set it
       else expect(settings[topic], topic).toEqual({ "retention.ms": "-1", "retention.bytes": "-1" });
     }
     expect(logged.lines.filter((l) => l.level === 40)).toEqual([expect.objectContaining({ topic: operators, "retention.ms": "3600000" })]);

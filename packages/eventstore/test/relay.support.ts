@@ -154,7 +154,11 @@ function headerStrings(headers: IHeaders | undefined): Record<string, string> {
  * offsets are taken first, so nothing produced after this resolves is missed
  * and nothing older (earlier runs share the contract topics) is included.
  */
-export async function collectFrom(kafka: Kafka, topics: readonly string[], accept: (m: Received) => boolean = () => true): Promise<Collector> {
+export async function collectFrom(
+  kafka: Kafka,
+  topics: readonly string[],
+  accept: (m: Received) => boolean = () => true,
+): Promise<Collector> {
   const admin = kafka.admin();
   await admin.connect();
   const start = new Map<string, bigint>();

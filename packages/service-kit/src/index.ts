@@ -6,6 +6,7 @@ export * from "./errors.js";
 export * from "./identity.js";
 export * from "./idempotency.js";
 export * from "./ids.js";
+export * from "./pipeline-metrics.js";
 export * from "./problems.js";
 export * from "./process.js";
 export * from "./command.js";

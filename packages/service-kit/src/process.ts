@@ -13,6 +13,7 @@ import { pino, type Logger } from "pino";
 import type { ServiceApp } from "./app.js";
 import { systemClock, type Clock } from "./clock.js";
 import { parseHopKeys, trustHopKey } from "./identity.js";
+import { exposePipelineMetrics } from "./pipeline-metrics.js";
 import { readFileSync } from "node:fs";
 
 export interface ServiceRuntime {
@@ -66,6 +67,7 @@ export async function runServiceProcess<App extends ServiceApp>(options: {
     logger,
     topicPrefix: env["KAFKA_TOPIC_PREFIX"] ?? DEFAULT_TOPIC_PREFIX,
   });
+  exposePipelineMetrics(app.metrics, { consumers });
   // One beat at a time: a slow run is never overlapped by the next.
   let beat: Promise<unknown> = Promise.resolve();
   const timer = options.every

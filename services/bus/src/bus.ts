@@ -29,7 +29,7 @@ import {
 } from "@shenguan/gateway";
 import { buildLinkageApp, linkageConsumers } from "@shenguan/linkage";
 import { DepartmentRegistry, signingKeysFor } from "@shenguan/registry";
-import { HOP_KEY_BYTES, NO_GRANTS, systemClock, trustGateway, type Clock, type ServiceApp } from "@shenguan/service-kit";
+import { exposePipelineMetrics, HOP_KEY_BYTES, NO_GRANTS, systemClock, trustGateway, type Clock, type ServiceApp } from "@shenguan/service-kit";
 import { buildSupervisionApp, supervisionConsumers } from "@shenguan/supervision";
 import type { Logger } from "pino";
 import type { BusConfig } from "./config.js";
@@ -142,13 +142,14 @@ export async function startBus(options: BusOptions): Promise<Bus> {
 
   const kafka = createKafka({ clientId: "shenguan-bus", brokers: parseBrokers(config.KAFKA_BROKERS) }, logger);
   await warnIfTopicsOutliveStore(kafka, opened.store, config.KAFKA_TOPIC_PREFIX, logger);
+  const specsOf = {
+    linkage: linkageConsumers(linkage.linkage.handle),
+    supervision: supervisionConsumers(supervision.handoffs),
+    enforcement: enforcementConsumers(enforcement.enforcement, enforcement.credit),
+    approval: approvalConsumers(approval.licences),
+  };
   const consumers = options.run?.consumers === false ? [] : await startConsumers(
-    [
-      ...linkageConsumers(linkage.linkage.handle),
-      ...supervisionConsumers(supervision.handoffs),
-      ...enforcementConsumers(enforcement.enforcement, enforcement.credit),
-      ...approvalConsumers(approval.licences),
-    ],
+    [...specsOf.linkage, ...specsOf.supervision, ...specsOf.enforcement, ...specsOf.approval],
     // On PostgreSQL the partitions of a topic are applied concurrently (the pool has the connections); PGlite has one connection.
     { kafka, db: sql, logger, topicPrefix: config.KAFKA_TOPIC_PREFIX, partitionsConcurrently: opened.kind === "postgres" ? 3 : 1 },
   );
@@ -173,6 +174,11 @@ export async function startBus(options: BusOptions): Promise<Bus> {
   if (options.run?.sealer !== false) await sealer.start();
 
   const apps = { approval, supervision, enforcement, linkage };
+  // Each service's /metrics shows its own consumers; the relay's figures go on the gateway's, the bus's front door.
+  for (const [service, specs] of Object.entries(specsOf)) {
+    const names = new Set(specs.map((spec) => spec.name));
+    exposePipelineMetrics(apps[service as keyof typeof apps].metrics, { consumers: consumers.filter((c) => names.has(c.name)) });
+  }
   const urls = { approval: "", supervision: "", enforcement: "", linkage: "" };
   if (options.listen) {
     const order = ["approval", "supervision", "enforcement", "linkage"] as const;
@@ -213,6 +219,7 @@ export async function startBus(options: BusOptions): Promise<Bus> {
     },
     logger,
   });
+  if (options.run?.relay !== false) exposePipelineMetrics(gateway.metrics, { relay });
   const urlsWithGateway = {
     ...urls,
     gateway: options.listen ? await gateway.listen({ host: config.SHENGUAN_HOST, port: config.SHENGUAN_PORT_BASE }) : "",

@@ -1,5 +1,12 @@
 import { cloudEventTypeOf, ContractCodec, sourceOf, toKafkaHeaders, topicOf } from "@shenguan/contracts";
-import { createKafka, ensureFamilyTopics, migrateRelayTables, Relay, SqlCheckpointStore, type ProjectionConsumer } from "@shenguan/eventstore";
+import {
+  createKafka,
+  ensureFamilyTopics,
+  migrateRelayTables,
+  Relay,
+  SqlCheckpointStore,
+  type ProjectionConsumer,
+} from "@shenguan/eventstore";
 import { ManualClock } from "@shenguan/service-kit";
 import { kafkaBrokers } from "@shenguan/tests/harness/services";
 import type { Kafka, Producer } from "kafkajs";

@@ -160,6 +160,8 @@ export interface ProjectionConsumerMetrics {
 }
 
 export interface ProjectionConsumer {
+  /** The projection's name (ProjectionConsumerOptions.name). */
+  readonly name: string;
   metrics(): ProjectionConsumerMetrics;
   /** Finishes the event in hand, leaves the group and disconnects. */
   stop(): Promise<void>;
@@ -735,6 +737,7 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
   logger.info({ topics: options.topics }, "consumer: running");
 
   return {
+    name,
     metrics: () => ({ ...counters }),
     async stop() {
       await consumer.disconnect();
