@@ -203,6 +203,32 @@ describe("relay (real Kafka and PostgreSQL)", () => {
     ]);
   });
 
+  it("sends a batch too big for one Kafka message in parts, and parks an event too big for one on its own", async () => {
+    const { schema, store, checkpoints } = await freshStore();
+    const tag = `r6-${crypto.randomUUID().slice(0, 8)}`;
+    const collector = await collect(tag, [topicOf("supervision", PREFIX)]);
+    const stream = `inspections-${tag}`;
+    // 4,000 characters of findings, what the supervision API accepts: ~12 KB of UTF-8 each, ~3 MB for a batch of
+    // 256 on one partition, three times what the broker takes in one message (message.max.bytes, ~1 MB).
+    const findings = "现场检查发现从业人员健康证明过期".repeat(250);
+    const inspection = (i: number, text: string): NewEvent => {
+      const sample = sampleOf("InspectionRecorded", { seed: i });
+      return { type: "InspectionRecorded", data: { ...sample, findings: text }, metadata: metadata() };
+    };
+    const events = Array.from({ length: 256 }, (_, i) => inspection(i, findings));
+    events.splice(100, 0, inspection(1000, "超".repeat(400_000))); // ~1.2 MB: no Kafka message holds it
+    await store.append(stream, events, "no_stream");
+    const stored = await store.readStream(stream);
+    const relay = startRelay({ store, kafka, checkpoints, name: `relay-${tag}`, batchSize: 512 });
+
+    await waitFor("the checkpoint past every event", () => relay.metrics().checkpoint === formatPosition(stored.at(-1)!.position), 30_000);
+    await waitFor("256 inspections", () => collector.messages.length >= 256);
+    expect(collector.messages.map((m) => m.headers.ce_id)).toEqual(stored.filter((_, i) => i !== 100).map((e) => e.id));
+    expect(relay.metrics()).toMatchObject({ published: 256, parked: 1, retries: 0 });
+    const { rows } = await schema.sql.query<{ event_id: string; reason: string }>(`select event_id, reason from relay_parked`);
+    expect(rows).toEqual([{ event_id: stored[100]!.id, reason: expect.stringMatching(/bytes/) }]);
+  });
+
   it("stores a batch's checkpoint while the next batch is sent, never more than two batches ahead of it", async () => {
     const { store, checkpoints } = await freshStore();
     const tag = `r5-${crypto.randomUUID().slice(0, 8)}`;

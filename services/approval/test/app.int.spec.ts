@@ -112,6 +112,14 @@ describe("approval API", () => {
     expect(problem.errors[0].message).toMatch(/check character/);
   });
 
+  it("refuses more material than one event may carry with a 400 naming the field and the limit, and records nothing", async () => {
+    const deficiency = { missingMaterials: Array.from({ length: 101 }, (_, i) => `材料${i}`), supplementDeadline: "2026-10-30" };
+    const res = await post("/cases", application({ caseId: "many-1", deficiency }));
+    expect(res.statusCode).toBe(400);
+    expect(res.json().errors[0]).toMatchObject({ path: "body.deficiency.missingMaterials", message: expect.stringMatching(/100/) });
+    expect(await opened.store.readStream("licence-case-many-1")).toEqual([]);
+  });
+
   it("refuses 告知承诺 for a barred applicant with the reason, and records nothing", async () => {
     barred.set("9144030071526726XG", { eligible: false, reasons: ["失信记录 CR-9: 承诺不实"] });
     const res = await post("/cases", application({ caseId: "barred-1", applicant: { name: "腾讯", uscc: "9144030071526726XG" } }));

@@ -7,6 +7,8 @@
  *   KAFKA_TOPIC_PREFIX topic namespace, `<prefix>.<family>.v1` (default shenguan)
  *   RELAY_NAME         checkpoint key (default "kafka")
  *   RELAY_BATCH_SIZE   events per produced batch (default 256)
+ *   RELAY_MAX_MESSAGE_BYTES  most bytes per produce call, under the broker's message.max.bytes (default 1000000;
+ *                      a bigger batch goes in parts, a bigger single event is parked)
  *   LOG_LEVEL          pino level (default info)
  *   SHENGUAN_SEAL      "true": this process also runs the LogSealer (blocks of SHENGUAN_SEAL_BLOCK_SIZE, default 1000,
  *                      or SHENGUAN_SEAL_DELAY_MS, default 1000), signing with the SHENGUAN-BUS
@@ -24,7 +26,7 @@ import { LogSealer } from "../evidence/sealer.js";
 import { openEventStore } from "../open-store.js";
 import { SqlCheckpointStore, migrateRelayTables } from "./checkpoints.js";
 import { createKafka, parseBrokers } from "./kafka.js";
-import { DEFAULT_RELAY_BATCH_SIZE, DEFAULT_RELAY_NAME, Relay } from "./relay.js";
+import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RELAY_BATCH_SIZE, DEFAULT_RELAY_NAME, Relay } from "./relay.js";
 
 const logger = pino({ level: process.env.LOG_LEVEL ?? "info" });
 
@@ -47,6 +49,7 @@ const relay = new Relay({
   logger,
   name: process.env.RELAY_NAME ?? DEFAULT_RELAY_NAME,
   batchSize: Number(process.env.RELAY_BATCH_SIZE ?? DEFAULT_RELAY_BATCH_SIZE),
+  maxMessageBytes: Number(process.env.RELAY_MAX_MESSAGE_BYTES ?? DEFAULT_MAX_MESSAGE_BYTES),
   ...(process.env.KAFKA_TOPIC_PREFIX ? { topicPrefix: process.env.KAFKA_TOPIC_PREFIX } : {}),
 });
 

@@ -26,14 +26,23 @@ export interface RelayOptions {
   readonly name?: string;
   /**
    * Events read, produced and checkpointed together. It bounds the duplicates
-   * a crash can cause (the unacknowledged batch is produced again) and must
-   * keep a batch's share of one partition under the broker's message.max.bytes.
+   * a crash can cause (the unacknowledged batch is produced again); a batch
+   * of more bytes than maxMessageBytes is sent in parts.
    */
   readonly batchSize?: number;
   readonly backoff?: BackoffOptions;
   /** Topic namespace (`<prefix>.<family>.v1`), for deployments sharing a cluster. */
   readonly topicPrefix?: string;
   readonly codec?: ContractCodec;
+  /**
+   * Most bytes of messages the relay sends in one produce call (default
+   * DEFAULT_MAX_MESSAGE_BYTES). Keep it under the broker's (or topic's)
+   * message.max.bytes, the most one partition's batch of records may hold:
+   * a bigger batch is sent in parts, and an event whose message alone is
+   * bigger is parked with the reason. Without it, one such batch was
+   * refused by the broker at every retry and held up every event after it.
+   */
+  readonly maxMessageBytes?: number;
 }
 
 export interface RelayMetrics {
@@ -52,7 +61,8 @@ export interface RelayMetrics {
 interface PreparedBatch {
   /** Where the checkpoint goes once the batch is acknowledged: its last event, published or not. */
   readonly last: LogPosition;
-  readonly topicMessages: TopicMessages[];
+  /** The batch's messages in log order, in parts of at most maxMessageBytes, sent one after the other. */
+  readonly parts: TopicMessages[][];
   readonly messages: number;
   readonly parked: readonly ParkedEvent[];
   readonly skippedInternal: number;
@@ -60,6 +70,8 @@ interface PreparedBatch {
 
 export const DEFAULT_RELAY_NAME = "kafka";
 export const DEFAULT_RELAY_BATCH_SIZE = 256;
+/** Under Kafka's default message.max.bytes (1,048,588), with room for the record batch's own framing. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1_000_000;
 
 /**
  * Publishes the store's contract events to Kafka (transactional outbox: the
@@ -76,6 +88,7 @@ export class Relay {
   private readonly backoff: BackoffOptions;
   private readonly topicPrefix: string;
   private readonly codec: ContractCodec;
+  private readonly maxMessageBytes: number;
   private readonly logger: Logger;
   private readonly abort = new AbortController();
   private producer: Producer | undefined;
@@ -95,6 +108,7 @@ export class Relay {
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.topicPrefix = options.topicPrefix ?? DEFAULT_TOPIC_PREFIX;
     this.codec = options.codec ?? new ContractCodec();
+    this.maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.logger = options.logger.child({ relay: this.name });
   }
 
@@ -172,7 +186,14 @@ export class Relay {
   }
 
   private prepare(events: readonly StoredEvent[]): PreparedBatch {
-    const byTopic = new Map<string, Message[]>();
+    const parts: TopicMessages[][] = [];
+    let part = new Map<string, Message[]>();
+    let partBytes = 0;
+    const endPart = () => {
+      if (part.size > 0) parts.push([...part].map(([topic, messages]) => ({ topic, messages })));
+      part = new Map();
+      partBytes = 0;
+    };
     const parked: ParkedEvent[] = [];
     let skippedInternal = 0;
     let messages = 0;
@@ -181,27 +202,36 @@ export class Relay {
         skippedInternal++;
         continue;
       }
+      let reason: string;
       try {
         const { topic, message } = toKafkaMessage(event, event.type, this.codec, this.topicPrefix);
-        let list = byTopic.get(topic);
-        if (!list) byTopic.set(topic, (list = []));
-        list.push(message);
-        messages++;
+        const bytes = messageBytes(message);
+        if (bytes <= this.maxMessageBytes) {
+          // Parts go out one after the other, so a key's messages keep their log order across them.
+          if (partBytes + bytes > this.maxMessageBytes) endPart();
+          let list = part.get(topic);
+          if (!list) part.set(topic, (list = []));
+          list.push(message);
+          partBytes += bytes;
+          messages++;
+          continue;
+        }
+        reason = `its Kafka message would be ${bytes} bytes, more than the ${this.maxMessageBytes} one message may hold (message.max.bytes)`;
       } catch (err) {
-        const reason = err instanceof Error ? err.message : String(err);
-        parked.push({ eventId: event.id, position: event.position, type: event.type, reason });
-        this.logger.error(
-          { eventId: event.id, type: event.type, stream: event.stream, position: formatPosition(event.position), reason },
-          "relay: event breaks its contract; parked, not published",
-        );
+        reason = err instanceof Error ? err.message : String(err);
       }
+      parked.push({ eventId: event.id, position: event.position, type: event.type, reason });
+      this.logger.error(
+        { eventId: event.id, type: event.type, stream: event.stream, position: formatPosition(event.position), reason },
+        "relay: event cannot be published (its contract, or its size); parked, not published",
+      );
     }
-    const topicMessages: TopicMessages[] = [...byTopic].map(([topic, list]) => ({ topic, messages: list }));
-    return { last: events.at(-1)!.position, topicMessages, messages, parked, skippedInternal };
+    endPart();
+    return { last: events.at(-1)!.position, parts, messages, parked, skippedInternal };
   }
 
-  private async publish({ last, topicMessages, messages, parked, skippedInternal }: PreparedBatch): Promise<void> {
-    if (messages > 0) {
+  private async publish({ last, parts, messages, parked, skippedInternal }: PreparedBatch): Promise<void> {
+    for (const topicMessages of parts) {
       await this.retrying(
         "publish a batch to Kafka",
         async () => {
@@ -294,6 +324,18 @@ export function toKafkaMessage(
   fromKafkaHeaders(headers);
   return { topic: topicOfEvent(name, topicPrefix), message: { key: subject, value, headers, timestamp: String(event.time.getTime()) } };
 }
+
+/** What a message adds to a produce request's batch of records: key, value, headers, and a record's own framing. */
+function messageBytes(message: Message): number {
+  let bytes = 32 + byteLength(message.key) + byteLength(message.value);
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    bytes += Buffer.byteLength(name) + (Array.isArray(value) ? value.reduce((n: number, v) => n + byteLength(v), 0) : byteLength(value));
+  }
+  return bytes;
+}
+
+const byteLength = (v: string | Buffer | null | undefined): number =>
+  v == null ? 0 : typeof v === "string" ? Buffer.byteLength(v) : v.length;
 
 export function isContract(type: string): type is EventName {
   return Object.hasOwn(catalog, type);

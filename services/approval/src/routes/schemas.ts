@@ -17,7 +17,7 @@ export const acceptBody = z.strictObject({
   }),
   regionCode: formats.region,
   underCommitment: z.boolean(),
-  deficiency: z.strictObject({ missingMaterials: z.array(text(200)), supplementDeadline: formats.date }).nullable().default(null),
+  deficiency: z.strictObject({ missingMaterials: z.array(text(200)).max(100), supplementDeadline: formats.date }).nullable().default(null),
 });
 
 export const grantBody = z.strictObject({
@@ -37,7 +37,9 @@ export const cancelBody = denyBody;
 export const changeBody = z.strictObject({
   elicenceId: formats["elicence-id"],
   decisionNumber: text(100),
-  changes: z.array(z.strictObject({ field: text(100), from: z.string().max(4000), to: z.string().max(4000) })).min(1),
+  // At most 20 changes of up to 8,000 characters: the event stays well under the ~1 MB one Kafka message may hold
+  // (the relay parks a bigger one rather than publish it).
+  changes: z.array(z.strictObject({ field: text(100), from: z.string().max(4000), to: z.string().max(4000) })).min(1).max(20),
   reason: text(2000),
   decisionDate: formats.date,
 });
