@@ -1,5 +1,5 @@
 import { deadLetterTopicOf, families, topicOf, type EventName, type Family } from "@shenguan/contracts";
-import kafkajs, { type Kafka } from "kafkajs";
+import kafkajs, { type Admin, type Kafka } from "kafkajs";
 import type { Logger } from "pino";
 import type { SqlExecutor, SqlQueryable } from "../postgres/executor.js";
 import {
@@ -74,26 +74,33 @@ export async function ensureFamilyTopics(
       });
     }
     const found = ours.filter((t) => existing.has(t));
-    if (options.logger && found.length > 0) {
-      const { resources } = await admin.describeConfigs({
-        resources: found.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: Object.keys(FAMILY_TOPIC_CONFIG) })),
-        includeSynonyms: false,
-      });
-      for (const r of resources) {
-        const deleting = r.configEntries.filter((c) => c.configValue !== FAMILY_TOPIC_CONFIG[c.configName]);
-        if (deleting.length === 0) continue;
-        const settings = Object.fromEntries(deleting.map((c) => [c.configName, c.configValue]));
-        options.logger.warn(
-          { topic: r.resourceName, ...settings },
-          `topic ${r.resourceName} deletes messages (${deleting.map((c) => `${c.configName}=${c.configValue}`).join(", ")}): ` +
-            "a projection rebuilt from the beginning misses what it deleted, and events the relay publishes later than that after they happened " +
-            "may be deleted before they are consumed. To keep everything: kafka-configs.sh --alter --entity-type topics " +
-            `--entity-name ${r.resourceName} --add-config retention.ms=-1,retention.bytes=-1`,
-        );
-      }
-    }
+    if (options.logger && found.length > 0) await warnOfDeletingTopics(admin, found, options.logger);
   } finally {
     await admin.disconnect();
+  }
+}
+
+/** Says which of `topics` delete messages (FAMILY_TOPIC_CONFIG unmet); a cluster that will not say is no reason not to start. */
+async function warnOfDeletingTopics(admin: Admin, topics: readonly string[], logger: Logger): Promise<void> {
+  try {
+    const { resources } = await admin.describeConfigs({
+      resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: Object.keys(FAMILY_TOPIC_CONFIG) })),
+      includeSynonyms: false,
+    });
+    for (const r of resources) {
+      const deleting = r.configEntries.filter((c) => c.configValue !== FAMILY_TOPIC_CONFIG[c.configName]);
+      if (deleting.length === 0) continue;
+      const settings = Object.fromEntries(deleting.map((c) => [c.configName, c.configValue]));
+      logger.warn(
+        { topic: r.resourceName, ...settings },
+        `topic ${r.resourceName} deletes messages (${deleting.map((c) => `${c.configName}=${c.configValue}`).join(", ")}): ` +
+          "a projection rebuilt from the beginning misses what it deleted, and events the relay publishes later than that after they happened " +
+          "may be deleted before they are consumed. To keep everything: kafka-configs.sh --alter --entity-type topics " +
+          `--entity-name ${r.resourceName} --add-config retention.ms=-1,retention.bytes=-1`,
+      );
+    }
+  } catch (err) {
+    logger.warn({ err, topics }, "could not read the topics' retention settings (DescribeConfigs); not checked");
   }
 }
 
