@@ -229,6 +229,42 @@ describe("relay (real Kafka and PostgreSQL)", () => {
     expect(rows).toEqual([{ event_id: stored[100]!.id, reason: expect.stringMatching(/bytes/) }]);
   });
 
+  it("parks an event whose message Kafka itself refuses (a time beyond the topic's bound) and publishes the rest in order", async () => {
+    const { schema, store, checkpoints } = await freshStore();
+    const tag = `r7-${crypto.randomUUID().slice(0, 8)}`;
+    // A topic of its own that refuses timestamps over an hour ahead (Kafka 4.0's default; 3.9 accepts any unless told).
+    const prefix = `test-relay-ts-${crypto.randomUUID().slice(0, 8)}`;
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({
+        topics: [{ topic: topicOf("approval", prefix), numPartitions: 1, configEntries: [{ name: "message.timestamp.after.max.ms", value: "3600000" }] }],
+        waitForLeaders: true,
+      });
+    } finally {
+      await admin.disconnect();
+    }
+    cleanups.push(() => deleteTopics(kafka, [topicOf("approval", prefix)]));
+    const collector = await collect(tag, [topicOf("approval", prefix)]);
+    const stream = `licence-${tag}`;
+    const ahead = new Date(Date.now() + 2 * 3600_000); // a department whose clock runs two hours fast
+    await store.append(
+      stream,
+      [0, 1, 2, 3, 4].map((i) => ({ ...contractEvent("LicenceGranted", i, metadata(`${tag}-s`)), ...(i === 2 ? { time: ahead } : {}) })),
+      "no_stream",
+    );
+    const stored = await store.readStream(stream);
+    const relay = startRelay({ store, kafka, checkpoints, name: `relay-${tag}`, topicPrefix: prefix });
+
+    await waitFor("the checkpoint past every event", () => relay.metrics().checkpoint === formatPosition(stored.at(-1)!.position), 30_000);
+    await waitFor("four grants", () => collector.messages.length >= 4);
+    const firsts = [...new Set(collector.messages.map((m) => m.headers.ce_id))];
+    expect(firsts).toEqual([0, 1, 3, 4].map((i) => stored[i]!.id));
+    expect(relay.metrics()).toMatchObject({ published: 4, parked: 1 });
+    const { rows } = await schema.sql.query<{ event_id: string; reason: string }>(`select event_id, reason from relay_parked`);
+    expect(rows).toEqual([{ event_id: stored[2]!.id, reason: expect.stringMatching(/INVALID_TIMESTAMP/) }]);
+  });
+
   it("stores a batch's checkpoint while the next batch is sent, never more than two batches ahead of it", async () => {
     const { store, checkpoints } = await freshStore();
     const tag = `r5-${crypto.randomUUID().slice(0, 8)}`;

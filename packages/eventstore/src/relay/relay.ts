@@ -63,6 +63,8 @@ interface PreparedBatch {
   readonly last: LogPosition;
   /** The batch's messages in log order, in parts of at most maxMessageBytes, sent one after the other. */
   readonly parts: TopicMessages[][];
+  /** Each message's event, should the broker refuse the message itself (and the relay park its event). */
+  readonly eventOf: ReadonlyMap<Message, StoredEvent>;
   readonly messages: number;
   readonly parked: readonly ParkedEvent[];
   readonly skippedInternal: number;
@@ -195,6 +197,7 @@ export class Relay {
       partBytes = 0;
     };
     const parked: ParkedEvent[] = [];
+    const eventOf = new Map<Message, StoredEvent>();
     let skippedInternal = 0;
     let messages = 0;
     for (const event of events) {
@@ -212,6 +215,7 @@ export class Relay {
           let list = part.get(topic);
           if (!list) part.set(topic, (list = []));
           list.push(message);
+          eventOf.set(message, event);
           partBytes += bytes;
           messages++;
           continue;
@@ -220,30 +224,25 @@ export class Relay {
       } catch (err) {
         reason = err instanceof Error ? err.message : String(err);
       }
-      parked.push({ eventId: event.id, position: event.position, type: event.type, reason });
-      this.logger.error(
-        { eventId: event.id, type: event.type, stream: event.stream, position: formatPosition(event.position), reason },
-        "relay: event cannot be published (its contract, or its size); parked, not published",
-      );
+      this.park(parked, event, reason);
     }
     endPart();
-    return { last: events.at(-1)!.position, parts, messages, parked, skippedInternal };
+    return { last: events.at(-1)!.position, parts, eventOf, messages, parked, skippedInternal };
   }
 
-  private async publish({ last, parts, messages, parked, skippedInternal }: PreparedBatch): Promise<void> {
-    for (const topicMessages of parts) {
-      await this.retrying(
-        "publish a batch to Kafka",
-        async () => {
-          this.producer ??= await this.connectProducer();
-          await this.producer.sendBatch({ topicMessages, acks: -1 });
-        },
-        // After a failure start a fresh producer session: kafkajs may hold
-        // sequence numbers the broker no longer agrees with, and a new
-        // producer id can only cost a re-send of this very batch.
-        () => this.dropProducer(),
-      );
-    }
+  private park(parked: ParkedEvent[], event: StoredEvent, reason: string): void {
+    parked.push({ eventId: event.id, position: event.position, type: event.type, reason });
+    this.logger.error(
+      { eventId: event.id, type: event.type, stream: event.stream, position: formatPosition(event.position), reason },
+      "relay: event cannot be published (its contract, its size, or the broker refused it); parked, not published",
+    );
+  }
+
+  private async publish(batch: PreparedBatch): Promise<void> {
+    const { last, parts, skippedInternal } = batch;
+    const parked = [...batch.parked];
+    let messages = batch.messages;
+    for (const part of parts) messages -= await this.send(part, batch.eventOf, parked);
     this.counters.published += messages;
     this.counters.skippedInternal += skippedInternal;
     this.counters.parked += parked.length;
@@ -260,14 +259,74 @@ export class Relay {
     await previous;
   }
 
-  /** Runs `attempt` until it succeeds or the relay stops, backing off (capped) and logging each failure. */
-  private async retrying<T>(what: string, attempt: () => Promise<T>, afterFailure?: () => Promise<void>): Promise<T> {
+  /**
+   * Sends one part; how many of its messages were parked instead. Outages
+   * are retried. A refusal of the records themselves (RECORD_REFUSALS: too
+   * large, a timestamp outside the topic's bounds, an invalid record) would
+   * be refused again at every retry and hold up everything behind it: the
+   * part is sent in halves, in order, down to the message refused, whose
+   * event is parked with the broker's reason. Halves may repeat messages of
+   * partitions the refused request did write; consumers drop those by ce_id.
+   */
+  private async send(topicMessages: TopicMessages[], eventOf: ReadonlyMap<Message, StoredEvent>, parked: ParkedEvent[]): Promise<number> {
+    try {
+      await this.retrying(
+        "publish a batch to Kafka",
+        async () => {
+          this.producer ??= await this.connectProducer();
+          await this.producer.sendBatch({ topicMessages, acks: -1 });
+        },
+        // After a failure start a fresh producer session: kafkajs may hold
+        // sequence numbers the broker no longer agrees with, and a new
+        // producer id can only cost a re-send of this very batch.
+        () => this.dropProducer(),
+        recordRefusal,
+      );
+      return 0;
+    } catch (err) {
+      const refusal = recordRefusal(err);
+      if (refusal === undefined) throw err;
+      const flat = topicMessages.flatMap(({ topic, messages }) => messages.map((message) => ({ topic, message })));
+      if (flat.length === 1) {
+        this.park(parked, eventOf.get(flat[0]!.message)!, `Kafka refused its message: ${refusal}`);
+        return 1;
+      }
+      const half = Math.ceil(flat.length / 2);
+      const regroup = (list: typeof flat): TopicMessages[] => {
+        const byTopic = new Map<string, Message[]>();
+        for (const { topic, message } of list) {
+          const messages = byTopic.get(topic);
+          if (messages) messages.push(message);
+          else byTopic.set(topic, [message]);
+        }
+        return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+      };
+      return (
+        (await this.send(regroup(flat.slice(0, half)), eventOf, parked)) + (await this.send(regroup(flat.slice(half)), eventOf, parked))
+      );
+    }
+  }
+
+  /**
+   * Runs `attempt` until it succeeds or the relay stops, backing off (capped)
+   * and logging each failure; a failure `final` names is thrown at once.
+   */
+  private async retrying<T>(
+    what: string,
+    attempt: () => Promise<T>,
+    afterFailure?: () => Promise<void>,
+    final?: (err: unknown) => string | undefined,
+  ): Promise<T> {
     const signal = this.abort.signal;
     for (let failures = 0; ; failures++) {
       try {
         return await attempt();
       } catch (err) {
         if (signal.aborted) throw err;
+        if (final?.(err) !== undefined) {
+          await afterFailure?.();
+          throw err;
+        }
         this.counters.retries++;
         await afterFailure?.();
         const delay = backoffDelay(failures, this.backoff);
@@ -323,6 +382,21 @@ export function toKafkaMessage(
   // dead-letter for its headers (say an empty subject) is ever published.
   fromKafkaHeaders(headers);
   return { topic: topicOfEvent(name, topicPrefix), message: { key: subject, value, headers, timestamp: String(event.time.getTime()) } };
+}
+
+/** Kafka's refusals of the records a produce request carried, as opposed to outages: retrying the same records cannot help. */
+const RECORD_REFUSALS = new Set(["MESSAGE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_TIMESTAMP", "INVALID_RECORD"]);
+
+/** The refusal among `err` and what it wraps (kafkajs nests a partition's error in retry and aggregate errors), as "TYPE: message". */
+function recordRefusal(err: unknown, depth = 0): string | undefined {
+  if (typeof err !== "object" || err === null || depth > 4) return undefined;
+  const e = err as { type?: unknown; message?: unknown; cause?: unknown; originalError?: unknown; errors?: unknown };
+  if (typeof e.type === "string" && RECORD_REFUSALS.has(e.type)) return `${e.type}: ${String(e.message)}`;
+  for (const inner of [e.cause, e.originalError, ...(Array.isArray(e.errors) ? e.errors : [])]) {
+    const found = recordRefusal(inner, depth + 1);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 /** What a message adds to a produce request's batch of records: key, value, headers, and a record's own framing. */
