@@ -11,11 +11,11 @@ import {
   type EventName,
   type Family,
 } from "@shenguan/contracts";
-import type { Kafka } from "kafkajs";
+import { ConfigResourceTypes, type Kafka } from "kafkajs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { comparePositions, formatPosition, type EventMetadata, type NewEvent, type StoredEvent } from "../src/port.js";
 import { PostgresEventStore } from "../src/postgres/index.js";
-import { migrateRelayTables, Relay, SqlCheckpointStore, type RelayOptions } from "../src/relay/index.js";
+import { migrateRelayTables, Relay, republishParked, SqlCheckpointStore, type RelayOptions } from "../src/relay/index.js";
 import {
   BrokerProxy,
   collectFrom,
@@ -229,7 +229,7 @@ describe("relay (real Kafka and PostgreSQL)", () => {
     expect(rows).toEqual([{ event_id: stored[100]!.id, reason: expect.stringMatching(/bytes/) }]);
   });
 
-  it("parks an event whose message Kafka itself refuses (a time beyond the topic's bound) and publishes the rest in order", async () => {
+  it("parks an event whose message Kafka refuses (a time beyond the topic's bound), publishes the rest, republishes it once allowed", async () => {
     const { schema, store, checkpoints } = await freshStore();
     const tag = `r7-${crypto.randomUUID().slice(0, 8)}`;
     // A topic of its own that refuses timestamps over an hour ahead (Kafka 4.0's default; 3.9 accepts any unless told).
@@ -263,6 +263,23 @@ describe("relay (real Kafka and PostgreSQL)", () => {
     expect(relay.metrics()).toMatchObject({ published: 4, parked: 1 });
     const { rows } = await schema.sql.query<{ event_id: string; reason: string }>(`select event_id, reason from relay_parked`);
     expect(rows).toEqual([{ event_id: stored[2]!.id, reason: expect.stringMatching(/INVALID_TIMESTAMP/) }]);
+
+    // An operator's second try: refused again while the topic's bound stands; published once it is lifted.
+    const again = () => republishParked({ store, kafka, checkpoints, topicPrefix: prefix });
+    const refused = { eventId: stored[2]!.id, reason: expect.stringMatching(/INVALID_TIMESTAMP/) };
+    expect(await again()).toEqual({ published: [], stillParked: [refused] });
+    const lift = kafka.admin();
+    await lift.connect();
+    try {
+      const configEntries = [{ name: "message.timestamp.after.max.ms", value: "9223372036854775807" }];
+      const resources = [{ type: ConfigResourceTypes.TOPIC, name: topicOf("approval", prefix), configEntries }];
+      await lift.alterConfigs({ validateOnly: false, resources });
+    } finally {
+      await lift.disconnect();
+    }
+    expect(await again()).toEqual({ published: [stored[2]!.id], stillParked: [] });
+    await waitFor("the republished grant", () => collector.messages.some((m) => m.headers.ce_id === stored[2]!.id));
+    expect((await schema.sql.query(`select event_id from relay_parked`)).rows).toEqual([]);
   });
 
   it("stores a batch's checkpoint while the next batch is sent, never more than two batches ahead of it", async () => {

@@ -1,4 +1,4 @@
-import { formatPosition, parsePosition, type LogPosition } from "../port.js";
+import { comparePositions, formatPosition, parsePosition, type LogPosition } from "../port.js";
 import type { SqlExecutor } from "../postgres/executor.js";
 
 /** A contract event the relay refused to publish, and why. */
@@ -7,6 +7,8 @@ export interface ParkedEvent {
   readonly position: LogPosition;
   readonly type: string;
   readonly reason: string;
+  /** Where to read it again (republishParked); absent in records made before it was kept. */
+  readonly stream?: string;
 }
 
 /**
@@ -44,6 +46,7 @@ export async function migrateRelayTables(db: SqlExecutor): Promise<void> {
          parked_at timestamptz not null default now()
        )`,
     );
+    await tx.query(`alter table relay_parked add column if not exists stream text`);
   });
 }
 
@@ -68,11 +71,33 @@ export class SqlCheckpointStore implements CheckpointStore {
       for (const p of parked) {
         // A batch re-read after a crash parks its events again: keep the first record.
         await tx.query(
-          `insert into relay_parked (event_id, position, type, reason) values ($1, $2, $3, $4) on conflict (event_id) do nothing`,
-          [p.eventId, formatPosition(p.position), p.type, p.reason],
+          `insert into relay_parked (event_id, position, type, reason, stream) values ($1, $2, $3, $4, $5) on conflict (event_id) do nothing`,
+          [p.eventId, formatPosition(p.position), p.type, p.reason, p.stream ?? null],
         );
       }
       await tx.query(upsert, [relay, formatPosition(position)]);
     });
+  }
+
+  /** The parked events (those of `eventIds`, or all), in log order. */
+  async parked(eventIds?: readonly string[]): Promise<ParkedEvent[]> {
+    const { rows } = await this.db.query<{ event_id: string; position: string; type: string; reason: string; stream: string | null }>(
+      `select event_id, position, type, reason, stream from relay_parked ${eventIds ? "where event_id = any($1::text[])" : ""} order by parked_at, event_id`,
+      eventIds ? [eventIds] : [],
+    );
+    return rows
+      .map((r) => ({
+        eventId: r.event_id,
+        position: parsePosition(r.position),
+        type: r.type,
+        reason: r.reason,
+        ...(r.stream === null ? {} : { stream: r.stream }),
+      }))
+      .sort((a, b) => comparePositions(a.position, b.position));
+  }
+
+  /** Forgets a parked event once it has been published after all. */
+  async unpark(eventId: string): Promise<void> {
+    await this.db.query(`delete from relay_parked where event_id = $1`, [eventId]);
   }
 }

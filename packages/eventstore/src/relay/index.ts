@@ -7,7 +7,9 @@ export {
   DEFAULT_RELAY_NAME,
   isContract,
   Relay,
+  republishParked,
   toKafkaMessage,
   type RelayMetrics,
   type RelayOptions,
+  type RepublishReport,
 } from "./relay.js";

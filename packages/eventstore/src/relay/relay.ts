@@ -13,7 +13,7 @@ import type { Kafka, Message, Producer, TopicMessages } from "kafkajs";
 import type { Logger } from "pino";
 import { formatPosition, type EventStore, type LogPosition, type StoredEvent } from "../port.js";
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffOptions } from "./backoff.js";
-import type { CheckpointStore, ParkedEvent } from "./checkpoints.js";
+import type { CheckpointStore, ParkedEvent, SqlCheckpointStore } from "./checkpoints.js";
 import { validatePayloadFast } from "./fast-validate.js";
 import { createProducer } from "./kafka.js";
 
@@ -231,7 +231,7 @@ export class Relay {
   }
 
   private park(parked: ParkedEvent[], event: StoredEvent, reason: string): void {
-    parked.push({ eventId: event.id, position: event.position, type: event.type, reason });
+    parked.push({ eventId: event.id, position: event.position, type: event.type, reason, stream: event.stream });
     this.logger.error(
       { eventId: event.id, type: event.type, stream: event.stream, position: formatPosition(event.position), reason },
       "relay: event cannot be published (its contract, its size, or the broker refused it); parked, not published",
@@ -382,6 +382,72 @@ export function toKafkaMessage(
   // dead-letter for its headers (say an empty subject) is ever published.
   fromKafkaHeaders(headers);
   return { topic: topicOfEvent(name, topicPrefix), message: { key: subject, value, headers, timestamp: String(event.time.getTime()) } };
+}
+
+export interface RepublishReport {
+  /** Events published now, their parked records forgotten. */
+  readonly published: readonly string[];
+  /** Events still refused (or not found), with why; their records stay. */
+  readonly stillParked: ReadonlyArray<{ readonly eventId: string; readonly reason: string }>;
+}
+
+/**
+ * An operator's second try at parked events (all, or `eventIds`), once what
+ * refused them has changed: a clock put right, a topic's limits raised, a
+ * contract that now accepts the event. Each is read again from its stream,
+ * checked and encoded as the relay does, and sent on its own; one that gets
+ * through is forgotten from relay_parked, one that does not stays with the
+ * new reason reported. An outage throws (nothing is forgotten that was not
+ * sent). A republished event reaches Kafka after events of its stream that
+ * came later in the log: consumers see it late, not twice.
+ */
+export async function republishParked(options: {
+  readonly store: EventStore;
+  readonly kafka: Kafka;
+  readonly checkpoints: SqlCheckpointStore;
+  readonly eventIds?: readonly string[];
+  readonly topicPrefix?: string;
+  readonly maxMessageBytes?: number;
+  readonly codec?: ContractCodec;
+}): Promise<RepublishReport> {
+  const codec = options.codec ?? new ContractCodec();
+  const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const published: string[] = [];
+  const stillParked: Array<{ eventId: string; reason: string }> = [];
+  const producer = createProducer(options.kafka);
+  await producer.connect();
+  try {
+    for (const p of await options.checkpoints.parked(options.eventIds)) {
+      const event = p.stream === undefined ? undefined : (await options.store.readStream(p.stream)).find((e) => e.id === p.eventId);
+      if (!event || !isContract(event.type)) {
+        stillParked.push({ eventId: p.eventId, reason: p.stream === undefined ? "parked without its stream's name" : "not in its stream" });
+        continue;
+      }
+      let prepared: { topic: string; message: Message };
+      try {
+        prepared = toKafkaMessage(event, event.type, codec, options.topicPrefix);
+        const bytes = messageBytes(prepared.message);
+        if (bytes > max) throw new Error(`its Kafka message would be ${bytes} bytes, more than the ${max} one message may hold`);
+      } catch (err) {
+        stillParked.push({ eventId: p.eventId, reason: err instanceof Error ? err.message : String(err) });
+        continue;
+      }
+      try {
+        await producer.send({ topic: prepared.topic, messages: [prepared.message], acks: -1 });
+      } catch (err) {
+        const refusal = recordRefusal(err);
+        // An outage is not the event's doing: stop here, leaving this record and the rest as they were.
+        if (refusal === undefined) throw err;
+        stillParked.push({ eventId: p.eventId, reason: `Kafka refused its message: ${refusal}` });
+        continue;
+      }
+      await options.checkpoints.unpark(p.eventId);
+      published.push(p.eventId);
+    }
+  } finally {
+    await producer.disconnect();
+  }
+  return { published, stillParked };
 }
 
 /** Kafka's refusals of the records a produce request carried, as opposed to outages: retrying the same records cannot help. */
