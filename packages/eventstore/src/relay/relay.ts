@@ -205,26 +205,19 @@ export class Relay {
         skippedInternal++;
         continue;
       }
-      let reason: string;
       try {
-        const { topic, message } = toKafkaMessage(event, event.type, this.codec, this.topicPrefix);
-        const bytes = messageBytes(message);
-        if (bytes <= this.maxMessageBytes) {
-          // Parts go out one after the other, so a key's messages keep their log order across them.
-          if (partBytes + bytes > this.maxMessageBytes) endPart();
-          let list = part.get(topic);
-          if (!list) part.set(topic, (list = []));
-          list.push(message);
-          eventOf.set(message, event);
-          partBytes += bytes;
-          messages++;
-          continue;
-        }
-        reason = `its Kafka message would be ${bytes} bytes, more than the ${this.maxMessageBytes} one message may hold (message.max.bytes)`;
+        const { topic, message, bytes } = publishable(event, event.type, this.codec, this.topicPrefix, this.maxMessageBytes);
+        // Parts go out one after the other, so a key's messages keep their log order across them.
+        if (partBytes + bytes > this.maxMessageBytes) endPart();
+        let list = part.get(topic);
+        if (!list) part.set(topic, (list = []));
+        list.push(message);
+        eventOf.set(message, event);
+        partBytes += bytes;
+        messages++;
       } catch (err) {
-        reason = err instanceof Error ? err.message : String(err);
+        this.park(parked, event, err instanceof Error ? err.message : String(err));
       }
-      this.park(parked, event, reason);
     }
     endPart();
     return { last: events.at(-1)!.position, parts, eventOf, messages, parked, skippedInternal };
@@ -425,9 +418,7 @@ export async function republishParked(options: {
       }
       let prepared: { topic: string; message: Message };
       try {
-        prepared = toKafkaMessage(event, event.type, codec, options.topicPrefix);
-        const bytes = messageBytes(prepared.message);
-        if (bytes > max) throw new Error(`its Kafka message would be ${bytes} bytes, more than the ${max} one message may hold`);
+        prepared = publishable(event, event.type, codec, options.topicPrefix, max);
       } catch (err) {
         stillParked.push({ eventId: p.eventId, reason: err instanceof Error ? err.message : String(err) });
         continue;
@@ -463,6 +454,16 @@ function recordRefusal(err: unknown, depth = 0): string | undefined {
     if (found !== undefined) return found;
   }
   return undefined;
+}
+
+/** toKafkaMessage, refused (thrown, with the reason) when the message alone is over `maxBytes`; with its size. */
+function publishable(event: StoredEvent, name: EventName, codec: ContractCodec, topicPrefix: string | undefined, maxBytes: number) {
+  const { topic, message } = toKafkaMessage(event, name, codec, topicPrefix);
+  const bytes = messageBytes(message);
+  if (bytes > maxBytes) {
+    throw new Error(`its Kafka message would be ${bytes} bytes, more than the ${maxBytes} one message may hold (message.max.bytes)`);
+  }
+  return { topic, message, bytes };
 }
 
 /** What a message adds to a produce request's batch of records: key, value, headers, and a record's own framing. */
