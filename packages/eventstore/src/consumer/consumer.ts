@@ -404,11 +404,11 @@ export async function runProjectionConsumer(options: ProjectionConsumerOptions):
     // beyond the position means Kafka deleted messages this consumer never applied: when its position was
     // below the log's start, kafkajs answered "offset out of range" by fetching from the start. Not
     // recoverable here; said as what it is, with the offsets, instead of passing silently.
-    const firstPending = pending[0] === undefined ? undefined : BigInt(pending[0].offset);
-    if (firstPending !== undefined && firstPending > next) {
-      counters.missing += Number(firstPending - next);
+    const gap = pending[0] === undefined ? 0 : Number(BigInt(pending[0].offset) - next);
+    if (gap > 0) {
+      counters.missing += gap;
       logger.error(
-        { topic, partition, fromOffset: String(next), toOffset: String(firstPending - 1n), missing: Number(firstPending - next) },
+        { topic, partition, fromOffset: String(next), toOffset: String(next + BigInt(gap) - 1n), missing: gap },
         "consumer: messages this consumer never applied are gone from Kafka (the topic's retention deleted them): their events are missing from the read model",
       );
     }

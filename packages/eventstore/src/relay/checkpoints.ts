@@ -79,10 +79,10 @@ export class SqlCheckpointStore implements CheckpointStore {
     });
   }
 
-  /** The parked events (those of `eventIds`, or all), in log order. */
+  /** The parked events (those of `eventIds`, or all), in log order (positions are text here: ordered once parsed). */
   async parked(eventIds?: readonly string[]): Promise<ParkedEvent[]> {
     const { rows } = await this.db.query<{ event_id: string; position: string; type: string; reason: string; stream: string | null }>(
-      `select event_id, position, type, reason, stream from relay_parked ${eventIds ? "where event_id = any($1::text[])" : ""} order by parked_at, event_id`,
+      `select event_id, position, type, reason, stream from relay_parked ${eventIds ? "where event_id = any($1::text[])" : ""}`,
       eventIds ? [eventIds] : [],
     );
     return rows

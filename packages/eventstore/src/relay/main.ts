@@ -39,8 +39,9 @@ if (!opened.executor) {
 }
 await migrateRelayTables(opened.executor);
 const kafka = createKafka({ clientId: "shenguan-relay", brokers: parseBrokers(process.env.KAFKA_BROKERS ?? "127.0.0.1:9092") }, logger);
+const topicPrefix = process.env.KAFKA_TOPIC_PREFIX || DEFAULT_TOPIC_PREFIX;
 // Created with the settings the bus relies on before the first send could auto-create one with the broker's defaults.
-await ensureFamilyTopics(kafka, process.env.KAFKA_TOPIC_PREFIX ?? DEFAULT_TOPIC_PREFIX, { logger });
+await ensureFamilyTopics(kafka, topicPrefix, { logger });
 
 const relay = new Relay({
   store: opened.store,
@@ -50,7 +51,7 @@ const relay = new Relay({
   name: process.env.RELAY_NAME ?? DEFAULT_RELAY_NAME,
   batchSize: Number(process.env.RELAY_BATCH_SIZE ?? DEFAULT_RELAY_BATCH_SIZE),
   maxMessageBytes: Number(process.env.RELAY_MAX_MESSAGE_BYTES ?? DEFAULT_MAX_MESSAGE_BYTES),
-  ...(process.env.KAFKA_TOPIC_PREFIX ? { topicPrefix: process.env.KAFKA_TOPIC_PREFIX } : {}),
+  topicPrefix,
 });
 
 // Two sealers on one log are safe (the seal stream's expected revision lets one win), one is enough.

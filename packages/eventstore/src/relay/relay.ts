@@ -58,13 +58,18 @@ export interface RelayMetrics {
   readonly checkpoint: string | undefined;
 }
 
+/** A message to send, with its topic and the event it carries (parked should Kafka refuse the message itself). */
+interface Outgoing {
+  readonly topic: string;
+  readonly message: Message;
+  readonly event: StoredEvent;
+}
+
 interface PreparedBatch {
   /** Where the checkpoint goes once the batch is acknowledged: its last event, published or not. */
   readonly last: LogPosition;
   /** The batch's messages in log order, in parts of at most maxMessageBytes, sent one after the other. */
-  readonly parts: TopicMessages[][];
-  /** Each message's event, should the broker refuse the message itself (and the relay park its event). */
-  readonly eventOf: ReadonlyMap<Message, StoredEvent>;
+  readonly parts: Outgoing[][];
   readonly messages: number;
   readonly parked: readonly ParkedEvent[];
   readonly skippedInternal: number;
@@ -188,16 +193,10 @@ export class Relay {
   }
 
   private prepare(events: readonly StoredEvent[]): PreparedBatch {
-    const parts: TopicMessages[][] = [];
-    let part = new Map<string, Message[]>();
+    const parts: Outgoing[][] = [];
+    let part: Outgoing[] = [];
     let partBytes = 0;
-    const endPart = () => {
-      if (part.size > 0) parts.push([...part].map(([topic, messages]) => ({ topic, messages })));
-      part = new Map();
-      partBytes = 0;
-    };
     const parked: ParkedEvent[] = [];
-    const eventOf = new Map<Message, StoredEvent>();
     let skippedInternal = 0;
     let messages = 0;
     for (const event of events) {
@@ -208,19 +207,20 @@ export class Relay {
       try {
         const { topic, message, bytes } = publishable(event, event.type, this.codec, this.topicPrefix, this.maxMessageBytes);
         // Parts go out one after the other, so a key's messages keep their log order across them.
-        if (partBytes + bytes > this.maxMessageBytes) endPart();
-        let list = part.get(topic);
-        if (!list) part.set(topic, (list = []));
-        list.push(message);
-        eventOf.set(message, event);
+        if (partBytes + bytes > this.maxMessageBytes && part.length > 0) {
+          parts.push(part);
+          part = [];
+          partBytes = 0;
+        }
+        part.push({ topic, message, event });
         partBytes += bytes;
         messages++;
       } catch (err) {
         this.park(parked, event, err instanceof Error ? err.message : String(err));
       }
     }
-    endPart();
-    return { last: events.at(-1)!.position, parts, eventOf, messages, parked, skippedInternal };
+    if (part.length > 0) parts.push(part);
+    return { last: events.at(-1)!.position, parts, messages, parked, skippedInternal };
   }
 
   private park(parked: ParkedEvent[], event: StoredEvent, reason: string): void {
@@ -235,7 +235,7 @@ export class Relay {
     const { last, parts, skippedInternal } = batch;
     const parked = [...batch.parked];
     let messages = batch.messages;
-    for (const part of parts) messages -= await this.send(part, batch.eventOf, parked);
+    for (const part of parts) messages -= await this.send(part, parked);
     this.counters.published += messages;
     this.counters.skippedInternal += skippedInternal;
     this.counters.parked += parked.length;
@@ -261,7 +261,8 @@ export class Relay {
    * event is parked with the broker's reason. Halves may repeat messages of
    * partitions the refused request did write; consumers drop those by ce_id.
    */
-  private async send(topicMessages: TopicMessages[], eventOf: ReadonlyMap<Message, StoredEvent>, parked: ParkedEvent[]): Promise<number> {
+  private async send(part: readonly Outgoing[], parked: ParkedEvent[]): Promise<number> {
+    const topicMessages = byTopic(part);
     try {
       await this.retrying(
         "publish a batch to Kafka",
@@ -279,24 +280,12 @@ export class Relay {
     } catch (err) {
       const refusal = recordRefusal(err);
       if (refusal === undefined) throw err;
-      const flat = topicMessages.flatMap(({ topic, messages }) => messages.map((message) => ({ topic, message })));
-      if (flat.length === 1) {
-        this.park(parked, eventOf.get(flat[0]!.message)!, `Kafka refused its message: ${refusal}`);
+      if (part.length === 1) {
+        this.park(parked, part[0]!.event, `Kafka refused its message: ${refusal}`);
         return 1;
       }
-      const half = Math.ceil(flat.length / 2);
-      const regroup = (list: typeof flat): TopicMessages[] => {
-        const byTopic = new Map<string, Message[]>();
-        for (const { topic, message } of list) {
-          const messages = byTopic.get(topic);
-          if (messages) messages.push(message);
-          else byTopic.set(topic, [message]);
-        }
-        return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
-      };
-      return (
-        (await this.send(regroup(flat.slice(0, half)), eventOf, parked)) + (await this.send(regroup(flat.slice(half)), eventOf, parked))
-      );
+      const half = Math.ceil(part.length / 2);
+      return (await this.send(part.slice(0, half), parked)) + (await this.send(part.slice(half), parked));
     }
   }
 
@@ -454,6 +443,17 @@ function recordRefusal(err: unknown, depth = 0): string | undefined {
     if (found !== undefined) return found;
   }
   return undefined;
+}
+
+/** A part's messages as sendBatch takes them: by topic, each topic's in order. */
+function byTopic(part: readonly Outgoing[]): TopicMessages[] {
+  const grouped = new Map<string, Message[]>();
+  for (const { topic, message } of part) {
+    const messages = grouped.get(topic);
+    if (messages) messages.push(message);
+    else grouped.set(topic, [message]);
+  }
+  return [...grouped].map(([topic, messages]) => ({ topic, messages }));
 }
 
 /** toKafkaMessage, refused (thrown, with the reason) when the message alone is over `maxBytes`; with its size. */
