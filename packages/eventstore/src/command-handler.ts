@@ -2,14 +2,28 @@ import { ConcurrencyError } from "./errors.js";
 import type { AppendResult, EventMetadata, EventStore, StoredEvent } from "./port.js";
 import type { Decider, DomainEvent } from "./decider.js";
 
-export interface HandleOptions<State> {
+export interface HandleOptions<State, Event extends DomainEvent = DomainEvent> {
   /** Metadata for the new events; a function when it depends on the state (e.g. the Kafka subject). */
   readonly metadata: EventMetadata | ((state: State) => EventMetadata);
   /** Retries after a concurrency conflict: each retry reads the stream again and re-decides. */
   readonly maxRetries?: number;
+  /**
+   * A stream begun by something that happened elsewhere (the regulators' handoff stream begins with the push
+   * linkage published): asked only while the stream does not exist, its events are folded before the command is
+   * decided and appended with the command's own, in one append, each with its own metadata. So a refused
+   * command, or one that decides nothing, writes nothing; undefined when there is nothing to begin from.
+   */
+  readonly initial?: () => Promise<InitialEvents<Event> | undefined>;
+}
+
+/** What a stream begins with when the command handler creates it (HandleOptions.initial). */
+export interface InitialEvents<Event> {
+  readonly events: readonly Event[];
+  readonly metadata: EventMetadata;
 }
 
 export interface HandleResult<Event, State> {
+  /** The command's own events (not those of HandleOptions.initial, which `appended` also holds). */
   readonly newEvents: readonly Event[];
   readonly newState: State;
   /** Undefined when the command decided nothing (an idempotent no-op). */
@@ -24,19 +38,32 @@ export interface HandleResult<Event, State> {
  * a bounded number of times. Every service's routes call this.
  */
 export function commandHandler<Command, Event extends DomainEvent, State>(store: EventStore, decider: Decider<Command, Event, State>) {
-  return async function handle(stream: string, command: Command, options: HandleOptions<State>): Promise<HandleResult<Event, State>> {
+  return async function handle(
+    stream: string,
+    command: Command,
+    options: HandleOptions<State, Event>,
+  ): Promise<HandleResult<Event, State>> {
     const maxRetries = options.maxRetries ?? 3;
     for (let attempt = 0; ; attempt++) {
       const history = await store.readStream(stream);
-      const state = history.reduce((s, e) => decider.evolve(s, toDomain<Event>(e)), decider.initialState());
       const revision = history.length === 0 ? -1n : history[history.length - 1]!.revision;
+      const initial = history.length === 0 && options.initial ? await options.initial() : undefined;
+      const begun = initial?.events ?? [];
+      const state = begun.reduce(
+        decider.evolve,
+        history.reduce((s, e) => decider.evolve(s, toDomain<Event>(e)), decider.initialState()),
+      );
       const newEvents = decider.decide(command, state);
+      // Nothing decided: the stream stays as it was (not begun either), the state is what the command saw.
       if (newEvents.length === 0) return { newEvents, newState: state, appended: undefined, revision };
       const metadata = typeof options.metadata === "function" ? options.metadata(state) : options.metadata;
       try {
         const appended = await store.append(
           stream,
-          newEvents.map((e) => ({ type: e.type, data: e.data, metadata })),
+          [
+            ...begun.map((e) => ({ type: e.type, data: e.data, metadata: initial!.metadata })),
+            ...newEvents.map((e) => ({ type: e.type, data: e.data, metadata })),
+          ],
           revision === -1n ? "no_stream" : revision,
         );
         const newState = newEvents.reduce(decider.evolve, state);

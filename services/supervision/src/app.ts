@@ -13,7 +13,7 @@ import {
 } from "@shenguan/service-kit";
 import type { FastifyRequest } from "fastify";
 import { SupervisionService, type Outcome } from "./handoff/service.js";
-import { migrateInbox, queryInbox } from "./inbox/projection.js";
+import { migrateInbox, pushOf, queryInbox } from "./inbox/projection.js";
 import * as s from "./routes/schemas.js";
 
 export interface SupervisionDeps {
@@ -35,7 +35,7 @@ export async function buildSupervisionApp(deps: SupervisionDeps): Promise<Servic
   const keys = new IdempotencyKeys(deps.sql);
   await keys.migrate();
   await migrateInbox(deps.sql);
-  const handoffs = new SupervisionService(deps);
+  const handoffs = new SupervisionService({ store: deps.store, clock: deps.clock, pushes: (id) => pushOf(deps.sql, id) });
   app.decorate("handoffs", handoffs);
 
   const ctx = (req: FastifyRequest, department: string) => ({
@@ -188,7 +188,8 @@ export async function buildSupervisionApp(deps: SupervisionDeps): Promise<Servic
     async (req) => {
       departmentOf(req);
       const events = await handoffs.events(req.params.handoffId);
-      if (events.length === 0) throw new NotFoundError(`no handoff ${req.params.handoffId}`);
+      // A pushed handoff has no events of its own until its regulator first acts on it.
+      if (events.length === 0 && !(await handoffs.known(req.params.handoffId))) throw new NotFoundError(`no handoff ${req.params.handoffId}`);
       return events.map((e) => ({ ...e, revision: String(e.revision), position: `${e.position.commit}/${e.position.prepare}` }));
     },
   );

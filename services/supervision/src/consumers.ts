@@ -1,9 +1,12 @@
 import type { ConsumerSpec } from "@shenguan/eventstore";
-import { onHandoffPushed, onLicenceCancelled, onLicenceRevoked, onRevocationDeclined } from "./handoff/incoming.js";
+import { onLicenceCancelled, onLicenceRevoked, onRevocationDeclined } from "./handoff/incoming.js";
 import type { SupervisionService } from "./handoff/service.js";
 import { INBOX_EVENTS, inboxChunkStatement, projectInbox, projectInboxChunk } from "./inbox/projection.js";
 
-/** The regulators' inbox (a read model) and their reactions to pushes and to the licence's end. */
+/**
+ * The regulators' inbox (a read model, which also keeps each push for the handoff's stream to begin from) and
+ * their reactions to the licence's end upstream.
+ */
 export function supervisionConsumers(handoffs: SupervisionService): ConsumerSpec[] {
   return [
     {
@@ -18,11 +21,10 @@ export function supervisionConsumers(handoffs: SupervisionService): ConsumerSpec
     },
     {
       name: "supervision-incoming",
-      families: ["linkage", "approval"],
+      families: ["approval"],
       mode: "reactor",
-      types: ["HandoffPushed", "LicenceCancelled", "LicenceRevoked", "RevocationRequestDeclined"],
+      types: ["LicenceCancelled", "LicenceRevoked", "RevocationRequestDeclined"],
       handle: async (e) => {
-        if (e.name === "HandoffPushed") return onHandoffPushed(handoffs, e.payload, e.ce);
         if (e.name === "LicenceCancelled") return onLicenceCancelled(handoffs, e.payload, e.ce);
         if (e.name === "LicenceRevoked") return onLicenceRevoked(handoffs, e.payload, e.ce);
         if (e.name === "RevocationRequestDeclined") return onRevocationDeclined(handoffs, e.payload, e.ce);

@@ -1,6 +1,6 @@
 /** @shenguan/supervision — the regulators' service (行业主管部门): supervision of a licence after its push. */
 export { buildSupervisionApp, type SupervisionDeps } from "./app.js";
-export { SupervisionService, type CommandContext, type Outcome } from "./handoff/service.js";
+export { SupervisionService, type CommandContext, type Outcome, type PushLookup } from "./handoff/service.js";
 export {
   handoffDecider,
   type HandoffState,
@@ -18,17 +18,19 @@ export {
   type RevocationAnswered,
   type LicenceEnd,
 } from "./handoff/events.js";
-export { onHandoffPushed, onLicenceCancelled, onLicenceRevoked, onRevocationDeclined, type IncomingEvent } from "./handoff/incoming.js";
+export { onLicenceCancelled, onLicenceRevoked, onRevocationDeclined, type IncomingEvent } from "./handoff/incoming.js";
 export {
   migrateInbox,
   projectInbox,
   projectInboxChunk,
   inboxChunkStatement,
   queryInbox,
+  pushOf,
   inboxStatuses,
   type InboxEvent,
   type InboxFilter,
   type InboxItem,
   type InboxStatus,
+  type ReceivedPush,
 } from "./inbox/projection.js";
 export { supervisionConsumers } from "./consumers.js";

@@ -3,7 +3,6 @@ import { ManualClock } from "@shenguan/service-kit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   buildSupervisionApp,
-  onHandoffPushed,
   onLicenceCancelled,
   onLicenceRevoked,
   onRevocationDeclined,
@@ -39,6 +38,14 @@ const pushed = (handoffId: string, over: Partial<HandoffPushed> = {}): HandoffPu
   ...over,
 });
 const ce = (id: string, department = "LINKAGE") => ({ id, source: `/departments/${department}` });
+/** The pushes taken in, as the inbox consumer handed them over (ce id `push-<handoffId>`). */
+const pushes: (InboxEvent & { name: "HandoffPushed"; ce: { id: string } })[] = [];
+/** A push reaching the regulators' inbox: all a handoff needs before its regulator acts on it. */
+const receive = async (push: HandoffPushed) => {
+  const event = { name: "HandoffPushed" as const, payload: push, ce: { id: `push-${push.handoffId}` } };
+  pushes.push(event);
+  await opened.executor.transaction((tx) => projectInbox(event, tx));
+};
 
 let opened: Awaited<ReturnType<typeof openTestStore>>;
 let app: Awaited<ReturnType<typeof buildSupervisionApp>>;
@@ -65,9 +72,9 @@ const inspection = {
 beforeAll(async () => {
   opened = await openTestStore();
   app = await buildSupervisionApp({ store: opened.store, sql: opened.executor, clock, logger: false });
-  for (const id of ["H1", "H2", "H3", "H4", "H5"]) await onHandoffPushed(app.handoffs, pushed(id), ce(`push-${id}`));
-  await onHandoffPushed(app.handoffs, pushed("H6", { regulator: OTHER_REGULATOR }), ce("push-H6"));
-  await onHandoffPushed(app.handoffs, pushed("H7", { autoClaimed: true, claimDue: "2026-10-01" }), ce("push-H7"));
+  for (const id of ["H1", "H2", "H3", "H4", "H5"]) await receive(pushed(id));
+  await receive(pushed("H6", { regulator: OTHER_REGULATOR }));
+  await receive(pushed("H7", { autoClaimed: true, claimDue: "2026-10-01" }));
 });
 
 afterAll(async () => {
@@ -76,11 +83,17 @@ afterAll(async () => {
 });
 
 describe("supervision app: claim (认领)", () => {
-  it("lets the routed regulator claim, publishing HandoffClaimed", async () => {
+  it("lets the routed regulator claim, publishing HandoffClaimed; the stream begins with the push it claimed", async () => {
+    expect(await eventCount("H1")).toBe(0);
     const res = await post("/handoffs/H1/claim", undefined);
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toMatchObject({ handoffId: "H1", status: "claimed", events: ["HandoffClaimed"], recordId: null });
-    const [, claimed] = await app.handoffs.events("H1");
+    expect(res.json()).toMatchObject({ handoffId: "H1", status: "claimed", revision: "1", events: ["HandoffClaimed"], recordId: null });
+    const [received, claimed] = await app.handoffs.events("H1");
+    expect(received).toMatchObject({
+      type: "HandoffReceived",
+      data: pushed("H1"),
+      metadata: { department: REGULATOR, correlationId: "push-H1", causationId: "push-H1", caseId: "C-H1", subject: "91350100M000100Y43" },
+    });
     expect(claimed).toMatchObject({
       type: "HandoffClaimed",
       data: {
@@ -102,7 +115,8 @@ describe("supervision app: claim (认领)", () => {
     expect(res.headers["content-type"]).toContain("application/problem+json");
     expect(res.json()).toMatchObject({ status: 403, code: "handoff.not-regulator", type: "urn:shenguan:problem:handoff.not-regulator" });
     expect(res.json().detail).toContain(REGULATOR);
-    expect(await eventCount("H2")).toBe(1);
+    // Refused: the stream is not begun either.
+    expect(await eventCount("H2")).toBe(0);
   });
 
   it("refuses a second claim with 409, and a claim of an unknown handoff", async () => {
@@ -209,9 +223,24 @@ describe("supervision app: answers and the licence's end, from Kafka", () => {
       { caseId: "C-H8", licenceId: "L-H8", decisionNumber: "注-1", reason: "申请注销", decisionDate: "2026-09-29" },
       ce("cancel-8", BUREAU),
     );
-    await onHandoffPushed(app.handoffs, pushed("H8"), ce("push-H8"));
+    await receive(pushed("H8"));
     expect(await app.handoffs.state("H8")).toMatchObject({ status: "closed", closure: { ended: "cancelled", decisionNumber: "注-1" } });
     expect((await post("/handoffs/H8/claim", undefined)).json()).toMatchObject({ status: 409, code: "handoff.closed" });
+    expect(await eventCount("H8")).toBe(0);
+  });
+
+  it("closes a handoff acted on before the licence's end, and not one only pushed (it is closed when first acted on)", async () => {
+    await receive(pushed("H9"));
+    await receive(pushed("H10", { licenceId: "L-H9", caseId: "C-H9" }));
+    await post("/handoffs/H9/claim", undefined);
+    await onLicenceCancelled(
+      app.handoffs,
+      { caseId: "C-H9", licenceId: "L-H9", decisionNumber: "注-9", reason: "申请注销", decisionDate: "2026-09-29" },
+      ce("cancel-9", BUREAU),
+    );
+    expect((await app.handoffs.events("H9")).map((e) => e.type)).toEqual(["HandoffReceived", "HandoffClaimed", "HandoffClosed"]);
+    expect(await eventCount("H10")).toBe(0);
+    expect(await app.handoffs.state("H10")).toMatchObject({ status: "closed", closure: { decisionNumber: "注-9" } });
   });
 
   it("serves the folded state and the event history", async () => {
@@ -219,7 +248,11 @@ describe("supervision app: answers and the licence's end, from Kafka", () => {
     expect(state.json()).toMatchObject({ handoffId: "H7", status: "claimed", claim: { automatic: true } });
     const events = await get("/handoffs/H1/events");
     expect(events.json()[0]).toMatchObject({ type: "HandoffReceived", revision: "0", metadata: { causationId: "push-H1" } });
+    // Pushed and not acted on: known, with no events of its own yet.
+    expect((await get("/handoffs/H2")).json()).toMatchObject({ handoffId: "H2", status: "pushed", handoff: pushed("H2") });
+    expect((await get("/handoffs/H2/events")).json()).toEqual([]);
     expect((await get("/handoffs/NOPE")).statusCode).toBe(404);
+    expect((await get("/handoffs/NOPE/events")).statusCode).toBe(404);
   });
 });
 
@@ -243,10 +276,9 @@ describe("supervision app: the inbox (read model)", () => {
     await post("/handoffs/H5/commitment-verification", { truthful: true, findings: "属实" });
     // What the consumer would hand over from the linkage, supervision and approval topics: the
     // pushes as linkage published them, this service's own contract events, and the licences' ends.
-    consumed = [];
+    consumed = [...pushes];
     for (const e of await opened.store.readAll()) {
-      if (e.type === "HandoffReceived") consumed.push({ name: "HandoffPushed", payload: e.data } as InboxEvent);
-      else if (contracts.has(e.type)) consumed.push({ name: e.type as EventName, payload: e.data } as InboxEvent);
+      if (contracts.has(e.type)) consumed.push({ name: e.type as EventName, payload: e.data } as InboxEvent);
     }
     consumed.push({
       name: "LicenceRevoked",
@@ -263,6 +295,10 @@ describe("supervision app: the inbox (read model)", () => {
       name: "LicenceCancelled",
       payload: { caseId: "C-H8", licenceId: "L-H8", decisionNumber: "注-1", reason: "申请注销", decisionDate: "2026-09-29" },
     });
+    consumed.push({
+      name: "LicenceCancelled",
+      payload: { caseId: "C-H9", licenceId: "L-H9", decisionNumber: "注-9", reason: "申请注销", decisionDate: "2026-09-29" },
+    });
     // Topics are consumed independently: apply the approval and supervision events before the pushes.
     consumed.sort((a, b) => Number(a.name === "HandoffPushed") - Number(b.name === "HandoffPushed"));
     await opened.executor.transaction(async (tx) => {
@@ -272,7 +308,11 @@ describe("supervision app: the inbox (read model)", () => {
 
   it("a consumer chunk (runs of pushes as one upsert) leaves exactly the rows one event at a time leaves", async () => {
     const snapshot = async () =>
-      (await opened.executor.query(`select * from supervision_inbox order by handoff_id`)).rows.map((r) => JSON.stringify(r));
+      (
+        await opened.executor.query(
+          `select i.*, h.push, h.push_event_id from supervision_inbox i join supervision_inbox_handoffs h using (handoff_id) order by handoff_id`,
+        )
+      ).rows.map((r) => JSON.stringify(r));
     const oneByOne = await snapshot();
     expect(oneByOne.length).toBeGreaterThan(5);
     for (const table of ["supervision_inbox_handoffs", "supervision_inbox_activity", "supervision_inbox_licence_ends"])
@@ -285,11 +325,15 @@ describe("supervision app: the inbox (read model)", () => {
 
   it("a chunk of pushes as one statement with the consumer's claims (inboxChunkStatement) leaves the rows one event at a time leaves, and only the claimed pushes", async () => {
     const snapshot = async () =>
-      (await opened.executor.query(`select * from supervision_inbox order by handoff_id`)).rows.map((r) => JSON.stringify(r));
+      (
+        await opened.executor.query(
+          `select i.*, h.push, h.push_event_id from supervision_inbox i join supervision_inbox_handoffs h using (handoff_id) order by handoff_id`,
+        )
+      ).rows.map((r) => JSON.stringify(r));
     const oneByOne = await snapshot();
     for (const table of ["supervision_inbox_handoffs", "supervision_inbox_activity", "supervision_inbox_licence_ends"])
       await opened.executor.query(`delete from ${table}`);
-    const pushes = consumed.filter((e) => e.name === "HandoffPushed").map((e, i) => ({ ...e, ce: { id: `ce-${i}` } }));
+    const pushes = consumed.filter((e) => e.name === "HandoffPushed").map((e) => ({ ...e, ce: e.ce! }));
     expect(pushes.length).toBeGreaterThan(3);
     await opened.executor.transaction(async (tx) => {
       for (const event of consumed) if (event.name !== "HandoffPushed") await projectInbox(event, tx);
@@ -325,7 +369,7 @@ describe("supervision app: the inbox (read model)", () => {
     const res = await get("/handoffs");
     expect(res.statusCode).toBe(200);
     const statuses = Object.fromEntries((res.json().items as { handoffId: string; status: string }[]).map((i) => [i.handoffId, i.status]));
-    expect(statuses).toEqual({ H1: "closed", H2: "pushed", H3: "claimed", H4: "supervising", H5: "fed_back", H7: "claimed", H8: "closed" });
+    expect(statuses).toEqual({ H1: "closed", H2: "pushed", H3: "claimed", H4: "supervising", H5: "fed_back", H7: "claimed", H8: "closed", H9: "closed", H10: "closed" });
     const h1 = (res.json().items as Record<string, unknown>[]).find((i) => i.handoffId === "H1");
     expect(h1).toMatchObject({
       inspections: 1,
@@ -342,11 +386,11 @@ describe("supervision app: the inbox (read model)", () => {
   });
 
   it("filters by status and claim due date, and pages", async () => {
-    expect((await get("/handoffs?status=closed")).json().items.map((i: { handoffId: string }) => i.handoffId)).toEqual(["H1", "H8"]);
+    expect((await get("/handoffs?status=closed")).json().items.map((i: { handoffId: string }) => i.handoffId)).toEqual(["H1", "H10", "H8", "H9"]);
     expect((await get("/handoffs?claimDueBefore=2026-10-12")).json().items.map((i: { handoffId: string }) => i.handoffId)).toEqual(["H7"]);
     const page2 = (await get("/handoffs?pageSize=3&page=2")).json();
-    expect(page2).toMatchObject({ total: 7, page: 2, pageSize: 3 });
-    expect(page2.items.map((i: { handoffId: string }) => i.handoffId)).toEqual(["H3", "H4", "H5"]);
+    expect(page2).toMatchObject({ total: 9, page: 2, pageSize: 3 });
+    expect(page2.items.map((i: { handoffId: string }) => i.handoffId)).toEqual(["H2", "H3", "H4"]);
   });
 
   it("shows a department its own inbox only", async () => {

@@ -1,5 +1,5 @@
-import type { CloudEventAttributes, HandoffPushed, LicenceCancelled, LicenceRevoked, RevocationRequestDeclined } from "@shenguan/contracts";
-import { ConcurrencyError, toDomain } from "@shenguan/eventstore";
+import type { CloudEventAttributes, LicenceCancelled, LicenceRevoked, RevocationRequestDeclined } from "@shenguan/contracts";
+import { ConcurrencyError } from "@shenguan/eventstore";
 import type { LicenceEnd, LicenceEndEvent } from "./events.js";
 import { licenceEndStream } from "./events.js";
 import type { SupervisionService } from "./service.js";
@@ -8,6 +8,8 @@ import type { SupervisionService } from "./service.js";
  * Kafka handlers: plain typed functions the bus runner calls with the decoded
  * payload and the CloudEvents attributes (`event.ce`). Each is idempotent: a
  * redelivered event decides nothing, so at-least-once delivery is enough.
+ * Pushes have none: the regulators' inbox takes them in, and a handoff's
+ * stream begins from there when its regulator first acts (SupervisionService).
  */
 export type IncomingEvent = Pick<CloudEventAttributes, "id" | "source"> & { readonly traceparent?: string };
 
@@ -17,19 +19,6 @@ const fromKafka = (ce: IncomingEvent, department: string) => ({
   causationId: ce.id,
   ...(ce.traceparent ? { traceparent: ce.traceparent } : {}),
 });
-
-/** HandoffPushed (linkage topic): the regulator's inbox gets the licence; 推送即认领 claims it at once. */
-export async function onHandoffPushed(service: SupervisionService, pushed: HandoffPushed, ce: IncomingEvent): Promise<void> {
-  await service.execute(pushed.handoffId, "ReceiveHandoff", { handoff: pushed }, fromKafka(ce, pushed.regulator));
-  // The licence may have ended before the push reached us (the topics are consumed independently).
-  // The whole stream (it holds one event at most): whole-stream reads of concurrent pushes share one
-  // query, where a read with a count would cost a round trip per push.
-  const [noted] = await service.store.readStream(licenceEndStream(pushed.licenceId));
-  if (noted) {
-    const { licenceId: _l, caseId: _c, ...end } = toDomain<LicenceEndEvent>(noted).data;
-    await service.execute(pushed.handoffId, "NoteLicenceEnded", { ...end, answersRequestId: null }, fromKafka(ce, pushed.regulator));
-  }
-}
 
 /** LicenceCancelled (approval topic): every handoff of the licence is closed. */
 export function onLicenceCancelled(service: SupervisionService, cancelled: LicenceCancelled, ce: IncomingEvent): Promise<void> {

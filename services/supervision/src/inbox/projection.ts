@@ -2,8 +2,13 @@ import type { EventName, EventPayloads } from "@shenguan/contracts";
 import type { WithQueries } from "@shenguan/eventstore";
 import type { Queryable } from "@shenguan/service-kit";
 
-/** A decoded contract event; the consumer's ConsumedEvent fits (extra fields are ignored). */
-export type InboxEvent = { [N in EventName]: { readonly name: N; readonly payload: EventPayloads[N] } }[EventName];
+/**
+ * A decoded contract event; the consumer's ConsumedEvent fits (extra fields are ignored). `ce.id`, when given, is
+ * kept with a push: the regulator's handoff stream names it as the cause of its first event.
+ */
+export type InboxEvent = {
+  [N in EventName]: { readonly name: N; readonly payload: EventPayloads[N]; readonly ce?: { readonly id: string } };
+}[EventName];
 
 export const inboxStatuses = ["pushed", "claimed", "supervising", "fed_back", "closed"] as const;
 export type InboxStatus = (typeof inboxStatuses)[number];
@@ -11,7 +16,9 @@ export type InboxStatus = (typeof inboxStatuses)[number];
 /**
  * The regulators' inbox, over three tables so that the order in which the
  * linkage, supervision and approval topics are consumed does not matter:
- * - supervision_inbox_handoffs: one row per pushed handoff (and its claim);
+ * - supervision_inbox_handoffs: one row per pushed handoff (and its claim), with
+ *   the push as linkage published it (`push`, `push_event_id`): the regulator's
+ *   handoff stream begins from it when the regulator first acts (SupervisionService);
  * - supervision_inbox_activity: what the regulator did with a licence, per
  *   (licence, regulator), since most supervision contracts carry no handoff id;
  * - supervision_inbox_licence_ends: licences cancelled or revoked upstream.
@@ -49,6 +56,7 @@ export async function migrateInbox(db: Queryable): Promise<void> {
         claimed_at bigint,
         claimed_on_time boolean
       );
+      alter table supervision_inbox_handoffs add column if not exists push jsonb, add column if not exists push_event_id text;
       create index if not exists supervision_inbox_handoffs_regulator on supervision_inbox_handoffs (regulator, claim_due);
       create index if not exists supervision_inbox_handoffs_licence on supervision_inbox_handoffs (licence_id);
       create table if not exists supervision_inbox_activity (
@@ -68,8 +76,12 @@ export async function migrateInbox(db: Queryable): Promise<void> {
         ended text not null,
         decision_date date not null
       );
+      -- h's columns by name: the push kept for the handoff's stream is not the inbox's to show, and a view made
+      -- with h.* before the push's columns came could not be replaced by one with them (a view's columns only grow at the end).
       create or replace view supervision_inbox as
-        select h.*,
+        select h.handoff_id, h.case_id, h.licence_id, h.holder_name, h.holder_uscc, h.item_code, h.region_code, h.regulator,
+               h.approval_authority, h.pushed_at, h.claim_due, h.auto_claimed, h.under_commitment, h.verification_due,
+               h.claimed_at, h.claimed_on_time,
                coalesce(a.inspections, 0) as inspections,
                coalesce(a.rectification_rounds, 0) as rectification_rounds,
                a.open_round,
@@ -119,8 +131,8 @@ export async function projectInbox(event: InboxEvent, tx: Queryable): Promise<vo
     case "HandoffPushed": {
       const p = event.payload;
       await tx.query(
-        UPSERT_PUSHES(`values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`),
-        pushColumns([p]).map(([values]) => values),
+        UPSERT_PUSHES(`values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16)`),
+        pushColumns([p], [event.ce?.id ?? null]).map(([values]) => values),
       );
       return;
     }
@@ -169,10 +181,12 @@ export async function projectInbox(event: InboxEvent, tx: Queryable): Promise<vo
 type Pushed = Extract<InboxEvent, { name: "HandoffPushed" }>["payload"];
 
 const PUSH_COLUMNS = `handoff_id, case_id, licence_id, holder_name, holder_uscc, item_code, region_code, regulator, approval_authority,
-  pushed_at, claim_due, auto_claimed, under_commitment, verification_due`;
+  pushed_at, claim_due, auto_claimed, under_commitment, verification_due, push, push_event_id`;
+/** PUSH_COLUMNS selected from unnestPushes: the push travels as JSON text (an array of jsonb is not sent alike by every driver). */
+const SELECT_PUSHES = PUSH_COLUMNS.replace("push,", "push::jsonb,");
 
 /** The pushes' values in PUSH_COLUMNS' order, each column with its SQL type: one upsert for one push or many. */
-const pushColumns = (pushes: readonly Pushed[]) =>
+const pushColumns = (pushes: readonly Pushed[], eventIds: readonly (string | null)[]) =>
   [
     pushes.map((p) => p.handoffId),
     pushes.map((p) => p.caseId),
@@ -188,8 +202,13 @@ const pushColumns = (pushes: readonly Pushed[]) =>
     pushes.map((p) => p.autoClaimed),
     pushes.map((p) => p.underCommitment),
     pushes.map((p) => p.verificationDue),
+    pushes.map((p) => JSON.stringify(p)),
+    eventIds,
   ] as const;
-const PUSH_TYPES = ["text", "text", "text", "text", "text", "text", "text", "text", "text", "bigint", "date", "boolean", "boolean", "date"];
+const PUSH_TYPES = [
+  ...["text", "text", "text", "text", "text", "text", "text", "text", "text", "bigint", "date", "boolean", "boolean", "date"],
+  ...["text", "text"],
+];
 
 /** The pushes' upsert, `rows` giving PUSH_COLUMNS (VALUES or a SELECT): a push's facts replace an earlier push's. */
 const UPSERT_PUSHES = (rows: string) => `insert into supervision_inbox_handoffs (${PUSH_COLUMNS})
@@ -198,7 +217,8 @@ const UPSERT_PUSHES = (rows: string) => `insert into supervision_inbox_handoffs 
     case_id = excluded.case_id, licence_id = excluded.licence_id, holder_name = excluded.holder_name, holder_uscc = excluded.holder_uscc,
     item_code = excluded.item_code, region_code = excluded.region_code, regulator = excluded.regulator,
     approval_authority = excluded.approval_authority, pushed_at = excluded.pushed_at, claim_due = excluded.claim_due,
-    auto_claimed = excluded.auto_claimed, under_commitment = excluded.under_commitment, verification_due = excluded.verification_due`;
+    auto_claimed = excluded.auto_claimed, under_commitment = excluded.under_commitment, verification_due = excluded.verification_due,
+    push = excluded.push, push_event_id = excluded.push_event_id`;
 
 /** unnest of the push columns from parameter `first` on, as PUSH_COLUMNS (and `extra` more text columns after them). */
 const unnestPushes = (first: number, extra: readonly string[] = []) =>
@@ -223,9 +243,15 @@ export function inboxChunkStatement(
   if (new Set(pushes.map((p) => p.handoffId)).size !== pushes.length) return undefined;
   return {
     with: `supervision_inbox_pushed as (${UPSERT_PUSHES(
-      `select ${PUSH_COLUMNS} from ${unnestPushes(at.firstParam, ["ce_id"])} where u.ce_id in (select ce_id from ${at.claimed})`,
+      `select ${SELECT_PUSHES} from ${unnestPushes(at.firstParam, ["ce_id"])} where u.ce_id in (select ce_id from ${at.claimed})`,
     )})`,
-    params: [...pushColumns(pushes), events.map((e) => e.ce.id)],
+    params: [
+      ...pushColumns(
+        pushes,
+        events.map((e) => e.ce.id),
+      ),
+      events.map((e) => e.ce.id),
+    ],
   };
 }
 
@@ -236,17 +262,22 @@ export function inboxChunkStatement(
  * last push, as one upsert after the other would.
  */
 export async function projectInboxChunk(events: readonly InboxEvent[], tx: Queryable): Promise<void> {
-  let run = new Map<string, Pushed>();
+  let run = new Map<string, { push: Pushed; eventId: string | null }>();
   const flush = async () => {
     if (run.size === 0) return;
     const pushes = [...run.values()];
     run = new Map();
-    await tx.query(UPSERT_PUSHES(`select * from ${unnestPushes(1)}`), [...pushColumns(pushes)]);
+    await tx.query(UPSERT_PUSHES(`select ${SELECT_PUSHES} from ${unnestPushes(1)}`), [
+      ...pushColumns(
+        pushes.map((p) => p.push),
+        pushes.map((p) => p.eventId),
+      ),
+    ]);
   };
   for (const event of events) {
     if (event.name === "HandoffPushed") {
       run.delete(event.payload.handoffId);
-      run.set(event.payload.handoffId, event.payload);
+      run.set(event.payload.handoffId, { push: event.payload, eventId: event.ce?.id ?? null });
       continue;
     }
     await flush();
@@ -266,6 +297,23 @@ async function activity(tx: Queryable, about: { licenceId: string; regulator: st
     about.regulator,
     ...params,
   ]);
+}
+
+/** A push as the regulators' inbox received it, with the id of the event that carried it. */
+export interface ReceivedPush {
+  readonly push: Pushed;
+  readonly eventId: string | null;
+}
+
+/** The push of a handoff, if the inbox has taken it in (a row made by a claim consumed first has none yet). */
+export async function pushOf(db: Queryable, handoffId: string): Promise<ReceivedPush | undefined> {
+  const { rows } = await db.query<{ push: Pushed | string; push_event_id: string | null }>(
+    `select push, push_event_id from supervision_inbox_handoffs where handoff_id = $1 and push is not null`,
+    [handoffId],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  return { push: typeof row.push === "string" ? (JSON.parse(row.push) as Pushed) : row.push, eventId: row.push_event_id };
 }
 
 export interface InboxFilter {
