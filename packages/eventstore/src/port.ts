@@ -117,6 +117,13 @@ export interface SubscribeOptions {
   /** Upper bound on events handed over per call to onEvents. */
   readonly batchSize?: number;
   readonly signal?: AbortSignal;
+  /**
+   * Once caught up and told of new events, wait this long before reading them, so that what is appended
+   * meanwhile comes in the same read: for a reader no one waits on (the sealer), not for one on the loop's path
+   * (the relay). A hint: the polling subscriptions of PostgreSQL and PGlite honour it; KurrentDB pushes events as
+   * they come.
+   */
+  readonly lingerMs?: number;
 }
 
 /** Catch-up then live, without a gap or a duplicate between the two. */

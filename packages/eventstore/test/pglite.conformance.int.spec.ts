@@ -2,7 +2,7 @@ import { PGlite } from "@electric-sql/pglite";
 import { afterAll, beforeAll } from "vitest";
 import { PostgresEventStore, pgliteExecutor, type SqlExecutor } from "../src/postgres/index.js";
 import { describeEventStoreConformance } from "./conformance.js";
-import { itWakesSubscribersOnNotify } from "./support/wake-up.js";
+import { itLingersAfterAWakeUp, itWakesSubscribersOnNotify } from "./support/wake-up.js";
 
 let sql: SqlExecutor;
 beforeAll(async () => {
@@ -13,3 +13,4 @@ afterAll(() => sql.close());
 
 describeEventStoreConformance("PGlite (in memory)", async () => new PostgresEventStore(sql, { pollIntervalMs: 50 }));
 itWakesSubscribersOnNotify(() => sql);
+itLingersAfterAWakeUp(() => sql);

@@ -4,7 +4,7 @@ import { ConcurrencyError, StoreUnavailableError } from "../src/errors.js";
 import { pgExecutor, PostgresEventStore } from "../src/postgres/index.js";
 import { migrate } from "../src/postgres/schema.js";
 import { describeEventStoreConformance } from "./conformance.js";
-import { itWakesSubscribersOnNotify } from "./support/wake-up.js";
+import { itLingersAfterAWakeUp, itWakesSubscribersOnNotify } from "./support/wake-up.js";
 import { createTestSchema, postgresReachable, unavailableMessage, type TestSchema } from "./support/postgres.js";
 
 if (await postgresReachable()) {
@@ -18,6 +18,7 @@ if (await postgresReachable()) {
   describeEventStoreConformance("PostgreSQL (node-postgres)", async () => new PostgresEventStore(schema.sql, { pollIntervalMs: 50 }));
 
   itWakesSubscribersOnNotify(() => schema.sql);
+  itLingersAfterAWakeUp(() => schema.sql);
 
   const metadata = { correlationId: "c", causationId: null, department: "TEST" };
   /** A store whose every statement is recorded, to count round trips. */

@@ -55,6 +55,19 @@ export function pollingSubscription<T extends Positioned = StoredEvent>(
       };
     }).finally(() => (interruptSleep = undefined));
 
+  // Not cut short by a wake-up (that is what it waits for), only by stopping.
+  const linger = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const end = () => {
+        clearTimeout(timer);
+        stopped.signal.removeEventListener("abort", end);
+        resolve();
+      };
+      const timer = setTimeout(end, ms);
+      stopped.signal.addEventListener("abort", end);
+    });
+  const lingerMs = options.lingerMs ?? 0;
+
   const done = (async () => {
     const unlisten = await source.listen(wake).catch(() => undefined);
     try {
@@ -67,7 +80,10 @@ export function pollingSubscription<T extends Positioned = StoredEvent>(
           await onEvents(batch);
           after = last.position;
         }
-        if (batch.length < batchSize && !woken && !stopped.signal.aborted) await sleep();
+        if (batch.length < batchSize && !stopped.signal.aborted) {
+          if (!woken) await sleep();
+          if (lingerMs > 0 && !stopped.signal.aborted) await linger(lingerMs);
+        }
       }
     } finally {
       options.signal?.removeEventListener("abort", stop);

@@ -18,3 +18,28 @@ export function itWakesSubscribersOnNotify(sql: () => SqlExecutor) {
     await store.close();
   });
 }
+
+/** lingerMs: woken, the subscription waits before reading, so appends made meanwhile come in one batch; stopping cuts the wait. */
+export function itLingersAfterAWakeUp(sql: () => SqlExecutor) {
+  it("lingers after a wake-up, reading what was appended meanwhile in one batch, and stops without waiting it out", async () => {
+    const store = new PostgresEventStore(sql(), { pollIntervalMs: 600_000 });
+    const metadata = { correlationId: "linger", causationId: null, department: "TEST" };
+    const { position } = await store.append(`linger-${Date.now()}`, [{ type: "Before", data: {}, metadata }], "no_stream");
+    const batches: string[][] = [];
+    const subscription = store.subscribeToAll(async (batch) => void batches.push(batch.map((e) => e.type)), {
+      after: position,
+      lingerMs: 1_000,
+    });
+    await new Promise((r) => setTimeout(r, 300)); // caught up and asleep
+    for (const type of ["A", "B", "C"]) await store.append(`linger-${type}-${Date.now()}`, [{ type, data: {}, metadata }], "no_stream");
+    const appendedAt = Date.now();
+    while (batches.length === 0 && Date.now() - appendedAt < 5_000) await new Promise((r) => setTimeout(r, 5));
+    expect(batches).toEqual([["A", "B", "C"]]);
+    // Caught up again and lingering after the next wake-up: close() does not wait the linger out.
+    await store.append(`linger-D-${Date.now()}`, [{ type: "D", data: {}, metadata }], "no_stream");
+    const stopping = Date.now();
+    await subscription.close();
+    expect(Date.now() - stopping).toBeLessThan(900);
+    await store.close();
+  });
+}
