@@ -1,7 +1,7 @@
 import type { ConsumerSpec } from "@shenguan/eventstore";
 import { onLicenceCancelled, onLicenceRevoked, onRevocationDeclined } from "./handoff/incoming.js";
 import type { SupervisionService } from "./handoff/service.js";
-import { INBOX_EVENTS, inboxChunkStatement, projectInbox, projectInboxChunk } from "./inbox/projection.js";
+import { INBOX_EVENTS, INBOX_PROJECTION, inboxChunkStatement, projectInbox, projectInboxChunk } from "./inbox/projection.js";
 
 /**
  * The regulators' inbox (a read model, which also keeps each push for the handoff's stream to begin from) and
@@ -10,7 +10,7 @@ import { INBOX_EVENTS, inboxChunkStatement, projectInbox, projectInboxChunk } fr
 export function supervisionConsumers(handoffs: SupervisionService): ConsumerSpec[] {
   return [
     {
-      name: "supervision-inbox",
+      name: INBOX_PROJECTION,
       families: ["linkage", "supervision", "approval"],
       mode: "projection",
       types: INBOX_EVENTS,

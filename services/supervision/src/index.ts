@@ -21,6 +21,8 @@ export {
 export { onLicenceCancelled, onLicenceRevoked, onRevocationDeclined, type IncomingEvent } from "./handoff/incoming.js";
 export {
   migrateInbox,
+  INBOX_PROJECTION,
+  INBOX_TABLES,
   projectInbox,
   projectInboxChunk,
   inboxChunkStatement,
@@ -34,3 +36,4 @@ export {
   type ReceivedPush,
 } from "./inbox/projection.js";
 export { supervisionConsumers } from "./consumers.js";
+export { rebuildInbox } from "./rebuild.js";

@@ -10,7 +10,11 @@ import {
   projectInboxChunk,
   inboxChunkStatement,
   type InboxEvent,
+  INBOX_PROJECTION,
+  INBOX_TABLES,
+  rebuildInbox,
 } from "../src/index.js";
+import { migrateConsumerTables } from "@shenguan/eventstore";
 import { openTestStore } from "./support/store.js";
 import { vouchFor } from "@shenguan/service-kit/testing";
 
@@ -400,6 +404,32 @@ describe("supervision app: the inbox (read model)", () => {
       code: "access.forbidden",
     });
     expect((await get("/handoffs?status=lost")).json()).toMatchObject({ status: 400, errors: [{ path: "querystring.status" }] });
+  });
+
+  it("is rebuilt from the topics: emptied with its consumer's offsets and inbox (no other consumer's), then replayed to the same rows", async () => {
+    const snapshot = async () =>
+      (
+        await opened.executor.query(
+          `select i.*, h.push, h.push_event_id from supervision_inbox i join supervision_inbox_handoffs h using (handoff_id) order by handoff_id`,
+        )
+      ).rows.map((r) => JSON.stringify(r));
+    const before = await snapshot();
+    await migrateConsumerTables(opened.executor);
+    for (const consumer of [INBOX_PROJECTION, "supervision-incoming"]) {
+      await opened.executor.query(`insert into consumer_offsets (consumer, topic, partition, next_offset) values ($1, 'linkage', 0, 42)`, [
+        consumer,
+      ]);
+    }
+    expect(await rebuildInbox(opened.executor)).toEqual({ truncated: INBOX_TABLES });
+    for (const table of INBOX_TABLES) expect((await opened.executor.query(`select 1 from ${table}`)).rows).toEqual([]);
+    expect((await opened.executor.query<{ consumer: string }>(`select consumer from consumer_offsets`)).rows).toEqual([
+      { consumer: "supervision-incoming" },
+    ]);
+    // Meanwhile a handoff not yet acted on is unknown to its regulator; one acted on keeps its stream.
+    expect((await post("/handoffs/H2/claim", undefined)).json()).toMatchObject({ status: 409, code: "handoff.unknown" });
+    expect((await get("/handoffs/H1")).json()).toMatchObject({ status: "closed" });
+    await opened.executor.transaction((tx) => projectInboxChunk(consumed, tx));
+    expect(await snapshot()).toEqual(before);
   });
 });
 

@@ -11,6 +11,11 @@ export type InboxEvent = {
 }[EventName];
 
 export const inboxStatuses = ["pushed", "claimed", "supervising", "fed_back", "closed"] as const;
+
+/** The inbox's consumer, by its name in consumer_offsets and consumer_inbox: what a rebuild resets. */
+export const INBOX_PROJECTION = "supervision-inbox";
+/** The inbox's tables (migrateInbox): what a rebuild empties. */
+export const INBOX_TABLES = ["supervision_inbox_handoffs", "supervision_inbox_activity", "supervision_inbox_licence_ends"] as const;
 export type InboxStatus = (typeof inboxStatuses)[number];
 
 /**
