@@ -5,6 +5,7 @@ export * from "./decider.js";
 export * from "./command-handler.js";
 export * from "./decider-spec.js";
 export * from "./open-store.js";
+export * from "./rebuild-command.js";
 export * from "./postgres/index.js";
 export * from "./consumer/index.js";
 export * from "./relay/index.js";

@@ -1,5 +1,4 @@
-import { pathToFileURL } from "node:url";
-import { openEventStore, rebuildProjection, type SqlExecutor } from "@shenguan/eventstore";
+import { isMainModule, resetProjection, runRebuildCommand, type SqlExecutor } from "@shenguan/eventstore";
 import { LINKAGE_PROJECTION } from "./projection.js";
 import { EMITTED_TABLE, migrateLinkage, READ_MODEL_TABLES } from "./schema.js";
 
@@ -16,35 +15,14 @@ import { EMITTED_TABLE, migrateLinkage, READ_MODEL_TABLES } from "./schema.js";
  */
 export async function rebuildLinkage(sql: SqlExecutor, projection = LINKAGE_PROJECTION): Promise<{ truncated: readonly string[] }> {
   await migrateLinkage(sql);
-  await sql.transaction(async (tx) => {
-    await tx.query(`truncate ${[...READ_MODEL_TABLES, EMITTED_TABLE].join(", ")}`);
-    // The consumer's tables exist once it ran; before that there is nothing to reset.
-    const { rows } = await tx.query<{ n: number }>(
-      `select count(*)::int as n from information_schema.tables where table_schema = current_schema() and table_name = 'consumer_offsets'`,
-    );
-    if (Number(rows[0]?.n ?? 0) > 0) await rebuildProjection(tx, projection);
-  });
+  await resetProjection(sql, projection, [...READ_MODEL_TABLES, EMITTED_TABLE]);
   return { truncated: READ_MODEL_TABLES };
 }
 
-/** CLI: `DATABASE_URL=… [DATABASE_SCHEMA=…] pnpm --filter @shenguan/linkage rebuild` (PGlite in .data/pglite when no URL is set). */
-async function main(): Promise<void> {
-  const opened = await openEventStore(process.env["DATABASE_SCHEMA"] ? { schema: process.env["DATABASE_SCHEMA"] } : {});
-  try {
-    if (!opened.executor)
-      throw new Error("the linkage read models live in PostgreSQL or PGlite; set DATABASE_URL (KurrentDB holds events only)");
-    const { truncated } = await rebuildLinkage(opened.executor);
-    process.stdout.write(
-      `linkage: truncated ${truncated.join(", ")} and reset the offsets of consumer "${LINKAGE_PROJECTION}"; start the consumer to replay.\n`,
-    );
-  } finally {
-    await opened.close();
-  }
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`linkage rebuild failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-    process.exit(1);
+// CLI: `DATABASE_URL=… [DATABASE_SCHEMA=…] pnpm --filter @shenguan/linkage rebuild` (PGlite in .data/pglite when no URL is set).
+if (isMainModule(import.meta.url)) {
+  void runRebuildCommand("the linkage read models", async (sql) => {
+    const { truncated } = await rebuildLinkage(sql);
+    return `linkage: truncated ${truncated.join(", ")} and reset the offsets of consumer "${LINKAGE_PROJECTION}"; start the consumer to replay.`;
   });
 }

@@ -64,6 +64,13 @@ const post = (url: string, payload: object | undefined, department = REGULATOR, 
   });
 const get = (url: string, department = REGULATOR) => app.inject({ method: "GET", url, headers: vouchFor(department) });
 const eventCount = async (handoffId: string) => (await app.handoffs.events(handoffId)).length;
+/** Every inbox row as the view shows it, with the push it keeps: for comparing two ways of writing the inbox. */
+const inboxRows = async () =>
+  (
+    await opened.executor.query(
+      `select i.*, h.push, h.push_event_id from supervision_inbox i join supervision_inbox_handoffs h using (handoff_id) order by handoff_id`,
+    )
+  ).rows.map((r) => JSON.stringify(r));
 const inspection = {
   inspectionDate: "2026-09-28",
   method: "RANDOM",
@@ -311,30 +318,18 @@ describe("supervision app: the inbox (read model)", () => {
   });
 
   it("a consumer chunk (runs of pushes as one upsert) leaves exactly the rows one event at a time leaves", async () => {
-    const snapshot = async () =>
-      (
-        await opened.executor.query(
-          `select i.*, h.push, h.push_event_id from supervision_inbox i join supervision_inbox_handoffs h using (handoff_id) order by handoff_id`,
-        )
-      ).rows.map((r) => JSON.stringify(r));
-    const oneByOne = await snapshot();
+    const oneByOne = await inboxRows();
     expect(oneByOne.length).toBeGreaterThan(5);
     for (const table of ["supervision_inbox_handoffs", "supervision_inbox_activity", "supervision_inbox_licence_ends"])
       await opened.executor.query(`delete from ${table}`);
     // A push delivered twice in the chunk (a redelivery) changes nothing.
     const firstPush = consumed.find((e) => e.name === "HandoffPushed")!;
     await opened.executor.transaction((tx) => projectInboxChunk([firstPush, ...consumed], tx));
-    expect(await snapshot()).toEqual(oneByOne);
+    expect(await inboxRows()).toEqual(oneByOne);
   });
 
   it("a chunk of pushes as one statement with the consumer's claims (inboxChunkStatement) leaves the rows one event at a time leaves, and only the claimed pushes", async () => {
-    const snapshot = async () =>
-      (
-        await opened.executor.query(
-          `select i.*, h.push, h.push_event_id from supervision_inbox i join supervision_inbox_handoffs h using (handoff_id) order by handoff_id`,
-        )
-      ).rows.map((r) => JSON.stringify(r));
-    const oneByOne = await snapshot();
+    const oneByOne = await inboxRows();
     for (const table of ["supervision_inbox_handoffs", "supervision_inbox_activity", "supervision_inbox_licence_ends"])
       await opened.executor.query(`delete from ${table}`);
     const pushes = consumed.filter((e) => e.name === "HandoffPushed").map((e) => ({ ...e, ce: e.ce! }));
@@ -356,9 +351,9 @@ describe("supervision app: the inbox (read model)", () => {
       pushes,
       pushes.slice(1).map((p) => p.ce.id),
     );
-    expect(await snapshot()).not.toEqual(oneByOne);
+    expect(await inboxRows()).not.toEqual(oneByOne);
     await run(pushes.slice(0, 1), [pushes[0]!.ce.id]);
-    expect(await snapshot()).toEqual(oneByOne);
+    expect(await inboxRows()).toEqual(oneByOne);
     // Chunks it cannot write in one statement: anything but pushes, or one handoff pushed twice.
     expect(
       inboxChunkStatement([...pushes, { ...consumed.find((e) => e.name !== "HandoffPushed")!, ce: { id: "x" } }], {
@@ -407,13 +402,7 @@ describe("supervision app: the inbox (read model)", () => {
   });
 
   it("is rebuilt from the topics: emptied with its consumer's offsets and inbox (no other consumer's), then replayed to the same rows", async () => {
-    const snapshot = async () =>
-      (
-        await opened.executor.query(
-          `select i.*, h.push, h.push_event_id from supervision_inbox i join supervision_inbox_handoffs h using (handoff_id) order by handoff_id`,
-        )
-      ).rows.map((r) => JSON.stringify(r));
-    const before = await snapshot();
+    const before = await inboxRows();
     await migrateConsumerTables(opened.executor);
     for (const consumer of [INBOX_PROJECTION, "supervision-incoming"]) {
       await opened.executor.query(`insert into consumer_offsets (consumer, topic, partition, next_offset) values ($1, 'linkage', 0, 42)`, [
@@ -429,7 +418,7 @@ describe("supervision app: the inbox (read model)", () => {
     expect((await post("/handoffs/H2/claim", undefined)).json()).toMatchObject({ status: 409, code: "handoff.unknown" });
     expect((await get("/handoffs/H1")).json()).toMatchObject({ status: "closed" });
     await opened.executor.transaction((tx) => projectInboxChunk(consumed, tx));
-    expect(await snapshot()).toEqual(before);
+    expect(await inboxRows()).toEqual(before);
   });
 });
 

@@ -8,5 +8,5 @@ export {
   type ProjectionConsumerMetrics,
   type ProjectionConsumerOptions,
 } from "./consumer.js";
-export { migrateConsumerTables, rebuildProjection } from "./tables.js";
+export { migrateConsumerTables, rebuildProjection, resetProjection } from "./tables.js";
 export { ensureFamilyTopics, FAMILY_TOPIC_CONFIG, startConsumers, type ConsumerSpec } from "./specs.js";

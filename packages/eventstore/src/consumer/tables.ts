@@ -188,3 +188,19 @@ export async function rebuildProjection(tx: SqlQueryable, consumer: string): Pro
   await tx.query(`delete from consumer_offsets where consumer = $1`, [consumer]);
   await tx.query(`delete from consumer_inbox where consumer = $1`, [consumer]);
 }
+
+/**
+ * A projection rebuilt from its topics: its read model's `tables` emptied and
+ * everything `consumer` applied forgotten, in one transaction, so that its next
+ * start replays every topic from the beginning. Stop the consumer first.
+ */
+export async function resetProjection(db: SqlExecutor, consumer: string, tables: readonly string[]): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.query(`truncate ${tables.join(", ")}`);
+    // The consumer's tables exist once it ran; before that there is nothing to reset.
+    const { rows } = await tx.query<{ n: number }>(
+      `select count(*)::int as n from information_schema.tables where table_schema = current_schema() and table_name = 'consumer_offsets'`,
+    );
+    if (Number(rows[0]?.n ?? 0) > 0) await rebuildProjection(tx, consumer);
+  });
+}
