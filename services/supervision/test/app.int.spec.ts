@@ -13,8 +13,11 @@ import {
   INBOX_PROJECTION,
   INBOX_TABLES,
   rebuildInbox,
+  pushOf,
+  SupervisionService,
+  licenceEndStream,
 } from "../src/index.js";
-import { migrateConsumerTables } from "@shenguan/eventstore";
+import { migrateConsumerTables, type EventStore } from "@shenguan/eventstore";
 import { openTestStore } from "./support/store.js";
 import { vouchFor } from "@shenguan/service-kit/testing";
 
@@ -419,6 +422,48 @@ describe("supervision app: the inbox (read model)", () => {
     expect((await get("/handoffs/H1")).json()).toMatchObject({ status: "closed" });
     await opened.executor.transaction((tx) => projectInboxChunk(consumed, tx));
     expect(await inboxRows()).toEqual(before);
+  });
+});
+
+describe("supervision: a licence that ends while a handoff's first command begins its stream", () => {
+  let own: Awaited<ReturnType<typeof openTestStore>>;
+  beforeAll(async () => {
+    own = await openTestStore();
+  });
+  afterAll(() => own?.close());
+
+  it("closes the handoff when the end was noted after the command looked for it (and the consumer found no stream to close)", async () => {
+    const reference = await buildSupervisionApp({ store: own.store, sql: own.executor, clock, logger: false });
+    await own.executor.transaction((tx) => projectInbox({ name: "HandoffPushed", payload: pushed("H11"), ce: { id: "push-H11" } }, tx));
+    // The store as the service sees it: the first look for L-H11's end finds none, and the approval topic's
+    // consumer notes the end right after, before the command appends (so it finds no stream of H11 to close).
+    let armed = true;
+    const store = new Proxy(own.store, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop, target) as unknown;
+        if (prop !== "readStream" || typeof value !== "function") return typeof value === "function" ? value.bind(target) : value;
+        return async (name: string, ...rest: unknown[]) => {
+          const events = await (value as (...a: unknown[]) => ReturnType<EventStore["readStream"]>).call(target, name, ...rest);
+          if (armed && name === licenceEndStream("L-H11")) {
+            armed = false;
+            await onLicenceCancelled(
+              reference.handoffs,
+              { caseId: "C-H11", licenceId: "L-H11", decisionNumber: "注-11", reason: "申请注销", decisionDate: "2026-09-29" },
+              ce("cancel-11", BUREAU),
+            );
+          }
+          return events;
+        };
+      },
+    });
+    const service = new SupervisionService({ store, clock, pushes: (id) => pushOf(own.executor, id) });
+    const claimed = await service.execute("H11", "ClaimHandoff", {}, { department: REGULATOR, correlationId: "race-11" });
+    expect(claimed).toMatchObject({ status: "claimed", events: ["HandoffClaimed"] });
+    expect(armed).toBe(false);
+    const events = await reference.handoffs.events("H11");
+    expect(events.map((e) => e.type)).toEqual(["HandoffReceived", "HandoffClaimed", "HandoffClosed"]);
+    expect(events[2]).toMatchObject({ data: { decisionNumber: "注-11" }, metadata: { department: REGULATOR, causationId: expect.any(String) } });
+    await reference.close();
   });
 });
 
