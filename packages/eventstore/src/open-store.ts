@@ -12,7 +12,7 @@ export interface OpenEventStoreConfig {
   readonly kurrentdbUrl?: string;
   /** PGlite data directory when neither URL is set; defaults to <repo>/.data/pglite. `memory://` keeps it in memory. */
   readonly dataDir?: string;
-  /** PostgreSQL/PGlite schema for the store's tables (created if missing); defaults to the connection's search_path. */
+  /** PostgreSQL/PGlite schema for the store's tables (created if missing); defaults to DATABASE_SCHEMA, else the connection's search_path. */
   readonly schema?: string;
   /** node-postgres pool size: concurrent appends each hold a connection for one round trip. */
   readonly poolSize?: number;
@@ -48,7 +48,7 @@ function repoRoot(): string {
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/;
 
 /**
- * The store the environment asks for: PostgreSQL if DATABASE_URL (or
+ * The store the environment asks for (its tables in DATABASE_SCHEMA when set): PostgreSQL if DATABASE_URL (or
  * config.url) is set, else KurrentDB if KURRENTDB_URL is, else embedded
  * PGlite on local disk, so a fresh checkout runs with no database server.
  * PostgreSQL and PGlite stores are migrated before they are returned.
@@ -57,7 +57,8 @@ export async function openEventStore(config: OpenEventStoreConfig = {}): Promise
   const env = config.env ?? process.env;
   const url = config.url ?? env.DATABASE_URL;
   const kurrentdbUrl = config.kurrentdbUrl ?? env.KURRENTDB_URL;
-  if (config.schema !== undefined && !SCHEMA_NAME.test(config.schema)) throw new TypeError(`not a plain schema name: ${config.schema}`);
+  const schema = config.schema ?? (env.DATABASE_SCHEMA || undefined);
+  if (schema !== undefined && !SCHEMA_NAME.test(schema)) throw new TypeError(`not a plain schema name: ${schema}`);
 
   if (!url && kurrentdbUrl) {
     // Loaded only when used: the gRPC client and PGlite cost ~45 MB each in a process that never touches them.
@@ -71,7 +72,7 @@ export async function openEventStore(config: OpenEventStoreConfig = {}): Promise
     // jit=off: the bus's statements are short, and PostgreSQL's JIT (on by default since 12) compiled
     // any whose estimate passed jit_above_cost, e.g. a batch statement over a young table: in the loop
     // bench a third of the database's CPU went to LLVM compiling plans that then ran for milliseconds.
-    const options = `-c jit=off${config.schema ? ` -c search_path=${config.schema}` : ""}`;
+    const options = `-c jit=off${schema ? ` -c search_path=${schema}` : ""}`;
     executor = pgExecutor(new pg.Pool({ connectionString: url, max: config.poolSize ?? 20, options }));
   } else {
     const dataDir = config.dataDir ?? join(repoRoot(), ".data", "pglite");
@@ -81,8 +82,7 @@ export async function openEventStore(config: OpenEventStoreConfig = {}): Promise
   }
 
   try {
-    if (config.schema) {
-      const schema = config.schema;
+    if (schema) {
       // Locked, because two processes creating the same schema at once can both fail the existence check.
       await executor.transaction(async (tx) => {
         await tx.query(`select pg_advisory_xact_lock(hashtext($1))`, [`shenguan_schema:${schema}`]);

@@ -15,7 +15,7 @@ export function isMainModule(moduleUrl: string): boolean {
  */
 export async function runRebuildCommand(what: string, rebuild: (sql: SqlExecutor) => Promise<string>): Promise<void> {
   try {
-    const opened = await openEventStore(process.env["DATABASE_SCHEMA"] ? { schema: process.env["DATABASE_SCHEMA"] } : {});
+    const opened = await openEventStore();
     try {
       if (!opened.executor) throw new Error(`${what} lives in PostgreSQL or PGlite; set DATABASE_URL (KurrentDB holds events only)`);
       process.stdout.write(`${await rebuild(opened.executor)}\n`);

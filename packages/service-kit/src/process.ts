@@ -48,7 +48,7 @@ export async function runServiceProcess<App extends ServiceApp>(options: {
     logger.fatal((err as Error).message);
     process.exit(2);
   }
-  const opened = await openEventStore(env["DATABASE_SCHEMA"] ? { schema: env["DATABASE_SCHEMA"] } : {});
+  const opened = await openEventStore();
   if (!opened.executor) {
     logger.fatal("read models, idempotency keys and offsets need PostgreSQL or PGlite: set DATABASE_URL");
     await opened.close();

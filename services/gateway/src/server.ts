@@ -13,7 +13,7 @@ import { gatewayTls, loadGatewaySecret } from "./tls.js";
 
 const env = process.env;
 const logger = pino({ level: env["LOG_LEVEL"] ?? "info", name: "gateway" });
-const opened = await openEventStore(env["DATABASE_SCHEMA"] ? { schema: env["DATABASE_SCHEMA"] } : {});
+const opened = await openEventStore();
 // Published events are signed (custody key) or verified (a department's own
 // signature, against the keys it registered) on their way into the store.
 // Only keys that may sign now: active keys of active departments, and custody keys of no known department.

@@ -30,7 +30,7 @@ import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RELAY_BATCH_SIZE, DEFAULT_RELAY_NAME
 
 const logger = pino({ level: process.env.LOG_LEVEL ?? "info" });
 
-const opened = await openEventStore(process.env.DATABASE_SCHEMA ? { schema: process.env.DATABASE_SCHEMA } : {});
+const opened = await openEventStore();
 if (!opened.executor) {
   // KurrentDB keeps no SQL tables: such a deployment passes its own CheckpointStore to Relay.
   logger.fatal("relay: the store has no SQL database for relay_checkpoints; run the Relay with a CheckpointStore of its own");

@@ -13,7 +13,7 @@ import { createKafka, parseBrokers } from "./kafka.js";
 import { DEFAULT_MAX_MESSAGE_BYTES, republishParked } from "./relay.js";
 
 const logger = pino({ level: process.env.LOG_LEVEL ?? "warn" });
-const opened = await openEventStore(process.env.DATABASE_SCHEMA ? { schema: process.env.DATABASE_SCHEMA } : {});
+const opened = await openEventStore();
 try {
   if (!opened.executor) throw new Error("relay_parked lives in the store's SQL database; this store has none");
   await migrateRelayTables(opened.executor);

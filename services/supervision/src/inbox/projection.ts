@@ -246,17 +246,12 @@ export function inboxChunkStatement(
     pushes.push(e.payload);
   }
   if (new Set(pushes.map((p) => p.handoffId)).size !== pushes.length) return undefined;
+  const eventIds = events.map((e) => e.ce.id);
   return {
     with: `supervision_inbox_pushed as (${UPSERT_PUSHES(
       `select ${SELECT_PUSHES} from ${unnestPushes(at.firstParam, ["ce_id"])} where u.ce_id in (select ce_id from ${at.claimed})`,
     )})`,
-    params: [
-      ...pushColumns(
-        pushes,
-        events.map((e) => e.ce.id),
-      ),
-      events.map((e) => e.ce.id),
-    ],
+    params: [...pushColumns(pushes, eventIds), eventIds],
   };
 }
 
@@ -312,13 +307,12 @@ export interface ReceivedPush {
 
 /** The push of a handoff, if the inbox has taken it in (a row made by a claim consumed first has none yet). */
 export async function pushOf(db: Queryable, handoffId: string): Promise<ReceivedPush | undefined> {
-  const { rows } = await db.query<{ push: Pushed | string; push_event_id: string | null }>(
+  const { rows } = await db.query<{ push: Pushed; push_event_id: string | null }>(
     `select push, push_event_id from supervision_inbox_handoffs where handoff_id = $1 and push is not null`,
     [handoffId],
   );
   const row = rows[0];
-  if (!row) return undefined;
-  return { push: typeof row.push === "string" ? (JSON.parse(row.push) as Pushed) : row.push, eventId: row.push_event_id };
+  return row && { push: row.push, eventId: row.push_event_id };
 }
 
 export interface InboxFilter {
