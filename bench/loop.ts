@@ -246,12 +246,19 @@ function processTicks(): { pg: Map<number, number>; kafka: Map<number, number> }
   }
   return { pg: pgTicks, kafka };
 }
-function machineTicks(): { busy: number; all: number } {
+/**
+ * The machine's ticks (/proc/stat's first line): busy counts everything but
+ * idle and iowait, including the kernel's interrupt work (irq, softirq:
+ * loopback TCP is mostly softirq) and the time the hypervisor ran someone
+ * else while this VM had work (steal), both also reported on their own:
+ * a run on a busy host differs from a run on a quiet one by its steal.
+ */
+function machineTicks(): { busy: number; all: number; interrupts: number; steal: number } {
   const [, ...fields] = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/);
   const n = fields.slice(0, 8).map(Number);
   const idle = n[3]! + n[4]!;
   const all = n.reduce((a, b) => a + b, 0);
-  return { busy: all - idle, all };
+  return { busy: all - idle, all, interrupts: n[5]! + n[6]!, steal: n[7]! };
 }
 /** CPU ticks of the bus worker (BENCH_PROCESSES=2), 0 without one. */
 function childTicks(): number {
@@ -283,7 +290,8 @@ function cpuWindow() {
     const pgCores = delta(procs.pg, now.pg) / seconds;
     const kafkaCores = delta(procs.kafka, now.kafka) / seconds;
     const workerCores = (childTicks() - worker) / CLK_TCK / seconds;
-    const machineCores = ((m.busy - machine.busy) / (m.all - machine.all)) * cores;
+    const share = (ticks: number) => (ticks / (m.all - machine.all)) * cores;
+    const machineCores = share(m.busy - machine.busy);
     return {
       seconds: round(seconds, 2),
       coresUsed: {
@@ -292,6 +300,9 @@ function cpuWindow() {
         postgres: round(pgCores, 2),
         kafka: round(kafkaCores, 2),
         other: round(Math.max(0, machineCores - nodeCores - workerCores - pgCores - kafkaCores), 2),
+        // Parts of `other`: the kernel's interrupt work, and time taken by the hypervisor.
+        interrupts: round(share(m.interrupts - machine.interrupts), 2),
+        stolen: round(share(m.steal - machine.steal), 2),
         machine: round(machineCores, 2),
         of: cores,
       },
