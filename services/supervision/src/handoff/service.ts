@@ -4,13 +4,19 @@ import { metadataOf, stampCommand, type Clock, type CommandContext } from "@shen
 import type { HandoffCommand } from "./commands.js";
 import { handoffDecider, type HandoffState } from "./decider.js";
 import { handoffStream, licenceEndStream, type HandoffEvent, type LicenceEndEvent } from "./events.js";
+import type { ReceivedPush } from "../inbox/projection.js";
 
 type CommandData<T extends HandoffCommand["type"]> = Extract<HandoffCommand, { type: T }>["data"];
+/** Every command but ReceiveHandoff, which only begins a stream (SupervisionService.begin). */
+type ExecutedCommand = Exclude<HandoffCommand["type"], "ReceiveHandoff">;
 
 export type { CommandContext };
 
 /** A push the regulators' inbox received, with the id of the event that carried it (the inbox's pushOf). */
-export type PushLookup = (handoffId: string) => Promise<{ readonly push: HandoffPushed; readonly eventId: string | null } | undefined>;
+export type PushLookup = (handoffId: string) => Promise<ReceivedPush | undefined>;
+
+/** The metadata's case and subject for events about a handoff. */
+const aboutHandoff = (h: HandoffPushed) => ({ caseId: h.caseId, subject: h.holderUscc ?? h.caseId });
 
 /** The commands a regulator sends: the first of them begins the handoff's stream from its push. */
 const REGULATOR_COMMANDS: ReadonlySet<HandoffCommand["type"]> = new Set([
@@ -56,15 +62,12 @@ export class SupervisionService {
     return this.deps.store;
   }
 
-  async execute<T extends HandoffCommand["type"]>(handoffId: string, type: T, data: CommandData<T>, ctx: CommandContext): Promise<Outcome> {
+  async execute<T extends ExecutedCommand>(handoffId: string, type: T, data: CommandData<T>, ctx: CommandContext): Promise<Outcome> {
     const command = stampCommand<HandoffCommand>(this.deps.clock, type, data, ctx.department);
     let begun: Begun | undefined;
     const result = await this.handle(handoffStream(handoffId), command, {
-      metadata: (state) => {
-        // Before the first event the push itself says which case and licensee this is.
-        const h = state.status !== "none" ? state.handoff : command.type === "ReceiveHandoff" ? command.data.handoff : undefined;
-        return metadataOf(ctx, h ? { caseId: h.caseId, subject: h.holderUscc ?? h.caseId } : {});
-      },
+      // Events are decided only for a handoff received, its stream begun here or before.
+      metadata: (state) => metadataOf(ctx, state.status !== "none" ? aboutHandoff(state.handoff) : {}),
       ...(REGULATOR_COMMANDS.has(type) ? { initial: async () => (begun = await this.begin(handoffId)) } : {}),
     });
     const outcome = { handoffId, status: result.newState.status, revision: result.revision, events: result.newEvents.map((e) => e.type) };
@@ -118,7 +121,7 @@ export class SupervisionService {
       );
       events.push(...handoffDecider.decide(note, state));
     }
-    const metadata = metadataOf(ctx, { caseId: push.caseId, subject: push.holderUscc ?? push.caseId });
+    const metadata = metadataOf(ctx, aboutHandoff(push));
     return { events, metadata, push, closed: end !== undefined };
   }
 
